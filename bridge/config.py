@@ -1,0 +1,171 @@
+"""The daemon's TOML configuration, validated whole before anything starts."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import Meta, Struct
+
+Seconds = Annotated[float, Meta(gt=0, le=86_400)]
+Metres = Annotated[float, Meta(ge=0, le=10_000)]
+
+API_KEY_ENV = "SONORAN_API_KEY"
+TOKEN_ENV = "SONORAN_BRIDGE_TOKEN"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class CadConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where the CAD API is and how to authenticate."""
+
+    api_url: str = "https://api.sonorancad.com"
+    api_key: str = ""
+    server_id: Annotated[int, Meta(ge=1)] = 1
+    timeout_seconds: Seconds = 10.0
+
+    def __repr__(self) -> str:
+        return (
+            f"CadConfig(api_url={self.api_url!r}, api_key={masked(self.api_key)}, "
+            f"server_id={self.server_id}, timeout_seconds={self.timeout_seconds})"
+        )
+
+
+class ListenConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The local websocket the game server connects to."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65_535)] = 30125
+    token: str = ""
+    allow_remote: bool = False
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+    hello_timeout_seconds: Seconds = 5.0
+    idle_timeout_seconds: Seconds = 120.0
+
+    def __repr__(self) -> str:
+        return (
+            f"ListenConfig(host={self.host!r}, port={self.port}, token={masked(self.token)}, "
+            f"allow_remote={self.allow_remote}, allowed_origins={self.allowed_origins!r})"
+        )
+
+
+class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """How many requests the daemon may make per window, per route."""
+
+    window_seconds: Seconds = 60.0
+    update_call: Annotated[int, Meta(ge=1, le=10_000)] = 10
+    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 5
+    margin_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
+
+
+class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """How calls follow their subjects."""
+
+    default_radius: Metres = 50.0
+    min_move: Metres = 10.0
+    max_stale_seconds: Seconds = 180.0
+    lead: bool = True
+    grow_radius: bool = False
+
+
+class LogConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Log level and format (`auto`: readable on a terminal, JSON lines otherwise)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The whole configuration."""
+
+    cad: CadConfig = msgspec.field(default_factory=CadConfig)
+    listen: ListenConfig = msgspec.field(default_factory=ListenConfig)
+    budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
+    tracking: TrackingConfig = msgspec.field(default_factory=TrackingConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the text names the key and what was expected."""
+
+
+def parse_config(
+    text: str | bytes, env: Mapping[str, str] | None = None, *, require_secrets: bool = True
+) -> Config:
+    """Decode TOML text into a validated `Config`, applying environment overrides."""
+    try:
+        config = msgspec.toml.decode(text, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_toml_path(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}") from None
+    env = os.environ if env is None else env
+    if env.get(API_KEY_ENV):
+        config.cad.api_key = env[API_KEY_ENV]
+    if env.get(TOKEN_ENV):
+        config.listen.token = env[TOKEN_ENV]
+    validate(config, require_secrets=require_secrets)
+    return config
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    require_secrets: bool = True,
+) -> Config:
+    """Read and validate a TOML config file."""
+    file = Path(path)
+    try:
+        text = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(file)!r} not found: copy config.example.toml to it and edit it"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
+    return parse_config(text, env, require_secrets=require_secrets)
+
+
+def validate(config: Config, *, require_secrets: bool = True) -> None:
+    """Check what the types alone cannot; raise `ConfigError` naming the key."""
+    url = urlsplit(config.cad.api_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigError(
+            f"cad.api_url: expected an http(s) URL such as https://api.sonorancad.com, "
+            f"got {config.cad.api_url!r}"
+        )
+    if require_secrets and not config.cad.api_key.strip():
+        raise ConfigError(f"cad.api_key is empty: set it in the config file or in ${API_KEY_ENV}")
+    if require_secrets and not config.listen.token.strip():
+        raise ConfigError(
+            f"listen.token is empty: set a shared secret in the config file or in ${TOKEN_ENV}, "
+            "and the same value as sonoran_bridge_token in server.cfg"
+        )
+    if require_secrets and len(config.listen.token) < 12:
+        raise ConfigError("listen.token is too short: expected at least 12 characters")
+    if not config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"listen.host = {config.listen.host!r} is not loopback: set listen.allow_remote = true "
+            "to accept connections from other machines"
+        )
+
+
+def _toml_path(message: str) -> str:
+    """Turn msgspec's `$.cad.port` paths into the TOML key names an operator edits."""
+    text, _, path = message.partition(" - at `$.")
+    path = path.rstrip("`")
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", text)
+    if unknown:
+        key = f"{path}.{unknown[1]}" if path else unknown[1]
+        return f"{key}: unknown key (check its spelling against config.example.toml)"
+    return f"{path}: {text}" if path else text
+
+
+def masked(secret: str) -> str:
+    """Show that a secret is set without showing it."""
+    return f"<set, {len(secret)} chars>" if secret else "<empty>"

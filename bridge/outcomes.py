@@ -1,0 +1,68 @@
+"""What one CAD request came to: typed results, never raw HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+
+Meta = dict[str, Any]
+"""A call's metaData, values kept exactly as the CAD sent them (normally strings)."""
+
+
+class Updated(Struct, frozen=True):
+    """The PATCH succeeded; `call` is the whole call after the update, `meta` its metaData."""
+
+    call: dict[str, Any]
+    meta: Meta
+
+
+class CallList(Struct, frozen=True):
+    """The GET of calls succeeded: call id -> metaData of every active and emergency call."""
+
+    calls: dict[int, Meta]
+
+
+class Gone(Struct, frozen=True):
+    """404: the call (or the server id) does not exist in the CAD."""
+
+    detail: str
+
+
+class RateLimited(Struct, frozen=True):
+    """429; `retry_after` is seconds from now when the server said, else None."""
+
+    retry_after: float | None
+    detail: str
+
+
+class AuthFailed(Struct, frozen=True):
+    """401/403: the API key is missing, invalid or revoked."""
+
+    status: int
+    detail: str
+
+
+class Rejected(Struct, frozen=True):
+    """Another 4xx: the CAD refused this request as it stands."""
+
+    status: int
+    detail: str
+
+
+class Transient(Struct, frozen=True):
+    """5xx, timeout, reset or a garbled answer: worth trying again later."""
+
+    reason: str
+    reached_server: bool
+
+
+class Quota(Struct, frozen=True):
+    """Rate-limit headers of the last answer, where the gateway sent them."""
+
+    remaining: int | None
+    reset_after: float | None
+
+
+PatchResult = Updated | Gone | RateLimited | AuthFailed | Rejected | Transient
+GetResult = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient

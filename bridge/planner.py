@@ -1,0 +1,266 @@
+"""The daemon's decisions, free of I/O: what to request next, and what each answer means.
+
+The push loop and the replay benchmark both drive this same class; the clock is an argument.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from bridge import meta as metadata
+from bridge.budget import Backoff, Budget
+from bridge.outcomes import (
+    AuthFailed,
+    CallList,
+    GetResult,
+    Gone,
+    Meta,
+    PatchResult,
+    Quota,
+    RateLimited,
+    Rejected,
+    Transient,
+    Updated,
+)
+from bridge.scheduler import Candidate, Policy
+from bridge.tracker import CallKey, Tracker
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The tracking knobs of the config, as the planner needs them."""
+
+    min_move: float = 10.0
+    default_radius: float = 50.0
+    max_stale: float = 180.0
+    lead: bool = True
+    lead_cap: float = 30.0
+    """Seconds ahead the pushed position may be projected at most."""
+    grow_radius: bool = False
+    fetch_interval: float = 15.0
+    """Seconds between two GETs of a server's calls while some call's metaData is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """PATCH this call's metaData."""
+
+    key: CallKey
+    meta: Meta
+    x: float
+    y: float
+    z: float
+    radius: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """GET the calls of this CAD server, to learn metaData the bridge does not know."""
+
+    server_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something to tell the game server about one of its calls."""
+
+    server_id: int
+    call_id: int
+    state: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something the operator must see (auth failing, or recovered)."""
+
+    event: str
+    detail: str
+
+
+@dataclass
+class Planner:
+    """Chooses each request within the budgets and folds the CAD's answers back into state."""
+
+    policy: Policy
+    update_budget: Budget
+    get_budget: Budget | None
+    settings: Settings = field(default_factory=Settings)
+    tracker: Tracker = field(default_factory=Tracker)
+    pushes: int = 0
+    refusals: int = 0
+    _fetched_at: dict[int, float] = field(default_factory=dict)
+    _rate_backoff: Backoff = field(default_factory=Backoff)
+    _fault_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=60.0))
+    _auth_backoff: Backoff = field(default_factory=lambda: Backoff(initial=15.0, cap=300.0))
+    auth_failing: bool = False
+
+    def candidates(self, now: float) -> list[Candidate]:
+        """Calls that could be pushed now: a fix of their subject and known metaData."""
+        found = []
+        for call in self.tracker:
+            fix = self.tracker.fix_of(call)
+            if fix is None or call.meta is None:
+                continue
+            if call.held_fix_t is not None and fix.t <= call.held_fix_t:
+                continue
+            self.tracker.settle(call, now)
+            error = call.acc_err
+            age = now - (call.pushed_at if call.pushed_at is not None else call.since)
+            found.append(Candidate(call, fix, error, age, call.acc))
+        return found
+
+    def next_action(self, now: float) -> Push | Fetch | None:
+        """The request to make now, or None when there is nothing worth a slot."""
+        fetch = self._next_fetch(now)
+        if fetch is not None:
+            return fetch
+        if not self.update_budget.available(now):
+            return None
+        chosen = self.policy.choose(self.candidates(now), now)
+        if chosen is None:
+            return None
+        return self._push_for(chosen, now)
+
+    def next_wake(self, now: float) -> float:
+        """When a slot opens next (inf while the budget waits on a request in flight)."""
+        wake = self.update_budget.next_slot(now)
+        if self.get_budget is not None and self._servers_missing_meta():
+            wake = min(wake, self.get_budget.next_slot(now))
+        return wake
+
+    def _servers_missing_meta(self) -> set[int]:
+        return {
+            call.server_id
+            for call in self.tracker
+            if call.meta is None and self.tracker.fix_of(call) is not None
+        }
+
+    def _next_fetch(self, now: float) -> Fetch | None:
+        if self.get_budget is None or not self.get_budget.available(now):
+            return None
+        for server_id in sorted(self._servers_missing_meta()):
+            if now - self._fetched_at.get(server_id, -math.inf) >= self.settings.fetch_interval:
+                return Fetch(server_id)
+        return None
+
+    def _push_for(self, chosen: Candidate, now: float) -> Push:
+        call, fix = chosen.call, chosen.fix
+        x, y = fix.x, fix.y
+        if self.settings.lead:
+            ahead = self.lead_seconds(chosen, now)
+            x += fix.vx * ahead
+            y += fix.vy * ahead
+        radius = call.radius if call.radius is not None else self.settings.default_radius
+        assert call.meta is not None
+        body = metadata.merged(call.meta, x, y, fix.z, radius)
+        return Push(call.key, body, x, y, fix.z, radius)
+
+    def refresh_interval(self, now: float) -> float:
+        """Seconds until a moving call's next turn, were the budget shared evenly."""
+        moving = sum(1 for c in self.tracker if (f := self.tracker.fix_of(c)) and f.speed > 1.0)
+        per_slot = self.update_budget.window / self.update_budget.share
+        return per_slot * max(1, moving)
+
+    def lead_seconds(self, chosen: Candidate, now: float) -> float:
+        """How far ahead to project a steady mover: half its expected wait; none when turning."""
+        fix = chosen.fix
+        if fix.speed < 2.0 or fix.turn > 0.35 or now - fix.t > 10.0:
+            return 0.0
+        return min(self.settings.lead_cap, self.refresh_interval(now) / 2)
+
+    def begin(self, action: Push | Fetch, now: float) -> None:
+        """Spend the slot the action takes."""
+        self._budget_of(action).begin(now)
+
+    def _budget_of(self, action: Push | Fetch) -> Budget:
+        if isinstance(action, Fetch):
+            assert self.get_budget is not None
+            return self.get_budget
+        return self.update_budget
+
+    def finish_push(self, push: Push, result: PatchResult, now: float) -> list[Notice | Alert]:
+        """Fold the CAD's answer to a PATCH into state; returns what to tell whom."""
+        self._end(push, result, now)
+        call = self.tracker.calls.get(push.key)
+        server_id, call_id = push.key
+        events: list[Notice | Alert] = []
+        match result:
+            case Updated(meta=meta):
+                self.pushes += 1
+                if call is not None:
+                    call.learn_meta(meta, now)
+                    self.tracker.drawn_moved(call, push.x, push.y, now)
+                    call.held_fix_t = None
+                events.append(Notice(server_id, call_id, "pushed"))
+            case Gone(detail=detail):
+                self.tracker.untrack(server_id, call_id)
+                events.append(Notice(server_id, call_id, "gone", detail))
+            case Rejected(status=status, detail=detail):
+                fix = self.tracker.fix_of(call) if call is not None else None
+                if call is not None and fix is not None:
+                    call.held_fix_t = fix.t
+                events.append(Notice(server_id, call_id, "failed", f"HTTP {status}: {detail}"))
+        events.extend(self._common(push, result, now))
+        return events
+
+    def finish_fetch(self, fetch: Fetch, result: GetResult, now: float) -> list[Notice | Alert]:
+        """Fold the CAD's list of calls into state; calls no longer listed are gone."""
+        self._end(fetch, result, now)
+        self._fetched_at[fetch.server_id] = now
+        events: list[Notice | Alert] = []
+        if isinstance(result, CallList):
+            for call in self.tracker.calls_of(fetch.server_id):
+                meta = result.calls.get(call.call_id)
+                if meta is None:
+                    self.tracker.untrack(call.server_id, call.call_id)
+                    events.append(
+                        Notice(
+                            call.server_id, call.call_id, "gone", "not an active call in the CAD"
+                        )
+                    )
+                elif call.meta is None:
+                    call.learn_meta(meta, now)
+        events.extend(self._common(fetch, result, now))
+        return events
+
+    def _end(self, action: Push | Fetch, result: PatchResult | GetResult, now: float) -> None:
+        reached = not (isinstance(result, Transient) and not result.reached_server)
+        self._budget_of(action).end(now, reached_server=reached)
+
+    def _common(
+        self, action: Push | Fetch, result: PatchResult | GetResult, now: float
+    ) -> list[Notice | Alert]:
+        budget = self._budget_of(action)
+        events: list[Notice | Alert] = []
+        match result:
+            case RateLimited(retry_after=retry_after):
+                self.refusals += 1
+                budget.refused(now)
+                wait = retry_after if retry_after is not None else self._rate_backoff.delay()
+                budget.block_until(now + wait)
+            case AuthFailed(status=status, detail=detail):
+                self.update_budget.block_until(now + self._auth_backoff.delay())
+                if self.get_budget is not None:
+                    self.get_budget.block_until(self.update_budget.blocked_until())
+                if not self.auth_failing:
+                    self.auth_failing = True
+                    events.append(Alert("auth_failed", f"HTTP {status}: {detail}"))
+            case Transient():
+                budget.block_until(now + self._fault_backoff.delay())
+            case Updated() | CallList() | Gone() | Rejected():
+                self._rate_backoff.reset()
+                self._fault_backoff.reset()
+                if self.auth_failing:
+                    self.auth_failing = False
+                    self._auth_backoff.reset()
+                    events.append(Alert("auth_resolved", "the CAD accepts the API key again"))
+        return events
+
+    def note_quota(self, action: Push | Fetch, quota: Quota | None, now: float) -> None:
+        """Respect a gateway that says the key's window is spent, whoever spent it."""
+        if quota is None or quota.remaining is None or quota.reset_after is None:
+            return
+        if quota.remaining <= 0:
+            self._budget_of(action).block_until(now + quota.reset_after)

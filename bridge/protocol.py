@@ -1,0 +1,161 @@
+"""Wire protocol v1 between the FiveM resource and the daemon: JSON text frames tagged by `type`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+MAX_BATCH = 2048
+
+CallId = Annotated[int, Meta(ge=1, le=2**53)]
+ServerId = Annotated[int, Meta(ge=1, le=2**31)]
+Subject = Annotated[str, Meta(min_length=1, max_length=64)]
+Radius = Annotated[float, Meta(ge=0, le=10_000)]
+Horizontal = Annotated[float, Meta(ge=-20_000, le=20_000)]
+Vertical = Annotated[float, Meta(ge=-5_000, le=5_000)]
+Heading = Annotated[float, Meta(ge=0, le=360)]
+Speed = Annotated[float, Meta(ge=0, le=1_000)]
+MetaMap = Annotated[dict[Annotated[str, Meta(max_length=256)], str], Meta(max_length=256)]
+
+
+class Inbound(Struct, tag_field="type", forbid_unknown_fields=False, frozen=True):
+    """Base of the messages the resource sends; unknown optional fields are ignored."""
+
+
+class Hello(Inbound, tag="hello", frozen=True, kw_only=True):
+    """First frame of a connection: who is speaking and with which shared token."""
+
+    protocol: int
+    token: Annotated[str, Meta(max_length=512)]
+    server_id: ServerId
+    resource_version: Annotated[str, Meta(max_length=64)] = ""
+
+
+class TrackSpec(Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
+    """One call the game server wants followed."""
+
+    call_id: CallId
+    subject: Subject
+    radius: Radius | None = None
+    meta: MetaMap | None = None
+
+
+class Track(Inbound, TrackSpec, tag="track", frozen=True):
+    """Start following `subject` with call `call_id`."""
+
+
+class Untrack(Inbound, tag="untrack", frozen=True, kw_only=True):
+    """Stop following a call."""
+
+    call_id: CallId
+
+
+class Position(Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
+    """Where one subject is now, in GTA map metres."""
+
+    subject: Subject
+    x: Horizontal
+    y: Horizontal
+    z: Vertical
+    heading: Heading | None = None
+    speed: Speed | None = None
+
+
+class Positions(Inbound, tag="positions", frozen=True, kw_only=True):
+    """A batch of subject positions."""
+
+    items: Annotated[list[Position], Meta(max_length=MAX_BATCH)]
+
+
+class Sync(Inbound, tag="sync", frozen=True, kw_only=True):
+    """The complete set of calls this game server wants followed; replaces the previous set."""
+
+    tracks: Annotated[list[TrackSpec], Meta(max_length=4096)]
+
+
+class CallMeta(Inbound, tag="call_meta", frozen=True, kw_only=True):
+    """The call's metaData as the CAD now holds it."""
+
+    call_id: CallId
+    meta: MetaMap
+
+
+class CallClosed(Inbound, tag="call_closed", frozen=True, kw_only=True):
+    """The CAD closed the call: stop following it."""
+
+    call_id: CallId
+
+
+InboundMessage = Hello | Track | Untrack | Positions | Sync | CallMeta | CallClosed
+
+
+class Outbound(Struct, tag_field="type", frozen=True):
+    """Base of the messages the daemon sends."""
+
+
+class Welcome(Outbound, tag="welcome", frozen=True, kw_only=True):
+    """Answer to a good `hello`."""
+
+    protocol: int
+    daemon_version: str
+
+
+class Error(Outbound, tag="error", frozen=True, kw_only=True):
+    """Something the resource sent was wrong; `message` names the field and value."""
+
+    code: str
+    message: str
+
+
+CallStateName = Literal["following", "pushed", "gone", "failed"]
+
+
+class CallState(Outbound, tag="call_state", frozen=True, kw_only=True):
+    """What happened to a call the resource asked to follow."""
+
+    call_id: int
+    state: CallStateName
+    detail: str | None = None
+
+
+OutboundMessage = Welcome | Error | CallState
+
+_NON_FINITE = re.compile(r"[:\[,]\s*-?(NaN|Infinity|nan|inf)\b")
+_decoder = msgspec.json.Decoder(InboundMessage)
+_outbound_decoder = msgspec.json.Decoder(OutboundMessage)
+_encoder = msgspec.json.Encoder()
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a valid v1 message; the text says what was wrong."""
+
+
+def decode(frame: str | bytes) -> InboundMessage:
+    """Decode one frame from the resource, or raise `ProtocolError` naming the bad field."""
+    try:
+        return _decoder.decode(frame)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+        if _NON_FINITE.search(text):
+            raise ProtocolError(
+                "NaN and Infinity are not valid JSON numbers: send only finite coordinates"
+            ) from None
+        raise ProtocolError(f"not a JSON object of protocol v1: {exc}") from None
+
+
+def encode(message: OutboundMessage | InboundMessage) -> str:
+    """Encode a message as one JSON text frame."""
+    return _encoder.encode(message).decode()
+
+
+def decode_outbound(frame: str | bytes) -> OutboundMessage:
+    """Decode a frame the daemon sent (used by the simulated game server and tests)."""
+    message: OutboundMessage = _outbound_decoder.decode(frame)
+    return message

@@ -1,0 +1,203 @@
+"""Tracked calls and the subjects they follow: pure state, time passed in as an argument."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from bridge.meta import drawn_at
+from bridge.outcomes import Meta
+
+CallKey = tuple[int, int]
+"""(server_id, call_id): call ids are only unique within one CAD server."""
+
+UNKNOWN_ERROR = 2_000.0
+"""The error assumed for a call whose drawn position is unknown (no x/y in its metaData)."""
+
+
+@dataclass(slots=True)
+class Fix:
+    """A subject's last known position, and its velocity estimated from the fixes before."""
+
+    x: float
+    y: float
+    z: float
+    t: float
+    vx: float = 0.0
+    vy: float = 0.0
+    turn: float = 0.0
+    """Radians the direction of travel changed at the last fix; large for a turning subject."""
+
+    @property
+    def speed(self) -> float:
+        """Metres per second over the ground."""
+        return math.hypot(self.vx, self.vy)
+
+
+@dataclass(slots=True)
+class Call:
+    """One followed dispatch call, and what the bridge knows of it."""
+
+    server_id: int
+    call_id: int
+    subject: str
+    radius: float | None
+    since: float
+    meta: Meta | None = None
+    meta_at: float | None = None
+    drawn: tuple[float, float] | None = None
+    pushed_at: float | None = None
+    acc: float = 0.0
+    acc_at: float = 0.0
+    acc_err: float = 0.0
+    held_fix_t: float | None = None
+    """A rejected update is dropped: the call waits for a newer fix than this."""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> CallKey:
+        """The call's key in the tracker."""
+        return (self.server_id, self.call_id)
+
+    def learn_meta(self, meta: Meta, now: float) -> None:
+        """Adopt the CAD's metaData as the known object, and where it draws the call."""
+        self.meta = dict(meta)
+        self.meta_at = now
+        self.drawn = drawn_at(meta)
+
+
+class Tracker:
+    """The calls being followed and the latest fix of every subject, per game server."""
+
+    def __init__(self) -> None:
+        self.calls: dict[CallKey, Call] = {}
+        self.fixes: dict[tuple[int, str], Fix] = {}
+        self._followers: dict[tuple[int, str], set[CallKey]] = {}
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __iter__(self) -> Iterator[Call]:
+        return iter(self.calls.values())
+
+    def get(self, server_id: int, call_id: int) -> Call | None:
+        """The tracked call, or None."""
+        return self.calls.get((server_id, call_id))
+
+    def track(
+        self,
+        server_id: int,
+        call_id: int,
+        subject: str,
+        now: float,
+        *,
+        radius: float | None = None,
+        meta: Meta | None = None,
+    ) -> Call:
+        """Follow `subject` with the call; re-tracking keeps what is known of the call."""
+        key = (server_id, call_id)
+        call = self.calls.get(key)
+        if call is None:
+            call = Call(server_id, call_id, subject, radius, since=now, acc_at=now)
+            self.calls[key] = call
+        elif call.subject != subject:
+            self._unfollow(call)
+            call.subject = subject
+            call.acc, call.acc_at, call.acc_err = 0.0, now, 0.0
+            call.since = now
+        call.radius = radius
+        if meta is not None:
+            call.learn_meta(meta, now)
+        self._followers.setdefault((server_id, subject), set()).add(key)
+        return call
+
+    def untrack(self, server_id: int, call_id: int) -> Call | None:
+        """Stop following a call; returns it, or None if it was not tracked."""
+        call = self.calls.pop((server_id, call_id), None)
+        if call is not None:
+            self._unfollow(call)
+        return call
+
+    def calls_of(self, server_id: int) -> list[Call]:
+        """The calls one game server has asked to follow."""
+        return [call for call in self.calls.values() if call.server_id == server_id]
+
+    def sync(
+        self,
+        server_id: int,
+        tracks: Iterable[tuple[int, str, float | None, Meta | None]],
+        now: float,
+    ) -> tuple[list[int], list[int]]:
+        """Replace a game server's set of calls; returns (call ids added, call ids removed)."""
+        wanted = {call_id: (subject, radius, meta) for call_id, subject, radius, meta in tracks}
+        removed = [c.call_id for c in self.calls_of(server_id) if c.call_id not in wanted]
+        for call_id in removed:
+            self.untrack(server_id, call_id)
+        added = [call_id for call_id in wanted if (server_id, call_id) not in self.calls]
+        for call_id, (subject, radius, meta) in wanted.items():
+            self.track(server_id, call_id, subject, now, radius=radius, meta=meta)
+        return added, removed
+
+    def observe(
+        self, server_id: int, subject: str, x: float, y: float, z: float, now: float
+    ) -> None:
+        """Record a subject's position at `now`, updating its velocity estimate.
+
+        Only subjects some call follows are kept, so a chatty sender cannot grow memory.
+        """
+        key = (server_id, subject)
+        followers = self._followers.get(key)
+        if not followers:
+            return
+        previous = self.fixes.get(key)
+        fix = Fix(x, y, z, now)
+        if previous is not None and now > previous.t:
+            dt = now - previous.t
+            fix.vx = (x - previous.x) / dt
+            fix.vy = (y - previous.y) / dt
+            if previous.speed > 0.5 and fix.speed > 0.5:
+                heading_then = math.atan2(previous.vy, previous.vx)
+                heading_now = math.atan2(fix.vy, fix.vx)
+                fix.turn = abs((heading_now - heading_then + math.pi) % (2 * math.pi) - math.pi)
+        elif previous is not None:
+            fix.vx, fix.vy, fix.turn = previous.vx, previous.vy, previous.turn
+        for call_key in followers:
+            self.settle(self.calls[call_key], now)
+        self.fixes[key] = fix
+
+    def fix_of(self, call: Call) -> Fix | None:
+        """The latest fix of the call's subject, or None before the first."""
+        return self.fixes.get((call.server_id, call.subject))
+
+    def error(self, call: Call) -> float | None:
+        """Metres between the subject and where the CAD draws its call; None without a fix."""
+        fix = self.fix_of(call)
+        if fix is None:
+            return None
+        if call.drawn is None:
+            return UNKNOWN_ERROR
+        return math.hypot(fix.x - call.drawn[0], fix.y - call.drawn[1])
+
+    def settle(self, call: Call, now: float) -> None:
+        """Add the error area since the last settlement to the call's accumulator."""
+        error = self.error(call) or 0.0
+        if now > call.acc_at:
+            call.acc += (call.acc_err + error) / 2 * (now - call.acc_at)
+            call.acc_at = now
+        call.acc_err = error
+
+    def drawn_moved(self, call: Call, x: float, y: float, now: float) -> None:
+        """The CAD now draws the call at (x, y): restart its accumulator."""
+        call.drawn = (x, y)
+        call.pushed_at = now
+        call.acc, call.acc_at = 0.0, now
+        call.acc_err = self.error(call) or 0.0
+
+    def _unfollow(self, call: Call) -> None:
+        followers = self._followers.get((call.server_id, call.subject))
+        if followers is not None:
+            followers.discard(call.key)
+            if not followers:
+                del self._followers[(call.server_id, call.subject)]
+                self.fixes.pop((call.server_id, call.subject), None)
