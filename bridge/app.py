@@ -1,0 +1,236 @@
+"""The daemon: the websocket listener, the tracker and the push loop, with a clean lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from bridge.budget import Budget
+from bridge.cad import CadClient
+from bridge.config import Config
+from bridge.planner import Alert, Notice, Planner, Settings
+from bridge.protocol import (
+    CallClosed,
+    CallMeta,
+    CallState,
+    InboundMessage,
+    Positions,
+    Sync,
+    Track,
+    Untrack,
+)
+from bridge.pusher import Cad, PushLoop
+from bridge.scheduler import Bridge as BridgePolicy
+from bridge.scheduler import Policy
+from bridge.server import Listener
+
+log = structlog.stdlib.get_logger("bridge.app")
+
+
+def settings_from(config: Config) -> Settings:
+    """The planner's settings from the tracking section of the config."""
+    tracking = config.tracking
+    return Settings(
+        min_move=tracking.min_move,
+        default_radius=tracking.default_radius,
+        max_stale=tracking.max_stale_seconds,
+        lead=tracking.lead,
+        grow_radius=tracking.grow_radius,
+    )
+
+
+def planner_from(config: Config, policy: Policy | None = None) -> Planner:
+    """A planner with the budgets and policy the config describes."""
+    budget = config.budget
+    settings = settings_from(config)
+    return Planner(
+        policy=policy or BridgePolicy(settings.min_move, settings.max_stale),
+        update_budget=Budget(budget.update_call, budget.window_seconds, budget.margin_seconds),
+        get_budget=(
+            Budget(budget.get_calls, budget.window_seconds, budget.margin_seconds)
+            if budget.get_calls
+            else None
+        ),
+        settings=settings,
+    )
+
+
+class Daemon:
+    """Everything the `run` command starts, as one object tests can start and stop too."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        cad: Cad | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        policy: Policy | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.planner = planner_from(config, policy)
+        self.tracker = self.planner.tracker
+        self._own_cad = cad is None
+        self.cad: Cad = cad or CadClient(
+            config.cad.api_url, config.cad.api_key, timeout=config.cad.timeout_seconds
+        )
+        self.listener = Listener(
+            host=config.listen.host,
+            port=config.listen.port,
+            token=config.listen.token,
+            on_message=self.on_message,
+            on_link=self._on_link,
+            allowed_origins=config.listen.allowed_origins,
+            hello_timeout=config.listen.hello_timeout_seconds,
+            idle_timeout=config.listen.idle_timeout_seconds,
+        )
+        self.pusher = PushLoop(self.planner, self.cad, clock=clock, on_event=self._on_event)
+        self._stop = asyncio.Event()
+        self._push_task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the listener is bound to."""
+        return self.listener.port
+
+    async def start(self) -> None:
+        """Bind the listener and start the push loop."""
+        await self.listener.start()
+        self._push_task = asyncio.create_task(self.pusher.run(), name="push-loop")
+
+    async def run(self) -> None:
+        """Start, serve until `request_stop()` (or a signal), then shut down cleanly."""
+        await self.start()
+        restore = _install_signal_handlers(self.request_stop)
+        try:
+            await self._stop.wait()
+        finally:
+            restore()
+            await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask `run` to return."""
+        self._stop.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Close the listener, let a request in flight finish within `grace` seconds, then stop."""
+        log.info("stopping")
+        self._stop.set()
+        await self.listener.stop()
+        self.pusher.stop()
+        if self._push_task is not None:
+            done, _ = await asyncio.wait({self._push_task}, timeout=grace)
+            if not done:
+                log.warning("abandoning the request in flight", grace_seconds=grace)
+                self._push_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._push_task
+            self._push_task = None
+        if self._own_cad:
+            close = getattr(self.cad, "aclose", None)
+            if close is not None:
+                await close()
+        log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
+
+    def on_message(self, server_id: int, message: InboundMessage) -> None:
+        """Fold one message from a game server into the tracker."""
+        now = self.clock()
+        tracker = self.tracker
+        match message:
+            case Positions(items=items):
+                for item in items:
+                    tracker.observe(server_id, item.subject, item.x, item.y, item.z, now)
+            case Track(call_id=call_id, subject=subject, radius=radius, meta=meta):
+                tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
+                self._notify(Notice(server_id, call_id, "following"))
+                log.info("tracking", server_id=server_id, call_id=call_id, subject=subject)
+            case Untrack(call_id=call_id):
+                if tracker.untrack(server_id, call_id) is not None:
+                    log.info("untracked", server_id=server_id, call_id=call_id)
+            case Sync(tracks=tracks):
+                added, removed = tracker.sync(
+                    server_id, [(t.call_id, t.subject, t.radius, t.meta) for t in tracks], now
+                )
+                for call_id in added:
+                    self._notify(Notice(server_id, call_id, "following"))
+                log.info(
+                    "synced", server_id=server_id, tracks=len(tracks), added=added, removed=removed
+                )
+            case CallMeta(call_id=call_id, meta=meta):
+                call = tracker.get(server_id, call_id)
+                if call is not None:
+                    call.learn_meta(meta, now)
+            case CallClosed(call_id=call_id):
+                if tracker.untrack(server_id, call_id) is not None:
+                    self._notify(Notice(server_id, call_id, "gone", "closed in the CAD"))
+                    log.info("call closed, stopped following", server_id=server_id, call_id=call_id)
+        self.pusher.wake()
+
+    def _on_link(self, server_id: int, up: bool) -> None:
+        if up:
+            for call in self.tracker.calls_of(server_id):
+                state = "pushed" if call.pushed_at is not None else "following"
+                self._notify(Notice(server_id, call.call_id, state))
+
+    def _on_event(self, event: Notice | Alert) -> None:
+        if isinstance(event, Alert):
+            if event.event == "auth_failed":
+                log.error(
+                    "the CAD refused the API key: check cad.api_key; pausing and retrying",
+                    detail=event.detail,
+                )
+            else:
+                log.warning("resolved: " + event.detail)
+            return
+        self._notify(event)
+
+    def _notify(self, notice: Notice) -> None:
+        state: Any = notice.state
+        self.listener.send(
+            notice.server_id,
+            CallState(call_id=notice.call_id, state=state, detail=notice.detail),
+        )
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for progress lines and tests."""
+        now = self.clock()
+        return {
+            "links": sorted(self.listener.links),
+            "calls": len(self.tracker),
+            "requests": self.pusher.requests,
+            "pushes": self.planner.pushes,
+            "refusals": self.planner.refusals,
+            "budget_used": self.planner.update_budget.used(now),
+        }
+
+
+def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:
+    """SIGINT/SIGTERM ask the daemon to stop; on Windows fall back to `signal.signal`."""
+    loop = asyncio.get_running_loop()
+    signals = [signal.SIGINT, signal.SIGTERM]
+    try:
+        for sig in signals:
+            loop.add_signal_handler(sig, stop)
+    except (NotImplementedError, RuntimeError):
+        previous = {sig: signal.getsignal(sig) for sig in signals}
+        for sig in signals:
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop))
+
+        def restore_plain() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore_plain
+
+    def restore() -> None:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+    return restore
+

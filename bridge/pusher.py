@@ -1,0 +1,147 @@
+"""The push loop: asks the planner what to request when a slot opens, and carries it out."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+import structlog
+
+from bridge.outcomes import (
+    AuthFailed,
+    CallList,
+    GetResult,
+    Gone,
+    Meta,
+    PatchResult,
+    Quota,
+    RateLimited,
+    Rejected,
+    Transient,
+    Updated,
+)
+from bridge.planner import Alert, Fetch, Notice, Planner, Push
+
+log = structlog.stdlib.get_logger("bridge.pusher")
+
+_IDLE_RECHECK = 1.0
+"""Seconds between looks at the planner when nothing woke the loop: errors grow with time too."""
+
+
+class Cad(Protocol):
+    """The part of the CAD client the push loop uses."""
+
+    last_quota: Quota | None
+
+    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult: ...
+
+    async def get_calls(self, server_id: int) -> GetResult: ...
+
+
+class PushLoop:
+    """Runs the planner's requests one at a time, within the budget, until stopped."""
+
+    def __init__(
+        self,
+        planner: Planner,
+        cad: Cad,
+        *,
+        clock: Callable[[], float],
+        on_event: Callable[[Notice | Alert], None],
+    ) -> None:
+        self.planner = planner
+        self.cad = cad
+        self.clock = clock
+        self.on_event = on_event
+        self.requests = 0
+        self.in_flight: Push | Fetch | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something changed (positions, tracks): look again now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the request in flight, then return from `run`."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Loop until `stop()`."""
+        while not self._stopping.is_set():
+            now = self.clock()
+            action = self.planner.next_action(now)
+            if action is None:
+                await self._sleep(self.planner.next_wake(now) - now)
+                continue
+            await self._carry_out(action, now)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        delay = (
+            _IDLE_RECHECK if not math.isfinite(seconds) else min(max(seconds, 0.0), _IDLE_RECHECK)
+        )
+        try:
+            await asyncio.wait_for(self._wake.wait(), delay)
+        except TimeoutError:
+            pass
+
+    async def _carry_out(self, action: Push | Fetch, now: float) -> None:
+        self.planner.begin(action, now)
+        self.in_flight = action
+        self.requests += 1
+        server_id = action.key[0] if isinstance(action, Push) else action.server_id
+        with structlog.contextvars.bound_contextvars(server_id=server_id):
+            try:
+                result = await self._request(action)
+            except asyncio.CancelledError:
+                # Abandoned mid-flight at shutdown: it may have reached the CAD, so it counts.
+                self._finish(action, Transient("abandoned at shutdown", reached_server=True))
+                raise
+            except Exception as exc:  # a bug below must not stop the loop or lose the slot
+                log.exception("request failed unexpectedly")
+                result = Transient(f"client error: {type(exc).__name__}", reached_server=True)
+            self._finish(action, result)
+
+    async def _request(self, action: Push | Fetch) -> PatchResult | GetResult:
+        if isinstance(action, Push):
+            server_id, call_id = action.key
+            return await self.cad.update_call(server_id, call_id, action.meta)
+        return await self.cad.get_calls(action.server_id)
+
+    def _finish(self, action: Push | Fetch, result: PatchResult | GetResult) -> None:
+        self.in_flight = None
+        now = self.clock()
+        events: list[Notice | Alert]
+        if isinstance(action, Push):
+            events = self.planner.finish_push(action, result, now)  # type: ignore[arg-type]
+        else:
+            events = self.planner.finish_fetch(action, result, now)  # type: ignore[arg-type]
+        self.planner.note_quota(action, self.cad.last_quota, now)
+        _log_outcome(action, result)
+        for event in events:
+            self.on_event(event)
+
+
+def _log_outcome(action: Push | Fetch, result: PatchResult | GetResult) -> None:
+    call_id = action.key[1] if isinstance(action, Push) else None
+    match result:
+        case Updated():
+            log.debug("pushed", call_id=call_id, x=round(action.x, 1), y=round(action.y, 1))  # type: ignore[union-attr]
+        case CallList(calls=calls):
+            log.info("fetched calls", active=len(calls))
+        case RateLimited(retry_after=retry_after):
+            log.warning("rate limited by the CAD", call_id=call_id, retry_after=retry_after)
+        case Transient(reason=reason):
+            log.warning("CAD request failed, will retry", call_id=call_id, reason=reason)
+        case Rejected(status=status, detail=detail):
+            log.error(
+                "CAD rejected the update, dropped it", call_id=call_id, status=status, detail=detail
+            )
+        case Gone(detail=detail):
+            log.info("call is gone from the CAD, stopped following", call_id=call_id, detail=detail)
+        case AuthFailed():
+            pass  # the planner raises one alert for the whole spell

@@ -1,0 +1,251 @@
+"""The local websocket the game server's resource connects to: handshake, frames in, notices out."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from bridge import __version__, protocol
+from bridge.protocol import Error, Hello, InboundMessage, OutboundMessage, ProtocolError, Welcome
+
+log = structlog.stdlib.get_logger("bridge.server")
+
+OnMessage = Callable[[int, InboundMessage], Awaitable[None] | None]
+"""Called with (server_id, message) for every good frame after the handshake."""
+
+_OUTBOX_LIMIT = 256
+_YIELD_EVERY = 32
+
+
+class Link:
+    """One authenticated connection from a game server, with a bounded outbox."""
+
+    def __init__(self, ws: ServerConnection, server_id: int, conn: int) -> None:
+        self.ws = ws
+        self.server_id = server_id
+        self.conn = conn
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(_OUTBOX_LIMIT)
+        self.frames = 0
+        self.errors = 0
+
+    def post(self, message: OutboundMessage) -> None:
+        """Queue a message; when the peer does not read, the oldest unsent one gives way."""
+        frame = protocol.encode(message)
+        if self.outbox.full():
+            self.outbox.get_nowait()
+        self.outbox.put_nowait(frame)
+
+    async def write(self) -> None:
+        """Send queued messages until the connection closes."""
+        while True:
+            frame = await self.outbox.get()
+            await self.ws.send(frame)
+
+
+class Listener:
+    """Accepts resource connections, checks `hello`, and hands each good frame to `on_message`."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        token: str,
+        on_message: OnMessage,
+        on_link: Callable[[int, bool], None] | None = None,
+        allowed_origins: list[str] | None = None,
+        hello_timeout: float = 5.0,
+        idle_timeout: float = 120.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._token = token.encode()
+        self._on_message = on_message
+        self._on_link = on_link
+        self._origins = list(allowed_origins or [])
+        self._hello_timeout = hello_timeout
+        self._idle_timeout = idle_timeout
+        self._server: Server | None = None
+        self._counter = itertools.count(1)
+        self.links: dict[int, Link] = {}
+
+    async def start(self) -> None:
+        """Bind the listener; `port` holds the bound port afterwards (useful with port 0)."""
+        self._server = await serve(
+            self._serve,
+            self.host,
+            self.port,
+            process_request=self._check_origin,
+            max_size=protocol.MAX_FRAME_BYTES,
+            max_queue=64,
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=5,
+            compression=None,
+            server_header=f"sonoran-bridge/{__version__}",
+        )
+        sockets = list(self._server.sockets)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("listening", host=self.host, port=self.port)
+
+    async def stop(self) -> None:
+        """Stop accepting and close every connection."""
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+            self._server = None
+
+    def send(self, server_id: int, message: OutboundMessage) -> bool:
+        """Queue a message for a game server; False when it is not connected."""
+        link = self.links.get(server_id)
+        if link is None:
+            return False
+        link.post(message)
+        return True
+
+    def _check_origin(self, ws: ServerConnection, request: Request) -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin is None or origin in self._origins:
+            return None
+        log.warning("refused browser connection", origin=origin[:200])
+        return ws.respond(HTTPStatus.FORBIDDEN, "Browser connections are not accepted.\n")
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        conn = next(self._counter)
+        with structlog.contextvars.bound_contextvars(conn=conn):
+            hello = await self._handshake(ws)
+            if hello is None:
+                return
+            link = Link(ws, hello.server_id, conn)
+            previous = self.links.get(hello.server_id)
+            self.links[hello.server_id] = link
+            if previous is not None:
+                log.info("connection replaced", server_id=hello.server_id, old_conn=previous.conn)
+                await previous.ws.close(CloseCode.NORMAL_CLOSURE, "replaced by a newer connection")
+            writer = asyncio.create_task(link.write())
+            log.info(
+                "game server connected",
+                server_id=hello.server_id,
+                resource_version=hello.resource_version,
+                peer=_peer(ws),
+            )
+            link.post(Welcome(protocol=protocol.PROTOCOL_VERSION, daemon_version=__version__))
+            if self._on_link is not None:
+                self._on_link(hello.server_id, True)
+            try:
+                await self._read(link)
+            finally:
+                writer.cancel()
+                if self.links.get(hello.server_id) is link:
+                    del self.links[hello.server_id]
+                    if self._on_link is not None:
+                        self._on_link(hello.server_id, False)
+                log.info(
+                    "game server disconnected",
+                    server_id=hello.server_id,
+                    code=ws.close_code,
+                    frames=link.frames,
+                    errors=link.errors,
+                )
+
+    async def _handshake(self, ws: ServerConnection) -> Hello | None:
+        try:
+            frame = await asyncio.wait_for(ws.recv(), self._hello_timeout)
+        except TimeoutError:
+            await _refuse(ws, "bad_message", f"no hello within {self._hello_timeout:g} s")
+            return None
+        except ConnectionClosed:
+            return None
+        if isinstance(frame, bytes):
+            await _refuse(ws, "bad_message", "binary frames are not accepted: send JSON text")
+            return None
+        try:
+            message = protocol.decode(frame)
+        except ProtocolError as exc:
+            await _refuse(ws, "bad_message", f"expected hello first: {exc}")
+            return None
+        if not isinstance(message, Hello):
+            await _refuse(ws, "bad_message", f"expected hello first, got {_tag(message)}")
+            return None
+        if message.protocol != protocol.PROTOCOL_VERSION:
+            await _refuse(
+                ws,
+                "unsupported_protocol",
+                f"protocol {message.protocol} is not supported: this daemon speaks "
+                f"{protocol.PROTOCOL_VERSION}",
+            )
+            return None
+        if not hmac.compare_digest(message.token.encode(), self._token):
+            log.warning("refused connection: wrong token", peer=_peer(ws))
+            await _refuse(ws, "unauthorized", "wrong token")
+            return None
+        return message
+
+    async def _read(self, link: Link) -> None:
+        ws = link.ws
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), self._idle_timeout)
+            except TimeoutError:
+                log.warning("closing idle connection", idle_seconds=self._idle_timeout)
+                await ws.close(CloseCode.GOING_AWAY, "idle")
+                return
+            except ConnectionClosed:
+                return
+            link.frames += 1
+            if link.frames % _YIELD_EVERY == 0:
+                # One busy connection must not starve the others or the push loop.
+                await asyncio.sleep(0)
+            if isinstance(frame, bytes):
+                self._reject(link, "binary frames are not accepted: send JSON text")
+                continue
+            try:
+                message = protocol.decode(frame)
+            except ProtocolError as exc:
+                self._reject(link, str(exc))
+                continue
+            if isinstance(message, Hello):
+                self._reject(link, "hello was already received on this connection")
+                continue
+            try:
+                result = self._on_message(link.server_id, message)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("message handling failed", message_type=_tag(message))
+                link.post(Error(code="internal", message=f"could not handle {_tag(message)}"))
+
+    def _reject(self, link: Link, text: str) -> None:
+        link.errors += 1
+        if link.errors <= 5 or link.errors % 100 == 0:
+            log.warning("bad frame", server_id=link.server_id, error=text[:300], count=link.errors)
+        link.post(Error(code="bad_message", message=text[:1000]))
+
+
+async def _refuse(ws: ServerConnection, code: str, text: str) -> None:
+    log.warning("refused connection", code=code, reason=text[:300])
+    try:
+        await ws.send(protocol.encode(Error(code=code, message=text)))
+        await ws.close(CloseCode.POLICY_VIOLATION, code)
+    except ConnectionClosed:
+        pass
+
+
+def _tag(message: Any) -> str:
+    return str(type(message).__struct_config__.tag)
+
+
+def _peer(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
