@@ -165,7 +165,7 @@ class Daemon:
             case CallMeta(call_id=call_id, meta=meta):
                 call = tracker.get(server_id, call_id)
                 if call is not None:
-                    call.learn_meta(meta, now)
+                    call.learn_meta(meta, now, authoritative=False)
             case CallClosed(call_id=call_id):
                 if tracker.untrack(server_id, call_id) is not None:
                     self._notify(Notice(server_id, call_id, "gone", "closed in the CAD"))

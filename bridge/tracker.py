@@ -6,11 +6,14 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bridge.meta import drawn_at
+from bridge.meta import OWNED_KEYS, drawn_at
 from bridge.outcomes import Meta
 
 CallKey = tuple[int, int]
 """(server_id, call_id): call ids are only unique within one CAD server."""
+
+MAX_SPEED = 150.0
+"""Metres per second above which two fixes are a teleport, not travel."""
 
 UNKNOWN_ERROR = 2_000.0
 """The error assumed for a call whose drawn position is unknown (no x/y in its metaData)."""
@@ -60,11 +63,23 @@ class Call:
         """The call's key in the tracker."""
         return (self.server_id, self.call_id)
 
-    def learn_meta(self, meta: Meta, now: float) -> None:
-        """Adopt the CAD's metaData as the known object, and where it draws the call."""
-        self.meta = dict(meta)
+    def learn_meta(self, meta: Meta, now: float, *, authoritative: bool = True) -> None:
+        """Adopt metaData as the known object, and where it draws the call.
+
+        The CAD's own answers are `authoritative`. A copy relayed by the game server may lag
+        behind the bridge's own last push (an edit through the API is not pushed back to it),
+        so once the bridge has pushed, the owned keys it wrote are kept over the relayed ones.
+        """
+        fresh = dict(meta)
+        if not authoritative and self.pushed_at is not None and self.meta is not None:
+            for key in OWNED_KEYS:
+                if key in self.meta:
+                    fresh[key] = self.meta[key]
+                else:
+                    fresh.pop(key, None)
+        self.meta = fresh
         self.meta_at = now
-        self.drawn = drawn_at(meta)
+        self.drawn = drawn_at(fresh)
 
 
 class Tracker:
@@ -108,7 +123,7 @@ class Tracker:
             call.since = now
         call.radius = radius
         if meta is not None:
-            call.learn_meta(meta, now)
+            call.learn_meta(meta, now, authoritative=False)
         self._followers.setdefault((server_id, subject), set()).add(key)
         return call
 
@@ -156,7 +171,10 @@ class Tracker:
             dt = now - previous.t
             fix.vx = (x - previous.x) / dt
             fix.vy = (y - previous.y) / dt
-            if previous.speed > 0.5 and fix.speed > 0.5:
+            if fix.speed > MAX_SPEED:
+                # A teleport, or two fixes too close in time to tell a speed from.
+                fix.vx = fix.vy = 0.0
+            elif previous.speed > 0.5 and fix.speed > 0.5:
                 heading_then = math.atan2(previous.vy, previous.vx)
                 heading_now = math.atan2(fix.vy, fix.vx)
                 fix.turn = abs((heading_now - heading_then + math.pi) % (2 * math.pi) - math.pi)
