@@ -1,0 +1,373 @@
+"""Sonoran CAD v2 client: the only module in the bridge that speaks HTTP.
+
+Every request ends in one typed result; nothing from httpx escapes::
+
+    PatchResult = Updated | Gone | RateLimited | AuthFailed | Rejected | Transient
+    GetResult   = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient
+
+    Updated / CallList   2xx with a JSON object body
+    Gone                 404: server id not configured, or the call does not exist
+    RateLimited          429, with the wait the server asked for (or None)
+    AuthFailed           401 / 403
+    Rejected             any other 4xx: the request itself is wrong, do not resend as is
+    Transient            5xx, 408, timeout, reset, refused, garbled 2xx body
+
+One call is one HTTP attempt: the caller owns the request budget and the retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import socket
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+import msgspec
+
+import bridge
+
+# The result types live in bridge.outcomes so the pure core can use them without httpx.
+from bridge.outcomes import (
+    AuthFailed,
+    CallList,
+    GetResult,
+    Gone,
+    Meta,
+    PatchResult,
+    Quota,
+    RateLimited,
+    Rejected,
+    Transient,
+    Updated,
+)
+
+__all__ = [
+    "AuthFailed",
+    "CadClient",
+    "CallList",
+    "GetResult",
+    "Gone",
+    "Meta",
+    "PatchResult",
+    "Quota",
+    "RateLimited",
+    "Rejected",
+    "Transient",
+    "Updated",
+]
+
+_Failure = Gone | RateLimited | AuthFailed | Rejected | Transient
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+_DETAIL_CAP = 300
+# Reset headers above this are Unix timestamps (GitHub style), not a number of seconds.
+_EPOCH_THRESHOLD = 1e9
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """Seconds to wait from a Retry-After value (seconds or HTTP date); None if unreadable."""
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT even when the zone is missing
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _parse_reset(value: str | None, now: float) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.split(",")[0].split(";")[0].strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds):
+        return None
+    if seconds > _EPOCH_THRESHOLD:
+        seconds -= now
+    return max(0.0, seconds)
+
+
+def _parse_remaining(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.split(",")[0].split(";")[0].strip())
+    except ValueError:
+        return None
+    return max(0, int(number)) if math.isfinite(number) else None
+
+
+def parse_quota(headers: Mapping[str, str], now: float) -> Quota | None:
+    """The quota from RateLimit-* or X-RateLimit-* headers; None when none are readable."""
+    remaining = _parse_remaining(headers.get("ratelimit-remaining"))
+    if remaining is None:
+        remaining = _parse_remaining(headers.get("x-ratelimit-remaining-minute"))
+    if remaining is None:
+        remaining = _parse_remaining(headers.get("x-ratelimit-remaining"))
+    reset = _parse_reset(headers.get("ratelimit-reset"), now)
+    if reset is None:
+        reset = _parse_reset(headers.get("x-ratelimit-reset"), now)
+    if remaining is None and reset is None:
+        return None
+    return Quota(remaining=remaining, reset_after=reset)
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    raw = headers.get("retry-after")
+    if raw is not None:
+        seconds = parse_retry_after(raw, now)
+        if seconds is not None:
+            return seconds
+    for name in ("ratelimit-reset", "x-ratelimit-reset"):
+        seconds = _parse_reset(headers.get(name), now)
+        if seconds is not None:
+            return seconds
+    return None
+
+
+class _Secret:
+    """Holds the API key so that no repr, log or traceback local shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._value, "[redacted]")
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
+def _problem_text(body: Any) -> str:
+    """The human text of a problem+json, ASP.NET validation or gateway error object."""
+    if not isinstance(body, dict):
+        return ""
+    text = ""
+    for field in ("detail", "title", "message", "error"):
+        value = body.get(field)
+        if isinstance(value, str) and value.strip():
+            text = value
+            break
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        parts = [f"{name}: {msgs[0] if isinstance(msgs, list) and msgs else msgs}"
+                 for name, msgs in errors.items()]
+        text = f"{text} ({'; '.join(parts)})" if text else "; ".join(parts)
+    return text
+
+
+def _detail(response: httpx.Response, secret: _Secret) -> str:
+    try:
+        text = _problem_text(_decoder.decode(response.content))
+    except msgspec.DecodeError:
+        text = response.content[:2 * _DETAIL_CAP].decode("utf-8", "replace")
+    text = " ".join(text.split()) or response.reason_phrase or f"HTTP {response.status_code}"
+    text = secret.redact(text)
+    return text if len(text) <= _DETAIL_CAP else text[: _DETAIL_CAP - 1] + "…"
+
+
+def _meta_of(call: Mapping[str, Any]) -> Meta:
+    meta = call.get("metaData")
+    if isinstance(meta, str):  # tolerate a JSON-encoded object, as some v1 endpoints sent it
+        try:
+            meta = _decoder.decode(meta)
+        except msgspec.DecodeError:
+            return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _call_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _connect_reason(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "DNS lookup failed"
+        cause = cause.__cause__ or cause.__context__
+    if "refused" in str(exc).lower():
+        return "connection refused"
+    return "could not connect"
+
+
+def _transport_reason(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection closed without a valid response"
+    if isinstance(exc, httpx.ReadError):
+        return "connection reset while reading the response"
+    if isinstance(exc, httpx.WriteError):
+        return "connection reset while sending the request"
+    if isinstance(exc, httpx.DecodingError):
+        return "response body could not be decoded"
+    return f"transport error ({type(exc).__name__})"
+
+
+class CadClient:
+    """Async client of the Sonoran CAD v2 dispatch-call endpoints; one call = one attempt."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is empty")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self._base = api_url.strip().rstrip("/")
+        try:
+            url = httpx.URL(self._base)
+        except httpx.InvalidURL:
+            raise ValueError("api_url is not a valid URL") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("api_url must be an absolute http(s) URL")
+        self._secret = _Secret(api_key)
+        self._timeout = timeout
+        self._wall_clock = wall_clock
+        self.last_quota: Quota | None = None
+        self._http = httpx.AsyncClient(
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": f"sonoran-bridge/{bridge.__version__}",
+            },
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,  # a redirect could carry the Authorization header elsewhere
+        )
+
+    def __repr__(self) -> str:
+        return f"CadClient(api_url={self._base!r}, timeout={self._timeout})"
+
+    async def __aenter__(self) -> CadClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult:
+        """PATCH the call's metaData (which replaces the stored object whole)."""
+        path = f"/v2/emergency/servers/{int(server_id)}/dispatch-calls/{int(call_id)}"
+        response = await self._send("PATCH", path, content=_encoder.encode({"metaData": meta}))
+        if not isinstance(response, httpx.Response):
+            return response
+        body = self._success_body(response)
+        if not isinstance(body, dict):
+            return body
+        return Updated(call=body, meta=_meta_of(body))
+
+    async def get_calls(self, server_id: int) -> GetResult:
+        """GET every active and emergency call of the server (no closed ones)."""
+        path = f"/v2/emergency/servers/{int(server_id)}/calls"
+        params = {"closedLimit": "0", "closedOffset": "0", "type": "100"}
+        response = await self._send("GET", path, params=params)
+        if not isinstance(response, httpx.Response):
+            return response
+        body = self._success_body(response)
+        if not isinstance(body, dict):
+            return body
+        if "activeCalls" not in body and "emergencyCalls" not in body:
+            # An empty result would read as "every call closed"; refuse to guess.
+            return Transient(f"HTTP {response.status_code}: body has no call lists", True)
+        calls: dict[int, Meta] = {}
+        for key in ("activeCalls", "emergencyCalls"):
+            items = body.get(key) or []
+            if not isinstance(items, list):
+                return Transient(f"HTTP {response.status_code}: {key} is not a list", True)
+            for item in items:
+                call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
+                if call_id is not None:
+                    calls[call_id] = _meta_of(item)
+        return CallList(calls=calls)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response | Transient:
+        timed_out = f"timeout after {self._timeout} s"
+        try:
+            # httpx times each phase; this bounds the whole attempt, e.g. a slow trickle.
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.request(
+                    method, self._base + path, content=content, params=params
+                )
+        except (httpx.ConnectTimeout, httpx.PoolTimeout):
+            return Transient(timed_out + " (connecting)", reached_server=False)
+        except (httpx.TimeoutException, TimeoutError):
+            return Transient(timed_out, reached_server=True)
+        except httpx.ConnectError as exc:
+            return Transient(_connect_reason(exc), reached_server=False)
+        except httpx.HTTPError as exc:
+            return Transient(_transport_reason(exc), reached_server=True)
+        except (httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+            # Reason built from the type only: httpx messages may embed the request.
+            return Transient(f"request failed ({type(exc).__name__})", reached_server=True)
+        self.last_quota = parse_quota(response.headers, self._wall_clock())
+        return response
+
+    def _success_body(self, response: httpx.Response) -> dict[str, Any] | _Failure:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                body = _decoder.decode(response.content)
+            except msgspec.DecodeError:
+                return Transient(f"HTTP {status}: body is not JSON", reached_server=True)
+            if not isinstance(body, dict):
+                return Transient(f"HTTP {status}: body is not a JSON object", reached_server=True)
+            return body
+        detail = _detail(response, self._secret)
+        if status == 404:
+            return Gone(detail)
+        if status == 429:
+            return RateLimited(_retry_after(response.headers, self._wall_clock()), detail)
+        if status in (401, 403):
+            return AuthFailed(status, detail)
+        if 400 <= status < 500 and status != 408:
+            return Rejected(status, detail)
+        return Transient(f"HTTP {status}: {detail}", reached_server=True)

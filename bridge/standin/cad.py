@@ -1,0 +1,453 @@
+"""A stand-in for Sonoran CAD's v2 dispatch-call API: a real HTTP/1.1 server on loopback.
+
+A request passes the layers of the real gateway, in order: routing (404/405); gateway
+faults (injected 401/403/429, not counted); auth (401); the rate limit, a strict sliding
+log per route (429); then it is counted, backend faults fire, and the API answers.
+Arrival time is read from `clock` when the request head is parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import copy
+import math
+import socket
+import struct
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.client import responses
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import h11
+import msgspec
+
+ROUTES = ("update_call", "get_calls")
+MAX_BODY = 1024 * 1024
+_READ_SIZE = 65536
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A misbehaviour for `CadStandIn.inject`.
+
+    Fault(503), Fault(401), Fault(400)...: that status with a problem+json body.
+    Fault(429, retry_after=7 | datetime | "raw text" | None): the gateway's 429 body, with
+    Retry-After in seconds, as an HTTP date, verbatim, or absent.
+    Fault("hang"): read the request, never answer; Fault("reset"): read it, then send a RST;
+    Fault("bad_json"): 200 with a truncated body; Fault("slow", delay=2.0): answer late.
+    401/403/429 act at the gateway (before auth and the rate limit, and not counted in the
+    window); the others only hit requests the gateway admitted, which count.
+    """
+
+    what: int | Literal["hang", "reset", "bad_json", "slow"]
+    delay: float = 0.0
+    retry_after: float | datetime | str | None = None
+
+    @property
+    def at_gateway(self) -> bool:
+        """Whether the fault acts before auth and the rate limit."""
+        return self.what in (401, 403, 429)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One request as the stand-in saw it; status stays None if it was never answered."""
+
+    t: float
+    method: str
+    path: str
+    query: str
+    route: str | None
+    status: int | None = None
+    body: Any = None
+    fault: Fault | None = None
+    counted: bool = False  # it took a slot of its route's rate-limit window
+
+
+@dataclass(slots=True)
+class _Answer:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _SlidingLog:
+    """Arrival times; strict: at most `limit` in any (now - length, now]."""
+
+    def __init__(self, limit: int, length: float) -> None:
+        self.limit, self.length, self.times = limit, length, list[float]()
+
+    def used(self, now: float) -> int:
+        del self.times[: bisect.bisect_right(self.times, now - self.length)]
+        return len(self.times)
+
+    def wait(self, now: float) -> float:
+        """Seconds until the oldest entry leaves the window (0 when empty)."""
+        return max(0.0, self.times[0] + self.length - now) if self.used(now) else 0.0
+
+
+def _problem(status: int, detail: str, instance: str) -> _Answer:
+    body = {"type": f"https://httpstatuses.io/{status}", "title": responses.get(status, ""),
+            "status": status, "detail": detail, "instance": instance, "traceId": uuid.uuid4().hex}
+    return _Answer(status, _encode(body), "application/problem+json")
+
+
+def _rate_limited(retry_after: float | datetime | str | None) -> _Answer:
+    answer = _Answer(429, _encode({"message": "API rate limit exceeded",
+                                   "request_id": uuid.uuid4().hex}))
+    if isinstance(retry_after, datetime):
+        retry_after = format_datetime(retry_after.astimezone(UTC), usegmt=True)
+    if retry_after is not None:
+        answer.headers.append(("Retry-After", str(retry_after)))
+    return answer
+
+
+def _id(text: str) -> int | None:
+    # Length cap: int() refuses very long digit strings, and no real id is that long.
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def _match(method: str, path: str) -> tuple[str | None, list[int], _Answer | None]:
+    """(route, ids from the path, early answer) for a request path."""
+    parts = path.split("/")
+    server = _id(parts[4]) if len(parts) > 4 else None
+    route, allowed, ids = None, "", list[int]()
+    if parts[:4] == ["", "v2", "emergency", "servers"] and server is not None:
+        call = _id(parts[6]) if len(parts) == 7 and parts[5] == "dispatch-calls" else None
+        if call is not None:
+            route, allowed, ids = "update_call", "PATCH", [server, call]
+        elif len(parts) == 6 and parts[5] == "calls":
+            route, allowed, ids = "get_calls", "GET", [server]
+    if route is None:
+        return None, [], _problem(404, f"No route for {path}", path)
+    if method != allowed:
+        answer = _problem(405, f"{method} is not allowed here", path)
+        answer.headers.append(("Allow", allowed))
+        return route, ids, answer
+    return route, ids, None
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CadStandIn:
+    """A local HTTP server that behaves like Sonoran CAD's v2 dispatch-call endpoints.
+
+    Inspect `requests` (every request, in arrival order), `rate_limited` (429s answered),
+    and set `servers` (configured ids) or `send_quota_headers` (RateLimit-* on limited routes).
+    """
+
+    def __init__(self, *, api_key: str = "standin-key", host: str = "127.0.0.1",
+                 port: int = 0, window: float = 60.0, limits: dict[str, int] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        limits = {"update_call": 10, "get_calls": 5} if limits is None else limits
+        if unknown := set(limits) - set(ROUTES):
+            raise ValueError(f"unknown routes in limits: {sorted(unknown)}; known: {ROUTES}")
+        self.api_key, self.host, self.port = api_key, host, port
+        self.servers: set[int] = {1}
+        self.requests: list[RequestRecord] = []
+        self.rate_limited = 0
+        self.send_quota_headers = False
+        self._clock = clock
+        self._logs = {route: _SlidingLog(n, window) for route, n in limits.items()}
+        self._calls: dict[tuple[int, int], dict[str, Any]] = {}
+        self._closed: list[tuple[int, int]] = []  # in closing order
+        self._faults: list[tuple[Fault, int, str | None]] = []  # fault, times left, route
+        self._revoked = False
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        """Base URL for the client, e.g. http://127.0.0.1:54321."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen; `port` holds the real port afterwards."""
+        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection, hung ones included."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for task in self._connections:
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> CadStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- the CAD's state, as a test or a dispatcher changes it ---------------------------
+
+    def add_call(self, server_id: int, call_id: int, meta: dict[str, Any] | None = None,
+                 **fields: Any) -> dict[str, Any]:
+        """Create an active dispatch call (and configure its server id); returns a copy."""
+        self.servers.add(server_id)
+        call: dict[str, Any] = {
+            "callId": call_id, "origin": 0, "status": 1, "priority": 1, "block": "100",
+            "address": "Mission Row", "postal": "9002", "title": "Armed Robbery",
+            "code": "211", "primary": 12, "trackPrimary": False,
+            "description": "Clerk reports a firearm.", "notes": [], "idents": [],
+            "metaData": copy.deepcopy(meta or {}), "updated": _now_iso(),
+            **copy.deepcopy(fields),
+        }
+        self._calls[(server_id, call_id)] = call
+        return copy.deepcopy(call)
+
+    def close_call(self, server_id: int, call_id: int) -> None:
+        """Close the call: it moves to closedCalls and a PATCH on it answers 404."""
+        call = self._calls[(server_id, call_id)]
+        if call["status"] != 2:
+            call["status"], call["updated"] = 2, _now_iso()
+            self._closed.append((server_id, call_id))
+
+    def call(self, server_id: int, call_id: int) -> dict[str, Any]:
+        """A copy of the stored call object."""
+        return copy.deepcopy(self._calls[(server_id, call_id)])
+
+    def edit_meta(self, server_id: int, call_id: int, meta: dict[str, Any]) -> None:
+        """A dispatcher's edit in the CAD: replaces metaData whole, as the API does."""
+        call = self._calls[(server_id, call_id)]
+        call["metaData"], call["updated"] = copy.deepcopy(meta), _now_iso()
+
+    def spend_external(self, route: str, n: int = 1) -> None:
+        """Another integration on the same key spent n requests of `route` just now."""
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; known: {ROUTES}")
+        now = self._clock()
+        for _ in range(n if route in self._logs else 0):
+            bisect.insort(self._logs[route].times, now)
+
+    def inject(self, fault: Fault, count: int = 1, route: str | None = None) -> None:
+        """Give `fault` to the next `count` requests (of `route`, or any) reaching its layer."""
+        if count < 1 or (route is not None and route not in ROUTES):
+            raise ValueError(f"need count >= 1 and route in {ROUTES} or None")
+        self._faults.append((fault, count, route))
+
+    def revoke_key(self) -> None:
+        """Answer 401 to every request until restore_key()."""
+        self._revoked = True
+
+    def restore_key(self) -> None:
+        """Accept the key again."""
+        self._revoked = False
+
+    def _take_fault(self, route: str, at_gateway: bool) -> Fault | None:
+        for i, (fault, left, only) in enumerate(self._faults):
+            if fault.at_gateway == at_gateway and only in (None, route):
+                self._faults[i : i + 1] = [(fault, left - 1, only)] if left > 1 else []
+                return fault
+        return None
+
+    def _gateway(self, record: RequestRecord, route: str, auth: bytes) -> _Answer | None:
+        """Gateway faults, auth and the rate limit; None when the request is admitted."""
+        if (fault := self._take_fault(route, at_gateway=True)) is not None:
+            record.fault = fault
+            if fault.what == 429:
+                return _rate_limited(fault.retry_after)
+            return _problem(int(fault.what), "Injected fault", record.path)
+        scheme, _, key = auth.decode("latin-1").partition(" ")
+        if self._revoked or scheme.lower() != "bearer" or key.strip() != self.api_key:
+            return _problem(401, "API key is missing, invalid or revoked", record.path)
+        log = self._logs.get(route)
+        if log is not None:
+            if log.used(record.t) >= log.limit:
+                return _rate_limited(max(1, math.ceil(log.wait(record.t))))
+            bisect.insort(log.times, record.t)
+        record.counted = True
+        record.fault = self._take_fault(route, at_gateway=False)
+        return None
+
+    # -- the API behind the gateway --------------------------------------------------------
+
+    def _handle(self, record: RequestRecord, ids: list[int], body: bytes) -> _Answer:
+        server_id, path = ids[0], record.path
+        if server_id not in self.servers:
+            return _problem(404, f"Server {server_id} is not configured", path)
+        if record.route == "get_calls":
+            return self._list_calls(server_id, record)
+        call = self._calls.get((server_id, ids[1]))
+        if call is None or call["status"] == 2:
+            return _problem(404, f"Dispatch call {ids[1]} not found on server {server_id}", path)
+        try:
+            fields = _decode(body)
+        except msgspec.DecodeError as exc:
+            return _problem(400, f"Request body is not valid JSON: {exc}", path)
+        if not isinstance(fields, dict):
+            kind = type(fields).__name__
+            return _problem(400, f"Request body must be a JSON object, got {kind}", path)
+        if "metaData" in fields and not isinstance(fields["metaData"], dict):
+            return _problem(400, "metaData must be an object", path)
+        for name, value in fields.items():
+            if name not in ("callId", "serverId"):  # the SDKs put serverId in the body too
+                call[name] = value
+        call["updated"] = _now_iso()
+        return _Answer(200, _encode(call))
+
+    def _list_calls(self, server_id: int, record: RequestRecord) -> _Answer:
+        params = {name: values[-1] for name, values in parse_qs(record.query).items()}
+        numbers: dict[str, int] = {}
+        for name, default in (("closedLimit", 10), ("closedOffset", 0), ("type", 100)):
+            number = _id(text := params.get(name, str(default)))
+            if number is None:
+                detail = f"{name} must be a non-negative integer, got {text!r}"
+                return _problem(400, detail, record.path)
+            numbers[name] = number
+        calls = [c for (s, _), c in self._calls.items() if s == server_id]
+        active = [c for c in calls if c["status"] != 2] if numbers["type"] in (0, 100) else []
+        closed = [self._calls[k] for k in reversed(self._closed) if k[0] == server_id]
+        start = numbers["closedOffset"]
+        body = {"activeCalls": active, "emergencyCalls": [],
+                "closedCalls": closed[start:start + numbers["closedLimit"]],
+                "closedCallCount": len(closed)}
+        return _Answer(200, _encode(body))
+
+    # -- the HTTP shell ------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        last_words = None
+        try:
+            while await self._exchange(conn, reader, writer):
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            last_words = _problem(exc.error_status_hint, "Malformed HTTP request", "")
+        except (OSError, asyncio.CancelledError):
+            # The client went away, or stop() ended us: swallowing the cancel is what lets
+            # asyncio's stream callback (3.11) finish without logging a spurious error.
+            pass
+        except Exception as exc:  # a stand-in bug must cost one answer, not the server
+            last_words = _problem(500, f"Stand-in error: {type(exc).__name__}", "")
+        try:
+            with contextlib.suppress(OSError, h11.LocalProtocolError):
+                if last_words and conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    await _send(conn, writer, last_words)
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; False when the connection must close."""
+        request = await _next_event(conn, reader)
+        if not isinstance(request, h11.Request):
+            return False
+        method = request.method.decode("ascii", "replace")
+        path, _, query = request.target.decode("ascii", "replace").partition("?")
+        route, ids, answer = _match(method, path)
+        record = RequestRecord(self._clock(), method, path, query, route)
+        self.requests.append(record)
+        headers = dict(request.headers)
+        if answer is None and route is not None:
+            answer = self._gateway(record, route, headers.get(b"authorization", b""))
+        body = await _read_body(conn, reader, path)
+        if isinstance(body, _Answer):
+            answer, body = body, b""
+        try:
+            record.body = _decode(body) if body else None
+        except msgspec.DecodeError:
+            pass
+        fault = record.fault if answer is None else None
+        if fault is not None and fault.what == "reset":
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # linger 0 turns close() into a RST
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        if fault is not None and fault.what == "hang":
+            while await reader.read(_READ_SIZE):  # until the client gives up
+                pass
+            return False
+        if fault is not None and fault.what == "slow":
+            await asyncio.sleep(fault.delay)
+        if fault is not None and isinstance(fault.what, int):
+            answer = _problem(fault.what, "Injected fault", path)
+        elif fault is not None and fault.what == "bad_json":
+            answer = _Answer(200, b'{"callId": 501, "metaData": {"x')
+        elif answer is None:
+            answer = self._handle(record, ids, body)
+        if route in self._logs and self.send_quota_headers:
+            log, now = self._logs[route], record.t
+            answer.headers += [("RateLimit-Remaining", str(max(0, log.limit - log.used(now)))),
+                               ("RateLimit-Reset", str(math.ceil(log.wait(now))))]
+        record.status = answer.status
+        self.rate_limited += answer.status == 429
+        await _send(conn, writer, answer)
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+
+async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
+    while (event := conn.next_event()) is h11.NEED_DATA:
+        conn.receive_data(await reader.read(_READ_SIZE))
+    return event
+
+
+async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader,
+                     path: str) -> bytes | _Answer:
+    chunks, size = list[bytes](), 0
+    while isinstance(event := await _next_event(conn, reader), h11.Data):
+        size += len(event.data)
+        if size > MAX_BODY:
+            return _problem(413, f"Body over {MAX_BODY} bytes", path)
+        chunks.append(event.data)
+    if not isinstance(event, h11.EndOfMessage):
+        raise ConnectionError("client closed mid-request")
+    return b"".join(chunks)
+
+
+async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, answer: _Answer) -> None:
+    headers = [("Content-Type", answer.content_type),
+               ("Content-Length", str(len(answer.body))), *answer.headers]
+    head = h11.Response(status_code=answer.status, headers=headers,
+                        reason=responses.get(answer.status, "").encode())
+    for event in (head, h11.Data(data=answer.body), h11.EndOfMessage()):
+        writer.write(conn.send(event) or b"")
+    await writer.drain()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in until interrupted: python -m bridge.standin.cad --calls 501,502."""
+    parser = argparse.ArgumentParser(description="Local Sonoran CAD v2 stand-in")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--calls", default="", help="comma-separated call ids on server 1")
+    parser.add_argument("--api-key", default="standin-key")
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        async with CadStandIn(port=args.port, api_key=args.api_key) as standin:
+            for call_id in (int(c) for c in args.calls.split(",") if c.strip()):
+                standin.add_call(1, call_id, {"source": "standin"})
+            print(f"Sonoran CAD stand-in at {standin.url}  key: {standin.api_key}", flush=True)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
