@@ -1,0 +1,109 @@
+"""The websocket listener's handshake and connection rules, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from conftest import TOKEN, Running
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+async def refused(daemon: Running, *frames: str) -> tuple[dict[str, object], int | None]:
+    """Send frames on a fresh connection; return the daemon's error and its close code."""
+    async with connect(daemon.url) as ws:
+        for frame in frames:
+            await ws.send(frame)
+        error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        return error, ws.close_code
+
+
+def hello(**overrides: object) -> str:
+    message = {"type": "hello", "protocol": 1, "token": TOKEN, "server_id": 1}
+    return json.dumps({**message, **overrides})
+
+
+async def test_wrong_token_is_refused_with_1008(daemon: Running) -> None:
+    error, code = await refused(daemon, hello(token="not-the-token"))
+    assert error["type"] == "error" and error["code"] == "unauthorized"
+    assert code == 1008
+    assert not daemon.bridge.listener.links
+
+
+async def test_anything_but_hello_first_is_refused(daemon: Running) -> None:
+    error, code = await refused(daemon, json.dumps({"type": "untrack", "call_id": 1}))
+    assert error["code"] == "bad_message" and "hello" in str(error["message"])
+    assert code == 1008
+
+
+async def test_an_unsupported_protocol_is_named(daemon: Running) -> None:
+    error, code = await refused(daemon, hello(protocol=2))
+    assert error["code"] == "unsupported_protocol" and "2" in str(error["message"])
+    assert code == 1008
+
+
+async def test_a_silent_client_is_dropped_after_the_hello_timeout(daemon: Running) -> None:
+    error, code = await refused(daemon)
+    assert "no hello" in str(error["message"])
+    assert code == 1008
+
+
+async def test_browser_origin_is_refused(daemon: Running) -> None:
+    with pytest.raises(InvalidStatus) as caught:
+        async with connect(daemon.url, origin="http://evil.example"):  # type: ignore[arg-type]
+            pass
+    assert caught.value.response.status_code == 403
+
+
+async def test_frames_over_64_kib_close_the_connection(daemon: Running) -> None:
+    game = await daemon.game()
+    await game.ws.send(json.dumps({"type": "untrack", "call_id": 1, "pad": "x" * 70_000}))
+    await asyncio.wait_for(game.ws.wait_closed(), 5)
+    assert game.ws.close_code == 1009
+
+
+async def test_a_second_connection_for_the_same_server_replaces_the_first(
+    daemon: Running,
+) -> None:
+    first = await daemon.game(server_id=3)
+    second = await daemon.game(server_id=3)
+    await asyncio.wait_for(first.ws.wait_closed(), 5)
+    assert daemon.bridge.listener.links[3].ws is not None
+    await second.send(type="track", call_id=7, subject="player:1")
+    await second.expect("call_state", call_id=7, state="following")
+
+
+async def test_state_survives_a_disconnect_and_is_reported_on_reconnect(daemon: Running) -> None:
+    game = await daemon.game()
+    await game.send(type="track", call_id=8, subject="player:1")
+    await game.expect("call_state", call_id=8)
+    await game.ws.close()
+    await asyncio.sleep(0.1)
+    assert daemon.bridge.tracker.get(1, 8) is not None
+    again = await daemon.game()
+    await again.expect("call_state", call_id=8, state="following")
+
+
+async def test_a_flooding_connection_does_not_starve_another(daemon: Running) -> None:
+    noisy = await daemon.game(server_id=4)
+    quiet = await daemon.game(server_id=5)
+    frame = json.dumps({"type": "positions", "items": [{"subject": "s", "x": 1, "y": 2, "z": 3}]})
+    total = 20_000
+
+    async def flood() -> None:
+        for _ in range(total):
+            await noisy.ws.send(frame)
+
+    flooding = asyncio.create_task(flood())
+    links = daemon.bridge.listener.links
+    while links[4].frames < 100:
+        await asyncio.sleep(0.001)
+    await quiet.send(type="track", call_id=9, subject="player:1")
+    await quiet.expect("call_state", call_id=9, timeout=5.0)
+    # Answered while the noisy connection still had most of its flood to get through.
+    assert links[4].frames < total // 2
+    await flooding
