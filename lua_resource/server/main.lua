@@ -1,0 +1,238 @@
+-- The one file that touches natives: convars, positions, commands, exports and
+-- events, all handed to the pure logic in shared/bridge.lua. The websocket is
+-- owned by server/transport.js; this side talks to it through local events
+-- prefixed with the resource name.
+
+local RESOURCE = GetCurrentResourceName()
+local Settings = SonoranBridge.Settings
+local Bridge = SonoranBridge.Bridge
+
+local function log(line)
+    print(("[%s] %s"):format(RESOURCE, line))
+end
+
+local settings, warnings = Settings.read(GetConvar)
+for _, warning in ipairs(warnings) do
+    log(warning)
+end
+
+local function cad_running()
+    return GetResourceState("sonorancad") == "started"
+end
+
+---Call an export of sonorancad; nil when it is not running or the call fails.
+local function sonorancad(name, ...)
+    if not cad_running() then
+        return nil
+    end
+    local args = table.pack(...)
+    local ok, result = pcall(function()
+        local proxy = exports.sonorancad
+        return proxy[name](proxy, table.unpack(args, 1, args.n)) -- proxy:name(...)
+    end)
+    if ok then
+        return result
+    end
+    return nil
+end
+
+local function is_connected_player(id)
+    local wanted = tostring(id)
+    for _, player in ipairs(GetPlayers()) do
+        if tostring(player) == wanted then
+            return true
+        end
+    end
+    return false
+end
+
+---The unit id sonorancad associates with a player, or nil.
+local function unit_of_player(player)
+    local unit = sonorancad("GetUnitByPlayerId", player)
+    -- Current versions return the unit object, older ones its id.
+    local id = type(unit) == "table" and unit.id or unit
+    id = tonumber(id)
+    return id and math.tointeger(id) or nil
+end
+
+---Unit id -> player server id, for the players sonorancad knows as units.
+local function unit_players()
+    local map = {}
+    for _, player in ipairs(GetPlayers()) do
+        local id = unit_of_player(player)
+        if id ~= nil then
+            map[id] = player
+        end
+    end
+    return map
+end
+
+local function unit_in_cache(unit_id)
+    local units = sonorancad("GetUnitCache")
+    if type(units) ~= "table" then
+        return false
+    end
+    for _, unit in pairs(units) do
+        if type(unit) == "table" and tonumber(unit.id) == unit_id then
+            return true
+        end
+    end
+    return false
+end
+
+---@param subject Subject
+local function check_subject(subject)
+    if subject.kind == "player" then
+        if not is_connected_player(subject.id) then
+            return false, "no player with server id " .. subject.id
+        end
+    elseif subject.kind == "entity" then
+        local handle = NetworkGetEntityFromNetworkId(subject.id)
+        if handle == 0 or not DoesEntityExist(handle) then
+            return false, "no networked entity with net id " .. subject.id
+        end
+    elseif subject.kind == "unit" then
+        if not cad_running() then
+            return false, "unit subjects need the sonorancad resource, which is not started"
+        end
+        if not unit_in_cache(subject.id) then
+            return false, "no unit " .. subject.id .. " in sonorancad's unit cache"
+        end
+    end
+    return true
+end
+
+---Where an entity is; nil when it has no usable handle. Natives throw on a
+---non-zero invalid handle, so existence is checked first and the caller pcalls.
+local function read_entity(handle)
+    if handle == nil or handle == 0 or not DoesEntityExist(handle) then
+        return nil
+    end
+    local coords = GetEntityCoords(handle)
+    local velocity = GetEntityVelocity(handle)
+    return {
+        x = coords.x,
+        y = coords.y,
+        z = coords.z,
+        heading = GetEntityHeading(handle),
+        speed = math.sqrt(velocity.x * velocity.x + velocity.y * velocity.y + velocity.z * velocity.z),
+    }
+end
+
+local function locate(subjects)
+    local readings, units = {}, nil
+    for _, subject in ipairs(subjects) do
+        local kind, id = subject:match("^(%a+):(%d+)$")
+        id = math.tointeger(tonumber(id))
+        local handle
+        if kind == "player" then
+            handle = GetPlayerPed(id)
+        elseif kind == "entity" then
+            handle = NetworkGetEntityFromNetworkId(id)
+        elseif kind == "unit" then
+            units = units or unit_players() -- resolved once per period, only when needed
+            local player = units[id]
+            handle = player and GetPlayerPed(player) or nil
+        end
+        local ok, reading = pcall(read_entity, handle)
+        if ok then
+            readings[subject] = reading
+        end
+    end
+    return readings
+end
+
+local function call_cache()
+    local cache = sonorancad("GetCallCache")
+    return type(cache) == "table" and cache or nil
+end
+
+local bridge = Bridge.new({
+    send = function(text) TriggerEvent(RESOURCE .. ":send", text) end,
+    encode = json.encode,
+    decode = json.decode,
+    log = log,
+    now = GetGameTimer,
+    check_subject = check_subject,
+    locate = locate,
+    call_cache = call_cache,
+    call_state = function(call_id, state, detail)
+        TriggerEvent(RESOURCE .. ":callState", call_id, state, detail)
+    end,
+}, settings)
+
+-- Exports: bad arguments (and any surprise) come back as false plus a reason,
+-- never as an error thrown into the calling resource.
+local function guarded(name, fn)
+    return function(...)
+        local result = table.pack(pcall(fn, ...))
+        if not result[1] then
+            log(name .. " failed: " .. tostring(result[2]))
+            return false, "internal error in " .. RESOURCE .. ": " .. tostring(result[2])
+        end
+        return table.unpack(result, 2, result.n)
+    end
+end
+
+exports("TrackCall", guarded("TrackCall", function(callId, subject, opts)
+    return bridge:track(callId, subject, opts)
+end))
+exports("UntrackCall", guarded("UntrackCall", function(callId)
+    return bridge:untrack(callId)
+end))
+exports("GetTrackedCalls", guarded("GetTrackedCalls", function()
+    return bridge:tracked()
+end))
+exports("IsConnected", guarded("IsConnected", function()
+    return bridge.linked
+end))
+
+local function reply(source, text)
+    if source == 0 then
+        log(text)
+    else
+        TriggerClientEvent("chat:addMessage", source, { color = { 255, 200, 0 }, args = { RESOURCE, text } })
+    end
+end
+
+for _, name in ipairs({ "trackcall", "untrackcall" }) do
+    -- restricted: only principals with the ace command.<name> may run it
+    RegisterCommand(name, function(source, args)
+        local ok, text = pcall(bridge.command, bridge, name, tonumber(source) or 0, args)
+        reply(tonumber(source) or 0, ok and text or ("error: " .. tostring(text)))
+    end, true)
+end
+
+-- From server/transport.js.
+AddEventHandler(RESOURCE .. ":linkUp", function() bridge:on_link_up() end)
+AddEventHandler(RESOURCE .. ":linkDown", function() bridge:on_link_down() end)
+AddEventHandler(RESOURCE .. ":daemonMessage", function(text) bridge:on_daemon_message(text) end)
+
+-- From sonorancad, when it runs. A dropped player is deliberately not handled:
+-- its calls stay tracked, where the player was last seen.
+AddEventHandler("SonoranCAD::pushevents:DispatchEvent", function(entry)
+    bridge:on_cad_entry(entry)
+end)
+AddEventHandler("SonoranCAD::pushevents:DispatchEdit", function(_, data)
+    if type(data) == "table" then
+        bridge:on_cad_entry({ dispatch_type = "CALL_EDIT", dispatch = data.dispatch or data })
+    end
+end)
+AddEventHandler("SonoranCAD::pushevents:CallCacheUpdated", function()
+    bridge:on_cad_cache()
+end)
+
+if not settings.token_set then
+    return -- the transport says so in the console and stays idle; so does sampling
+end
+
+log(("sampling every %d ms, sending after %s m of movement"):format(settings.interval_ms, settings.min_move))
+CreateThread(function()
+    while true do
+        Wait(settings.interval_ms)
+        local ok, err = pcall(bridge.tick, bridge)
+        if not ok then
+            log("sampling failed: " .. tostring(err))
+        end
+    end
+end)

@@ -1,0 +1,264 @@
+// sonoran_bridge transport: owns the websocket to the sonoran-bridge daemon.
+//
+// FXServer runs this file as a plain script in the resource's JS context, not as
+// a CommonJS module: it uses FiveM's globals (on, emit, GetConvar,
+// GetCurrentResourceName, GetResourceMetadata) and Node 22's global WebSocket.
+//
+// Lua decides what to send; this file only moves frames. While the link is down
+// nothing is queued: frames from Lua are dropped, and after every (re)connect
+// Lua answers `<resource>:linkUp` with a `sync` of its whole tracked set.
+//
+// Events, all prefixed with the resource name:
+//   Lua -> JS  <res>:send (jsonText)
+//   JS -> Lua  <res>:linkUp (daemonVersion), <res>:linkDown (reason),
+//              <res>:daemonMessage (jsonText of a call_state)
+'use strict';
+
+(() => {
+  const RESOURCE = GetCurrentResourceName();
+  const PROTOCOL = 1;
+  const MAX_FRAME_BYTES = 64 * 1024;
+  const MAX_BUFFERED_BYTES = 1024 * 1024;
+  const KEEPALIVE_MS = 30000;
+  const KEEPALIVE_FRAME = '{"type":"positions","items":[]}';
+
+  const log = (line) => console.log(`[${RESOURCE}] ${line}`);
+
+  // Convar problems are collected, printed together, and keep the link idle.
+  const problems = [];
+
+  function convarText(name, fallback) {
+    const value = GetConvar(name, fallback);
+    return typeof value === 'string' ? value.trim() : fallback;
+  }
+
+  function convarInt(name, fallback, min, max) {
+    const raw = convarText(name, '');
+    if (raw === '') return fallback;
+    const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name}: expected an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  function readConfig() {
+    const url = convarText('sonoran_bridge_url', '') || 'ws://127.0.0.1:30125';
+    let parsed = null;
+    try {
+      parsed = new URL(url);
+    } catch (err) {
+      parsed = null;
+    }
+    if (parsed === null || (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')) {
+      problems.push(`sonoran_bridge_url: expected ws://host:port or wss://host:port, got "${url}"`);
+    }
+    const token = convarText('sonoran_bridge_token', '');
+    if (token === '') {
+      problems.push('sonoran_bridge_token is not set (server.cfg: set sonoran_bridge_token "...")');
+    }
+    const serverId = convarInt('sonoran_bridge_server_id', 1, 1, 2147483647);
+    // Advanced: how long to wait between attempts, and for a connection + welcome.
+    const backoffMinMs = convarInt('sonoran_bridge_backoff_min_ms', 500, 10, 600000);
+    const backoffMaxMs = Math.max(backoffMinMs, convarInt('sonoran_bridge_backoff_max_ms', 30000, 10, 3600000));
+    const connectTimeoutMs = convarInt('sonoran_bridge_connect_timeout_ms', 10000, 100, 600000);
+    return { url, token, serverId, backoffMinMs, backoffMaxMs, connectTimeoutMs };
+  }
+
+  const cfg = readConfig();
+  if (problems.length > 0) {
+    for (const problem of problems) log(problem);
+    log('link idle: fix the convars above and restart the resource');
+    return;
+  }
+  if (typeof WebSocket !== 'function') {
+    log("no global WebSocket: this resource needs node_version '22' (FXServer 12913 or later)");
+    return;
+  }
+
+  const version = String(GetResourceMetadata(RESOURCE, 'version', 0) || '0.0.0').slice(0, 64);
+  const hello = JSON.stringify({
+    type: 'hello',
+    protocol: PROTOCOL,
+    token: cfg.token,
+    server_id: cfg.serverId,
+    resource_version: version,
+  });
+
+  let ws = null; // the socket of the current attempt; null between attempts
+  let up = false; // welcomed by the daemon
+  let failures = 0; // consecutive failed attempts since the last welcome
+  let retryTimer = null;
+  let attemptTimer = null; // connect + welcome timeout of the current attempt
+  let keepaliveTimer = null;
+  let lastSentAt = 0;
+  let stopped = false;
+
+  // The delay before the next attempt: doubling from the minimum to the cap,
+  // with +-25 % jitter so many servers do not reconnect in step.
+  function nextDelay(failed) {
+    const base = Math.min(cfg.backoffMaxMs, cfg.backoffMinMs * 2 ** Math.min(failed, 30));
+    return Math.round(Math.min(cfg.backoffMaxMs, base * (0.75 + Math.random() * 0.5)));
+  }
+
+  function emitLua(name, ...args) {
+    // Never call into Lua from inside a socket callback.
+    setImmediate(() => emit(`${RESOURCE}:${name}`, ...args));
+  }
+
+  function transmit(sock, text) {
+    sock.send(text);
+    lastSentAt = Date.now();
+  }
+
+  function scheduleRetry(reason, wasUp) {
+    if (stopped || retryTimer !== null) return;
+    const delay = nextDelay(failures);
+    failures += 1;
+    // Enough to see what is wrong without a line every 30 s for hours.
+    if (wasUp || failures <= 3 || failures % 10 === 0) {
+      const what = wasUp ? 'link down' : `connect failed (attempt ${failures})`;
+      const wait = delay < 1000 ? `${delay} ms` : `${(delay / 1000).toFixed(1)} s`;
+      log(`${what}: ${reason}; retry in ${wait}`);
+    }
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  // The end of an attempt, whatever ended it. A failed attempt may fire `error`
+  // alone, or `error` then `close`, or hit the timeout: only the first counts.
+  function fail(sock, reason) {
+    if (sock !== ws) return; // an older socket, or this attempt already ended
+    ws = null;
+    clearTimeout(attemptTimer);
+    attemptTimer = null;
+    clearInterval(keepaliveTimer);
+    keepaliveTimer = null;
+    try {
+      sock.close();
+    } catch (err) {
+      // already closing: nothing to release
+    }
+    const wasUp = up;
+    up = false;
+    if (wasUp) emitLua('linkDown', reason);
+    scheduleRetry(reason, wasUp);
+  }
+
+  function onWelcome(sock, msg) {
+    if (msg.protocol !== PROTOCOL) {
+      log(`daemon speaks protocol ${msg.protocol}, this resource ${PROTOCOL}: update one of them`);
+      fail(sock, 'unsupported protocol');
+      return;
+    }
+    clearTimeout(attemptTimer);
+    attemptTimer = null;
+    up = true;
+    failures = 0;
+    log(`link up: daemon ${msg.daemon_version} at ${cfg.url}, server id ${cfg.serverId}`);
+    keepaliveTimer = setInterval(() => {
+      // The daemon drops connections that stay silent; an empty batch says "still here".
+      if (up && ws === sock && Date.now() - lastSentAt >= KEEPALIVE_MS) transmit(sock, KEEPALIVE_FRAME);
+    }, KEEPALIVE_MS / 3);
+    emitLua('linkUp', String(msg.daemon_version));
+  }
+
+  function receive(sock, data) {
+    if (typeof data !== 'string') {
+      log('ignored a binary frame from the daemon');
+      return;
+    }
+    let msg = null;
+    try {
+      msg = JSON.parse(data);
+    } catch (err) {
+      msg = null;
+    }
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
+      log('ignored a daemon frame that is not a JSON object');
+      return;
+    }
+    switch (msg.type) {
+      case 'welcome':
+        if (!up) onWelcome(sock, msg);
+        break;
+      case 'error':
+        log(`daemon error ${msg.code}: ${String(msg.message).slice(0, 300)}`);
+        break;
+      case 'call_state':
+        emitLua('daemonMessage', data);
+        break;
+      default:
+        log(`ignored a daemon message of type ${String(msg.type).slice(0, 40)}`);
+    }
+  }
+
+  function connect() {
+    retryTimer = null;
+    if (stopped) return;
+    let sock;
+    try {
+      sock = new WebSocket(cfg.url);
+    } catch (err) {
+      scheduleRetry(`cannot open ${cfg.url}: ${err.message}`, false);
+      return;
+    }
+    ws = sock;
+    let opened = false;
+    attemptTimer = setTimeout(() => {
+      const seconds = (cfg.connectTimeoutMs / 1000).toFixed(1);
+      fail(sock, opened ? `no welcome within ${seconds} s` : `connect timeout after ${seconds} s`);
+    }, cfg.connectTimeoutMs);
+    sock.addEventListener('open', () => {
+      if (sock !== ws) return;
+      opened = true;
+      transmit(sock, hello);
+    });
+    sock.addEventListener('message', (event) => {
+      if (sock === ws) receive(sock, event.data);
+    });
+    sock.addEventListener('error', (event) => {
+      const detail = (event && (event.message || (event.error && event.error.message))) || 'socket error';
+      fail(sock, detail);
+    });
+    sock.addEventListener('close', (event) => {
+      fail(sock, `closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
+    });
+  }
+
+  on(`${RESOURCE}:send`, (text) => {
+    if (!up || ws === null || typeof text !== 'string') return; // down: dropped, not queued
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > MAX_FRAME_BYTES) {
+      log(`not sent: a ${bytes}-byte frame exceeds the daemon's 64 KiB limit`);
+      return;
+    }
+    if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      // The daemon is not reading: start over rather than buffer without bound.
+      fail(ws, 'send backlog over 1 MiB');
+      return;
+    }
+    transmit(ws, text);
+  });
+
+  on('onResourceStop', (name) => {
+    if (name !== RESOURCE) return;
+    stopped = true;
+    clearTimeout(retryTimer);
+    clearTimeout(attemptTimer);
+    clearInterval(keepaliveTimer);
+    const sock = ws;
+    ws = null;
+    up = false;
+    if (sock !== null) {
+      try {
+        sock.close(1000, 'resource stopping');
+      } catch (err) {
+        // never opened: nothing to close
+      }
+    }
+  });
+
+  log(`connecting to ${cfg.url} as server id ${cfg.serverId}`);
+  connect();
+})();

@@ -1,0 +1,229 @@
+-- Stand-ins for the FXServer natives and globals the resource uses, for stock
+-- Lua 5.4 under lupa. The state lives in FAKE, which the Python side edits.
+-- `json` and the list of natives called are installed from Python.
+
+FAKE = {
+    time = 0, -- GetGameTimer(), milliseconds
+    resource = "sonoran_bridge",
+    convars = {},
+    players = {}, -- server id (integer) -> ped handle (0 = no ped yet)
+    entities = {}, -- handle -> { x, y, z, heading, vx, vy, vz }
+    netids = {}, -- net id -> handle
+    resources = {}, -- name -> state ("started", ...)
+    exports = {}, -- resource name -> { name -> function }
+    commands = {}, -- name -> { fn, restricted }
+    handlers = {}, -- event name -> { fn, ... }
+    triggered = {}, -- { name, args } of TriggerEvent calls
+    client_events = {}, -- { name, target, args }
+    prints = {},
+    threads = {}, -- { co, wake }
+    errors = {}, -- errors raised inside threads and event handlers
+}
+
+local function record_error(where, err)
+    FAKE.errors[#FAKE.errors + 1] = where .. ": " .. tostring(err)
+end
+
+function print(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do
+        parts[i] = tostring(parts[i])
+    end
+    FAKE.prints[#FAKE.prints + 1] = table.concat(parts, " ", 1, parts.n)
+end
+
+function GetCurrentResourceName()
+    return FAKE.resource
+end
+
+function GetGameTimer()
+    return FAKE.time
+end
+
+function GetConvar(name, default)
+    local value = FAKE.convars[name]
+    if value == nil then
+        return default
+    end
+    return tostring(value)
+end
+
+function GetConvarInt(name, default)
+    return math.tointeger(tonumber(FAKE.convars[name])) or default
+end
+
+function GetConvarFloat(name, default)
+    return tonumber(FAKE.convars[name]) or default
+end
+
+function GetResourceState(name)
+    return FAKE.resources[name] or "missing"
+end
+
+function vector3(x, y, z)
+    return { x = x, y = y, z = z }
+end
+
+function GetPlayers()
+    local ids = {}
+    for id in pairs(FAKE.players) do
+        ids[#ids + 1] = id
+    end
+    table.sort(ids)
+    for i, id in ipairs(ids) do
+        ids[i] = tostring(id) -- FXServer returns the ids as strings
+    end
+    return ids
+end
+
+function GetPlayerPed(id)
+    return FAKE.players[math.tointeger(tonumber(id))] or 0
+end
+
+function DoesEntityExist(handle)
+    return FAKE.entities[handle] ~= nil
+end
+
+local function entity(handle, native)
+    local e = FAKE.entities[handle]
+    if e == nil then
+        -- like FXServer: a non-zero handle that is not an entity throws
+        error(native .. ": no entity with handle " .. tostring(handle))
+    end
+    return e
+end
+
+function GetEntityCoords(handle)
+    local e = entity(handle, "GetEntityCoords")
+    return vector3(e.x, e.y, e.z)
+end
+
+function GetEntityHeading(handle)
+    return entity(handle, "GetEntityHeading").heading or 0.0
+end
+
+function GetEntityVelocity(handle)
+    local e = entity(handle, "GetEntityVelocity")
+    return vector3(e.vx or 0.0, e.vy or 0.0, e.vz or 0.0)
+end
+
+function NetworkGetEntityFromNetworkId(netid)
+    return FAKE.netids[netid] or 0
+end
+
+function RegisterCommand(name, fn, restricted)
+    FAKE.commands[name] = { fn = fn, restricted = restricted }
+end
+
+function AddEventHandler(name, fn)
+    local list = FAKE.handlers[name] or {}
+    list[#list + 1] = fn
+    FAKE.handlers[name] = list
+    return { name = name, fn = fn }
+end
+
+function TriggerEvent(name, ...)
+    FAKE.triggered[#FAKE.triggered + 1] = { name = name, args = table.pack(...) }
+    for _, fn in ipairs(FAKE.handlers[name] or {}) do
+        local ok, err = pcall(fn, ...)
+        if not ok then
+            record_error("event " .. name, err)
+        end
+    end
+end
+
+function TriggerClientEvent(name, target, ...)
+    FAKE.client_events[#FAKE.client_events + 1] = { name = name, target = target, args = table.pack(...) }
+end
+
+function CreateThread(fn)
+    local co = coroutine.create(fn)
+    FAKE.threads[#FAKE.threads + 1] = { co = co, wake = FAKE.time }
+end
+
+function Wait(ms)
+    coroutine.yield(ms or 0)
+end
+
+---Advance the clock to `until_ms`, resuming every thread whose Wait is over,
+---in wake order.
+function FAKE.run_until(until_ms)
+    while true do
+        local next_thread
+        for _, t in ipairs(FAKE.threads) do
+            if coroutine.status(t.co) == "suspended" and t.wake <= until_ms
+                and (next_thread == nil or t.wake < next_thread.wake) then
+                next_thread = t
+            end
+        end
+        if next_thread == nil then
+            break
+        end
+        if next_thread.wake > FAKE.time then
+            FAKE.time = next_thread.wake
+        end
+        local ok, wait = coroutine.resume(next_thread.co)
+        if not ok then
+            record_error("thread", wait)
+        elseif coroutine.status(next_thread.co) == "suspended" then
+            next_thread.wake = FAKE.time + (wait or 0)
+        end
+    end
+    FAKE.time = until_ms
+end
+
+-- exports(name, fn) declares one of this resource's exports;
+-- exports.other:Fn(...) / exports["other"]:Fn(...) calls another resource's.
+exports = setmetatable({}, {
+    __call = function(_, name, fn)
+        local own = FAKE.exports[FAKE.resource] or {}
+        own[name] = fn
+        FAKE.exports[FAKE.resource] = own
+    end,
+    __index = function(_, resource)
+        return setmetatable({}, {
+            __index = function(_, name)
+                return function(_self, ...)
+                    local list = FAKE.exports[resource]
+                    local fn = list and list[name]
+                    if fn == nil or (resource ~= FAKE.resource and FAKE.resources[resource] ~= "started") then
+                        error(("No such export %s in resource %s"):format(name, resource))
+                    end
+                    return fn(...)
+                end
+            end,
+        })
+    end,
+})
+
+-- The official sonorancad resource, as far as this resource uses it: its call
+-- cache, unit cache and unit lookup exports. Started by the tests that need it.
+FAKE.cad = {
+    calls = {}, -- the call cache: call id -> { dispatch_type, dispatch }
+    units = {}, -- the unit cache: a list of unit objects { id, data = {...} }
+    unit_of_player = {}, -- player id (string) -> unit id
+    legacy_unit_ids = false, -- old versions' GetUnitByPlayerId returned the unit id
+}
+FAKE.exports.sonorancad = {
+    GetCallCache = function()
+        return FAKE.cad.calls
+    end,
+    GetUnitCache = function()
+        return FAKE.cad.units
+    end,
+    GetUnitByPlayerId = function(player)
+        local unit_id = FAKE.cad.unit_of_player[tostring(player)]
+        if unit_id == nil then
+            return nil
+        end
+        if FAKE.cad.legacy_unit_ids then
+            return unit_id
+        end
+        for _, unit in pairs(FAKE.cad.units) do
+            if unit.id == unit_id then
+                return unit
+            end
+        end
+        return nil
+    end,
+}

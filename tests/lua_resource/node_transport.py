@@ -1,0 +1,130 @@
+"""Drives server/transport.js in the machine's Node through harness.js, from asyncio tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TRANSPORT = HERE.parents[1] / "lua_resource" / "server" / "transport.js"
+HARNESS = HERE / "harness.js"
+NODE = shutil.which("node")
+
+
+def node_flags() -> list[str]:
+    """Node 22 has a global WebSocket; Node 20 (this machine) needs the flag."""
+    assert NODE is not None
+    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True).stdout
+    major = int(re.match(r"v(\d+)", version.strip()).group(1))  # type: ignore[union-attr]
+    return [] if major >= 22 else ["--experimental-websocket"]
+
+
+Event = dict[str, Any]
+
+
+class NodeTransport:
+    """One running transport.js: its console lines, emits and connection attempts."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.events: list[Event] = []
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(
+        cls, convars: dict[str, Any], *, random: float | None = None, version: str = "0.1.0"
+    ) -> NodeTransport:
+        env = {
+            "HARNESS_CONVARS": json.dumps({k: str(v) for k, v in convars.items()}),
+            "HARNESS_VERSION": version,
+            "PATH": "/usr/bin:/bin",
+        }
+        if random is not None:
+            env["HARNESS_RANDOM"] = repr(random)
+        proc = await asyncio.create_subprocess_exec(
+            NODE,  # type: ignore[arg-type]
+            *node_flags(),
+            str(HARNESS),
+            str(TRANSPORT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        transport = cls(proc)
+        await transport.wait_for(lambda e: e["ev"] in ("loaded", "error"))
+        return transport
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.events.append(json.loads(raw))
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
+        """The first event (past or future) that matches, or fail after `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen = 0
+        while True:
+            for event in self.events[seen:]:
+                if predicate(event):
+                    return event
+            seen = len(self.events)
+            if loop.time() > deadline:
+                raise AssertionError(f"no matching event within {timeout} s; got {self.events}")
+            await asyncio.sleep(0.01)
+
+    async def wait_count(self, predicate: Callable[[Event], bool], count: int, timeout: float = 5.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while sum(1 for e in self.events if predicate(e)) < count:
+            if loop.time() > deadline:
+                raise AssertionError(f"fewer than {count} matching events in {timeout} s: {self.events}")
+            await asyncio.sleep(0.01)
+
+    def logs(self) -> list[str]:
+        return [e["line"] for e in self.events if e["ev"] == "log"]
+
+    def emits(self, name: str) -> list[list[Any]]:
+        return [e["args"] for e in self.events if e["ev"] == "emit" and e["name"] == f"sonoran_bridge:{name}"]
+
+    def attempts(self) -> list[int]:
+        """When (ms since start) each WebSocket was constructed."""
+        return [e["t"] for e in self.events if e["ev"] == "attempt"]
+
+    def errors(self) -> list[str]:
+        return [e["message"] for e in self.events if e["ev"] == "error"]
+
+    async def _command(self, obj: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def trigger(self, name: str, *args: Any) -> None:
+        """What Lua's TriggerEvent('sonoran_bridge:<name>', ...) does to the script."""
+        await self._command({"cmd": "trigger", "name": f"sonoran_bridge:{name}", "args": list(args)})
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message)
+        await self.trigger("send", text)
+
+    async def pending_timers(self) -> list[int]:
+        """Delays of the setTimeouts pending right now."""
+        count = sum(1 for e in self.events if e["ev"] == "timers")
+        await self._command({"cmd": "timers"})
+        await self.wait_count(lambda e: e["ev"] == "timers", count + 1)
+        return [e for e in self.events if e["ev"] == "timers"][-1]["pending"]
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            await self._command({"cmd": "trigger", "name": "onResourceStop", "args": ["sonoran_bridge"]})
+            await asyncio.sleep(0.05)
+            self.proc.kill()
+        await self.proc.wait()
+        self._reader.cancel()
