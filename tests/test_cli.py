@@ -1,0 +1,112 @@
+"""The command line: check-config, config errors, demo, and a clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "live-key-ABCDEFGHIJKLMNOPQRSTUVWX"
+TOKEN = "shared-token-abcdefghijkl"
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def good_config(port: int = 30125, api_url: str = "https://api.sonorancad.com") -> str:
+    return (
+        f'[cad]\napi_url = "{api_url}"\napi_key = "{KEY}"\n'
+        f'[listen]\nport = {port}\ntoken = "{TOKEN}"\n'
+    )
+
+
+def test_the_example_config_is_valid_once_secrets_are_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SONORAN_API_KEY", KEY)
+    monkeypatch.setenv("SONORAN_BRIDGE_TOKEN", TOKEN)
+    assert main(["check-config", "--config", str(ROOT / "config.example.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "OK" in out and "from $SONORAN_API_KEY" in out
+
+
+def test_check_config_masks_secrets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(write_config(tmp_path, good_config()))]) == 0
+    captured = capsys.readouterr()
+    assert "ws://127.0.0.1:30125" in captured.out
+    assert KEY not in captured.out + captured.err and TOKEN not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('[cad]\napi_key = "k"\nport = 1\n', "cad.port"),
+        ('[listen]\nport = "high"\n', "listen.port"),
+        ("[budget]\nupdate_call = 0\n", "budget.update_call"),
+        ('[listen]\ntoken = "abcdefghijklmnop"\n', "cad.api_key"),
+        ('[cad]\napi_key = "k"\n', "listen.token"),
+        ("[cad\n", "TOML"),
+    ],
+)
+def test_config_errors_name_the_key_and_exit_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, named: str
+) -> None:
+    assert main(["check-config", "--config", str(write_config(tmp_path, text))]) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_missing_config_points_at_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", "/nonexistent/config.toml"]) == 2
+    assert "config.example.toml" in capsys.readouterr().err
+
+
+def test_the_demo_runs_offline_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--seconds", "3", "--calls", "3", "--speedup", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "summary" in out and "429s 0" in out and "intact" in out and "LOST" not in out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_exits_zero_on_sigterm_and_never_logs_secrets(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, good_config(port, api_url="http://127.0.0.1:9"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert '"event": "listening"' in output and '"event": "stopped"' in output
+    assert KEY not in output and TOKEN not in output
