@@ -160,7 +160,11 @@ class Daemon:
                 for call_id in added:
                     self._notify(Notice(server_id, call_id, "following"))
                 log.info(
-                    "synced", server_id=server_id, tracks=len(tracks), added=added, removed=removed
+                    "synced",
+                    server_id=server_id,
+                    tracks=len(tracks),
+                    added=len(added),
+                    removed=len(removed),
                 )
             case CallMeta(call_id=call_id, meta=meta):
                 call = tracker.get(server_id, call_id)
