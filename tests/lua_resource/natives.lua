@@ -84,7 +84,13 @@ function DoesEntityExist(handle)
     return FAKE.entities[handle] ~= nil
 end
 
+local NO_ENTITY = { x = 0.0, y = 0.0, z = 0.0, heading = 0.0 }
+
 local function entity(handle, native)
+    if handle == 0 then
+        -- the pessimistic reading: handle 0 does not throw, it reads as the origin
+        return NO_ENTITY
+    end
     local e = FAKE.entities[handle]
     if e == nil then
         -- like FXServer: a non-zero handle that is not an entity throws
