@@ -19,7 +19,6 @@
   const PROTOCOL = 1;
   const MAX_FRAME_BYTES = 64 * 1024;
   const MAX_BUFFERED_BYTES = 1024 * 1024;
-  const KEEPALIVE_MS = 30000;
   const KEEPALIVE_FRAME = '{"type":"positions","items":[]}';
 
   const log = (line) => console.log(`[${RESOURCE}] ${line}`);
@@ -59,11 +58,12 @@
       problems.push('sonoran_bridge_token is not set (server.cfg: set sonoran_bridge_token "...")');
     }
     const serverId = convarInt('sonoran_bridge_server_id', 1, 1, 2147483647);
-    // Advanced: how long to wait between attempts, and for a connection + welcome.
+    // Advanced: waits between attempts, for a connection + welcome, and of silence.
     const backoffMinMs = convarInt('sonoran_bridge_backoff_min_ms', 500, 10, 600000);
     const backoffMaxMs = Math.max(backoffMinMs, convarInt('sonoran_bridge_backoff_max_ms', 30000, 10, 3600000));
     const connectTimeoutMs = convarInt('sonoran_bridge_connect_timeout_ms', 10000, 100, 600000);
-    return { url, token, serverId, backoffMinMs, backoffMaxMs, connectTimeoutMs };
+    const keepaliveMs = convarInt('sonoran_bridge_keepalive_ms', 30000, 100, 600000);
+    return { url, token, serverId, backoffMinMs, backoffMaxMs, connectTimeoutMs, keepaliveMs };
   }
 
   const cfg = readConfig();
@@ -158,8 +158,8 @@
     log(`link up: daemon ${msg.daemon_version} at ${cfg.url}, server id ${cfg.serverId}`);
     keepaliveTimer = setInterval(() => {
       // The daemon drops connections that stay silent; an empty batch says "still here".
-      if (up && ws === sock && Date.now() - lastSentAt >= KEEPALIVE_MS) transmit(sock, KEEPALIVE_FRAME);
-    }, KEEPALIVE_MS / 3);
+      if (up && ws === sock && Date.now() - lastSentAt >= cfg.keepaliveMs) transmit(sock, KEEPALIVE_FRAME);
+    }, Math.max(50, Math.floor(cfg.keepaliveMs / 3)));
     emitLua('linkUp', String(msg.daemon_version));
   }
 

@@ -128,3 +128,40 @@ class NodeTransport:
             self.proc.kill()
         await self.proc.wait()
         self._reader.cancel()
+
+
+class Link:
+    """Carries the local events between the Lua side (lupa) and transport.js (Node), as FXServer
+    does within one resource: Lua's `<res>:send` frames to JS, JS's emits to Lua handlers."""
+
+    def __init__(self, server: Any, transport: NodeTransport) -> None:
+        self.server = server
+        self.transport = transport
+        self._frames = 0
+        self._events = 0
+
+    async def pump(self) -> None:
+        """Deliver everything each side emitted since the last pump."""
+        frames = self.server.frames()
+        for text in frames[self._frames :]:
+            await self.transport.trigger("send", text)
+        self._frames = len(frames)
+        events = self.transport.events
+        new, self._events = events[self._events :], len(events)
+        for event in new:
+            if event["ev"] == "emit":
+                self.server.trigger(event["name"], *event["args"])
+
+    async def run_until(self, condition: Callable[[], bool], *, tick_ms: int = 0, timeout: float = 5.0) -> None:
+        """Pump (and advance Lua's clock by `tick_ms` each round) until `condition()` holds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self.pump()
+            if condition():
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"not reached within {timeout} s; transport: {self.transport.events[-10:]}")
+            if tick_ms:
+                self.server.advance(tick_ms)
+            await asyncio.sleep(0.02)
