@@ -6,7 +6,7 @@ The push loop and the replay benchmark both drive this same class; the clock is 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bridge import meta as metadata
 from bridge.budget import Backoff, Budget
@@ -23,8 +23,19 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
-from bridge.scheduler import Candidate, Policy
+from bridge.scheduler import BudgetAware, Candidate, Policy
 from bridge.tracker import CallKey, Tracker
+
+MOVING = 1.0
+"""Metres per second above which a subject counts as moving."""
+LEAD_MIN_SPEED = 2.0
+TURNING = 0.35
+"""Radians the heading changed at the last fix above which a subject is turning: no lead."""
+SILENT = 10.0
+"""Seconds without a fix after which a subject's velocity is no basis for a lead."""
+MAX_RADIUS = 1_000.0
+RIGHT_AT = "right_at"
+"""`Call.extra` key: when the call was last seen drawn within min_move of its subject."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +46,13 @@ class Settings:
     default_radius: float = 50.0
     max_stale: float = 180.0
     lead: bool = True
-    lead_cap: float = 30.0
-    """Seconds ahead the pushed position may be projected at most."""
+    """Push where a steady mover will be a while after the push, not where it was."""
+    lead_share: float = 0.4
+    """The lead as a share of the call's expected wait (0.5 is ideal only on straight roads)."""
+    lead_cap: float = 20.0
+    """Seconds ahead the pushed position may be projected at most (roads turn)."""
     grow_radius: bool = False
+    """Widen a mover's radius to how far it may stray from the pushed point before its next push."""
     fetch_interval: float = 15.0
     """Seconds between two GETs of a server's calls while some call's metaData is unknown."""
 
@@ -96,6 +111,10 @@ class Planner:
     _auth_backoff: Backoff = field(default_factory=lambda: Backoff(initial=15.0, cap=300.0))
     auth_failing: bool = False
 
+    def __post_init__(self) -> None:
+        if isinstance(self.policy, BudgetAware):
+            self.policy.bind(self.update_budget)
+
     def candidates(self, now: float) -> list[Candidate]:
         """Calls that could be pushed now: a fix of their subject and known metaData."""
         found = []
@@ -107,9 +126,25 @@ class Planner:
                 continue
             self.tracker.settle(call, now)
             error = call.acc_err
-            age = now - (call.pushed_at if call.pushed_at is not None else call.since)
-            found.append(Candidate(call, fix, error, age, call.acc))
-        return found
+            pushed = call.pushed_at if call.pushed_at is not None else call.since
+            # Stale time counts from the last moment the call was seen drawn right.
+            if error < self.settings.min_move or call.extra.get(RIGHT_AT, -math.inf) < pushed:
+                call.extra[RIGHT_AT] = now if error < self.settings.min_move else pushed
+            stale = now - call.extra[RIGHT_AT]
+            found.append(Candidate(call, fix, error, now - pushed, call.acc, stale))
+        waits = self._waits(found, now)
+        return [replace(c, wait=wait) for c, wait in zip(found, waits, strict=True)]
+
+    def _waits(self, found: list[Candidate], now: float) -> list[float]:
+        """Each call's expected wait for its next push: movers by the square-root law."""
+        roots = sum(math.sqrt(c.fix.speed) for c in found if c.fix.speed > MOVING)
+        budget = self.update_budget
+        rate = budget.share / (budget.window + budget.margin)
+        parked = self.refresh_interval(now)
+        return [
+            roots / (rate * math.sqrt(c.fix.speed)) if c.fix.speed > MOVING else parked
+            for c in found
+        ]
 
     def next_action(self, now: float) -> Push | Fetch | None:
         """The request to make now, or None when there is nothing worth a slot."""
@@ -148,27 +183,34 @@ class Planner:
     def _push_for(self, chosen: Candidate, now: float) -> Push:
         call, fix = chosen.call, chosen.fix
         x, y = fix.x, fix.y
-        if self.settings.lead:
-            ahead = self.lead_seconds(chosen, now)
-            x += fix.vx * ahead
-            y += fix.vy * ahead
+        ahead = self.lead_seconds(chosen, now) if self.settings.lead else 0.0
+        x += fix.vx * ahead
+        y += fix.vy * ahead
         radius = call.radius if call.radius is not None else self.settings.default_radius
+        if self.settings.grow_radius and fix.speed > MOVING:
+            # On a straight road the subject passes the pushed point and runs on to the next
+            # push: the farther of the two ends is how far it may be from the drawn point.
+            stray = fix.speed * max(ahead, chosen.wait - ahead)
+            radius = max(radius, min(MAX_RADIUS, stray))
         assert call.meta is not None
         body = metadata.merged(call.meta, x, y, fix.z, radius)
         return Push(call.key, body, x, y, fix.z, radius)
 
     def refresh_interval(self, now: float) -> float:
         """Seconds until a moving call's next turn, were the budget shared evenly."""
-        moving = sum(1 for c in self.tracker if (f := self.tracker.fix_of(c)) and f.speed > 1.0)
+        moving = sum(1 for c in self.tracker if (f := self.tracker.fix_of(c)) and f.speed > MOVING)
         per_slot = self.update_budget.window / self.update_budget.share
         return per_slot * max(1, moving)
 
     def lead_seconds(self, chosen: Candidate, now: float) -> float:
-        """How far ahead to project a steady mover: half its expected wait; none when turning."""
+        """How far ahead to project a steady mover: a share of its expected wait, capped.
+
+        None for a slow, turning or silent subject: projecting it would overshoot.
+        """
         fix = chosen.fix
-        if fix.speed < 2.0 or fix.turn > 0.35 or now - fix.t > 10.0:
+        if fix.speed < LEAD_MIN_SPEED or fix.turn > TURNING or now - fix.t > SILENT:
             return 0.0
-        return min(self.settings.lead_cap, self.refresh_interval(now) / 2)
+        return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
 
     def begin(self, action: Push | Fetch, now: float) -> None:
         """Spend the slot the action takes."""

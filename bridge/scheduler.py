@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from bridge.budget import Budget
 from bridge.tracker import Call, Fix
+
+STARVING_SLOTS = 5
+"""How many paced slots before its stale cap a call is served first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +26,10 @@ class Candidate:
     """Seconds since the call was last pushed (or since tracking began)."""
     acc: float
     """Error integrated over time since the last push (metre-seconds)."""
+    stale: float = 0.0
+    """Seconds the call has been drawn off its subject (at least min_move metres) unpushed."""
+    wait: float = 0.0
+    """Seconds until the call's next turn is expected (square-root law over the movers)."""
 
 
 class Policy(Protocol):
@@ -31,6 +39,15 @@ class Policy(Protocol):
 
     def choose(self, candidates: Sequence[Candidate], now: float) -> Candidate | None:
         """The candidate to push now, or None."""
+        ...
+
+
+@runtime_checkable
+class BudgetAware(Protocol):
+    """A policy that paces itself against the budget the planner spends."""
+
+    def bind(self, budget: Budget) -> None:
+        """Use this budget's window and share to pace."""
         ...
 
 
@@ -94,20 +111,50 @@ class Accumulator:
 
 
 class Bridge:
-    """The daemon's policy: accumulated error, a stale cap so no moving call starves."""
+    """The daemon's policy: paced, capped, the largest error area since the last push first.
+
+    - Only calls drawn at least `threshold` metres off their subject are worth a slot; when
+      none is, the slot is left unspent (banked for a later burst, or for others on the key).
+    - Slots are spent at most one per `pace` x the budget's even spacing. A sliding-log budget
+      would allow its whole window in one burst, and once burst, slots reopen in bursts every
+      window forever: two pushes of one call seconds apart buy little, then all wait a minute.
+    - A call stale for nearly `max_stale` seconds (drawn off a subject that moved, unpushed)
+      goes first, so no moving call starves; otherwise the largest accumulated error, which
+      refreshes each call at a rate proportional to the square root of its speed.
+    """
 
     name = "bridge"
 
-    def __init__(self, threshold: float, max_stale: float) -> None:
+    def __init__(self, threshold: float, max_stale: float, *, pace: float = 0.85) -> None:
         self.threshold = threshold
         self.max_stale = max_stale
+        self.pace = pace
+        self._budget: Budget | None = None
+        self._spent_at = -math.inf
+
+    def bind(self, budget: Budget) -> None:
+        """Pace the slots against this budget (the planner binds its update budget)."""
+        self._budget = budget
+
+    def _spacing(self) -> float:
+        """Seconds between two pushes when paced; 0 when not bound to a budget."""
+        if self._budget is None:
+            return 0.0
+        return self.pace * self._budget.window / self._budget.share
 
     def choose(self, candidates: Sequence[Candidate], now: float) -> Candidate | None:
-        """A starving call first; otherwise the largest accumulated error above the threshold."""
+        """A call about to exceed the stale cap; else the largest accumulated error; or None."""
+        spacing = self._spacing()
+        if now - self._spent_at < spacing:
+            return None
         moved = [c for c in candidates if c.error >= self.threshold]
         if not moved:
             return None
-        starving = [c for c in moved if c.age >= self.max_stale]
+        # Start serving a stale call a few slots before its cap, so a queue of them still fits.
+        starving = [c for c in moved if c.stale >= self.max_stale - STARVING_SLOTS * spacing]
         if starving:
-            return max(starving, key=lambda c: c.age)
-        return max(moved, key=lambda c: c.acc)
+            pick = max(starving, key=lambda c: c.stale)
+        else:
+            pick = max(moved, key=lambda c: c.acc)
+        self._spent_at = now
+        return pick
