@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -81,9 +80,8 @@ class PushLoop:
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
-        delay = (
-            _IDLE_RECHECK if not math.isfinite(seconds) else min(max(seconds, 0.0), _IDLE_RECHECK)
-        )
+        # A slot open now with nothing worth it means: wait for input, not spin.
+        delay = _IDLE_RECHECK if not 0 < seconds < _IDLE_RECHECK else seconds
         try:
             await asyncio.wait_for(self._wake.wait(), delay)
         except TimeoutError:

@@ -1,0 +1,67 @@
+"""The push loop: it waits for input or a slot, never spins, and keeps going after failures."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bridge.budget import Budget
+from bridge.outcomes import GetResult, Meta, PatchResult, Quota, Updated
+from bridge.planner import Planner, Settings
+from bridge.pusher import PushLoop
+from bridge.scheduler import Bridge
+
+
+class CountingCad:
+    """A CAD that answers every PATCH at once and counts them."""
+
+    last_quota: Quota | None = None
+
+    def __init__(self) -> None:
+        self.patches = 0
+
+    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult:
+        self.patches += 1
+        return Updated(call={"callId": call_id, "metaData": meta}, meta=meta)
+
+    async def get_calls(self, server_id: int) -> GetResult:
+        raise AssertionError("no call lacks metaData here")
+
+
+def planner() -> Planner:
+    return Planner(Bridge(10.0, 180.0), Budget(10, 60.0), None, Settings(lead=False))
+
+
+async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
+    plan = planner()
+    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    looks = 0
+    original = plan.next_action
+
+    def counted(now: float):  # type: ignore[no-untyped-def]
+        nonlocal looks
+        looks += 1
+        return original(now)
+
+    plan.next_action = counted  # type: ignore[method-assign]
+    loop = PushLoop(plan, CountingCad(), clock=asyncio.get_running_loop().time, on_event=print)
+    task = asyncio.create_task(loop.run())
+    await asyncio.sleep(0.3)
+    loop.stop()
+    await task
+    assert looks <= 3  # one look, then a wait for input or the idle re-check
+
+
+async def test_a_wake_after_new_positions_pushes_at_once() -> None:
+    plan = planner()
+    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    cad = CountingCad()
+    clock = asyncio.get_running_loop().time
+    loop = PushLoop(plan, cad, clock=clock, on_event=lambda event: None)
+    task = asyncio.create_task(loop.run())
+    await asyncio.sleep(0.05)
+    plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, clock())
+    loop.wake()
+    await asyncio.sleep(0.05)
+    loop.stop()
+    await task
+    assert cad.patches == 1
