@@ -1,0 +1,277 @@
+"""The replay engine: the daemon's own Planner on a virtual clock, against a strict simulated CAD.
+
+Nothing here decides what the daemon decides: positions go in through
+`planner.tracker.observe`, requests come out of `planner.next_action`, and the simulated CAD's
+answers go back through `finish_push` / `finish_fetch`, one request at a time, as the push loop
+does it. The engine only measures the map the CAD ends up drawing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bridge.meta import drawn_at
+from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, RateLimited, Updated
+from bridge.planner import MOVING, Fetch, Planner, Push
+
+SERVER_ID = 1
+
+
+class Movement(Protocol):
+    """Where each subject is at a given time (`Fleet`, `TraceFleet`)."""
+
+    subjects: list[str]
+
+    def positions(self, t: float) -> list[tuple[str, float, float, float]]: ...
+
+    def speeds(self, t: float) -> list[tuple[str, float]]: ...
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Every subject's true position and speed at each simulated second, shared by all runs."""
+
+    subjects: list[str]
+    xyz: list[list[tuple[float, float, float]]]
+    speed: list[list[float]]
+
+    @classmethod
+    def sample(cls, movement: Movement, seconds: int) -> Truth:
+        """Evaluate the movement once per second for `seconds` seconds."""
+        xyz = [[(x, y, z) for _, x, y, z in movement.positions(float(t))] for t in range(seconds)]
+        speed = [[v for _, v in movement.speeds(float(t))] for t in range(seconds)]
+        return cls(list(movement.subjects), xyz, speed)
+
+    @property
+    def seconds(self) -> int:
+        """How long the recorded truth lasts."""
+        return len(self.xyz)
+
+    def sqrt_law_floor(self, rate: float, lag: int = 30) -> float:
+        """The square-root-law error of a zero-order-hold map at `rate` pushes per second.
+
+        Mean error is about v / (2 f) per subject, least when f is proportional to sqrt(v):
+        (sum of sqrt v)^2 / (2 rate N). Speeds are taken as the crow flies over `lag` seconds,
+        since a subject that turned or stopped is nearer its drawn point than its odometer says.
+        """
+        count = len(self.subjects)
+        total, samples = 0.0, 0
+        for second in range(lag, self.seconds):
+            roots = 0.0
+            for (x1, y1, _), (x0, y0, _) in zip(
+                self.xyz[second], self.xyz[second - lag], strict=True
+            ):
+                roots += math.sqrt(math.hypot(x1 - x0, y1 - y0) / lag)
+            total += roots * roots / (2 * rate * count)
+            samples += 1
+        return total / max(1, samples)
+
+
+class SimCad:
+    """An in-process CAD that answers 429 to a request that would put more than `limit`
+    requests in any `window` seconds (a strict sliding window), and echoes merged metaData."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self.calls: dict[int, Meta] = {}
+        self._arrivals: deque[float] = deque()
+        self.refused = 0
+        self.accepted = 0
+        self.most_in_window = 0
+
+    def _admit(self, at: float) -> bool:
+        # Closed window: a request exactly `window` seconds after another still counts with it.
+        while self._arrivals and self._arrivals[0] < at - self.window:
+            self._arrivals.popleft()
+        if len(self._arrivals) >= self.limit:
+            self.refused += 1
+            return False
+        self._arrivals.append(at)
+        self.accepted += 1
+        self.most_in_window = max(self.most_in_window, len(self._arrivals))
+        return True
+
+    def update_call(self, call_id: int, meta: Meta, at: float) -> PatchResult:
+        """PATCH a call's metaData, arriving at `at`."""
+        if not self._admit(at):
+            return RateLimited(retry_after=None, detail="rate limited")
+        if call_id not in self.calls:
+            return Gone("no such call")
+        self.calls[call_id] = dict(meta)
+        call: dict[str, Any] = {"callId": call_id, "metaData": dict(meta)}
+        return Updated(call=call, meta=dict(meta))
+
+    def get_calls(self) -> GetResult:
+        """GET every active call with its metaData (the GET route has its own window)."""
+        return CallList({call_id: dict(meta) for call_id, meta in self.calls.items()})
+
+
+@dataclass(frozen=True)
+class Feed:
+    """How the game resource reports positions: after `min_move` metres, and a heartbeat."""
+
+    min_move: float = 2.0
+    heartbeat: float = 30.0
+
+
+@dataclass
+class Run:
+    """What one planner achieved on one workload."""
+
+    policy: str
+    mean_error: float
+    p95_error: float
+    longest_stale: float
+    """Seconds: the longest a call stayed drawn off a subject that moved away, unpushed."""
+    requests: int
+    refusals: int
+    most_in_window: int
+    within_radius: float
+    """Share of the time a subject was inside its call's drawn circle."""
+    series: list[float] = field(repr=False)
+    """Mean error over calls at each simulated second."""
+
+
+class _Replay:
+    """One run's state: the planner, the simulated CAD and the measurements."""
+
+    def __init__(self, planner: Planner, truth: Truth, latency: float, cad: SimCad) -> None:
+        self.planner = planner
+        self.truth = truth
+        self.latency = latency
+        self.cad = cad
+        count = len(truth.subjects)
+        self.reported = [(-math.inf, math.inf, math.inf)] * count
+        self.stale_since = [math.inf] * count
+        self.longest = 0.0
+        self.inside = 0
+        self.samples: list[float] = []
+        self.series: list[float] = []
+        self.push: tuple[float, Push, PatchResult] | None = None
+        self.fetch: tuple[float, Fetch, GetResult] | None = None
+
+    def request(self, action: Push | Fetch, now: float) -> None:
+        """Start the request; the answer is folded in `latency` seconds later."""
+        self.planner.begin(action, now)
+        if isinstance(action, Fetch):
+            self.fetch = (now + self.latency, action, self.cad.get_calls())
+            return
+        result = self.cad.update_call(action.key[1], action.meta, now + self.latency / 2)
+        if isinstance(result, Updated):
+            self.stale_since[action.key[1] - 1] = math.inf
+        self.push = (now + self.latency, action, result)
+
+    def answer(self, now: float) -> None:
+        """Fold in the answer that has arrived by `now`, if any."""
+        if self.push is not None and self.push[0] <= now:
+            done, push, result = self.push
+            self.push = None
+            self.planner.finish_push(push, result, done)
+        if self.fetch is not None and self.fetch[0] <= now:
+            done, fetch, listed = self.fetch
+            self.fetch = None
+            self.planner.finish_fetch(fetch, listed, done)
+
+    def measure(self, second: int) -> None:
+        """Sample every call's error, stale time and radius cover at this second."""
+        now = float(second)
+        min_move = self.planner.settings.min_move
+        errors = []
+        for i, ((x, y, _), speed) in enumerate(
+            zip(self.truth.xyz[second], self.truth.speed[second], strict=True)
+        ):
+            meta = self.cad.calls[i + 1]
+            drawn = drawn_at(meta)
+            assert drawn is not None
+            error = math.hypot(x - drawn[0], y - drawn[1])
+            errors.append(error)
+            radius = float(meta.get("radius", self.planner.settings.default_radius))
+            self.inside += error <= radius
+            # Stale from when the subject moves away from its drawn point until the next push;
+            # a subject back within min_move of the drawn point is drawn right again.
+            if error <= min_move:
+                self.stale_since[i] = math.inf
+            elif speed > MOVING and self.stale_since[i] == math.inf:
+                self.stale_since[i] = now
+            if self.stale_since[i] != math.inf:
+                self.longest = max(self.longest, now - self.stale_since[i])
+        self.samples.extend(errors)
+        self.series.append(sum(errors) / len(errors))
+
+    def report(self, second: int, feed: Feed) -> None:
+        """Send the positions the resource would send this second: moved ones, and heartbeats."""
+        now = float(second)
+        for i, (subject, (x, y, z)) in enumerate(
+            zip(self.truth.subjects, self.truth.xyz[second], strict=True)
+        ):
+            at, rx, ry = self.reported[i]
+            if math.hypot(x - rx, y - ry) >= feed.min_move or now - at >= feed.heartbeat:
+                self.planner.tracker.observe(SERVER_ID, subject, x, y, z, now)
+                self.reported[i] = (now, x, y)
+
+    def serve(self, second: int) -> None:
+        """Make the requests the planner wants during this second, at the moments it wants."""
+        now, end = float(second), second + 1.0
+        while now < end:
+            self.answer(now)
+            busy = self.push is not None or self.fetch is not None
+            # One request at a time, as the push loop does: the next choice sees the last answer.
+            action = None if busy else self.planner.next_action(now)
+            if action is not None:
+                self.request(action, now)
+                continue
+            upcoming = [end]
+            upcoming += [pending[0] for pending in (self.push, self.fetch) if pending]
+            wake = self.planner.next_wake(now)
+            if wake > now:
+                upcoming.append(wake)
+            # Otherwise the policy left an open slot unspent: look again at the next fixes.
+            now = min(upcoming)
+
+
+def replay(
+    make_planner: Callable[[], Planner],
+    truth: Truth,
+    *,
+    latency: float = 0.4,
+    limit: int = 10,
+    window: float = 60.0,
+    feed: Feed | None = None,
+) -> Run:
+    """Drive a fresh planner through the recorded truth; measure the map the CAD draws.
+
+    The simulated CAD enforces a strict `limit` per `window`; the planner brings its own budget
+    (the daemon's), so any 429 counted here is a fault in the budget arithmetic.
+    """
+    feed = feed or Feed()
+    planner = make_planner()
+    cad = SimCad(limit, window)
+    for call_id, (subject, (x, y, z)) in enumerate(
+        zip(truth.subjects, truth.xyz[0], strict=True), start=1
+    ):
+        # The dispatcher created each call where its subject was when tracking began; the
+        # planner learns its metaData with a GET, as the daemon does.
+        cad.calls[call_id] = {"x": f"{x:.2f}", "y": f"{y:.2f}", "z": f"{z:.2f}", "postal": "900"}
+        planner.tracker.track(SERVER_ID, call_id, subject, 0.0)
+    run = _Replay(planner, truth, latency, cad)
+    for second in range(truth.seconds):
+        run.measure(second)
+        run.report(second, feed)
+        run.serve(second)
+    samples = sorted(run.samples)
+    return Run(
+        policy=planner.policy.name,
+        mean_error=sum(samples) / len(samples),
+        p95_error=samples[int(0.95 * (len(samples) - 1))],
+        longest_stale=run.longest,
+        requests=cad.accepted + cad.refused,
+        refusals=cad.refused,
+        most_in_window=cad.most_in_window,
+        within_radius=run.inside / len(samples),
+        series=run.series,
+    )

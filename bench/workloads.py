@@ -1,0 +1,114 @@
+"""The named, seeded workloads the replay benchmark runs, and the planners it compares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.sim import Movement
+from bridge.app import planner_from
+from bridge.config import Config, TrackingConfig
+from bridge.planner import Planner
+from bridge.scheduler import Accumulator, Bridge, GreedyError, OldestFirst, Policy, RoundRobin
+from bridge.standin.routes import Fleet, TraceFleet, load_csv, load_gpx
+
+BUS_TRACE = Path(__file__).resolve().parent / "traces" / "limerick-bus-304.gpx"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Movement for a set of calls, one subject per call."""
+
+    name: str
+    description: str
+    movement: Callable[[], Movement]
+
+
+def fleet(name: str, count: int, *, seed: int, moving_share: float, text: str) -> Workload:
+    """A street-grid fleet workload."""
+    return Workload(name, text, lambda: Fleet(count, seed=seed, moving_share=moving_share))
+
+
+def trace(name: str, path: Path, count: int, *, seed: int) -> Workload:
+    """Calls following one recorded track (GPX, or CSV of t,x,y), each from its own offset."""
+    track = load_csv(path) if path.suffix.lower() == ".csv" else load_gpx(path)
+    minutes = track[-1][0] / 60
+    text = f"{count} calls on {path.name} ({minutes:.0f} min track), each from its own offset"
+    return Workload(name, text, lambda: TraceFleet(track, count, seed=seed))
+
+
+WORKLOADS: dict[str, Callable[[], Workload]] = {
+    "mixed-10": lambda: fleet(
+        "mixed-10", 10, seed=10, moving_share=0.5,
+        text="10 calls, subjects drive and park in turns (about half parked at any moment)",
+    ),
+    "mixed-30": lambda: fleet(
+        "mixed-30", 30, seed=30, moving_share=0.5,
+        text="30 calls, subjects drive and park in turns (each call's turn ~every 3 minutes)",
+    ),
+    "all-moving-10": lambda: fleet(
+        "all-moving-10", 10, seed=110, moving_share=1.0,
+        text="10 calls, subjects driving all the time",
+    ),
+    "real-bus": lambda: trace("real-bus", BUS_TRACE, 10, seed=304),
+}  # fmt: skip
+
+
+PlannerFactory = Callable[[], Planner]
+
+
+def daemon_planner(**settings: Any) -> Planner:
+    """The planner the daemon builds from its default config (`bridge.app.planner_from`)."""
+    planner = planner_from(Config())
+    if settings:
+        planner.settings = replace(planner.settings, **settings)
+    return planner
+
+
+def baseline(make_policy: Callable[[float], Policy]) -> PlannerFactory:
+    """The daemon's planner and budget with another policy, and no lead."""
+
+    def make() -> Planner:
+        config = Config(tracking=TrackingConfig(lead=False))
+        return planner_from(config, make_policy(config.tracking.min_move))
+
+    return make
+
+
+def variant(pace: float | None = None, **settings: Any) -> PlannerFactory:
+    """The daemon's planner with one idea changed, to measure what that idea buys."""
+
+    def make() -> Planner:
+        config = Config()
+        policy = Bridge(config.tracking.min_move, config.tracking.max_stale_seconds)
+        if pace is not None:
+            policy.pace = pace
+        planner = planner_from(config, policy)
+        planner.settings = replace(planner.settings, **settings)
+        return planner
+
+    return make
+
+
+OURS = "ours"
+ROUND_ROBIN = "round-robin"
+
+POLICIES: dict[str, PlannerFactory] = {
+    ROUND_ROBIN: baseline(lambda _: RoundRobin()),
+    "oldest-first": baseline(OldestFirst),
+    "greedy-error": baseline(GreedyError),
+    "accumulator": baseline(Accumulator),
+    OURS: daemon_planner,
+}
+"""The comparison: baselines through the same Planner and Budget, only the policy differs."""
+
+ABLATIONS: dict[str, PlannerFactory] = {
+    "ours, no lead": variant(lead=False),
+    "ours, no pacing": variant(pace=0.0),
+    "ours, lead 1/2 wait, cap 30 s": variant(lead_share=0.5, lead_cap=30.0),
+    "ours, growing radius": variant(grow_radius=True),
+    "accumulator + lead": lambda: planner_from(Config(), Accumulator(Config().tracking.min_move)),
+}
+"""Ours with one idea taken out or changed, to show what each idea buys."""
