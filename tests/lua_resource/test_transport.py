@@ -209,7 +209,7 @@ async def test_oversized_frames_are_not_sent(fake_daemon: FakeDaemon, run_transp
     conn = fake_daemon.welcomed()[0]
     await fake_daemon.wait_for(lambda: conn.messages)
     assert conn.messages == [{"type": "untrack", "call_id": 1}]
-    assert any("exceeds the daemon's 64 KiB limit" in line for line in transport.logs())
+    await transport.wait_for(lambda e: e["ev"] == "log" and "exceeds the daemon's 64 KiB limit" in e["line"])
     assert len(fake_daemon.welcomed()) == 1  # the link stayed up
 
 
