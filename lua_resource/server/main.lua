@@ -122,8 +122,8 @@ end
 local function locate(subjects)
     local readings, units = {}, nil
     for _, subject in ipairs(subjects) do
-        local kind, id = subject:match("^(%a+):(%d+)$")
-        id = math.tointeger(tonumber(id))
+        local kind, digits = subject:match("^(%a+):(%d+)$")
+        local id = digits and math.tointeger(tonumber(digits))
         local handle
         if kind == "player" then
             handle = GetPlayerPed(id)
