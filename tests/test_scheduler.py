@@ -182,3 +182,11 @@ def test_radius_grows_with_the_wait_only_when_asked() -> None:
     assert float(plain.tracker.calls[(1, 1)].meta["radius"]) == Settings().default_radius
     radius = float(grown.tracker.calls[(1, 1)].meta["radius"])  # type: ignore[index]
     assert Settings().default_radius < radius <= 1_000.0
+
+
+def test_slots_are_not_left_idle_while_calls_are_off() -> None:
+    # Twelve movers always have someone far off: pacing may shift a slot, never lose one.
+    _, pushes = drive([12.0] * 12, 1_200)
+    spent = sum(len(times) for times in pushes.values())
+    most = 10 + 10 * (1_200 - 61.2) / 61.2  # a full window at once, then 10 per window + margin
+    assert spent >= 0.95 * most
