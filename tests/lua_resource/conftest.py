@@ -45,7 +45,9 @@ def linked(server: FakeServer) -> FakeServer:
     return server
 
 
-requires_node = pytest.mark.skipif(NODE is None, reason="node is not installed: the JS transport tests need it")
+requires_node = pytest.mark.skipif(
+    NODE is None, reason="node is not installed: the JS transport tests need it"
+)
 
 
 @pytest.fixture

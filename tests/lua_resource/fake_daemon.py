@@ -114,14 +114,18 @@ class FakeDaemon:
             return
         conn.hello = strict_json(first)
         if self.welcome:
-            await ws.send(json.dumps({"type": "welcome", "protocol": 1, "daemon_version": "fake-1"}))
+            await ws.send(
+                json.dumps({"type": "welcome", "protocol": 1, "daemon_version": "fake-1"})
+            )
         async for frame in ws:
             try:
                 protocol.decode(frame)
                 conn.messages.append(strict_json(frame))  # type: ignore[arg-type]
             except (protocol.ProtocolError, ValueError) as exc:
                 self.protocol_errors.append(str(exc))
-                await ws.send(json.dumps({"type": "error", "code": "bad_message", "message": str(exc)}))
+                await ws.send(
+                    json.dumps({"type": "error", "code": "bad_message", "message": str(exc)})
+                )
 
     # -- for tests -------------------------------------------------------------------------
 
@@ -139,7 +143,9 @@ class FakeDaemon:
                 )
             await asyncio.sleep(0.01)
 
-    async def call_state(self, conn: Connection, call_id: int, state: str, detail: str | None = None) -> None:
+    async def call_state(
+        self, conn: Connection, call_id: int, state: str, detail: str | None = None
+    ) -> None:
         message: dict[str, Any] = {"type": "call_state", "call_id": call_id, "state": state}
         if detail is not None:
             message["detail"] = detail

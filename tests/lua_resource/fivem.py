@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-
 from lupa import lua54
 from lupa.lua54 import lua_type
 
@@ -225,7 +224,9 @@ class FakeServer:
             lines = [self.fake.prints[i] for i in range(prints + 1, len(self.fake.prints) + 1)]
             assert len(lines) == 1, lines
             return str(lines[0])
-        events = [self.fake.client_events[i] for i in range(chats + 1, len(self.fake.client_events) + 1)]
+        events = [
+            self.fake.client_events[i] for i in range(chats + 1, len(self.fake.client_events) + 1)
+        ]
         assert len(events) == 1, events
         event = events[0]
         assert event.name == "chat:addMessage" and event.target == source
@@ -288,12 +289,22 @@ class FakeServer:
         self.fake.resources["sonorancad"] = "started"
 
     def cad_entry(
-        self, call_id: int, meta: dict[str, Any], *, status: int = 1, dispatch_type: str = "CALL_NEW"
+        self,
+        call_id: int,
+        meta: dict[str, Any],
+        *,
+        status: int = 1,
+        dispatch_type: str = "CALL_NEW",
     ) -> Any:
         return self.table(
             {
                 "dispatch_type": dispatch_type,
-                "dispatch": {"callId": call_id, "status": status, "metaData": meta, "title": "test"},
+                "dispatch": {
+                    "callId": call_id,
+                    "status": status,
+                    "metaData": meta,
+                    "title": "test",
+                },
             }
         )
 
@@ -327,7 +338,9 @@ class FakeServer:
     def cad_unit(self, unit_id: int, player_id: int | None) -> None:
         """A logged-in CAD unit, played by `player_id` (None: not in game)."""
         units = self.fake.cad.units
-        units[len(units) + 1] = self.table({"id": unit_id, "data": {"communityUserId": f"u{unit_id}"}})
+        units[len(units) + 1] = self.table(
+            {"id": unit_id, "data": {"communityUserId": f"u{unit_id}"}}
+        )
         if player_id is not None:
             self.fake.cad.unit_of_player[str(player_id)] = unit_id
 

@@ -80,19 +80,27 @@ class NodeTransport:
                 raise AssertionError(f"no matching event within {timeout} s; got {self.events}")
             await asyncio.sleep(0.01)
 
-    async def wait_count(self, predicate: Callable[[Event], bool], count: int, timeout: float = 5.0) -> None:
+    async def wait_count(
+        self, predicate: Callable[[Event], bool], count: int, timeout: float = 5.0
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while sum(1 for e in self.events if predicate(e)) < count:
             if loop.time() > deadline:
-                raise AssertionError(f"fewer than {count} matching events in {timeout} s: {self.events}")
+                raise AssertionError(
+                    f"fewer than {count} matching events in {timeout} s: {self.events}"
+                )
             await asyncio.sleep(0.01)
 
     def logs(self) -> list[str]:
         return [e["line"] for e in self.events if e["ev"] == "log"]
 
     def emits(self, name: str) -> list[list[Any]]:
-        return [e["args"] for e in self.events if e["ev"] == "emit" and e["name"] == f"sonoran_bridge:{name}"]
+        return [
+            e["args"]
+            for e in self.events
+            if e["ev"] == "emit" and e["name"] == f"sonoran_bridge:{name}"
+        ]
 
     def attempts(self) -> list[int]:
         """When (ms since start) each WebSocket was constructed."""
@@ -108,7 +116,9 @@ class NodeTransport:
 
     async def trigger(self, name: str, *args: Any) -> None:
         """What Lua's TriggerEvent('sonoran_bridge:<name>', ...) does to the script."""
-        await self._command({"cmd": "trigger", "name": f"sonoran_bridge:{name}", "args": list(args)})
+        await self._command(
+            {"cmd": "trigger", "name": f"sonoran_bridge:{name}", "args": list(args)}
+        )
 
     async def send(self, message: dict[str, Any] | str) -> None:
         text = message if isinstance(message, str) else json.dumps(message)
@@ -123,7 +133,9 @@ class NodeTransport:
 
     async def stop(self) -> None:
         if self.proc.returncode is None:
-            await self._command({"cmd": "trigger", "name": "onResourceStop", "args": ["sonoran_bridge"]})
+            await self._command(
+                {"cmd": "trigger", "name": "onResourceStop", "args": ["sonoran_bridge"]}
+            )
             await asyncio.sleep(0.05)
             self.proc.kill()
         await self.proc.wait()
@@ -152,7 +164,9 @@ class Link:
             if event["ev"] == "emit":
                 self.server.trigger(event["name"], *event["args"])
 
-    async def run_until(self, condition: Callable[[], bool], *, tick_ms: int = 0, timeout: float = 5.0) -> None:
+    async def run_until(
+        self, condition: Callable[[], bool], *, tick_ms: int = 0, timeout: float = 5.0
+    ) -> None:
         """Pump (and advance Lua's clock by `tick_ms` each round) until `condition()` holds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -161,7 +175,9 @@ class Link:
             if condition():
                 return
             if loop.time() > deadline:
-                raise AssertionError(f"not reached within {timeout} s; transport: {self.transport.events[-10:]}")
+                raise AssertionError(
+                    f"not reached within {timeout} s; transport: {self.transport.events[-10:]}"
+                )
             if tick_ms:
                 self.server.advance(tick_ms)
             await asyncio.sleep(0.02)

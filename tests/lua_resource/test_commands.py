@@ -11,7 +11,10 @@ def test_commands_are_registered_ace_restricted(server: FakeServer) -> None:
 
 
 def test_console_tracks_a_call_for_a_named_player(linked: FakeServer) -> None:
-    assert linked.command("trackcall", 0, "501", "12") == "[sonoran_bridge] call 501 now follows player:12"
+    assert (
+        linked.command("trackcall", 0, "501", "12")
+        == "[sonoran_bridge] call 501 now follows player:12"
+    )
     assert linked.sent() == [{"type": "track", "call_id": 501, "subject": "player:12"}]
 
 
@@ -26,7 +29,11 @@ def test_player_without_player_id_tracks_themselves_and_is_told_in_chat(linked: 
     assert linked.command("trackcall", 3, "77") == "call 77 now follows player:3"
     assert linked.sent() == [{"type": "track", "call_id": 77, "subject": "player:3"}]
     event = linked.fake.client_events[1]
-    assert (event.name, event.target, event.args[1].args[1]) == ("chat:addMessage", 3, "sonoran_bridge")
+    assert (event.name, event.target, event.args[1].args[1]) == (
+        "chat:addMessage",
+        3,
+        "sonoran_bridge",
+    )
 
 
 def test_player_can_name_another_player_or_a_vehicle(linked: FakeServer) -> None:
@@ -39,10 +46,16 @@ def test_player_can_name_another_player_or_a_vehicle(linked: FakeServer) -> None
 def test_bad_arguments_are_explained(linked: FakeServer) -> None:
     linked.add_player(3)
     assert linked.command("trackcall", 3) == "usage: /trackcall <callId> [playerId]"
-    assert linked.command("trackcall", 3, "abc") == 'not tracked: callId: expected an integer >= 1, got "abc"'
+    assert (
+        linked.command("trackcall", 3, "abc")
+        == 'not tracked: callId: expected an integer >= 1, got "abc"'
+    )
     assert linked.command("trackcall", 3, "5", "bob").startswith("not tracked: subject: expected")
     assert linked.command("trackcall", 3, "5", "99") == "not tracked: no player with server id 99"
-    assert linked.command("trackcall", 3, "5", "entity:1") == "not tracked: no networked entity with net id 1"
+    assert (
+        linked.command("trackcall", 3, "5", "entity:1")
+        == "not tracked: no networked entity with net id 1"
+    )
     assert linked.command("untrackcall", 3) == "usage: /untrackcall <callId>"
     assert linked.command("untrackcall", 3, "5") == "not untracked: call 5 is not tracked"
     assert linked.command("untrackcall", 3, "-5").startswith("not untracked: callId: expected")
@@ -51,7 +64,9 @@ def test_bad_arguments_are_explained(linked: FakeServer) -> None:
 
 def test_untrackcall(linked: FakeServer) -> None:
     linked.command("trackcall", 0, "501", "12")
-    assert linked.command("untrackcall", 0, "501") == "[sonoran_bridge] call 501 is no longer tracked"
+    assert (
+        linked.command("untrackcall", 0, "501") == "[sonoran_bridge] call 501 is no longer tracked"
+    )
     assert linked.sent()[-1] == {"type": "untrack", "call_id": 501}
     assert linked.export("GetTrackedCalls")[0] is not None
     assert len(linked.export("GetTrackedCalls")[0]) == 0

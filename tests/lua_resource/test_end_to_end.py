@@ -41,11 +41,17 @@ async def test_transport_handshake_with_the_real_daemon(daemon: Any, run_transpo
     assert not any("daemon error" in line for line in transport.logs())
 
 
-async def test_wrong_token_is_refused_by_the_real_daemon_and_retried(daemon: Any, run_transport: Run) -> None:
-    transport: NodeTransport = await run_transport(transport_convars(daemon, sonoran_bridge_token="nope"))
+async def test_wrong_token_is_refused_by_the_real_daemon_and_retried(
+    daemon: Any, run_transport: Run
+) -> None:
+    transport: NodeTransport = await run_transport(
+        transport_convars(daemon, sonoran_bridge_token="nope")
+    )
     await transport.wait_count(lambda e: e["ev"] == "attempt", 2, timeout=5)
     assert transport.emits("linkUp") == []
-    assert any(line.startswith("[sonoran_bridge] daemon error unauthorized") for line in transport.logs())
+    assert any(
+        line.startswith("[sonoran_bridge] daemon error unauthorized") for line in transport.logs()
+    )
     assert any("closed (1008" in line for line in transport.logs())
 
 
@@ -57,16 +63,22 @@ async def test_trackcall_then_the_player_drives_and_the_call_follows(
     server.start_sonorancad()
     server.cad_new_call(501, dict(KEYS))  # sonorancad's cache knows the call, as the CAD does
     server.add_player(12, (100.0, 200.0, 30.0))
-    assert server.command("trackcall", 0, "501", "12").startswith("[sonoran_bridge] call 501 now follows player:12")
+    assert server.command("trackcall", 0, "501", "12").startswith(
+        "[sonoran_bridge] call 501 now follows player:12"
+    )
 
     transport = await run_transport(transport_convars(daemon), random=0.5)
     link = Link(server, transport)
     await link.run_until(lambda: server.export("IsConnected") == (True,))
-    await link.run_until(lambda: (501, "following", None) in server.events("sonoran_bridge:callState"))
+    await link.run_until(
+        lambda: (501, "following", None) in server.events("sonoran_bridge:callState")
+    )
 
     # Player 12 drives east along a road, one sampling period at a time, then parks.
     for step in range(1, 9):
-        server.move_player(12, (100.0 + 41.3125 * step, 200.0 - 147.7625 * step, 30.0 + step * 0.125))
+        server.move_player(
+            12, (100.0 + 41.3125 * step, 200.0 - 147.7625 * step, 30.0 + step * 0.125)
+        )
         server.advance(1000)
         await link.pump()
         await asyncio.sleep(0.05)
@@ -84,7 +96,9 @@ async def test_trackcall_then_the_player_drives_and_the_call_follows(
 
     # The CAD closes the call: the resource says so, the daemon stops following it.
     server.cad_close_call(501)
-    await link.run_until(lambda: (501, "gone", "closed in the CAD") in server.events("sonoran_bridge:callState"))
+    await link.run_until(
+        lambda: (501, "gone", "closed in the CAD") in server.events("sonoran_bridge:callState")
+    )
     server.move_player(12, (1000.0, 1000.0, 30.0))
     for _ in range(3):
         server.advance(1000)

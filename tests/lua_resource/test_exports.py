@@ -15,7 +15,13 @@ def tracked(server: FakeServer) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize(
-    ("subject", "key"), [(12, "player:12"), ("12", "player:12"), ("player:12", "player:12"), ("entity:345", "entity:345")]
+    ("subject", "key"),
+    [
+        (12, "player:12"),
+        ("12", "player:12"),
+        ("player:12", "player:12"),
+        ("entity:345", "entity:345"),
+    ],
 )
 def test_track_call_subject_forms(linked: FakeServer, subject: object, key: str) -> None:
     linked.add_vehicle(345, (1.0, 2.0, 3.0))
@@ -25,8 +31,13 @@ def test_track_call_subject_forms(linked: FakeServer, subject: object, key: str)
 
 def test_track_call_with_radius_from_a_js_caller(linked: FakeServer) -> None:
     # Numbers from JS resources arrive as floats.
-    assert linked.export("TrackCall", 501.0, 12.0, linked.table({"radius": 75.5})) == (True, "player:12")
-    assert linked.sent() == [{"type": "track", "call_id": 501, "subject": "player:12", "radius": 75.5}]
+    assert linked.export("TrackCall", 501.0, 12.0, linked.table({"radius": 75.5})) == (
+        True,
+        "player:12",
+    )
+    assert linked.sent() == [
+        {"type": "track", "call_id": 501, "subject": "player:12", "radius": 75.5}
+    ]
     assert tracked(linked) == [{"callId": 501, "subject": "player:12", "radius": 75.5}]
 
 
@@ -89,7 +100,10 @@ def test_get_tracked_calls_is_ordered_and_a_copy(linked: FakeServer) -> None:
     linked.export("TrackCall", 3, 12)
     calls = linked.export("GetTrackedCalls")[0]
     calls[1].subject = "player:666"  # the caller scribbling on the result changes nothing
-    assert tracked(linked) == [{"callId": 3, "subject": "player:12"}, {"callId": 9, "subject": "player:12"}]
+    assert tracked(linked) == [
+        {"callId": 3, "subject": "player:12"},
+        {"callId": 9, "subject": "player:12"},
+    ]
 
 
 def test_is_connected_follows_the_link(server: FakeServer) -> None:

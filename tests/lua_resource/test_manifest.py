@@ -1,4 +1,5 @@
-"""fxmanifest.lua: what FXServer needs to run the resource, and nothing the yarn builder would act on."""
+"""fxmanifest.lua: what FXServer needs to run the resource, and nothing the yarn builder
+would act on."""
 
 from __future__ import annotations
 

@@ -37,10 +37,14 @@ class Bare:
             local allowed = { SonoranBridge = true }
             setmetatable(_G, {
                 __index = function(_, key)
-                    if not allowed[key] then error("pure module read global " .. tostring(key), 2) end
+                    if not allowed[key] then
+                        error("pure module read global " .. tostring(key), 2)
+                    end
                 end,
                 __newindex = function(t, key, value)
-                    if not allowed[key] then error("pure module wrote global " .. tostring(key), 2) end
+                    if not allowed[key] then
+                        error("pure module wrote global " .. tostring(key), 2)
+                    end
                     rawset(t, key, value)
                 end,
             })
@@ -71,7 +75,9 @@ def test_every_pure_module_is_listed_in_the_manifest_before_main() -> None:
     assert scripts[0] == "server/transport.js"
     assert scripts[-1] == "server/main.lua"
     assert scripts[1:-1] == PURE
-    on_disk = sorted(str(p.relative_to(RESOURCE_DIR)) for p in (RESOURCE_DIR / "shared").glob("*.lua"))
+    on_disk = sorted(
+        str(p.relative_to(RESOURCE_DIR)) for p in (RESOURCE_DIR / "shared").glob("*.lua")
+    )
     assert on_disk == sorted(PURE)
 
 
@@ -105,7 +111,22 @@ def test_subject_forms(bare: Bare, spec: object, key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", [None, 0, -3, 12.5, math.nan, math.inf, "", "player:", "player:0", "car:3", "player:1x", True, "12 "]
+    "spec",
+    [
+        None,
+        0,
+        -3,
+        12.5,
+        math.nan,
+        math.inf,
+        "",
+        "player:",
+        "player:0",
+        "car:3",
+        "player:1x",
+        True,
+        "12 ",
+    ],
 )
 def test_bad_subjects_say_what_was_expected_and_what_came(bare: Bare, spec: object) -> None:
     subject, reason = bare.m.Subjects.parse(spec)
@@ -114,7 +135,9 @@ def test_bad_subjects_say_what_was_expected_and_what_came(bare: Bare, spec: obje
     assert "got" in reason
 
 
-@pytest.mark.parametrize(("spec", "expected"), [(501, 501), ("501", 501), (501.0, 501), (2**53, 2**53)])
+@pytest.mark.parametrize(
+    ("spec", "expected"), [(501, 501), ("501", 501), (501.0, 501), (2**53, 2**53)]
+)
 def test_call_ids(bare: Bare, spec: object, expected: int) -> None:
     assert bare.m.Subjects.call_id(spec) == expected
 
@@ -168,7 +191,9 @@ def test_sampler_sends_first_reading_then_only_movement_or_heartbeat(bare: Bare)
     subjects = bare.table(["player:1"])
 
     def pick(t: int, x: float) -> list:
-        items, _ = sampler.pick(sampler, t, subjects, bare.table({"player:1": {"x": x, "y": 0.0, "z": 0.0}}))
+        items, _ = sampler.pick(
+            sampler, t, subjects, bare.table({"player:1": {"x": x, "y": 0.0, "z": 0.0}})
+        )
         return [item.x for item in lua_list(items)]
 
     assert pick(0, 100.0) == [100.0]
@@ -186,10 +211,14 @@ def test_sampler_keeps_last_sent_through_unusable_readings(bare: Bare) -> None:
     sampler.pick(sampler, 0, subjects, bare.table({"a": {"x": 1.0, "y": 1.0, "z": 1.0}}))
     items, skipped = sampler.pick(sampler, 1000, subjects, bare.table({}))
     assert len(items) == 0 and skipped["a"] == "not located"
-    items, _ = sampler.pick(sampler, 2000, subjects, bare.table({"a": {"x": 2.0, "y": 1.0, "z": 1.0}}))
+    items, _ = sampler.pick(
+        sampler, 2000, subjects, bare.table({"a": {"x": 2.0, "y": 1.0, "z": 1.0}})
+    )
     assert len(items) == 0
     sampler.reset(sampler)
-    items, _ = sampler.pick(sampler, 3000, subjects, bare.table({"a": {"x": 2.0, "y": 1.0, "z": 1.0}}))
+    items, _ = sampler.pick(
+        sampler, 3000, subjects, bare.table({"a": {"x": 2.0, "y": 1.0, "z": 1.0}})
+    )
     assert len(items) == 1
 
 
@@ -215,7 +244,9 @@ def test_any_reading_the_sampler_sends_is_valid_on_the_wire(
 
 
 def test_position_frames_split_at_2048_items(bare: Bare) -> None:
-    items = bare.table([{"subject": f"entity:{i}", "x": 1.5, "y": 2.5, "z": 3.0} for i in range(1, 5001)])
+    items = bare.table(
+        [{"subject": f"entity:{i}", "x": 1.5, "y": 2.5, "z": 3.0} for i in range(1, 5001)]
+    )
     frames, _ = bare.m.Messages.position_frames(items, bare.encode, 10**9)
     counts = [len(json.loads(f)["items"]) for f in lua_list(frames)]
     assert counts == [2048, 2048, 904]
@@ -224,7 +255,14 @@ def test_position_frames_split_at_2048_items(bare: Bare) -> None:
 def test_position_frames_stay_under_64_KiB(bare: Bare) -> None:
     items = bare.table(
         [
-            {"subject": f"entity:{i:0>50}", "x": -12345.67, "y": 12345.67, "z": 123.45, "heading": 359.9, "speed": 99.99}
+            {
+                "subject": f"entity:{i:0>50}",
+                "x": -12345.67,
+                "y": 12345.67,
+                "z": 123.45,
+                "heading": 359.9,
+                "speed": 99.99,
+            }
             for i in range(1, 3001)
         ]
     )
@@ -281,7 +319,12 @@ def test_position_frames_leave_out_invalid_items(bare: Bare) -> None:
 
 def test_check_refuses_non_finite_numbers_and_empty_meta(bare: Bare) -> None:
     check = bare.m.Messages.check
-    assert check(bare.table({"type": "track", "call_id": 1, "subject": "player:1", "radius": math.inf}))[0] is False
+    assert (
+        check(
+            bare.table({"type": "track", "call_id": 1, "subject": "player:1", "radius": math.inf})
+        )[0]
+        is False
+    )
     assert check(bare.table({"type": "call_meta", "call_id": 1, "meta": {}}))[1] == (
         "call_meta.meta: empty (it would encode as [], not an object)"
     )
@@ -292,13 +335,17 @@ def test_check_refuses_non_finite_numbers_and_empty_meta(bare: Bare) -> None:
 
 def test_sync_frames_fall_back_to_call_meta_when_the_meta_does_not_fit(bare: Bare) -> None:
     big = {f"k{i}": "v" * 200 for i in range(200)}
-    calls = bare.table([{"call_id": i, "subject": f"player:{i}", "meta": dict(big)} for i in range(1, 4)])
+    calls = bare.table(
+        [{"call_id": i, "subject": f"player:{i}", "meta": dict(big)} for i in range(1, 4)]
+    )
     frames = [strict_json(f) for f in lua_list(bare.m.Messages.sync_frames(calls, bare.encode))]
     assert frames[0] == {
         "type": "sync",
         "tracks": [{"call_id": i, "subject": f"player:{i}"} for i in range(1, 4)],
     }
-    assert [(f["type"], f["call_id"]) for f in frames[1:]] == [("call_meta", i) for i in range(1, 4)]
+    assert [(f["type"], f["call_id"]) for f in frames[1:]] == [
+        ("call_meta", i) for i in range(1, 4)
+    ]
     small = bare.table([{"call_id": 1, "subject": "player:1", "meta": {"a": "b"}}])
     assert [strict_json(f) for f in lua_list(bare.m.Messages.sync_frames(small, bare.encode))] == [
         {"type": "sync", "tracks": [{"call_id": 1, "subject": "player:1", "meta": {"a": "b"}}]}
@@ -334,8 +381,12 @@ def test_parse_daemon_messages(bare: Bare, text: str, ok: bool) -> None:
 # -- cadcache ---------------------------------------------------------------------------
 
 
-def entry(bare: Bare, call_id: object, meta: object, status: int = 1, kind: str = "CALL_NEW") -> object:
-    return bare.table({"dispatch_type": kind, "dispatch": {"callId": call_id, "status": status, "metaData": meta}})
+def entry(
+    bare: Bare, call_id: object, meta: object, status: int = 1, kind: str = "CALL_NEW"
+) -> object:
+    return bare.table(
+        {"dispatch_type": kind, "dispatch": {"callId": call_id, "status": status, "metaData": meta}}
+    )
 
 
 def test_find_tolerates_number_string_and_odd_keys(bare: Bare) -> None:
@@ -356,8 +407,15 @@ def test_find_tolerates_number_string_and_odd_keys(bare: Bare) -> None:
 
 
 def test_meta_is_string_to_string(bare: Bare) -> None:
-    meta = bare.m.CadCache.meta(entry(bare, 1, {"x": 430.5, "y": "-12.25", "postal": 100, "silentAlert": False}))
-    assert dict(meta.items()) == {"x": "430.5", "y": "-12.25", "postal": "100", "silentAlert": "false"}
+    meta = bare.m.CadCache.meta(
+        entry(bare, 1, {"x": 430.5, "y": "-12.25", "postal": 100, "silentAlert": False})
+    )
+    assert dict(meta.items()) == {
+        "x": "430.5",
+        "y": "-12.25",
+        "postal": "100",
+        "silentAlert": "false",
+    }
     assert bare.m.CadCache.meta(entry(bare, 1, {}))[0] is None  # {} would encode as []
     assert bare.m.CadCache.meta(entry(bare, 1, {"nested": {"a": 1}}))[0] is None
 
@@ -388,16 +446,30 @@ def test_settings_defaults_and_bad_values(bare: Bare) -> None:
 
     settings, warnings = read({})
     assert (settings.interval_ms, settings.min_move, settings.heartbeat_ms, settings.token_set) == (
-        1000, 5, 30000, False
+        1000,
+        5,
+        30000,
+        False,
     )
     assert warnings == []
-    settings, warnings = read({"sonoran_bridge_interval_ms": "250", "sonoran_bridge_min_move": "2.5",
-                               "sonoran_bridge_token": "x"})
+    settings, warnings = read(
+        {
+            "sonoran_bridge_interval_ms": "250",
+            "sonoran_bridge_min_move": "2.5",
+            "sonoran_bridge_token": "x",
+        }
+    )
     assert (settings.interval_ms, settings.min_move, settings.token_set) == (250, 2.5, True)
-    settings, warnings = read({"sonoran_bridge_interval_ms": "fast", "sonoran_bridge_min_move": "-1",
-                               "sonoran_bridge_token": "  "})
+    settings, warnings = read(
+        {
+            "sonoran_bridge_interval_ms": "fast",
+            "sonoran_bridge_min_move": "-1",
+            "sonoran_bridge_token": "  ",
+        }
+    )
     assert (settings.interval_ms, settings.min_move, settings.token_set) == (1000, 5, False)
     assert warnings == [
-        'sonoran_bridge_interval_ms: expected an integer between 100 and 60000, got "fast"; using 1000',
+        "sonoran_bridge_interval_ms: expected an integer between 100 and 60000, "
+        'got "fast"; using 1000',
         'sonoran_bridge_min_move: expected a number between 0 and 1000, got "-1"; using 5',
     ]

@@ -1,4 +1,5 @@
-"""With the official sonorancad resource started: metaData from its call cache, edits, closes, units."""
+"""With the official sonorancad resource started: metaData from its call cache, edits, closes,
+units."""
 
 from __future__ import annotations
 
@@ -6,8 +7,22 @@ import pytest
 
 from .fivem import FakeServer
 
-META = {"x": "10.5", "y": "-20", "postal": "101", "callerPlayerId": "4", "silentAlert": False, "priority": 2}
-AS_SENT = {"x": "10.5", "y": "-20", "postal": "101", "callerPlayerId": "4", "silentAlert": "false", "priority": "2"}
+META = {
+    "x": "10.5",
+    "y": "-20",
+    "postal": "101",
+    "callerPlayerId": "4",
+    "silentAlert": False,
+    "priority": 2,
+}
+AS_SENT = {
+    "x": "10.5",
+    "y": "-20",
+    "postal": "101",
+    "callerPlayerId": "4",
+    "silentAlert": "false",
+    "priority": "2",
+}
 
 
 @pytest.fixture
@@ -19,7 +34,9 @@ def cad(linked: FakeServer) -> FakeServer:
 
 def test_track_sends_the_calls_meta_as_strings(cad: FakeServer) -> None:
     assert cad.export("TrackCall", 501, 12) == (True, "player:12")
-    assert cad.sent() == [{"type": "track", "call_id": 501, "subject": "player:12", "meta": AS_SENT}]
+    assert cad.sent() == [
+        {"type": "track", "call_id": 501, "subject": "player:12", "meta": AS_SENT}
+    ]
 
 
 @pytest.mark.parametrize("key", ["501", 501.0])
@@ -46,7 +63,9 @@ def test_an_edit_sends_call_meta_once(cad: FakeServer) -> None:
     cad.sent()
     cad.cad_edit_call(501, {**META, "postal": "202", "note": 7})
     # DispatchEdit, CallCacheUpdated and DispatchEvent all fire; one message.
-    assert cad.sent() == [{"type": "call_meta", "call_id": 501, "meta": {**AS_SENT, "postal": "202", "note": "7"}}]
+    assert cad.sent() == [
+        {"type": "call_meta", "call_id": 501, "meta": {**AS_SENT, "postal": "202", "note": "7"}}
+    ]
 
 
 def test_an_edit_that_leaves_meta_alone_sends_nothing(cad: FakeServer) -> None:
