@@ -50,9 +50,14 @@ class Budget:
         self._last_refusal = -math.inf
 
     def _prune(self, now: float) -> None:
-        horizon = now - self.window - self.margin
-        while self._ended and self._ended[0] <= horizon:
+        # The occupied span is closed: a request that ended at e still counts at e + window +
+        # margin, so that a server counting a closed window never sees limit + 1 (margin 0).
+        while self._ended and self._released(self._ended[0]) <= now:
             self._ended.popleft()
+
+    def _released(self, ended: float) -> float:
+        """The first instant a request that ended at `ended` no longer counts."""
+        return math.nextafter(ended + self.window + self.margin, math.inf)
 
     def used(self, now: float) -> int:
         """Requests that still count against the window at `now` (in flight included)."""
@@ -70,7 +75,7 @@ class Budget:
         free_needed = len(self._ended) + self._in_flight - self.share + 1
         if free_needed > len(self._ended):
             return math.inf
-        return max(ready, self._ended[free_needed - 1] + self.window + self.margin)
+        return max(ready, self._released(self._ended[free_needed - 1]))
 
     def available(self, now: float) -> bool:
         """Whether a request may start now."""

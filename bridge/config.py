@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -34,6 +34,13 @@ class CadConfig(Struct, forbid_unknown_fields=True, kw_only=True):
             f"server_id={self.server_id}, timeout_seconds={self.timeout_seconds})"
         )
 
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec's default feeds pretty-printers (rich) the raw key.
+        return [
+            (name, masked(value) if name == "api_key" else value)
+            for name, value in msgspec.structs.asdict(self).items()
+        ]
+
 
 class ListenConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """The local websocket the game server connects to."""
@@ -51,6 +58,13 @@ class ListenConfig(Struct, forbid_unknown_fields=True, kw_only=True):
             f"ListenConfig(host={self.host!r}, port={self.port}, token={masked(self.token)}, "
             f"allow_remote={self.allow_remote}, allowed_origins={self.allowed_origins!r})"
         )
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec's default feeds pretty-printers (rich) the raw token.
+        return [
+            (name, masked(value) if name == "token" else value)
+            for name, value in msgspec.structs.asdict(self).items()
+        ]
 
 
 class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
