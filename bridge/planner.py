@@ -106,6 +106,7 @@ class Planner:
     pushes: int = 0
     refusals: int = 0
     _fetched_at: dict[int, float] = field(default_factory=dict)
+    _fetch_started: dict[int, float] = field(default_factory=dict)
     _rate_backoff: Backoff = field(default_factory=Backoff)
     _fault_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=60.0))
     _auth_backoff: Backoff = field(default_factory=lambda: Backoff(initial=15.0, cap=300.0))
@@ -215,6 +216,8 @@ class Planner:
     def begin(self, action: Push | Fetch, now: float) -> None:
         """Spend the slot the action takes."""
         self._budget_of(action).begin(now)
+        if isinstance(action, Fetch):
+            self._fetch_started[action.server_id] = now
 
     def _budget_of(self, action: Push | Fetch) -> Budget:
         if isinstance(action, Fetch):
@@ -233,7 +236,9 @@ class Planner:
                 self.pushes += 1
                 if call is not None:
                     call.learn_meta(meta, now)
-                    self.tracker.drawn_moved(call, push.x, push.y, now)
+                    # The CAD's stored position is the truth; the pushed one if it sent none.
+                    x, y = call.drawn or (push.x, push.y)
+                    self.tracker.drawn_moved(call, x, y, now)
                     call.held_fix_t = None
                 events.append(Notice(server_id, call_id, "pushed"))
             case Gone(detail=detail):
@@ -250,11 +255,14 @@ class Planner:
     def finish_fetch(self, fetch: Fetch, result: GetResult, now: float) -> list[Notice | Alert]:
         """Fold the CAD's list of calls into state; calls no longer listed are gone."""
         self._end(fetch, result, now)
+        asked_at = self._fetch_started.pop(fetch.server_id, now)
         self._fetched_at[fetch.server_id] = now
         events: list[Notice | Alert] = []
         if isinstance(result, CallList):
             for call in self.tracker.calls_of(fetch.server_id):
                 meta = result.calls.get(call.call_id)
+                if meta is None and call.since > asked_at:
+                    continue  # tracked after the list was asked for: it may be newer than it
                 if meta is None:
                     self.tracker.untrack(call.server_id, call.call_id)
                     events.append(

@@ -180,9 +180,11 @@ class Tracker:
                 fix.turn = abs((heading_now - heading_then + math.pi) % (2 * math.pi) - math.pi)
         elif previous is not None:
             fix.vx, fix.vy, fix.turn = previous.vx, previous.vy, previous.turn
+        # The subject moved between fixes, so its error changed along the way: the area since
+        # the last settlement is the trapezoid up to the error at the new fix.
+        self.fixes[key] = fix
         for call_key in followers:
             self.settle(self.calls[call_key], now)
-        self.fixes[key] = fix
 
     def fix_of(self, call: Call) -> Fix | None:
         """The latest fix of the call's subject, or None before the first."""

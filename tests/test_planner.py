@@ -152,12 +152,6 @@ def test_calls_missing_from_the_call_list_are_untracked_as_gone() -> None:
     assert planner.tracker.get(2, 9) is not None
 
 
-@pytest.mark.xfail(
-    reason="planner.py:256-263 (finish_fetch) declares gone any call missing from the list, "
-    "even one tracked "
-    "after the GET was sent (the snapshot may predate it)",
-    strict=True,
-)
 def test_a_call_tracked_while_the_fetch_was_in_flight_is_not_declared_gone() -> None:
     planner = make_planner()
     planner.tracker.track(1, 7, "veh:7", 0.0)
@@ -256,11 +250,6 @@ def test_updated_adopts_the_response_meta_and_moves_the_drawn_position() -> None
     assert push_now(planner, 20.0).meta["postal"] == "222"
 
 
-@pytest.mark.xfail(
-    reason="planner.py:235-236 (finish_push) drawn_moved() overwrites the position read from the "
-    "authoritative response meta with the pushed x/y",
-    strict=True,
-)
 def test_updated_takes_the_drawn_position_from_the_response_meta() -> None:
     planner = make_planner()
     moved_call(planner)

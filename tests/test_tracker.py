@@ -289,12 +289,6 @@ def test_settle_at_the_same_instant_adds_nothing() -> None:
     assert call.acc == before
 
 
-@pytest.mark.xfail(
-    reason="tracker.py:184-185 (observe) settles before storing the new fix: "
-    "the accumulator integrates "
-    "the previous fix's error (and counts the first fix as 0 m), not the trapezoid",
-    strict=True,
-)
 def test_settle_accumulates_the_trapezoid_of_the_error_between_fixes() -> None:
     tracker = Tracker()
     call = tracker.track(1, 1, "a", 0.0, meta=META)  # drawn at (0, 0)
