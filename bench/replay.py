@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chart",
         type=Path,
-        default=Path("replay.png"),
+        default=Path("bench/out/replay.png"),
         help="where to write the PNG chart (needs matplotlib)",
     )
     parser.add_argument("--no-chart", action="store_true", help="do not draw the chart")
