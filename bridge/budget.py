@@ -48,6 +48,9 @@ class Budget:
         self._in_flight = 0
         self._blocked_until = -math.inf
         self._last_refusal = -math.inf
+        self._base_quiet = 5 * window
+        self._quiet = self._base_quiet
+        self._stepped_at = -math.inf
 
     def _prune(self, now: float) -> None:
         # The occupied span is closed: a request that ended at e still counts at e + window +
@@ -103,16 +106,30 @@ class Budget:
         """The time before which nothing may be sent (-inf when not blocked)."""
         return self._blocked_until
 
-    def refused(self, now: float) -> None:
+    def refused(self, now: float, *, admitted: int | None = None) -> None:
         """A 429 although our own count allowed the request: someone else shares the key.
 
-        Take one request less per window until a long quiet spell shows the neighbour has gone.
+        Take one request less per window or, when `admitted` of ours were in the window the
+        server refused, keep to that many: the rest of it is the neighbour's. A long quiet spell
+        gives requests back one at a time; a step back that draws a 429 soon after doubles the
+        spell before the next (up to 8 times), so a neighbour who stays is seldom collided with.
         """
-        self.share = max(1, self.share - 1)
+        if now - self._stepped_at <= 2 * (self.window + self.margin):
+            self._quiet = min(2 * self._quiet, 8 * self._base_quiet)
+        target = self.share - 1
+        if admitted:  # none of ours in the window says nothing of the neighbour's rate
+            target = min(target, admitted)
+        self.share = max(1, target)
         self._last_refusal = now
 
     def _recover(self, now: float) -> None:
-        quiet = 5 * self.window
-        while self.share < self.limit and now - self._last_refusal >= quiet:
+        while self.share < self.limit:
+            quiet = self._quiet
+            if self._stepped_at == self._last_refusal:  # the step before drew no 429
+                quiet = max(self._base_quiet, quiet / 2)
+            if now - self._last_refusal < quiet:
+                return
+            self._quiet = quiet
             self.share += 1
             self._last_refusal += quiet
+            self._stepped_at = self._last_refusal

@@ -331,6 +331,7 @@ class CadClient:
         params: dict[str, str] | None = None,
     ) -> httpx.Response | Transient:
         timed_out = f"timeout after {self._timeout} s"
+        self.last_quota = None  # a failed attempt must not leave the previous answer's quota
         try:
             # httpx times each phase; this bounds the whole attempt, e.g. a slow trickle.
             async with asyncio.timeout(self._timeout):

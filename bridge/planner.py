@@ -111,6 +111,8 @@ class Planner:
     _fault_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=60.0))
     _auth_backoff: Backoff = field(default_factory=lambda: Backoff(initial=15.0, cap=300.0))
     auth_failing: bool = False
+    _refusing: list[Budget] = field(default_factory=list)
+    """Budgets whose last answer was a 429: another is the same spell, not news of a neighbour."""
 
     def __post_init__(self) -> None:
         if isinstance(self.policy, BudgetAware):
@@ -287,7 +289,10 @@ class Planner:
         match result:
             case RateLimited(retry_after=retry_after):
                 self.refusals += 1
-                budget.refused(now)
+                if budget not in self._refusing:
+                    # Ours in the window the CAD refused, this one aside: the rest is another's.
+                    budget.refused(now, admitted=budget.used(now) - 1)
+                    self._refusing.append(budget)
                 wait = retry_after if retry_after is not None else self._rate_backoff.delay()
                 budget.block_until(now + wait)
             case AuthFailed(status=status, detail=detail):
@@ -300,6 +305,8 @@ class Planner:
             case Transient():
                 budget.block_until(now + self._fault_backoff.delay())
             case Updated() | CallList() | Gone() | Rejected():
+                if budget in self._refusing:
+                    self._refusing.remove(budget)
                 self._rate_backoff.reset()
                 self._fault_backoff.reset()
                 if self.auth_failing:

@@ -245,6 +245,26 @@ class CadStandIn:
             raise ValueError(f"need count >= 1 and route in {ROUTES} or None")
         self._faults.append((fault, count, route))
 
+    def clear_faults(self) -> None:
+        """Drop every injected fault not yet fired: the outage is over."""
+        self._faults.clear()
+
+    def own_overruns(self, route: str = "update_call") -> list[RequestRecord]:
+        """429s of `route` answered while requests over HTTP alone filled the window.
+
+        Neither injected 429s nor `spend_external` count: these are the client's own making.
+        """
+        log = self._logs.get(route)
+        if log is None:
+            return []
+        counted = [r.t for r in self.requests if r.route == route and r.counted]
+        return [
+            r for r in self.requests
+            if r.route == route and r.status == 429 and r.fault is None
+            and bisect.bisect_right(counted, r.t) - bisect.bisect_right(counted, r.t - log.length)
+            >= log.limit
+        ]
+
     def revoke_key(self) -> None:
         """Answer 401 to every request until restore_key()."""
         self._revoked = True
