@@ -67,6 +67,8 @@ class Listener:
         hello_timeout: float = 5.0,
         idle_timeout: float = 120.0,
     ) -> None:
+        if not token:
+            raise ValueError("a shared token is required: connections would need none")
         self.host = host
         self.port = port
         self._token = token.encode()
@@ -88,9 +90,10 @@ class Listener:
             process_request=self._check_origin,
             max_size=protocol.MAX_FRAME_BYTES,
             max_queue=64,
-            ping_interval=20,
-            ping_timeout=20,
-            close_timeout=5,
+            # A peer that stops reading answers neither pings nor a close: each gets the idle time.
+            ping_interval=min(20.0, self._idle_timeout),
+            ping_timeout=min(20.0, self._idle_timeout),
+            close_timeout=min(5.0, self._idle_timeout),
             compression=None,
             server_header=f"sonoran-bridge/{__version__}",
         )
@@ -171,7 +174,7 @@ class Listener:
             await _refuse(ws, "bad_message", "binary frames are not accepted: send JSON text")
             return None
         try:
-            message = protocol.decode(frame)
+            message = _decode(frame)
         except ProtocolError as exc:
             await _refuse(ws, "bad_message", f"expected hello first: {exc}")
             return None
@@ -211,7 +214,7 @@ class Listener:
                 self._reject(link, "binary frames are not accepted: send JSON text")
                 continue
             try:
-                message = protocol.decode(frame)
+                message = _decode(frame)
             except ProtocolError as exc:
                 self._reject(link, str(exc))
                 continue
@@ -240,6 +243,14 @@ async def _refuse(ws: ServerConnection, code: str, text: str) -> None:
         await ws.close(CloseCode.POLICY_VIOLATION, code)
     except ConnectionClosed:
         pass
+
+
+def _decode(frame: str) -> InboundMessage:
+    """`protocol.decode`, with nesting too deep for the decoder refused like any bad frame."""
+    try:
+        return protocol.decode(frame)
+    except RecursionError:
+        raise ProtocolError("JSON nested too deeply: frames are flat objects") from None
 
 
 def _tag(message: Any) -> str:
