@@ -112,7 +112,8 @@ class Daemon:
             await self._stop.wait()
         finally:
             restore()
-            await self.stop()
+            # A request cannot outlast the client timeout: waiting longer for it is pointless.
+            await self.stop(grace=min(5.0, self.config.cad.timeout_seconds))
 
     def request_stop(self) -> None:
         """Ask `run` to return."""

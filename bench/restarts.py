@@ -1,0 +1,247 @@
+"""The daemon as the operator runs it (`python -m bridge run`), killed and stopped under load.
+
+`DaemonProcess` runs the daemon in a child process with a config pointing at a CAD stand-in in
+this process, its JSON log lines in a file. `kill_and_restart` kills it with SIGKILL mid-run
+and starts another while the `Feeder` reconnects and syncs; `terminate_in_flight` sends SIGTERM
+while a request hangs in the CAD and times the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.faults import SERVER_ID, Feeder, Pace, Rig
+from bridge.config import Config
+from bridge.standin.cad import Fault
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
+    """Wait until `condition()` holds (TimeoutError after `within` seconds)."""
+    async with asyncio.timeout(within):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_toml(config: Config) -> str:
+    """The TOML file an operator would write for `config` (secrets included, as in theirs)."""
+    cad, listen, budget, tracking = config.cad, config.listen, config.budget, config.tracking
+    origins = ", ".join(f'"{o}"' for o in listen.allowed_origins)
+    return (
+        f'[cad]\napi_url = "{cad.api_url}"\napi_key = "{cad.api_key}"\n'
+        f"server_id = {cad.server_id}\ntimeout_seconds = {cad.timeout_seconds}\n"
+        f'[listen]\nhost = "{listen.host}"\nport = {listen.port}\ntoken = "{listen.token}"\n'
+        f"allow_remote = {str(listen.allow_remote).lower()}\nallowed_origins = [{origins}]\n"
+        f"hello_timeout_seconds = {listen.hello_timeout_seconds}\n"
+        f"idle_timeout_seconds = {listen.idle_timeout_seconds}\n"
+        f"[budget]\nwindow_seconds = {budget.window_seconds}\n"
+        f"update_call = {budget.update_call}\nget_calls = {budget.get_calls}\n"
+        f"margin_seconds = {budget.margin_seconds}\n"
+        f"[tracking]\nmin_move = {tracking.min_move}\n"
+        f"max_stale_seconds = {tracking.max_stale_seconds}\n"
+        f'[log]\nlevel = "{config.log.level}"\nformat = "json"\n'
+    )
+
+
+class DaemonProcess:
+    """`python -m bridge run --config ...` in a child process; its output goes to `log_path`."""
+
+    def __init__(self, config: Config, workdir: Path) -> None:
+        self.config_path = workdir / "config.toml"
+        self.config_path.write_text(config_toml(config))
+        self.log_path = workdir / "daemon.log"
+        self.port = config.listen.port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start a daemon (after a kill, the next one appends to the same log)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bridge", "run", "--config", str(self.config_path)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    async def listening(self, within: float = 20.0) -> None:
+        """Wait until the daemon accepts connections."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                if loop.time() > deadline or (self.process and self.process.poll() is not None):
+                    raise RuntimeError("the daemon did not start:\n" + self.output()) from None
+                await asyncio.sleep(0.05)
+            else:
+                writer.close()
+                return
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send a signal to the running daemon."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    async def exited(self, within: float = 20.0) -> int:
+        """Wait for the daemon to exit; its exit code."""
+        assert self.process is not None
+        process = self.process
+        code = await asyncio.wait_for(asyncio.to_thread(process.wait), within)
+        return int(code)
+
+    def output(self) -> str:
+        """Everything the daemons wrote."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL, if still running (cleanup)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@dataclass
+class Restart:
+    """What a kill -9 and a fresh start came to."""
+
+    reconnect: float | None = None
+    """Seconds from the kill until the resource was connected to the new daemon and synced."""
+    blind_writes: int = 0
+    """PATCHes by the new daemon of calls it had no metaData for, before it read the calls."""
+    keys_lost: int = 0
+    own_429s: int = 0
+    settle: float | None = None
+    exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def kill_and_restart(pace: Pace, workdir: Path | None = None) -> Restart:
+    """Run under load, SIGKILL the daemon, start another; check it reads before it writes."""
+    result = Restart()
+    with tempfile.TemporaryDirectory() as scratch:
+        rig = Rig(pace)
+        await rig.standin.start()
+        for call_id, meta in rig.meta.items():
+            rig.standin.add_call(SERVER_ID, call_id, dict(meta))
+        config = pace.config(rig.standin.url, port=free_port())
+        daemon = DaemonProcess(config, workdir or Path(scratch))
+        tracks = {c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
+                  for c in rig.known + rig.unknown + rig.late}
+        rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
+        loop = asyncio.get_running_loop()
+        try:
+            daemon.start()
+            await daemon.listening()
+            rig.feeder.start()
+            await rig.windows(1.5)
+            connects = rig.feeder.connects
+            daemon.signal(signal.SIGKILL)
+            killed = loop.time()
+            result.exit_code = await daemon.exited()
+            restarted_at = rig.standin._clock()
+            daemon.start()
+            await daemon.listening()
+            await until(lambda: rig.feeder.connects > connects)
+            result.reconnect = loop.time() - killed
+            await rig.windows(1.0)
+            result.settle = await rig.settle()
+            result.blind_writes = _blind_writes(rig, restarted_at)
+            result.keys_lost = rig.keys_lost()
+            result.own_429s = len(rig.standin.own_overruns())
+        finally:
+            await rig.feeder.stop()
+            if daemon.process is not None and daemon.process.poll() is None:
+                daemon.signal(signal.SIGTERM)
+                try:
+                    await daemon.exited(10)
+                except TimeoutError:
+                    result.notes.append("the restarted daemon did not exit on SIGTERM")
+            daemon.kill()
+            await rig.standin.stop()
+    return result
+
+
+def _blind_writes(rig: Rig, since: float) -> int:
+    """PATCHes after `since` of calls the resource gave no metaData for, before a GET answered."""
+    read = False
+    blind = 0
+    for record in rig.standin.requests:
+        if record.t < since:
+            continue
+        if record.route == "get_calls" and record.status == 200:
+            read = True
+        elif record.route == "update_call" and not read:
+            call_id = int(record.path.rsplit("/", 1)[1])
+            blind += call_id not in rig.known
+    return blind
+
+
+@dataclass
+class Stop:
+    """How a SIGTERM went."""
+
+    exit_code: int | None
+    seconds: float
+    abandoned: bool
+    """The log says the request in flight was abandoned (it hung past the grace)."""
+    stopped_cleanly: bool
+    """The log's last word is `stopped`."""
+
+
+async def terminate_in_flight(pace: Pace, *, hang: bool = True) -> Stop:
+    """SIGTERM while a request hangs in the CAD (or none is in flight); time the exit."""
+    with tempfile.TemporaryDirectory() as scratch:
+        rig = Rig(pace)
+        await rig.standin.start()
+        for call_id, meta in rig.meta.items():
+            rig.standin.add_call(SERVER_ID, call_id, dict(meta))
+        daemon = DaemonProcess(pace.config(rig.standin.url, port=free_port()), Path(scratch))
+        tracks = {c: (rig.calls[c], rig.meta[c]) for c in rig.known}
+        rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
+        loop = asyncio.get_running_loop()
+        try:
+            daemon.start()
+            await daemon.listening()
+            rig.feeder.start()
+            if hang:
+                rig.standin.inject(Fault("hang"), 1_000_000)
+                await until(lambda: any(r.status is None for r in rig.standin.requests))
+            else:
+                await rig.windows(1.0)
+            started = loop.time()
+            daemon.signal(signal.SIGTERM)
+            code = await daemon.exited()
+            seconds = loop.time() - started
+            output = daemon.output()
+        finally:
+            await rig.feeder.stop()
+            daemon.kill()
+            await rig.standin.stop()
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    return Stop(
+        exit_code=code,
+        seconds=seconds,
+        abandoned="abandoning the request in flight" in output,
+        stopped_cleanly=bool(lines) and '"event": "stopped"' in lines[-1],
+    )
