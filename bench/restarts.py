@@ -245,3 +245,157 @@ async def terminate_in_flight(pace: Pace, *, hang: bool = True) -> Stop:
         abandoned="abandoning the request in flight" in output,
         stopped_cleanly=bool(lines) and '"event": "stopped"' in lines[-1],
     )
+
+
+@dataclass
+class Exposure:
+    """Everything an operator or a client could read while every error path ran."""
+
+    paths: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def saw(self, path: str, *texts: str) -> None:
+        """Record what one error path produced."""
+        self.paths.append(path)
+        self.text.extend(texts)
+
+    def leaks(self, *secrets: str) -> list[str]:
+        """The secrets found anywhere in what was produced."""
+        everything = "\n".join(self.text)
+        return [secret for secret in secrets if secret in everything]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    return done.stdout + done.stderr
+
+
+async def _client_errors(url: str, frames: list[str], origin: str | None = None) -> str:
+    """Open a connection, send frames, and return every text the daemon sent back."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus, WebSocketException
+
+    seen: list[str] = []
+    try:
+        async with connect(url, origin=origin, proxy=None) as ws:  # type: ignore[arg-type]
+            for frame in frames:
+                await ws.send(frame)
+            async with asyncio.timeout(1):
+                async for message in ws:
+                    seen.append(str(message))
+    except InvalidStatus as exc:
+        seen.append(exc.response.body.decode(errors="replace") if exc.response.body else "")
+    except (WebSocketException, OSError, TimeoutError):
+        pass
+    return "\n".join(seen)
+
+
+async def expose_secrets(pace: Pace) -> Exposure:
+    """Drive every error path of a real daemon process and of the command line; collect what
+    they print, log and send back, for a search for the API key and the token."""
+    import json
+
+    from bench.faults import API_KEY, TOKEN
+
+    exposure = Exposure()
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        rig = Rig(pace)
+        await rig.standin.start()
+        for call_id, meta in rig.meta.items():
+            rig.standin.add_call(SERVER_ID, call_id, dict(meta))
+        config = pace.config(rig.standin.url, port=free_port())
+        config.listen.host, config.listen.allow_remote = "0.0.0.0", True
+        config.log.level = "debug"
+        daemon = DaemonProcess(config, workdir)
+        url = f"ws://127.0.0.1:{daemon.port}"
+        tracks = {c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
+                  for c in rig.known + rig.unknown}
+        rig.feeder = Feeder(url, tracks, rig.fleet)
+        try:
+            daemon.start()
+            await daemon.listening()
+            rig.feeder.start()
+            await rig.windows(1.0)
+            hello = {"type": "hello", "protocol": 1, "server_id": 9, "token": TOKEN}
+            abuse = {
+                "wrong token (the real one plus a letter)": [json.dumps({**hello,
+                                                                         "token": TOKEN + "x"})],
+                "wrong token (a prefix of the real one)": [json.dumps({**hello,
+                                                                       "token": TOKEN[:-2]})],
+                "no token": [json.dumps({k: v for k, v in hello.items() if k != "token"})],
+                "unsupported protocol, right token": [json.dumps({**hello, "protocol": 2})],
+                "secrets pasted into bad frames": [
+                    json.dumps(hello), json.dumps({"type": TOKEN}), json.dumps({"type": API_KEY}),
+                    json.dumps({"type": "track", "call_id": 1, "subject": TOKEN * 4}),
+                    json.dumps(hello),
+                ],
+            }
+            for path, frames in abuse.items():
+                exposure.saw(f"client: {path}", await _client_errors(url, frames))
+            exposure.saw("client: browser Origin",
+                         await _client_errors(url, [json.dumps(hello)], "http://evil.example"))
+            # One request each, in an order that keeps the daemon's back-offs (not scaled in a
+            # child process) short: the auth pause after a 401 comes last.
+            cad_faults = {
+                "CAD hangs past the timeout": Fault("hang"),
+                "CAD resets the connection": Fault("reset"),
+                "CAD answers 200 with garbage": Fault("bad_json"),
+                "CAD 500 echoing the key": Fault(500, detail=f"upstream saw Bearer {API_KEY}"),
+                "CAD 400 echoing the key": Fault(400, detail=f"bad request from {API_KEY}"),
+                "CAD 429": Fault(429, retry_after=1),
+                "CAD 401 echoing the key": Fault(401, detail=f"key {API_KEY} was revoked"),
+            }
+            for path, fault in cad_faults.items():
+                if path.startswith("CAD 401"):
+                    rig.close_in_cad(rig.known[0])
+                    await until(lambda: any(r.status == 404 for r in rig.standin.requests))
+                    exposure.saw("CAD 404: a call closed")
+                rig.standin.inject(fault, 1)
+                if path.startswith("CAD 401"):
+                    await until(lambda f=fault: _recovered(rig, f) is not None)
+                    await asyncio.sleep(0.5)  # logged; the auth pause is not scaled here
+                else:  # a success after it resets the back-off before the next fault
+                    await until(lambda f=fault: bool(_recovered(rig, f)))
+                exposure.saw(path)
+            await rig.feeder.stop()
+            exposure.text.extend(rig.feeder.errors)
+            daemon.signal(signal.SIGTERM)
+            await daemon.exited()
+            exposure.saw("SIGTERM", daemon.output())
+        finally:
+            await rig.feeder.stop()
+            daemon.kill()
+            await rig.standin.stop()
+        env = {"SONORAN_API_KEY": API_KEY, "SONORAN_BRIDGE_TOKEN": TOKEN}
+        exposure.saw("check-config (secrets in the file)", _cli("check-config", "--config",
+                                                                  str(daemon.config_path)))
+        exposure.saw("check-config (secrets from the environment)",
+                     _cli("check-config", "--config", str(_write(workdir, "env.toml", "")),
+                          env=env))
+        bad = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\nport = "high"\n'
+        exposure.saw("config error beside both secrets",
+                     _cli("run", "--config", str(_write(workdir, "bad.toml", bad))))
+        tokenless = f'[cad]\napi_key = "{API_KEY}"\n'
+        exposure.saw("run refused: no token",
+                     _cli("run", "--config", str(_write(workdir, "tokenless.toml", tokenless))))
+    return exposure
+
+
+def _recovered(rig: Rig, fault: Fault) -> bool | None:
+    """None before `fault` fired; then whether a request succeeded after it."""
+    requests = rig.standin.requests
+    fired = next((i for i, r in enumerate(requests) if r.fault is fault), None)
+    if fired is None:
+        return None
+    return any(r.status == 200 for r in requests[fired + 1 :])
+
+
+def _write(workdir: Path, name: str, text: str) -> Path:
+    path = workdir / name
+    path.write_text(text)
+    return path

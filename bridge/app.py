@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from bridge import logs
 from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.config import Config
@@ -74,6 +75,9 @@ class Daemon:
     ) -> None:
         self.config = config
         self.clock = clock
+        # Scrubbed from every log line and every error sent back, however logging was set up.
+        logs.register_secret(config.cad.api_key)
+        logs.register_secret(config.listen.token)
         self.planner = planner_from(config, policy)
         self.tracker = self.planner.tracker
         self._own_cad = cad is None

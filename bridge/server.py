@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from bridge import __version__, protocol
+from bridge import __version__, logs, protocol
 from bridge.protocol import Error, Hello, InboundMessage, OutboundMessage, ProtocolError, Welcome
 
 log = structlog.stdlib.get_logger("bridge.server")
@@ -230,6 +230,7 @@ class Listener:
                 link.post(Error(code="internal", message=f"could not handle {_tag(message)}"))
 
     def _reject(self, link: Link, text: str) -> None:
+        text = logs.scrub(text)  # the decoder echoes a bad tag, which may be a pasted secret
         link.errors += 1
         if link.errors <= 5 or link.errors % 100 == 0:
             log.warning("bad frame", server_id=link.server_id, error=text[:300], count=link.errors)
@@ -237,6 +238,7 @@ class Listener:
 
 
 async def _refuse(ws: ServerConnection, code: str, text: str) -> None:
+    text = logs.scrub(text)
     log.warning("refused connection", code=code, reason=text[:300])
     try:
         await ws.send(protocol.encode(Error(code=code, message=text)))

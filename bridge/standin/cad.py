@@ -52,6 +52,8 @@ class Fault:
     what: int | Literal["hang", "reset", "bad_json", "slow"]
     delay: float = 0.0
     retry_after: float | datetime | str | None = None
+    detail: str = "Injected fault"
+    """The problem+json detail of a status fault (a careless gateway may echo the key here)."""
 
     @property
     def at_gateway(self) -> bool:
@@ -286,7 +288,7 @@ class CadStandIn:
             record.fault = fault
             if fault.what == 429:
                 return _rate_limited(fault.retry_after)
-            return _problem(int(fault.what), "Injected fault", record.path)
+            return _problem(int(fault.what), fault.detail, record.path)
         scheme, _, key = auth.decode("latin-1").partition(" ")
         if self._revoked or scheme.lower() != "bearer" or key.strip() != self.api_key:
             return _problem(401, "API key is missing, invalid or revoked", record.path)
@@ -406,7 +408,7 @@ class CadStandIn:
         if fault is not None and fault.what == "slow":
             await asyncio.sleep(fault.delay)
         if fault is not None and isinstance(fault.what, int):
-            answer = _problem(fault.what, "Injected fault", path)
+            answer = _problem(fault.what, fault.detail, path)
         elif fault is not None and fault.what == "bad_json":
             answer = _Answer(200, b'{"callId": 501, "metaData": {"x')
         elif answer is None:
