@@ -1,34 +1,20 @@
-"""Bad frames for the daemon's websocket, by kind, and a probe that sends them to a live daemon.
+"""Bad frames for the daemon's websocket, by kind, as hypothesis strategies.
 
-Each kind is a hypothesis strategy of `BadFrame`s: the frame, and the text the daemon's `error`
-must contain (or None for a frame that is valid, if odd, and must pass without one). The tests
-draw from them with `@given`; the reliability matrix draws the same way and counts.
-
-`LiveDaemon` runs the CAD stand-in and the daemon on an event loop in a thread of their own, so
-a plain (synchronous) hypothesis test can talk to them over real sockets. `Probe` is one game
-server connection that sends a frame, then a sentinel whose error marks the end of the answer.
+Each kind is a strategy of `BadFrame`s: the frame, and the text the daemon's `error` must
+contain (or None for a frame that is valid, if odd, and must pass without one). The tests draw
+from them with `@given`; the reliability matrix draws the same way and counts. `check` judges
+the daemon's answer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import threading
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from hypothesis import strategies as st
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
-from bench.faults import API_KEY, TOKEN, Pace
-from bridge.app import Daemon
 from bridge.protocol import ProtocolError, decode
-from bridge.standin.cad import CadStandIn
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -244,121 +230,6 @@ KINDS: dict[str, st.SearchStrategy[BadFrame]] = {
 }
 
 
-# -- a daemon on its own thread ----------------------------------------------------------
-
-
-class LiveDaemon:
-    """The CAD stand-in and the daemon, served from an event loop on a background thread."""
-
-    def __init__(self, pace: Pace | None = None) -> None:
-        self.pace = pace or Pace()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.loop_errors: list[str] = []
-
-    def __enter__(self) -> LiveDaemon:
-        self._loop.set_exception_handler(lambda _, ctx: self.loop_errors.append(ctx["message"]))
-        self._thread.start()
-        self.run(self._start())
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.run(self._stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        self.standin = CadStandIn(api_key=API_KEY, window=self.pace.window)
-        await self.standin.start()
-        self.daemon = Daemon(self.pace.config(self.standin.url))
-        await self.daemon.start()
-        self.url = f"ws://127.0.0.1:{self.daemon.port}"
-
-    async def _stop(self) -> None:
-        await self.daemon.stop(grace=1.0)
-        await self.standin.stop()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the daemon's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Call `fn` on the daemon's loop (where its state may be read safely)."""
-
-        async def wrapped() -> T:
-            return fn()
-
-        return self.run(wrapped())
-
-    def state(self, server_id: int) -> list[tuple[Any, ...]]:
-        """What the daemon tracks for one game server: calls and their subjects' fixes."""
-
-        def read() -> list[tuple[Any, ...]]:
-            tracker = self.daemon.tracker
-            return sorted(
-                (c.call_id, c.subject, c.radius, c.meta, tracker.fix_of(c))
-                for c in tracker.calls_of(server_id)
-            )
-
-        return self.call(read)
-
-    def alive(self) -> bool:
-        """The push loop runs, the listener answers, nothing blew up unseen on the loop."""
-        task = self.daemon._push_task
-        if task is None or task.done() or self.loop_errors:
-            return False
-        try:
-            with Probe(self.url, server_id=2**31):
-                return True
-        except (OSError, ConnectionClosed, TimeoutError):
-            return False
-
-
-class Probe:
-    """One game server connection that sends frames and collects the errors they draw."""
-
-    def __init__(self, url: str, server_id: int, token: str = TOKEN) -> None:
-        self.url = url
-        self.server_id = server_id
-        self.token = token
-        self._sent = 0
-
-    def __enter__(self) -> Probe:
-        self.ws: ClientConnection = connect(
-            self.url, proxy=None, compression=None, max_size=2**20, open_timeout=5, legacy=True
-        )
-        hello = {"type": "hello", "protocol": 1, "token": self.token, "server_id": self.server_id}
-        self.ws.send(json.dumps(hello))
-        welcome = json.loads(self.ws.recv(5))
-        if welcome.get("type") != "welcome":
-            raise ConnectionError(f"not welcomed: {welcome}")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with contextlib.suppress(OSError, ConnectionClosed):
-            self.ws.close()
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Send a good message."""
-        self.ws.send(json.dumps(message))
-
-    def errors_for(self, frame: str | bytes, timeout: float = 5.0) -> list[str]:
-        """Send `frame`, then a sentinel; the error messages that came before the sentinel's."""
-        self._sent += 1
-        mark = f"sentinel-{self._sent}"
-        self.ws.send(frame)
-        self.ws.send(json.dumps({"type": mark}))
-        errors = []
-        while True:
-            message = json.loads(self.ws.recv(timeout))
-            if message.get("type") != "error":
-                continue
-            if mark in message["message"]:
-                return errors
-            errors.append(str(message["message"]))
-
-
 def check(bad: BadFrame, errors: list[str]) -> str | None:
     """What is wrong with the daemon's answer to `bad`, or None."""
     if bad.expect is None:
@@ -377,4 +248,3 @@ def oversized(kind: str) -> str:
         return json.dumps({"type": "positions", "items": items})
     tracks = [{"call_id": i + 1, "subject": f"player:{i}"} for i in range(4_100)]
     return json.dumps({"type": "sync", "tracks": tracks})
-

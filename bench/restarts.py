@@ -9,30 +9,24 @@ while a request hangs in the CAD and times the exit.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.faults import SERVER_ID, Feeder, Pace, Rig
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig, until
 from bridge.config import Config
 from bridge.standin.cad import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    """Wait until `condition()` holds (TimeoutError after `within` seconds)."""
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
 
 
 def free_port() -> int:
@@ -136,16 +130,16 @@ class Restart:
     notes: list[str] = field(default_factory=list)
 
 
-async def kill_and_restart(pace: Pace, workdir: Path | None = None) -> Restart:
+async def kill_and_restart(pace: Pace, seed: int = 11) -> Restart:
     """Run under load, SIGKILL the daemon, start another; check it reads before it writes."""
     result = Restart()
     with tempfile.TemporaryDirectory() as scratch:
-        rig = Rig(pace)
+        rig = Rig(pace, seed=seed)
         await rig.standin.start()
         for call_id, meta in rig.meta.items():
             rig.standin.add_call(SERVER_ID, call_id, dict(meta))
         config = pace.config(rig.standin.url, port=free_port())
-        daemon = DaemonProcess(config, workdir or Path(scratch))
+        daemon = DaemonProcess(config, Path(scratch))
         tracks = {c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
                   for c in rig.known + rig.unknown + rig.late}
         rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
@@ -209,14 +203,22 @@ class Stop:
     """The log's last word is `stopped`."""
 
 
-async def terminate_in_flight(pace: Pace, *, hang: bool = True) -> Stop:
-    """SIGTERM while a request hangs in the CAD (or none is in flight); time the exit."""
+async def terminate_in_flight(
+    pace: Pace, *, hang: bool = True, client_timeout: float | None = None
+) -> Stop:
+    """SIGTERM while a request hangs in the CAD (or none is in flight); time the exit.
+
+    `client_timeout` overrides cad.timeout_seconds (the grace is the lesser of it and 5 s).
+    """
     with tempfile.TemporaryDirectory() as scratch:
         rig = Rig(pace)
         await rig.standin.start()
         for call_id, meta in rig.meta.items():
             rig.standin.add_call(SERVER_ID, call_id, dict(meta))
-        daemon = DaemonProcess(pace.config(rig.standin.url, port=free_port()), Path(scratch))
+        config = pace.config(rig.standin.url, port=free_port())
+        if client_timeout is not None:
+            config.cad.timeout_seconds = client_timeout
+        daemon = DaemonProcess(config, Path(scratch))
         tracks = {c: (rig.calls[c], rig.meta[c]) for c in rig.known}
         rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
         loop = asyncio.get_running_loop()
@@ -276,9 +278,6 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> str:
 
 async def _client_errors(url: str, frames: list[str], origin: str | None = None) -> str:
     """Open a connection, send frames, and return every text the daemon sent back."""
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidStatus, WebSocketException
-
     seen: list[str] = []
     try:
         async with connect(url, origin=origin, proxy=None) as ws:  # type: ignore[arg-type]
@@ -297,9 +296,7 @@ async def _client_errors(url: str, frames: list[str], origin: str | None = None)
 async def expose_secrets(pace: Pace) -> Exposure:
     """Drive every error path of a real daemon process and of the command line; collect what
     they print, log and send back, for a search for the API key and the token."""
-    import json
 
-    from bench.faults import API_KEY, TOKEN
 
     exposure = Exposure()
     with tempfile.TemporaryDirectory() as scratch:

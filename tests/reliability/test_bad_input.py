@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.frames import KINDS, LiveDaemon, Probe, check, oversized
+from bench.frames import KINDS, check, oversized
+from bench.live import LiveDaemon, Probe, settle_bystander
 from bridge.config import Config, ListenConfig
 from bridge.standin.cad import CadStandIn
 
@@ -47,19 +48,8 @@ def live() -> Iterator[LiveDaemon]:
 @pytest.fixture(scope="module")
 def bystander(live: LiveDaemon) -> Iterator[Probe]:
     """A game server following three calls, each pushed once and then at rest."""
-    for call_id in (11, 12, 13):
-        live.call(lambda c=call_id: live.standin.add_call(BYSTANDER, c, dict(META)))
     with Probe(live.url, BYSTANDER) as probe:
-        calls = (11, 12, 13)
-        tracks = [{"call_id": c, "subject": f"player:{c}", "meta": META} for c in calls]
-        probe.send({"type": "sync", "tracks": tracks})
-        items = [{"subject": f"player:{c}", "x": 100.0 * c, "y": 5.0, "z": 1.0} for c in calls]
-        probe.send({"type": "positions", "items": items})
-        pushed: set[int] = set()
-        while pushed != {11, 12, 13}:
-            message = json.loads(probe.ws.recv(10))
-            if message.get("type") == "call_state" and message["state"] == "pushed":
-                pushed.add(message["call_id"])
+        settle_bystander(live, probe, (11, 12, 13))
         yield probe
 
 

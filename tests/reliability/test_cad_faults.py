@@ -12,7 +12,8 @@ import asyncio
 import httpx
 import pytest
 
-from bench.faults import Outcome, Pace, cad_faults, churn, run_cad_faults
+from bench.faults import cad_faults, churn, run_cad_faults
+from bench.rig import Outcome, Pace
 from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.outcomes import RateLimited

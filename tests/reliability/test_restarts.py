@@ -10,8 +10,8 @@ import asyncio
 
 from conftest import Running
 
-from bench.faults import Pace
 from bench.restarts import kill_and_restart, terminate_in_flight
+from bench.rig import Pace
 from bridge.standin.cad import Fault
 
 PACE = Pace()

@@ -18,10 +18,10 @@ from conftest import API_KEY, TOKEN, MakeDaemon, Running, make_config
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bench.faults import API_KEY as RUN_KEY
-from bench.faults import TOKEN as RUN_TOKEN
-from bench.faults import Pace
 from bench.restarts import expose_secrets
+from bench.rig import API_KEY as RUN_KEY
+from bench.rig import TOKEN as RUN_TOKEN
+from bench.rig import Pace
 from bridge import logs
 from bridge.app import Daemon
 from bridge.cli import main
