@@ -17,21 +17,26 @@ import math
 import socket
 import struct
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime
-from http.client import responses
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import h11
 import msgspec
 
+from bridge.standin.http import (
+    READ_SIZE,
+    Answer,
+    next_event,
+    problem,
+    rate_limited,
+    read_body,
+    send,
+)
+
 ROUTES = ("update_call", "get_calls")
-MAX_BODY = 1024 * 1024
-_READ_SIZE = 65536
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -76,14 +81,6 @@ class RequestRecord:
     counted: bool = False  # it took a slot of its route's rate-limit window
 
 
-@dataclass(slots=True)
-class _Answer:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
 class _SlidingLog:
     """Arrival times; strict: at most `limit` in any (now - length, now]."""
 
@@ -99,28 +96,12 @@ class _SlidingLog:
         return max(0.0, self.times[0] + self.length - now) if self.used(now) else 0.0
 
 
-def _problem(status: int, detail: str, instance: str) -> _Answer:
-    body = {"type": f"https://httpstatuses.io/{status}", "title": responses.get(status, ""),
-            "status": status, "detail": detail, "instance": instance, "traceId": uuid.uuid4().hex}
-    return _Answer(status, _encode(body), "application/problem+json")
-
-
-def _rate_limited(retry_after: float | datetime | str | None) -> _Answer:
-    answer = _Answer(429, _encode({"message": "API rate limit exceeded",
-                                   "request_id": uuid.uuid4().hex}))
-    if isinstance(retry_after, datetime):
-        retry_after = format_datetime(retry_after.astimezone(UTC), usegmt=True)
-    if retry_after is not None:
-        answer.headers.append(("Retry-After", str(retry_after)))
-    return answer
-
-
 def _id(text: str) -> int | None:
     # Length cap: int() refuses very long digit strings, and no real id is that long.
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
-def _match(method: str, path: str) -> tuple[str | None, list[int], _Answer | None]:
+def _match(method: str, path: str) -> tuple[str | None, list[int], Answer | None]:
     """(route, ids from the path, early answer) for a request path."""
     parts = path.split("/")
     server = _id(parts[4]) if len(parts) > 4 else None
@@ -132,9 +113,9 @@ def _match(method: str, path: str) -> tuple[str | None, list[int], _Answer | Non
         elif len(parts) == 6 and parts[5] == "calls":
             route, allowed, ids = "get_calls", "GET", [server]
     if route is None:
-        return None, [], _problem(404, f"No route for {path}", path)
+        return None, [], problem(404, f"No route for {path}", path)
     if method != allowed:
-        answer = _problem(405, f"{method} is not allowed here", path)
+        answer = problem(405, f"{method} is not allowed here", path)
         answer.headers.append(("Allow", allowed))
         return route, ids, answer
     return route, ids, None
@@ -282,20 +263,20 @@ class CadStandIn:
                 return fault
         return None
 
-    def _gateway(self, record: RequestRecord, route: str, auth: bytes) -> _Answer | None:
+    def _gateway(self, record: RequestRecord, route: str, auth: bytes) -> Answer | None:
         """Gateway faults, auth and the rate limit; None when the request is admitted."""
         if (fault := self._take_fault(route, at_gateway=True)) is not None:
             record.fault = fault
             if fault.what == 429:
-                return _rate_limited(fault.retry_after)
-            return _problem(int(fault.what), fault.detail, record.path)
+                return rate_limited(fault.retry_after)
+            return problem(int(fault.what), fault.detail, record.path)
         scheme, _, key = auth.decode("latin-1").partition(" ")
         if self._revoked or scheme.lower() != "bearer" or key.strip() != self.api_key:
-            return _problem(401, "API key is missing, invalid or revoked", record.path)
+            return problem(401, "API key is missing, invalid or revoked", record.path)
         log = self._logs.get(route)
         if log is not None:
             if log.used(record.t) >= log.limit:
-                return _rate_limited(max(1, math.ceil(log.wait(record.t))))
+                return rate_limited(max(1, math.ceil(log.wait(record.t))))
             bisect.insort(log.times, record.t)
         record.counted = True
         record.fault = self._take_fault(route, at_gateway=False)
@@ -303,38 +284,38 @@ class CadStandIn:
 
     # -- the API behind the gateway --------------------------------------------------------
 
-    def _handle(self, record: RequestRecord, ids: list[int], body: bytes) -> _Answer:
+    def _handle(self, record: RequestRecord, ids: list[int], body: bytes) -> Answer:
         server_id, path = ids[0], record.path
         if server_id not in self.servers:
-            return _problem(404, f"Server {server_id} is not configured", path)
+            return problem(404, f"Server {server_id} is not configured", path)
         if record.route == "get_calls":
             return self._list_calls(server_id, record)
         call = self._calls.get((server_id, ids[1]))
         if call is None or call["status"] == 2:
-            return _problem(404, f"Dispatch call {ids[1]} not found on server {server_id}", path)
+            return problem(404, f"Dispatch call {ids[1]} not found on server {server_id}", path)
         try:
             fields = _decode(body)
         except msgspec.DecodeError as exc:
-            return _problem(400, f"Request body is not valid JSON: {exc}", path)
+            return problem(400, f"Request body is not valid JSON: {exc}", path)
         if not isinstance(fields, dict):
             kind = type(fields).__name__
-            return _problem(400, f"Request body must be a JSON object, got {kind}", path)
+            return problem(400, f"Request body must be a JSON object, got {kind}", path)
         if "metaData" in fields and not isinstance(fields["metaData"], dict):
-            return _problem(400, "metaData must be an object", path)
+            return problem(400, "metaData must be an object", path)
         for name, value in fields.items():
             if name not in ("callId", "serverId"):  # the SDKs put serverId in the body too
                 call[name] = value
         call["updated"] = _now_iso()
-        return _Answer(200, _encode(call))
+        return Answer(200, _encode(call))
 
-    def _list_calls(self, server_id: int, record: RequestRecord) -> _Answer:
+    def _list_calls(self, server_id: int, record: RequestRecord) -> Answer:
         params = {name: values[-1] for name, values in parse_qs(record.query).items()}
         numbers: dict[str, int] = {}
         for name, default in (("closedLimit", 10), ("closedOffset", 0), ("type", 100)):
             number = _id(text := params.get(name, str(default)))
             if number is None:
                 detail = f"{name} must be a non-negative integer, got {text!r}"
-                return _problem(400, detail, record.path)
+                return problem(400, detail, record.path)
             numbers[name] = number
         calls = [c for (s, _), c in self._calls.items() if s == server_id]
         active = [c for c in calls if c["status"] != 2] if numbers["type"] in (0, 100) else []
@@ -343,7 +324,7 @@ class CadStandIn:
         body = {"activeCalls": active, "emergencyCalls": [],
                 "closedCalls": closed[start:start + numbers["closedLimit"]],
                 "closedCallCount": len(closed)}
-        return _Answer(200, _encode(body))
+        return Answer(200, _encode(body))
 
     # -- the HTTP shell ------------------------------------------------------------------
 
@@ -358,17 +339,17 @@ class CadStandIn:
             while await self._exchange(conn, reader, writer):
                 conn.start_next_cycle()
         except h11.RemoteProtocolError as exc:
-            last_words = _problem(exc.error_status_hint, "Malformed HTTP request", "")
+            last_words = problem(exc.error_status_hint, "Malformed HTTP request", "")
         except (OSError, asyncio.CancelledError):
             # The client went away, or stop() ended us: swallowing the cancel is what lets
             # asyncio's stream callback (3.11) finish without logging a spurious error.
             pass
         except Exception as exc:  # a stand-in bug must cost one answer, not the server
-            last_words = _problem(500, f"Stand-in error: {type(exc).__name__}", "")
+            last_words = problem(500, f"Stand-in error: {type(exc).__name__}", "")
         try:
             with contextlib.suppress(OSError, h11.LocalProtocolError):
                 if last_words and conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    await _send(conn, writer, last_words)
+                    await send(conn, writer, last_words)
         finally:
             self._connections.discard(task)
             writer.close()
@@ -376,7 +357,7 @@ class CadStandIn:
     async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader,
                         writer: asyncio.StreamWriter) -> bool:
         """Serve one request; False when the connection must close."""
-        request = await _next_event(conn, reader)
+        request = await next_event(conn, reader)
         if not isinstance(request, h11.Request):
             return False
         method = request.method.decode("ascii", "replace")
@@ -387,8 +368,8 @@ class CadStandIn:
         headers = dict(request.headers)
         if answer is None and route is not None:
             answer = self._gateway(record, route, headers.get(b"authorization", b""))
-        body = await _read_body(conn, reader, path)
-        if isinstance(body, _Answer):
+        body = await read_body(conn, reader, path)
+        if isinstance(body, Answer):
             answer, body = body, b""
         try:
             record.body = _decode(body) if body else None
@@ -402,15 +383,15 @@ class CadStandIn:
             writer.transport.abort()
             return False
         if fault is not None and fault.what == "hang":
-            while await reader.read(_READ_SIZE):  # until the client gives up
+            while await reader.read(READ_SIZE):  # until the client gives up
                 pass
             return False
         if fault is not None and fault.what == "slow":
             await asyncio.sleep(fault.delay)
         if fault is not None and isinstance(fault.what, int):
-            answer = _problem(fault.what, fault.detail, path)
+            answer = problem(fault.what, fault.detail, path)
         elif fault is not None and fault.what == "bad_json":
-            answer = _Answer(200, b'{"callId": 501, "metaData": {"x')
+            answer = Answer(200, b'{"callId": 501, "metaData": {"x')
         elif answer is None:
             answer = self._handle(record, ids, body)
         if route in self._logs and self.send_quota_headers:
@@ -419,37 +400,8 @@ class CadStandIn:
                                ("RateLimit-Reset", str(math.ceil(log.wait(now))))]
         record.status = answer.status
         self.rate_limited += answer.status == 429
-        await _send(conn, writer, answer)
+        await send(conn, writer, answer)
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
-
-
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
-    while (event := conn.next_event()) is h11.NEED_DATA:
-        conn.receive_data(await reader.read(_READ_SIZE))
-    return event
-
-
-async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader,
-                     path: str) -> bytes | _Answer:
-    chunks, size = list[bytes](), 0
-    while isinstance(event := await _next_event(conn, reader), h11.Data):
-        size += len(event.data)
-        if size > MAX_BODY:
-            return _problem(413, f"Body over {MAX_BODY} bytes", path)
-        chunks.append(event.data)
-    if not isinstance(event, h11.EndOfMessage):
-        raise ConnectionError("client closed mid-request")
-    return b"".join(chunks)
-
-
-async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, answer: _Answer) -> None:
-    headers = [("Content-Type", answer.content_type),
-               ("Content-Length", str(len(answer.body))), *answer.headers]
-    head = h11.Response(status_code=answer.status, headers=headers,
-                        reason=responses.get(answer.status, "").encode())
-    for event in (head, h11.Data(data=answer.body), h11.EndOfMessage()):
-        writer.write(conn.send(event) or b"")
-    await writer.drain()
 
 
 def main(argv: list[str] | None = None) -> None:
