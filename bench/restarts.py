@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
@@ -50,6 +51,7 @@ def config_toml(config: Config) -> str:
         f"[budget]\nwindow_seconds = {budget.window_seconds}\n"
         f"update_call = {budget.update_call}\nget_calls = {budget.get_calls}\n"
         f"margin_seconds = {budget.margin_seconds}\n"
+        f'state_file = "{budget.state_file}"\n'
         f"[tracking]\nmin_move = {tracking.min_move}\n"
         f"max_stale_seconds = {tracking.max_stale_seconds}\n"
         f'[log]\nlevel = "{config.log.level}"\nformat = "json"\n'
@@ -60,6 +62,9 @@ class DaemonProcess:
     """`python -m bridge run --config ...` in a child process; its output goes to `log_path`."""
 
     def __init__(self, config: Config, workdir: Path) -> None:
+        # Successive daemons share one spend log, as they do on an operator's machine.
+        budget = msgspec.structs.replace(config.budget, state_file=str(workdir / "spent.json"))
+        config = msgspec.structs.replace(config, budget=budget)
         self.config_path = workdir / "config.toml"
         self.config_path.write_text(config_toml(config))
         self.log_path = workdir / "daemon.log"

@@ -91,7 +91,9 @@ class Pace:
                 hello_timeout_seconds=1.0,
                 idle_timeout_seconds=max(1.0, self.scaled(120.0)),
             ),
-            budget=BudgetConfig(window_seconds=self.window, margin_seconds=self.scaled(1.0)),
+            budget=BudgetConfig(
+                window_seconds=self.window, margin_seconds=self.scaled(1.0), state_file=""
+            ),
             tracking=TrackingConfig(min_move=MIN_MOVE, max_stale_seconds=self.scaled(180.0)),
         )
 

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -30,8 +31,22 @@ from bridge.pusher import Cad, PushLoop
 from bridge.scheduler import Bridge as BridgePolicy
 from bridge.scheduler import Policy
 from bridge.server import Listener
+from bridge.spendlog import SpendLog, default_path
 
 log = structlog.stdlib.get_logger("bridge.app")
+
+
+def spendlog_from(config: Config) -> SpendLog | None:
+    """The spend log the config asks for, or None when `budget.state_file` is empty."""
+    budget = config.budget
+    if not budget.state_file:
+        return None
+    path = (
+        default_path(config.cad.api_url, config.cad.api_key)
+        if budget.state_file == "auto"
+        else Path(budget.state_file)
+    )
+    return SpendLog(path, budget.window_seconds + budget.margin_seconds)
 
 
 def settings_from(config: Config) -> Settings:
@@ -94,7 +109,14 @@ class Daemon:
             hello_timeout=config.listen.hello_timeout_seconds,
             idle_timeout=config.listen.idle_timeout_seconds,
         )
-        self.pusher = PushLoop(self.planner, self.cad, clock=clock, on_event=self._on_event)
+        self.spendlog = spendlog_from(config)
+        self.pusher = PushLoop(
+            self.planner,
+            self.cad,
+            clock=clock,
+            on_event=self._on_event,
+            on_spent=self._keep_spending if self.spendlog is not None else None,
+        )
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
 
@@ -105,6 +127,7 @@ class Daemon:
 
     async def start(self) -> None:
         """Bind the listener and start the push loop."""
+        self._resume_spending()
         await self.listener.start()
         self._push_task = asyncio.create_task(self.pusher.run(), name="push-loop")
 
@@ -142,6 +165,30 @@ class Daemon:
             if close is not None:
                 await close()
         log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
+
+    def _budgets(self) -> dict[str, Budget]:
+        budgets = {"update_call": self.planner.update_budget}
+        if self.planner.get_budget is not None:
+            budgets["get_calls"] = self.planner.get_budget
+        return budgets
+
+    def _resume_spending(self) -> None:
+        """Count what a previous run spent in the current window, so a restart draws no 429."""
+        if self.spendlog is None:
+            return
+        recent = self.spendlog.load(self.clock())
+        for route, budget in self._budgets().items():
+            budget.seed(recent.get(route, []))
+        if recent:
+            log.info(
+                "counting the previous run's requests",
+                **{route: len(times) for route, times in recent.items()},
+            )
+
+    def _keep_spending(self) -> None:
+        assert self.spendlog is not None
+        ended = {route: budget.ended_times() for route, budget in self._budgets().items()}
+        self.spendlog.save(ended, self.clock())
 
     def on_message(self, server_id: int, message: InboundMessage) -> None:
         """Fold one message from a game server into the tracker."""

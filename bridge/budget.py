@@ -98,6 +98,14 @@ class Budget:
         if reached_server:
             self._ended.append(now)
 
+    def seed(self, ended: list[float]) -> None:
+        """Count requests that ended at these times (a previous run's, read back at start)."""
+        self._ended = deque(sorted([*self._ended, *ended]))
+
+    def ended_times(self) -> list[float]:
+        """End times of the requests that still count (for keeping across a restart)."""
+        return list(self._ended)
+
     def block_until(self, until: float) -> None:
         """Send nothing before `until` (Retry-After, a quota reset, an auth pause)."""
         self._blocked_until = max(self._blocked_until, until)

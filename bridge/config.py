@@ -74,6 +74,9 @@ class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     update_call: Annotated[int, Meta(ge=1, le=10_000)] = 10
     get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 5
     margin_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
+    state_file: str = "auto"
+    """Where recent requests are kept across restarts: "auto" (a per-key file in the temporary
+    folder), a path, or "" to keep nothing."""
 
 
 class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -84,7 +84,7 @@ async def run_demo(
         config = Config(
             cad=CadConfig(api_url=cad.url, api_key=api_key),
             listen=ListenConfig(port=0, token=token),
-            budget=BudgetConfig(window_seconds=window),
+            budget=BudgetConfig(window_seconds=window, state_file=""),
             tracking=TrackingConfig(max_stale_seconds=180.0 / speedup),
         )
         daemon = Daemon(config)

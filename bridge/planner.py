@@ -164,6 +164,8 @@ class Planner:
     def next_wake(self, now: float) -> float:
         """When a slot opens next (inf while the budget waits on a request in flight)."""
         wake = self.update_budget.next_slot(now)
+        if isinstance(self.policy, BudgetAware):
+            wake = max(wake, self.policy.ready_at())
         if self.get_budget is not None and self._servers_missing_meta():
             wake = min(wake, self.get_budget.next_slot(now))
         return wake

@@ -49,11 +49,13 @@ class PushLoop:
         *,
         clock: Callable[[], float],
         on_event: Callable[[Notice | Alert], None],
+        on_spent: Callable[[], None] | None = None,
     ) -> None:
         self.planner = planner
         self.cad = cad
         self.clock = clock
         self.on_event = on_event
+        self.on_spent = on_spent
         self.requests = 0
         self.in_flight: Push | Fetch | None = None
         self._wake = asyncio.Event()
@@ -119,6 +121,8 @@ class PushLoop:
         else:
             events = self.planner.finish_fetch(action, result, now)  # type: ignore[arg-type]
         self.planner.note_quota(action, self.cad.last_quota, now)
+        if self.on_spent is not None:
+            self.on_spent()
         _log_outcome(action, result)
         for event in events:
             self.on_event(event)

@@ -50,6 +50,10 @@ class BudgetAware(Protocol):
         """Use this budget's window and share to pace."""
         ...
 
+    def ready_at(self) -> float:
+        """The earliest time the policy would spend a slot again."""
+        ...
+
 
 class RoundRobin:
     """What a naive integration does: every call in turn, moved or not."""
@@ -135,6 +139,10 @@ class Bridge:
     def bind(self, budget: Budget) -> None:
         """Pace the slots against this budget (the planner binds its update budget)."""
         self._budget = budget
+
+    def ready_at(self) -> float:
+        """When the pacing lets the next slot be spent."""
+        return self._spent_at + self._spacing()
 
     def _spacing(self) -> float:
         """Seconds between two pushes when paced; 0 when not bound to a budget."""

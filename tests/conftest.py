@@ -90,7 +90,7 @@ def make_config(standin: CadStandIn, **tracking: Any) -> Config:
     return Config(
         cad=CadConfig(api_url=standin.url, api_key=API_KEY, timeout_seconds=1.0),
         listen=ListenConfig(port=0, token=TOKEN, hello_timeout_seconds=1.0),
-        budget=BudgetConfig(window_seconds=WINDOW, margin_seconds=0.1),
+        budget=BudgetConfig(window_seconds=WINDOW, margin_seconds=0.1, state_file=""),
         tracking=TrackingConfig(**{"min_move": 1.0, "max_stale_seconds": 10.0, **tracking}),
     )
 

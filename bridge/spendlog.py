@@ -1,0 +1,86 @@
+"""What the API key spent lately, kept in a small file so a restarted daemon respects it.
+
+A daemon killed mid-window and started again would otherwise believe its window empty and
+could draw a 429 of its own making. Times are stored as wall-clock seconds (monotonic clocks
+do not survive a restart) and turned back into the daemon's clock when read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import structlog
+
+log = structlog.stdlib.get_logger("bridge.spendlog")
+
+
+class _Stored(msgspec.Struct):
+    version: int
+    routes: dict[str, list[float]]
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_Stored)
+
+
+def default_path(api_url: str, api_key: str) -> Path:
+    """A per-key file in the temporary folder; its name holds a digest, never the key."""
+    digest = hashlib.sha256(f"{api_url}\n{api_key}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"sonoran-bridge-spent-{digest}.json"
+
+
+class SpendLog:
+    """Reads and writes the end times of recent requests, per route."""
+
+    def __init__(
+        self,
+        path: Path,
+        horizon: float,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.horizon = horizon
+        self.wall_clock = wall_clock
+        self._warned = False
+
+    def load(self, clock_now: float) -> dict[str, list[float]]:
+        """The recent end times per route, on the daemon's clock whose time is now `clock_now`."""
+        try:
+            stored = _decoder.decode(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, msgspec.DecodeError) as exc:
+            log.warning("ignoring unreadable spend log", path=str(self.path), error=str(exc))
+            return {}
+        wall_now = self.wall_clock()
+        offset = clock_now - wall_now
+        recent: dict[str, list[float]] = {}
+        for route, times in stored.routes.items():
+            kept = [t + offset for t in times if 0 <= wall_now - t <= self.horizon]
+            if kept:
+                recent[route] = kept
+        return recent
+
+    def save(self, ended: dict[str, list[float]], clock_now: float) -> None:
+        """Write the end times per route (on the daemon's clock); never raises."""
+        offset = self.wall_clock() - clock_now
+        stored = _Stored(1, {route: [t + offset for t in times] for route, times in ended.items()})
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        try:
+            temporary.write_bytes(_encoder.encode(stored))
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "cannot keep the spend log: a restart may not know this window's requests",
+                    path=str(self.path),
+                    error=str(exc),
+                )

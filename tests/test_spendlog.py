@@ -1,0 +1,110 @@
+"""The spend log: a restarted daemon counts what its predecessor spent in the window."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+import pytest
+from conftest import API_KEY, WINDOW, make_config
+
+from bridge.app import Daemon
+from bridge.spendlog import SpendLog, default_path
+from bridge.standin.cad import CadStandIn
+
+KEYS_FOR_TESTS = {"postal": "9002", "uuid": "abc-123"}
+
+
+class Wall:
+    """A settable wall clock."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_times_survive_a_restart_on_another_clock(tmp_path: Path) -> None:
+    wall = Wall(1_000_000.0)
+    first = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
+    first.save({"update_call": [10.0, 40.0, 50.0]}, clock_now=50.0)  # daemon clock at 50
+    wall.t += 20.0  # 20 s later a new process starts, its monotonic clock at 7
+    second = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
+    # They ended 60, 30 and 20 s ago: all within the 61 s horizon, on the new clock.
+    assert second.load(clock_now=7.0) == {"update_call": pytest.approx([-53.0, -23.0, -13.0])}
+
+
+def test_times_older_than_the_horizon_are_dropped(tmp_path: Path) -> None:
+    wall = Wall(5_000.0)
+    log = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
+    log.save({"update_call": [0.0, 30.0, 100.0]}, clock_now=100.0)
+    wall.t += 40.0
+    kept = log.load(clock_now=140.0)["update_call"]
+    assert kept == pytest.approx([100.0])  # 0 and 30 ended 140 and 110 s ago
+
+
+@pytest.mark.parametrize("content", [b"", b"not json", b'{"version": 1}', b"[1, 2]"])
+def test_an_unreadable_log_is_ignored(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "spent.json"
+    path.write_bytes(content)
+    assert SpendLog(path, horizon=61.0).load(clock_now=0.0) == {}
+
+
+def test_an_unwritable_log_does_not_raise(tmp_path: Path) -> None:
+    log = SpendLog(tmp_path / "missing-folder" / "spent.json", horizon=61.0)
+    log.save({"update_call": [1.0]}, clock_now=1.0)
+    log.save({"update_call": [1.0]}, clock_now=1.0)
+
+
+def test_the_default_file_name_never_holds_the_key() -> None:
+    path = default_path("https://api.sonorancad.com", API_KEY)
+    assert API_KEY not in str(path)
+    assert path != default_path("https://api.sonorancad.com", API_KEY + "x")
+
+
+async def spend_a_burst(standin: CadStandIn, state: Path) -> int:
+    """A daemon pushes 10 moving calls once each, then dies; returns requests it made."""
+    config = make_config(standin)
+    config.budget.state_file = str(state)
+    daemon = Daemon(config)
+    await daemon.start()
+    for call_id in range(1, 11):
+        daemon.tracker.track(1, call_id, f"p:{call_id}", 0.0, meta=dict(KEYS_FOR_TESTS))
+        daemon.tracker.observe(1, f"p:{call_id}", 100.0 * call_id, 0.0, 0.0, daemon.clock())
+    daemon.pusher.wake()
+    async with asyncio.timeout(10):
+        while daemon.pusher.requests < 10:
+            await asyncio.sleep(0.01)
+    made = daemon.pusher.requests
+    await daemon.stop(grace=0.5)
+    return made
+
+
+async def test_a_restarted_daemon_draws_no_429_from_its_predecessors_burst(
+    tmp_path: Path,
+) -> None:
+    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
+        for call_id in range(1, 11):
+            standin.add_call(1, call_id, dict(KEYS_FOR_TESTS))
+        state = tmp_path / "spent.json"
+        assert await spend_a_burst(standin, state) == 10
+        stored = msgspec.json.decode(state.read_bytes())
+        assert len(stored["routes"]["update_call"]) == 10
+        # The successor starts at once, with every call far off its subject.
+        assert await spend_a_burst(standin, state) == 10
+        assert standin.rate_limited == 0
+        updates = sorted(r.t for r in standin.requests if r.route == "update_call")
+        assert len(updates) == 20
+        assert all(b - a >= WINDOW for a, b in zip(updates, updates[10:], strict=False))
+
+
+async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path) -> None:
+    """The case above can fail: with nothing kept, the successor collides."""
+    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
+        for call_id in range(1, 11):
+            standin.add_call(1, call_id, dict(KEYS_FOR_TESTS))
+        await spend_a_burst(standin, tmp_path / "first.json")
+        await spend_a_burst(standin, tmp_path / "other.json")
+        assert standin.rate_limited > 0
