@@ -126,6 +126,10 @@ class CallState(Outbound, tag="call_state", frozen=True, kw_only=True):
 OutboundMessage = Welcome | Error | CallState
 
 _NON_FINITE = re.compile(r"[:\[,]\s*-?(NaN|Infinity|nan|inf)\b")
+# A high surrogate not followed by a low one, or a low one on its own.
+_HIGH = r"\\u[dD][89abAB][0-9a-fA-F]{2}"
+_LOW = r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+_LONE_SURROGATE = re.compile(f"{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW}")
 _decoder = msgspec.json.Decoder(InboundMessage)
 _outbound_decoder = msgspec.json.Decoder(OutboundMessage)
 _encoder = msgspec.json.Encoder()
@@ -146,6 +150,11 @@ def decode(frame: str | bytes) -> InboundMessage:
         if _NON_FINITE.search(text):
             raise ProtocolError(
                 "NaN and Infinity are not valid JSON numbers: send only finite coordinates"
+            ) from None
+        if _LONE_SURROGATE.search(text):
+            raise ProtocolError(
+                "a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff): "
+                "send valid Unicode text"
             ) from None
         raise ProtocolError(f"not a JSON object of protocol v1: {exc}") from None
 

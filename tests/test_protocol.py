@@ -341,3 +341,15 @@ def test_inbound_messages_encode_to_frames_that_decode_back() -> None:
     ]
     for message in messages:
         assert decode(encode(message)) == message
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "ab\\udc00x", "\\udbff\\u0041"])
+def test_a_lone_surrogate_escape_is_named(escape: str) -> None:
+    frame = '{"type": "track", "call_id": 1, "subject": "' + escape + '"}'
+    with pytest.raises(ProtocolError, match="lone UTF-16 surrogate"):
+        decode(frame)
+
+
+def test_a_surrogate_pair_is_fine() -> None:
+    message = decode('{"type": "track", "call_id": 1, "subject": "a\\ud83d\\ude00"}')
+    assert isinstance(message, Track) and message.subject == "a\U0001f600"
