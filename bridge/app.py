@@ -135,9 +135,11 @@ class Daemon:
         """Start, serve until `request_stop()` (or a signal), then shut down cleanly."""
         await self.start()
         restore = _install_signal_handlers(self.request_stop)
+        reporter = asyncio.create_task(self._report(), name="status")
         try:
             await self._stop.wait()
         finally:
+            reporter.cancel()
             restore()
             # A request cannot outlast the client timeout: waiting longer for it is pointless.
             await self.stop(grace=min(5.0, self.config.cad.timeout_seconds))
@@ -256,6 +258,11 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """A snapshot for progress lines and tests."""
         now = self.clock()
+        errors = [
+            error
+            for call in self.tracker
+            if call.drawn is not None and (error := self.tracker.error(call)) is not None
+        ]
         return {
             "links": sorted(self.listener.links),
             "calls": len(self.tracker),
@@ -263,7 +270,18 @@ class Daemon:
             "pushes": self.planner.pushes,
             "refusals": self.planner.refusals,
             "budget_used": self.planner.update_budget.used(now),
+            "budget_share": self.planner.update_budget.share,
+            "mean_error_m": round(sum(errors) / len(errors), 1) if errors else None,
         }
+
+    async def _report(self) -> None:
+        """Log a `status` line now and then, so an operator sees the daemon at work."""
+        every = self.config.log.status_seconds
+        if not every:
+            return
+        while True:
+            await asyncio.sleep(every)
+            log.info("status", **self.status())
 
 
 def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:

@@ -94,6 +94,8 @@ class LogConfig(Struct, forbid_unknown_fields=True, kw_only=True):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    status_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 60.0
+    """How often a `status` line sums up links, calls, requests and map error (0: never)."""
 
 
 class Config(Struct, forbid_unknown_fields=True, kw_only=True):

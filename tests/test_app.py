@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 
-from conftest import WINDOW, Running
+import pytest
+from conftest import API_KEY, WINDOW, Running, make_config
 
+from bridge.app import Daemon
 from bridge.meta import drawn_at
+from bridge.standin.cad import CadStandIn
 from bridge.standin.routes import Fleet
 
 KEYS = {"callerPlayerId": "12", "uuid": "abc-123", "postal": "9002", "silentAlert": "false"}
@@ -168,3 +171,16 @@ async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running
     await wait_for(lambda: (drawn_at(daemon.standin.call(1, 506)["metaData"]) or (0, 0))[0] >= 390)
     x, _ = drawn_at(daemon.standin.call(1, 506)["metaData"]) or (math.nan, 0)
     assert x >= 390
+
+
+async def test_run_logs_a_status_line_now_and_then(capsys: pytest.CaptureFixture[str]) -> None:
+    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
+        config = make_config(standin)
+        config.log.status_seconds = 0.05
+        daemon = Daemon(config)
+        running = asyncio.create_task(daemon.run())
+        await asyncio.sleep(0.3)
+        daemon.request_stop()
+        await running
+    out = capsys.readouterr().out
+    assert out.count("status") >= 2 and "mean_error_m" in out and "budget_share" in out
