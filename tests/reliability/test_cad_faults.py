@@ -53,16 +53,20 @@ def test_another_integration_on_the_key_is_learned_and_then_left_alone(
 ) -> None:
     outcome = outcomes[NEIGHBOUR]
     assert 1 <= outcome.other_429s <= 4  # learning: the neighbour's spending varies by one
-    assert outcome.late_429s == 0
+    # Five quiet windows after it learned, the daemon may probe once whether the neighbour has
+    # gone; a probe that collides doubles the wait before the next (10 windows), so an 8-window
+    # run sees at most one. Whether that one probe collides depends on timing.
+    assert outcome.late_429s <= 1
 
 
 def test_rate_limit_headers_keep_the_daemon_off_the_neighbours_requests(
     outcomes: dict[str, Outcome],
 ) -> None:
     outcome = outcomes[NEIGHBOUR_WITH_HEADERS]
-    # Only a neighbour's request landing between our answer and our next request can collide.
-    assert outcome.other_429s <= 1
-    assert outcome.late_429s == 0
+    # Only a neighbour's request landing between our answer and our next request can collide,
+    # and at most one probe later (see above).
+    assert outcome.other_429s <= 2
+    assert outcome.late_429s <= 1
 
 
 # -- the learning, on an injected clock ----------------------------------------------------
