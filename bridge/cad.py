@@ -185,14 +185,18 @@ def _detail(response: httpx.Response, secret: _Secret) -> str:
     return text if len(text) <= _DETAIL_CAP else text[: _DETAIL_CAP - 1] + "…"
 
 
-def _meta_of(call: Mapping[str, Any]) -> Meta:
+def _meta_of(call: Mapping[str, Any]) -> Meta | None:
+    """The call's metaData; None when the answer carries none that can be read.
+
+    Never guess `{}` here: the next PATCH would send it back and erase every key.
+    """
     meta = call.get("metaData")
     if isinstance(meta, str):  # tolerate a JSON-encoded object, as some v1 endpoints sent it
         try:
             meta = _decoder.decode(meta)
         except msgspec.DecodeError:
-            return {}
-    return meta if isinstance(meta, dict) else {}
+            return None
+    return meta if isinstance(meta, dict) else None
 
 
 def _call_id(value: Any) -> int | None:
@@ -311,7 +315,7 @@ class CadClient:
         if "activeCalls" not in body and "emergencyCalls" not in body:
             # An empty result would read as "every call closed"; refuse to guess.
             return Transient(f"HTTP {response.status_code}: body has no call lists", True)
-        calls: dict[int, Meta] = {}
+        calls: dict[int, Meta | None] = {}
         for key in ("activeCalls", "emergencyCalls"):
             items = body.get(key) or []
             if not isinstance(items, list):
@@ -319,7 +323,9 @@ class CadClient:
             for item in items:
                 call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
                 if call_id is not None:
-                    calls[call_id] = _meta_of(item)
+                    meta = _meta_of(item)
+                    # A call listed without metaData holds none; unreadable metaData stays unknown.
+                    calls[call_id] = {} if meta is None and item.get("metaData") is None else meta
         return CallList(calls=calls)
 
     async def _send(

@@ -11,16 +11,22 @@ Meta = dict[str, Any]
 
 
 class Updated(Struct, frozen=True):
-    """The PATCH succeeded; `call` is the whole call after the update, `meta` its metaData."""
+    """The PATCH succeeded; `call` is the whole call after the update, `meta` its metaData.
+
+    `meta` is None when the answer carried no readable metaData.
+    """
 
     call: dict[str, Any]
-    meta: Meta
+    meta: Meta | None
 
 
 class CallList(Struct, frozen=True):
-    """The GET of calls succeeded: call id -> metaData of every active and emergency call."""
+    """The GET of calls succeeded: call id -> metaData of every active and emergency call.
 
-    calls: dict[int, Meta]
+    A call whose metaData could not be read maps to None: it exists, its metaData is unknown.
+    """
+
+    calls: dict[int, Meta | None]
 
 
 class Gone(Struct, frozen=True):

@@ -67,6 +67,8 @@ class Push:
     y: float
     z: float
     radius: float
+    fix_t: float = -math.inf
+    """When the fix this push was built from was taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +168,7 @@ class Planner:
         wake = self.update_budget.next_slot(now)
         if isinstance(self.policy, BudgetAware):
             wake = max(wake, self.policy.ready_at())
-        if self.get_budget is not None and self._servers_missing_meta():
-            wake = min(wake, self.get_budget.next_slot(now))
-        return wake
+        return min(wake, self._fetch_due_at(now))
 
     def _servers_missing_meta(self) -> set[int]:
         return {
@@ -177,13 +177,23 @@ class Planner:
             if call.meta is None and self.tracker.fix_of(call) is not None
         }
 
+    def _fetch_due(self, now: float) -> dict[int, float]:
+        """Servers whose metaData is missing somewhere -> when a GET of their calls may go."""
+        if self.get_budget is None:
+            return {}
+        slot = self.get_budget.next_slot(now)
+        interval = self.settings.fetch_interval
+        return {
+            server_id: max(slot, self._fetched_at.get(server_id, -math.inf) + interval)
+            for server_id in self._servers_missing_meta()
+        }
+
+    def _fetch_due_at(self, now: float) -> float:
+        return min(self._fetch_due(now).values(), default=math.inf)
+
     def _next_fetch(self, now: float) -> Fetch | None:
-        if self.get_budget is None or not self.get_budget.available(now):
-            return None
-        for server_id in sorted(self._servers_missing_meta()):
-            if now - self._fetched_at.get(server_id, -math.inf) >= self.settings.fetch_interval:
-                return Fetch(server_id)
-        return None
+        due = [server_id for server_id, at in self._fetch_due(now).items() if at <= now]
+        return Fetch(min(due)) if due else None
 
     def _push_for(self, chosen: Candidate, now: float) -> Push:
         call, fix = chosen.call, chosen.fix
@@ -199,7 +209,7 @@ class Planner:
             radius = max(radius, min(MAX_RADIUS, stray))
         assert call.meta is not None
         body = metadata.merged(call.meta, x, y, fix.z, radius)
-        return Push(call.key, body, x, y, fix.z, radius)
+        return Push(call.key, body, x, y, fix.z, radius, fix.t)
 
     def refresh_interval(self, now: float) -> float:
         """Seconds until a moving call's next turn, were the budget shared evenly."""
@@ -210,7 +220,7 @@ class Planner:
     def lead_seconds(self, chosen: Candidate, now: float) -> float:
         """How far ahead to project a steady mover: a share of its expected wait, capped.
 
-        None for a slow, turning or silent subject: projecting it would overshoot.
+        Zero for a slow, turning or silent subject: projecting it would overshoot.
         """
         fix = chosen.fix
         if fix.speed < LEAD_MIN_SPEED or fix.turn > TURNING or now - fix.t > SILENT:
@@ -239,7 +249,9 @@ class Planner:
             case Updated(meta=meta):
                 self.pushes += 1
                 if call is not None:
-                    call.learn_meta(meta, now)
+                    # The PATCH replaced the stored object whole: an answer without readable
+                    # metaData leaves what was sent as the best knowledge of it, never {}.
+                    call.learn_meta(meta if meta is not None else push.meta, now)
                     # The CAD's stored position is the truth; the pushed one if it sent none.
                     x, y = call.drawn or (push.x, push.y)
                     self.tracker.drawn_moved(call, x, y, now)
@@ -249,9 +261,9 @@ class Planner:
                 self.tracker.untrack(server_id, call_id)
                 events.append(Notice(server_id, call_id, "gone", detail))
             case Rejected(status=status, detail=detail):
-                fix = self.tracker.fix_of(call) if call is not None else None
-                if call is not None and fix is not None:
-                    call.held_fix_t = fix.t
+                # Drop this update: the call waits for a fix newer than the one it came from.
+                if call is not None:
+                    call.held_fix_t = push.fix_t
                 events.append(Notice(server_id, call_id, "failed", f"HTTP {status}: {detail}"))
         events.extend(self._common(push, result, now))
         return events
@@ -264,18 +276,25 @@ class Planner:
         events: list[Notice | Alert] = []
         if isinstance(result, CallList):
             for call in self.tracker.calls_of(fetch.server_id):
-                meta = result.calls.get(call.call_id)
-                if meta is None and call.since > asked_at:
+                if call.call_id in result.calls:
+                    meta = result.calls[call.call_id]
+                    if call.meta is None and meta is not None:
+                        call.learn_meta(meta, now)
+                elif call.since > asked_at:
                     continue  # tracked after the list was asked for: it may be newer than it
-                if meta is None:
+                else:
                     self.tracker.untrack(call.server_id, call.call_id)
                     events.append(
                         Notice(
                             call.server_id, call.call_id, "gone", "not an active call in the CAD"
                         )
                     )
-                elif call.meta is None:
-                    call.learn_meta(meta, now)
+        elif isinstance(result, Gone):
+            # 404 for the list itself: the CAD has no such server id, so none of its calls.
+            for call in self.tracker.calls_of(fetch.server_id):
+                if call.since <= asked_at:
+                    self.tracker.untrack(call.server_id, call.call_id)
+                    events.append(Notice(call.server_id, call.call_id, "gone", result.detail))
         events.extend(self._common(fetch, result, now))
         return events
 

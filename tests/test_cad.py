@@ -353,13 +353,16 @@ async def test_key_echoed_by_the_server_is_redacted() -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"callId": 5, "metaData": None}, {}),
-        ({"callId": 5}, {}),
+        # No readable metaData is unknown, never {}: a next PATCH of {} would erase every key.
+        ({"callId": 5, "metaData": None}, None),
+        ({"callId": 5}, None),
+        ({"callId": 5, "metaData": "not json"}, None),
+        ({"callId": 5, "metaData": [1, 2]}, None),
         ({"callId": 5, "metaData": '{"x": "1"}'}, {"x": "1"}),
         ({"callId": 5, "metaData": {"x": 1.5}}, {"x": 1.5}),  # values kept as sent
     ],
 )
-async def test_updated_meta_shapes(body: dict[str, Any], expected: dict[str, Any]) -> None:
+async def test_updated_meta_shapes(body: dict[str, Any], expected: dict[str, Any] | None) -> None:
     async with mock_client(answer(200, body)) as cad:
         result = await cad.update_call(1, 5, {})
     assert result == Updated(call=body, meta=expected)
@@ -441,3 +444,18 @@ def test_parse_retry_after_reads_an_imf_fixdate() -> None:
     when = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=90)
     text = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert parse_retry_after(text, NOW) == pytest.approx(90.0)
+
+
+async def test_listed_calls_without_metadata_hold_none_and_unreadable_ones_are_unknown() -> None:
+    body = {
+        "activeCalls": [
+            {"callId": 1, "metaData": None},
+            {"callId": 2},
+            {"callId": 3, "metaData": "garbage"},
+            {"callId": 4, "metaData": {"postal": "9002"}},
+        ],
+        "emergencyCalls": [],
+    }
+    async with mock_client(answer(200, body)) as cad:
+        result = await cad.get_calls(1)
+    assert result == CallList({1: {}, 2: {}, 3: None, 4: {"postal": "9002"}})

@@ -489,3 +489,56 @@ def test_a_parked_call_is_never_pushed(daemon_policy: bool) -> None:
     sent = _drive(planner, 600, {"parked": (0.0, 0.0), "mover": (12.0, 5.0)}, seed=3)
     assert sent
     assert all(push.key == (1, 2) for _, _, push in sent)
+
+
+def test_an_answer_without_readable_metadata_keeps_what_was_sent() -> None:
+    planner = make_planner()
+    moved_call(planner)
+    push = push_now(planner, 1.0)
+    planner.finish_push(push, Updated(call={"callId": 7}, meta=None), 1.5)
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.meta == push.meta
+    planner.tracker.observe(1, "veh:7", 900.0, 900.0, 0.0, 20.0)
+    again = push_now(planner, 20.0)
+    kept = {k: v for k, v in META.items() if k not in ("x", "y", "z", "radius")}
+    assert {k: again.meta[k] for k in kept} == kept  # no key lost on the next PATCH
+
+
+def test_a_listed_call_with_unreadable_metadata_stays_unknown_and_followed() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0)
+    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    fetch = planner.next_action(1.0)
+    assert fetch == Fetch(1)
+    planner.begin(fetch, 1.0)
+    assert planner.finish_fetch(fetch, CallList({7: None}), 1.5) == []
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.meta is None
+
+
+def test_a_404_for_the_call_list_means_the_servers_calls_are_gone() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0)
+    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    fetch = planner.next_action(1.0)
+    assert fetch == Fetch(1)
+    planner.begin(fetch, 1.0)
+    events = planner.finish_fetch(fetch, Gone("server 1 is not configured"), 1.5)
+    assert events == [Notice(1, 7, "gone", "server 1 is not configured")]
+    assert planner.tracker.get(1, 7) is None
+
+
+def test_next_wake_waits_for_the_pacing_and_the_fetch_interval() -> None:
+    planner = make_planner(daemon_policy=True)
+    moved_call(planner, 7)
+    push = push_now(planner, 1.0)
+    planner.finish_push(push, updated(push), 1.2)
+    planner.tracker.track(1, 8, "veh:8", 1.2)  # metaData unknown: a GET is wanted
+    planner.tracker.observe(1, "veh:8", 1.0, 1.0, 0.0, 1.3)
+    fetch = planner.next_action(1.3)
+    assert fetch == Fetch(1)
+    planner.begin(fetch, 1.3)
+    planner.finish_fetch(fetch, Transient("timeout", True), 2.0)
+    # Both budgets have room, but the pacing (about 5 s) and the fetch interval (15 s) say
+    # nothing is due before then: the loop must not be told to look again at once.
+    assert planner.next_wake(2.0) >= 1.0 + 5.0
