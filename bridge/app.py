@@ -108,6 +108,7 @@ class Daemon:
             allowed_origins=config.listen.allowed_origins,
             hello_timeout=config.listen.hello_timeout_seconds,
             idle_timeout=config.listen.idle_timeout_seconds,
+            default_server_id=config.cad.server_id,
         )
         self.spendlog = spendlog_from(config)
         self.pusher = PushLoop(

@@ -32,7 +32,8 @@ class Hello(Inbound, tag="hello", frozen=True, kw_only=True):
 
     protocol: int
     token: Annotated[str, Meta(max_length=512)]
-    server_id: ServerId
+    server_id: ServerId | None = None
+    """The CAD server this game server is; the daemon's `cad.server_id` when left out."""
     resource_version: Annotated[str, Meta(max_length=64)] = ""
 
 
@@ -143,6 +144,8 @@ def decode(frame: str | bytes) -> InboundMessage:
     """Decode one frame from the resource, or raise `ProtocolError` naming the bad field."""
     try:
         return _decoder.decode(frame)
+    except RecursionError:
+        raise ProtocolError("JSON nested too deeply: frames are flat objects") from None
     except msgspec.ValidationError as exc:
         raise ProtocolError(str(exc)) from None
     except msgspec.DecodeError as exc:

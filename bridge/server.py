@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -23,7 +24,8 @@ log = structlog.stdlib.get_logger("bridge.server")
 OnMessage = Callable[[int, InboundMessage], Awaitable[None] | None]
 """Called with (server_id, message) for every good frame after the handshake."""
 
-_OUTBOX_LIMIT = 256
+_OUTBOX_LIMIT = 1024
+"""Frames queued for one peer; beyond it the oldest give way (the resource tracks at most 500)."""
 _YIELD_EVERY = 32
 
 
@@ -47,9 +49,10 @@ class Link:
 
     async def write(self) -> None:
         """Send queued messages until the connection closes."""
-        while True:
-            frame = await self.outbox.get()
-            await self.ws.send(frame)
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                frame = await self.outbox.get()
+                await self.ws.send(frame)
 
 
 class Listener:
@@ -66,12 +69,14 @@ class Listener:
         allowed_origins: list[str] | None = None,
         hello_timeout: float = 5.0,
         idle_timeout: float = 120.0,
+        default_server_id: int = 1,
     ) -> None:
         if not token:
             raise ValueError("a shared token is required: connections would need none")
         self.host = host
         self.port = port
         self._token = token.encode()
+        self._default_server_id = default_server_id
         self._on_message = on_message
         self._on_link = on_link
         self._origins = list(allowed_origins or [])
@@ -80,6 +85,7 @@ class Listener:
         self._server: Server | None = None
         self._counter = itertools.count(1)
         self.links: dict[int, Link] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Bind the listener; `port` holds the bound port afterwards (useful with port 0)."""
@@ -130,37 +136,55 @@ class Listener:
             hello = await self._handshake(ws)
             if hello is None:
                 return
-            link = Link(ws, hello.server_id, conn)
-            previous = self.links.get(hello.server_id)
-            self.links[hello.server_id] = link
-            if previous is not None:
-                log.info("connection replaced", server_id=hello.server_id, old_conn=previous.conn)
-                await previous.ws.close(CloseCode.NORMAL_CLOSURE, "replaced by a newer connection")
-            writer = asyncio.create_task(link.write())
-            log.info(
-                "game server connected",
-                server_id=hello.server_id,
-                resource_version=hello.resource_version,
-                peer=_peer(ws),
-            )
-            link.post(Welcome(protocol=protocol.PROTOCOL_VERSION, daemon_version=__version__))
-            if self._on_link is not None:
-                self._on_link(hello.server_id, True)
+            server_id = hello.server_id or self._default_server_id
+            link = Link(ws, server_id, conn)
+            writer: asyncio.Task[None] | None = None
             try:
+                # The welcome goes first and straight out: queued, a long replay could push it
+                # out of the outbox, and the resource waits for it before it syncs.
+                welcome = Welcome(protocol=protocol.PROTOCOL_VERSION, daemon_version=__version__)
+                await ws.send(protocol.encode(welcome))
+                previous = self.links.get(server_id)
+                self.links[server_id] = link
+                if previous is not None:
+                    log.info("connection replaced", server_id=server_id, old_conn=previous.conn)
+                    self._closing(
+                        previous.ws.close(
+                            CloseCode.NORMAL_CLOSURE, "replaced by a newer connection"
+                        )
+                    )
+                log.info(
+                    "game server connected",
+                    server_id=server_id,
+                    resource_version=hello.resource_version,
+                    peer=_peer(ws),
+                )
+                writer = asyncio.create_task(link.write())
+                if self._on_link is not None:
+                    self._on_link(server_id, True)
                 await self._read(link)
+            except ConnectionClosed:
+                pass
             finally:
-                writer.cancel()
-                if self.links.get(hello.server_id) is link:
-                    del self.links[hello.server_id]
+                if writer is not None:
+                    writer.cancel()
+                if self.links.get(server_id) is link:
+                    del self.links[server_id]
                     if self._on_link is not None:
-                        self._on_link(hello.server_id, False)
+                        self._on_link(server_id, False)
                 log.info(
                     "game server disconnected",
-                    server_id=hello.server_id,
+                    server_id=server_id,
                     code=ws.close_code,
                     frames=link.frames,
                     errors=link.errors,
                 )
+
+    def _closing(self, close: Coroutine[Any, Any, None]) -> None:
+        """Close a replaced connection in the background, keeping a reference to the task."""
+        task = asyncio.create_task(close)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _handshake(self, ws: ServerConnection) -> Hello | None:
         try:
@@ -174,7 +198,7 @@ class Listener:
             await _refuse(ws, "bad_message", "binary frames are not accepted: send JSON text")
             return None
         try:
-            message = _decode(frame)
+            message = protocol.decode(frame)
         except ProtocolError as exc:
             await _refuse(ws, "bad_message", f"expected hello first: {exc}")
             return None
@@ -214,7 +238,7 @@ class Listener:
                 self._reject(link, "binary frames are not accepted: send JSON text")
                 continue
             try:
-                message = _decode(frame)
+                message = protocol.decode(frame)
             except ProtocolError as exc:
                 self._reject(link, str(exc))
                 continue
@@ -245,14 +269,6 @@ async def _refuse(ws: ServerConnection, code: str, text: str) -> None:
         await ws.close(CloseCode.POLICY_VIOLATION, code)
     except ConnectionClosed:
         pass
-
-
-def _decode(frame: str) -> InboundMessage:
-    """`protocol.decode`, with nesting too deep for the decoder refused like any bad frame."""
-    try:
-        return protocol.decode(frame)
-    except RecursionError:
-        raise ProtocolError("JSON nested too deeply: frames are flat objects") from None
 
 
 def _tag(message: Any) -> str:

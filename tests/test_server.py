@@ -107,3 +107,24 @@ async def test_a_flooding_connection_does_not_starve_another(daemon: Running) ->
     # Answered while the noisy connection still had most of its flood to get through.
     assert links[4].frames < total // 2
     await flooding
+
+
+async def test_the_welcome_comes_first_even_with_many_calls_to_replay(daemon: Running) -> None:
+    first = await daemon.game()
+    tracks = [{"call_id": c, "subject": f"player:{c}"} for c in range(1, 1_501)]
+    for start in range(0, len(tracks), 500):
+        await first.send(type="sync", tracks=tracks[: start + 500])
+    await first.expect("call_state", call_id=1_500, timeout=10)
+    await first.ws.close()
+    async with connect(daemon.url) as ws:
+        await ws.send(hello())
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
+
+
+async def test_a_hello_without_server_id_uses_the_configured_one(daemon: Running) -> None:
+    async with connect(daemon.url) as ws:
+        await ws.send(json.dumps({"type": "hello", "protocol": 1, "token": TOKEN}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
+        await ws.send(json.dumps({"type": "track", "call_id": 77, "subject": "player:1"}))
+        await asyncio.wait_for(ws.recv(), 5)
+    assert daemon.bridge.tracker.get(daemon.bridge.config.cad.server_id, 77) is not None
