@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable
@@ -20,11 +21,21 @@ def register_secret(value: str) -> None:
         _secrets.add(value)
 
 
+def _forms(secret: str) -> set[str]:
+    """The secret as it may appear in a rendered line: raw, JSON-escaped, or as a repr."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+
+
 def scrub(text: str) -> str:
-    """`text` with every registered secret replaced."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    """`text` with every registered secret replaced, in whatever escaped form it was rendered."""
+    for form in sorted({f for secret in _secrets for f in _forms(secret)}, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, REDACTED)
     return text
 
 
