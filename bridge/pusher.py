@@ -73,11 +73,19 @@ class PushLoop:
     async def run(self) -> None:
         """Loop until `stop()`."""
         while not self._stopping.is_set():
-            now = self.clock()
-            action = self.planner.next_action(now)
-            if action is None:
-                await self._sleep(self.planner.next_wake(now) - now)
-                continue
+            try:
+                await self._step()
+            except Exception:
+                # A bug in one step must not end all pushing while connections are still taken.
+                log.exception("push loop step failed; going on")
+                await self._sleep(_IDLE_RECHECK)
+
+    async def _step(self) -> None:
+        now = self.clock()
+        action = self.planner.next_action(now)
+        if action is None:
+            await self._sleep(self.planner.next_wake(now) - now)
+        else:
             await self._carry_out(action, now)
 
     async def _sleep(self, seconds: float) -> None:
@@ -93,8 +101,11 @@ class PushLoop:
         self.planner.begin(action, now)
         self.in_flight = action
         self.requests += 1
-        server_id = action.key[0] if isinstance(action, Push) else action.server_id
-        with structlog.contextvars.bound_contextvars(server_id=server_id):
+        if isinstance(action, Push):
+            context = {"server_id": action.key[0], "call_id": action.key[1]}
+        else:
+            context = {"server_id": action.server_id}
+        with structlog.contextvars.bound_contextvars(**context):
             try:
                 result = await self._request(action)
             except asyncio.CancelledError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bridge.budget import Budget
 from bridge.outcomes import GetResult, Meta, PatchResult, Quota, Updated
 from bridge.planner import Planner, Settings
@@ -65,3 +67,33 @@ async def test_a_wake_after_new_positions_pushes_at_once() -> None:
     loop.stop()
     await task
     assert cad.patches == 1
+
+
+async def test_a_failing_step_is_logged_and_the_loop_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = planner()
+    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    cad = CountingCad()
+    clock = asyncio.get_running_loop().time
+    failures = 0
+    original = plan.next_action
+
+    def flaky(now: float):  # type: ignore[no-untyped-def]
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise RuntimeError("a bug in the planner")
+        return original(now)
+
+    plan.next_action = flaky  # type: ignore[method-assign]
+    loop = PushLoop(plan, cad, clock=clock, on_event=lambda event: None)
+    task = asyncio.create_task(loop.run())
+    await asyncio.sleep(0.05)
+    plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, clock())
+    loop.wake()
+    await asyncio.sleep(1.2)
+    loop.stop()
+    await task
+    assert failures == 1 and cad.patches == 1
+    assert "push loop step failed" in capsys.readouterr().out
