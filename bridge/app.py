@@ -190,8 +190,14 @@ class Daemon:
 
     def _keep_spending(self) -> None:
         assert self.spendlog is not None
-        ended = {route: budget.ended_times() for route, budget in self._budgets().items()}
-        self.spendlog.save(ended, self.clock())
+        now = self.clock()
+        # A request in flight has ended by the client timeout at the latest.
+        latest_end = now + self.config.cad.timeout_seconds
+        ended = {
+            route: budget.ended_times() + [latest_end] * budget.in_flight
+            for route, budget in self._budgets().items()
+        }
+        self.spendlog.save(ended, now)
 
     def on_message(self, server_id: int, message: InboundMessage) -> None:
         """Fold one message from a game server into the tracker."""

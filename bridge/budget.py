@@ -106,6 +106,11 @@ class Budget:
         """End times of the requests that still count (for keeping across a restart)."""
         return list(self._ended)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests begun and not yet ended."""
+        return self._in_flight
+
     def block_until(self, until: float) -> None:
         """Send nothing before `until` (Retry-After, a quota reset, an auth pause)."""
         self._blocked_until = max(self._blocked_until, until)

@@ -75,7 +75,7 @@ class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 5
     margin_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
     state_file: str = "auto"
-    """Where recent requests are kept across restarts: "auto" (a per-key file in the temporary
+    """Where recent requests are kept across restarts: "auto" (a per-key file in the user's state
     folder), a path, or "" to keep nothing."""
 
 

@@ -40,7 +40,11 @@ class Cad(Protocol):
 
 
 class PushLoop:
-    """Runs the planner's requests one at a time, within the budget, until stopped."""
+    """Runs the planner's requests one at a time, within the budget, until stopped.
+
+    `on_event` gets what the planner has to tell; `on_spent` is called when a request begins
+    and when it ends, the moments the budget's counts change.
+    """
 
     def __init__(
         self,
@@ -101,6 +105,8 @@ class PushLoop:
         self.planner.begin(action, now)
         self.in_flight = action
         self.requests += 1
+        if self.on_spent is not None:
+            self.on_spent()
         if isinstance(action, Push):
             context = {"server_id": action.key[0], "call_id": action.key[1]}
         else:

@@ -7,6 +7,7 @@ do not survive a restart) and turned back into the daemon's clock when read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -29,10 +30,19 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Stored)
 
 
+def state_folder() -> Path:
+    """The user's own state folder (not the shared temporary one, where others could plant
+    links): %LOCALAPPDATA% on Windows, $XDG_STATE_HOME or ~/.local/state elsewhere."""
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "sonoran-bridge"
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "sonoran-bridge"
+
+
 def default_path(api_url: str, api_key: str) -> Path:
-    """A per-key file in the temporary folder; its name holds a digest, never the key."""
+    """A per-key file in the user's state folder; its name holds a digest, never the key."""
     digest = hashlib.sha256(f"{api_url}\n{api_key}".encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"sonoran-bridge-spent-{digest}.json"
+    return state_folder() / f"spent-{digest}.json"
 
 
 class SpendLog:
@@ -63,19 +73,32 @@ class SpendLog:
         offset = clock_now - wall_now
         recent: dict[str, list[float]] = {}
         for route, times in stored.routes.items():
-            kept = [t + offset for t in times if 0 <= wall_now - t <= self.horizon]
+            # A time ahead of now (a request in flight, or the wall clock set back) counts as
+            # ending now: kept, but never for longer than one horizon.
+            kept = [min(t, wall_now) + offset for t in times if wall_now - t <= self.horizon]
             if kept:
                 recent[route] = kept
         return recent
 
     def save(self, ended: dict[str, list[float]], clock_now: float) -> None:
-        """Write the end times per route (on the daemon's clock); never raises."""
+        """Write the end times per route (on the daemon's clock); never raises.
+
+        A request still in flight is written with the time it will have ended by at the latest,
+        so a daemon killed during it leaves it counted.
+        """
         offset = self.wall_clock() - clock_now
         stored = _Stored(1, {route: [t + offset for t in times] for route, times in ended.items()})
-        temporary = self.path.with_name(self.path.name + ".tmp")
         try:
-            temporary.write_bytes(_encoder.encode(stored))
-            os.replace(temporary, self.path)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".spent-")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(_encoder.encode(stored))
+                os.replace(temporary, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
         except OSError as exc:
             if not self._warned:
                 self._warned = True

@@ -11,7 +11,7 @@ from conftest import API_KEY, WINDOW, make_config
 
 from bridge.app import Daemon
 from bridge.spendlog import SpendLog, default_path
-from bridge.standin.cad import CadStandIn
+from bridge.standin.cad import CadStandIn, Fault
 
 KEYS_FOR_TESTS = {"postal": "9002", "uuid": "abc-123"}
 
@@ -108,3 +108,40 @@ async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path) -> No
         await spend_a_burst(standin, tmp_path / "first.json")
         await spend_a_burst(standin, tmp_path / "other.json")
         assert standin.rate_limited > 0
+
+
+def test_a_time_ahead_of_the_wall_clock_counts_as_ending_now(tmp_path: Path) -> None:
+    wall = Wall(10_000.0)
+    log = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
+    log.save({"update_call": [130.0]}, clock_now=100.0)  # in flight, ends by 130 at the latest
+    wall.t -= 3_600.0  # the wall clock was set back an hour before the restart
+    assert log.load(clock_now=5.0) == {"update_call": pytest.approx([5.0])}
+
+
+def test_the_default_file_lives_in_the_users_state_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    path = default_path("https://api.sonorancad.com", API_KEY)
+    assert path.parent == tmp_path / "sonoran-bridge"
+    SpendLog(path, horizon=61.0).save({"update_call": [1.0]}, clock_now=1.0)
+    assert path.exists() and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+
+
+async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> None:
+    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
+        standin.add_call(1, 1, dict(KEYS_FOR_TESTS))
+        standin.inject(Fault("hang"), count=1, route="update_call")
+        config = make_config(standin)
+        config.budget.state_file = str(tmp_path / "spent.json")
+        daemon = Daemon(config)
+        await daemon.start()
+        daemon.tracker.track(1, 1, "p:1", 0.0, meta=dict(KEYS_FOR_TESTS))
+        daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
+        daemon.pusher.wake()
+        async with asyncio.timeout(5):
+            while daemon.pusher.in_flight is None:
+                await asyncio.sleep(0.01)
+        stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
+        assert len(stored["routes"]["update_call"]) == 1  # written as the request began
+        await daemon.stop(grace=0.1)
