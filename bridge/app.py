@@ -21,6 +21,7 @@ from bridge.protocol import (
     CallClosed,
     CallMeta,
     CallState,
+    CallStateName,
     InboundMessage,
     Positions,
     Sync,
@@ -240,7 +241,7 @@ class Daemon:
     def _on_link(self, server_id: int, up: bool) -> None:
         if up:
             for call in self.tracker.calls_of(server_id):
-                state = "pushed" if call.pushed_at is not None else "following"
+                state: CallStateName = "pushed" if call.pushed_at is not None else "following"
                 self._notify(Notice(server_id, call.call_id, state))
 
     def _on_event(self, event: Notice | Alert) -> None:
@@ -251,15 +252,14 @@ class Daemon:
                     detail=event.detail,
                 )
             else:
-                log.warning("resolved: " + event.detail)
+                log.warning("resolved", detail=event.detail)
             return
         self._notify(event)
 
     def _notify(self, notice: Notice) -> None:
-        state: Any = notice.state
         self.listener.send(
             notice.server_id,
-            CallState(call_id=notice.call_id, state=state, detail=notice.detail),
+            CallState(call_id=notice.call_id, state=notice.state, detail=notice.detail),
         )
 
     def status(self) -> dict[str, Any]:

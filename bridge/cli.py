@@ -8,7 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from bridge import __version__, logs
-from bridge.config import API_KEY_ENV, TOKEN_ENV, Config, ConfigError, load_config, masked
+from bridge.config import (
+    API_KEY_ENV,
+    LOOPBACK_HOSTS,
+    TOKEN_ENV,
+    Config,
+    ConfigError,
+    load_config,
+    masked,
+)
 
 EXIT_CONFIG = 2
 
@@ -53,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"sonoran-bridge: config error: {logs.scrub(str(exc))}", file=sys.stderr)
+        print(f"sonoran-bridge: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
         print(describe(config, args.config))
@@ -78,7 +86,7 @@ def describe(config: Config, path: str) -> str:
         f"{tracking.max_stale_seconds:g} s, lead {'on' if tracking.lead else 'off'}",
         f"  logs: {config.log.level}, {config.log.format}",
     ]
-    if listen.allow_remote and listen.host not in ("127.0.0.1", "localhost", "::1"):
+    if listen.allow_remote and listen.host not in LOOPBACK_HOSTS:
         lines.append("  WARNING: listening beyond loopback; keep the port firewalled")
     return "\n".join(lines)
 
@@ -96,7 +104,7 @@ def _run(config: Config) -> int:
         config.log.level, config.log.format, secrets=[config.cad.api_key, config.listen.token]
     )
     log = logs.get_logger("bridge.cli")
-    if config.listen.allow_remote and config.listen.host not in ("127.0.0.1", "localhost", "::1"):
+    if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         log.warning("listening beyond loopback: keep the port firewalled", host=config.listen.host)
 
     async def serve() -> None:

@@ -23,6 +23,7 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
+from bridge.protocol import CallStateName
 from bridge.scheduler import BudgetAware, Candidate, Policy
 from bridge.tracker import CallKey, Tracker
 
@@ -34,8 +35,6 @@ TURNING = 0.35
 SILENT = 10.0
 """Seconds without a fix after which a subject's velocity is no basis for a lead."""
 MAX_RADIUS = 1_000.0
-RIGHT_AT = "right_at"
-"""`Call.extra` key: when the call was last seen drawn within min_move of its subject."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ class Notice:
 
     server_id: int
     call_id: int
-    state: str
+    state: CallStateName
     detail: str | None = None
 
 
@@ -133,9 +132,9 @@ class Planner:
             error = call.acc_err
             pushed = call.pushed_at if call.pushed_at is not None else call.since
             # Stale time counts from the last moment the call was seen drawn right.
-            if error < self.settings.min_move or call.extra.get(RIGHT_AT, -math.inf) < pushed:
-                call.extra[RIGHT_AT] = now if error < self.settings.min_move else pushed
-            stale = now - call.extra[RIGHT_AT]
+            if error < self.settings.min_move or call.right_at < pushed:
+                call.right_at = now if error < self.settings.min_move else pushed
+            stale = now - call.right_at
             found.append(Candidate(call, fix, error, now - pushed, call.acc, stale))
         waits = self._waits(found, now)
         return [replace(c, wait=wait) for c, wait in zip(found, waits, strict=True)]

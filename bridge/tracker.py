@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bridge.meta import OWNED_KEYS, drawn_at
 from bridge.outcomes import Meta
@@ -56,7 +56,8 @@ class Call:
     acc_err: float = 0.0
     held_fix_t: float | None = None
     """A rejected update is dropped: the call waits for a newer fix than this."""
-    extra: dict[str, float] = field(default_factory=dict)
+    right_at: float = -math.inf
+    """When the call was last seen drawn within `min_move` of its subject (for the stale cap)."""
 
     @property
     def key(self) -> CallKey:
