@@ -11,7 +11,14 @@ from bench.sim import Movement
 from bridge.app import planner_from
 from bridge.config import Config, TrackingConfig
 from bridge.planner import Planner
-from bridge.scheduler import Accumulator, Bridge, GreedyError, OldestFirst, Policy, RoundRobin
+from bridge.scheduler import (
+    Accumulator,
+    GreedyError,
+    OldestFirst,
+    PacedAccumulator,
+    Policy,
+    RoundRobin,
+)
 from bridge.standin.routes import Fleet, TraceFleet, load_csv, load_gpx
 
 BUS_TRACE = Path(__file__).resolve().parent / "traces" / "limerick-bus-304.gpx"
@@ -82,7 +89,7 @@ def variant(pace: float | None = None, **settings: Any) -> PlannerFactory:
 
     def make() -> Planner:
         config = Config()
-        policy = Bridge(config.tracking.min_move, config.tracking.max_stale_seconds)
+        policy = PacedAccumulator(config.tracking.min_move, config.tracking.max_stale_seconds)
         if pace is not None:
             policy.pace = pace
         planner = planner_from(config, policy)

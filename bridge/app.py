@@ -29,8 +29,7 @@ from bridge.protocol import (
     Untrack,
 )
 from bridge.pusher import Cad, PushLoop
-from bridge.scheduler import Bridge as BridgePolicy
-from bridge.scheduler import Policy
+from bridge.scheduler import PacedAccumulator, Policy
 from bridge.server import Listener
 from bridge.spendlog import SpendLog, default_path
 
@@ -67,7 +66,7 @@ def planner_from(config: Config, policy: Policy | None = None) -> Planner:
     budget = config.budget
     settings = settings_from(config)
     return Planner(
-        policy=policy or BridgePolicy(settings.min_move, settings.max_stale),
+        policy=policy or PacedAccumulator(settings.min_move, settings.max_stale),
         update_budget=Budget(budget.update_call, budget.window_seconds, budget.margin_seconds),
         get_budget=(
             Budget(budget.get_calls, budget.window_seconds, budget.margin_seconds)

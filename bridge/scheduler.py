@@ -114,7 +114,7 @@ class Accumulator:
         return max(moved, key=lambda c: c.acc, default=None)
 
 
-class Bridge:
+class PacedAccumulator:
     """The daemon's policy: paced, capped, the largest error area since the last push first.
 
     - Only calls drawn at least `threshold` metres off their subject are worth a slot; when
@@ -127,7 +127,7 @@ class Bridge:
       refreshes each call at a rate proportional to the square root of its speed.
     """
 
-    name = "bridge"
+    name = "paced-accumulator"
 
     def __init__(self, threshold: float, max_stale: float, *, pace: float = 0.85) -> None:
         self.threshold = threshold

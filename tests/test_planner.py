@@ -21,7 +21,7 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
-from bridge.scheduler import Accumulator, Bridge
+from bridge.scheduler import Accumulator, PacedAccumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221", "uuid": "u-1"}
 
@@ -31,7 +31,9 @@ def make_planner(
 ) -> Planner:
     """A planner on the real budgets; the plain accumulator unless the daemon's policy is asked
     for, so that answer handling is pinned down independently of the policy's pacing."""
-    policy = Bridge(threshold=10.0, max_stale=180.0) if daemon_policy else Accumulator(10.0)
+    policy = (
+        PacedAccumulator(threshold=10.0, max_stale=180.0) if daemon_policy else Accumulator(10.0)
+    )
     return Planner(
         policy=policy,
         update_budget=Budget(10, 60.0, margin=1.0),

@@ -10,7 +10,7 @@ from bridge.budget import Budget
 from bridge.outcomes import GetResult, Meta, PatchResult, Quota, Updated
 from bridge.planner import Planner, Settings
 from bridge.pusher import PushLoop
-from bridge.scheduler import Bridge
+from bridge.scheduler import PacedAccumulator
 
 
 class CountingCad:
@@ -30,7 +30,7 @@ class CountingCad:
 
 
 def planner() -> Planner:
-    return Planner(Bridge(10.0, 180.0), Budget(10, 60.0), None, Settings(lead=False))
+    return Planner(PacedAccumulator(10.0, 180.0), Budget(10, 60.0), None, Settings(lead=False))
 
 
 async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:

@@ -11,10 +11,10 @@ from bridge.outcomes import Updated
 from bridge.planner import Planner, Push, Settings
 from bridge.scheduler import (
     Accumulator,
-    Bridge,
     Candidate,
     GreedyError,
     OldestFirst,
+    PacedAccumulator,
     RoundRobin,
 )
 from bridge.tracker import Call, Fix
@@ -39,7 +39,11 @@ def candidate(
 def test_a_parked_call_drawn_right_is_never_chosen_over_a_moving_one() -> None:
     parked = candidate(1, error=3.0, acc=50_000.0, age=3_600.0, stale=0.0)
     moving = candidate(2, error=400.0, acc=2_000.0, age=20.0, stale=20.0, speed=15.0)
-    for policy in (Bridge(THRESHOLD, 180.0), Accumulator(THRESHOLD), GreedyError(THRESHOLD)):
+    for policy in (
+        PacedAccumulator(THRESHOLD, 180.0),
+        Accumulator(THRESHOLD),
+        GreedyError(THRESHOLD),
+    ):
         chosen = policy.choose([parked, moving], now=100.0)
         assert chosen is moving, policy.name
 
@@ -59,17 +63,17 @@ def test_baselines_rank_by_their_own_figure() -> None:
     assert OldestFirst(THRESHOLD).choose(group, 0.0) is old
     assert GreedyError(THRESHOLD).choose(group, 0.0) is far
     assert Accumulator(THRESHOLD).choose(group, 0.0) is area
-    assert Bridge(THRESHOLD, 180.0).choose(group, 0.0) is area
+    assert PacedAccumulator(THRESHOLD, 180.0).choose(group, 0.0) is area
 
 
 def test_a_slot_is_banked_when_no_call_is_off_by_the_threshold() -> None:
     group = [candidate(1, error=9.0, acc=500.0), candidate(2, error=0.0)]
-    assert Bridge(THRESHOLD, 180.0).choose(group, 0.0) is None
-    assert Bridge(THRESHOLD, 180.0).choose([], 0.0) is None
+    assert PacedAccumulator(THRESHOLD, 180.0).choose(group, 0.0) is None
+    assert PacedAccumulator(THRESHOLD, 180.0).choose([], 0.0) is None
 
 
 def test_a_call_near_its_stale_cap_goes_before_a_larger_error_area() -> None:
-    policy = Bridge(THRESHOLD, 120.0)
+    policy = PacedAccumulator(THRESHOLD, 120.0)
     policy.bind(Budget(10, 60.0))
     starving = candidate(1, error=15.0, acc=900.0, stale=119.0)
     busy = candidate(2, error=600.0, acc=80_000.0, stale=40.0)
@@ -77,7 +81,7 @@ def test_a_call_near_its_stale_cap_goes_before_a_larger_error_area() -> None:
 
 
 def test_slots_are_paced_not_burst_when_the_budget_is_full() -> None:
-    policy = Bridge(THRESHOLD, 180.0, pace=0.85)
+    policy = PacedAccumulator(THRESHOLD, 180.0, pace=0.85)
     policy.bind(Budget(10, 60.0))
     group = [candidate(1, error=300.0, acc=5_000.0), candidate(2, error=200.0, acc=4_000.0)]
     assert policy.choose(group, 100.0) is not None
@@ -87,7 +91,7 @@ def test_slots_are_paced_not_burst_when_the_budget_is_full() -> None:
 
 
 def test_the_planner_binds_the_policy_to_its_update_budget() -> None:
-    policy = Bridge(THRESHOLD, 10.0)
+    policy = PacedAccumulator(THRESHOLD, 10.0)
     Planner(policy=policy, update_budget=Budget(10, 2.0), get_budget=None)
     assert policy._spacing() == pytest.approx(0.85 * 0.2)
 
@@ -102,7 +106,7 @@ def drive(
     """Subjects on straight roads at constant speeds, a planner spending a 10/60 s budget."""
     settings = settings or Settings(lead=False, max_stale=120.0)
     planner = Planner(
-        policy=Bridge(settings.min_move, settings.max_stale),
+        policy=PacedAccumulator(settings.min_move, settings.max_stale),
         update_budget=Budget(10, 60.0),
         get_budget=None,
         settings=settings,
@@ -151,7 +155,7 @@ def test_a_steady_mover_is_pushed_ahead_along_its_heading() -> None:
 
 def lead_for(fix: Fix, *, wait: float, now: float = 100.0) -> float:
     planner = Planner(
-        policy=Bridge(THRESHOLD, 180.0), update_budget=Budget(10, 60.0), get_budget=None
+        policy=PacedAccumulator(THRESHOLD, 180.0), update_budget=Budget(10, 60.0), get_budget=None
     )
     call = Call(1, 1, "player:1", None, since=0.0)
     return planner.lead_seconds(Candidate(call, fix, 100.0, 60.0, 0.0, 0.0, wait), now)

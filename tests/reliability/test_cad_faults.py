@@ -18,7 +18,7 @@ from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.outcomes import RateLimited
 from bridge.planner import Planner, Push, Settings
-from bridge.scheduler import Bridge
+from bridge.scheduler import PacedAccumulator
 
 PACE = Pace()
 FAULTS = [fault.name for fault in cad_faults(PACE)]
@@ -112,7 +112,9 @@ def test_steps_that_hold_shrink_the_quiet_spell_again() -> None:
 
 
 def test_a_spell_of_429s_lowers_the_share_once() -> None:
-    planner = Planner(Bridge(1.0, 180.0, pace=0.0), Budget(10, 60.0), None, Settings(lead=False))
+    planner = Planner(
+        PacedAccumulator(1.0, 180.0, pace=0.0), Budget(10, 60.0), None, Settings(lead=False)
+    )
     planner.tracker.track(1, 7, "veh:7", 0.0, meta={"postal": "1"})
     now = 1.0
     for step in range(5):
@@ -127,8 +129,15 @@ def test_a_spell_of_429s_lowers_the_share_once() -> None:
 
 
 async def test_a_failed_attempt_does_not_replay_the_previous_answers_quota() -> None:
-    answers = iter([httpx.Response(200, json={"callId": 1, "metaData": {}},
-                                   headers={"RateLimit-Remaining": "0", "RateLimit-Reset": "30"})])
+    answers = iter(
+        [
+            httpx.Response(
+                200,
+                json={"callId": 1, "metaData": {}},
+                headers={"RateLimit-Remaining": "0", "RateLimit-Reset": "30"},
+            )
+        ]
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         try:
