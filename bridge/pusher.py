@@ -86,9 +86,15 @@ class PushLoop:
 
     async def _step(self) -> None:
         now = self.clock()
+        wake_at = self.planner.next_wake(now)
+        if wake_at > now:
+            # No slot yet: input that woke the loop can wait, and choosing a call (which looks
+            # at every call) would be wasted on every positions frame.
+            await self._sleep(wake_at - now)
+            return
         action = self.planner.next_action(now)
         if action is None:
-            await self._sleep(self.planner.next_wake(now) - now)
+            await self._sleep(0.0)
         else:
             await self._carry_out(action, now)
 

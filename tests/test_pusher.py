@@ -97,3 +97,30 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
     await task
     assert failures == 1 and cad.patches == 1
     assert "push loop step failed" in capsys.readouterr().out
+
+
+async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> None:
+    plan = planner()
+    clock = asyncio.get_running_loop().time
+    for _ in range(10):  # the window is spent
+        plan.update_budget.begin(clock())
+        plan.update_budget.end(clock())
+    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    looks = 0
+    original = plan.next_action
+
+    def counted(now: float):  # type: ignore[no-untyped-def]
+        nonlocal looks
+        looks += 1
+        return original(now)
+
+    plan.next_action = counted  # type: ignore[method-assign]
+    loop = PushLoop(plan, CountingCad(), clock=clock, on_event=lambda event: None)
+    task = asyncio.create_task(loop.run())
+    for step in range(100):
+        plan.tracker.observe(1, "player:1", 10.0 * step, 0.0, 0.0, clock())
+        loop.wake()
+        await asyncio.sleep(0.001)
+    loop.stop()
+    await task
+    assert looks == 0
