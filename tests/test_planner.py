@@ -59,6 +59,16 @@ def moved_call(planner: Planner, call_id: int = 7, *, meta: dict[str, str] | Non
     planner.tracker.observe(1, f"veh:{call_id}", 100.0, 0.0, 20.0, 1.0)
 
 
+def fetch_begun(planner: Planner) -> Fetch:
+    """Call 7 moved with its metaData unknown: the planner asks for the list; it is sent at 1.0."""
+    planner.tracker.track(1, 7, "veh:7", 0.0)
+    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    fetch = planner.next_action(1.0)
+    assert fetch == Fetch(1)
+    planner.begin(fetch, 1.0)
+    return fetch
+
+
 def max_in_closed_window(times: list[float], window: float) -> int:
     times = sorted(times)
     return max((bisect_right(times, t + window) - i for i, t in enumerate(times)), default=0)
@@ -156,11 +166,7 @@ def test_calls_missing_from_the_call_list_are_untracked_as_gone() -> None:
 
 def test_a_call_tracked_while_the_fetch_was_in_flight_is_not_declared_gone() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
-    fetch = planner.next_action(1.0)
-    assert fetch == Fetch(1)
-    planner.begin(fetch, 1.0)
+    fetch = fetch_begun(planner)
     planner.tracker.track(1, 8, "veh:8", 1.2)  # created in the CAD after the GET was served
     events = planner.finish_fetch(fetch, CallList({7: META}), 1.5)
     assert planner.tracker.get(1, 8) is not None
@@ -508,11 +514,7 @@ def test_an_answer_without_readable_metadata_keeps_what_was_sent() -> None:
 
 def test_a_listed_call_with_unreadable_metadata_stays_unknown_and_followed() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
-    fetch = planner.next_action(1.0)
-    assert fetch == Fetch(1)
-    planner.begin(fetch, 1.0)
+    fetch = fetch_begun(planner)
     assert planner.finish_fetch(fetch, CallList({7: None}), 1.5) == []
     call = planner.tracker.get(1, 7)
     assert call is not None and call.meta is None
@@ -520,11 +522,7 @@ def test_a_listed_call_with_unreadable_metadata_stays_unknown_and_followed() -> 
 
 def test_a_404_for_the_call_list_means_the_servers_calls_are_gone() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
-    fetch = planner.next_action(1.0)
-    assert fetch == Fetch(1)
-    planner.begin(fetch, 1.0)
+    fetch = fetch_begun(planner)
     events = planner.finish_fetch(fetch, Gone("server 1 is not configured"), 1.5)
     assert events == [Notice(1, 7, "gone", "server 1 is not configured")]
     assert planner.tracker.get(1, 7) is None

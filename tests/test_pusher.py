@@ -33,24 +33,29 @@ def planner() -> Planner:
     return Planner(PacedAccumulator(10.0, 180.0), Budget(10, 60.0), None, Settings(lead=False))
 
 
-async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
-    plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
-    looks = 0
+def count_looks(plan: Planner) -> list[int]:
+    """Count the planner's `next_action` calls, in the one-item list returned."""
+    looks = [0]
     original = plan.next_action
 
     def counted(now: float):  # type: ignore[no-untyped-def]
-        nonlocal looks
-        looks += 1
+        looks[0] += 1
         return original(now)
 
     plan.next_action = counted  # type: ignore[method-assign]
+    return looks
+
+
+async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
+    plan = planner()
+    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    looks = count_looks(plan)
     loop = PushLoop(plan, CountingCad(), clock=asyncio.get_running_loop().time, on_event=print)
     task = asyncio.create_task(loop.run())
     await asyncio.sleep(0.3)
     loop.stop()
     await task
-    assert looks <= 3  # one look, then a wait for input or the idle re-check
+    assert looks[0] <= 3  # one look, then a wait for input or the idle re-check
 
 
 async def test_a_wake_after_new_positions_pushes_at_once() -> None:
@@ -106,15 +111,7 @@ async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> No
         plan.update_budget.begin(clock())
         plan.update_budget.end(clock())
     plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
-    looks = 0
-    original = plan.next_action
-
-    def counted(now: float):  # type: ignore[no-untyped-def]
-        nonlocal looks
-        looks += 1
-        return original(now)
-
-    plan.next_action = counted  # type: ignore[method-assign]
+    looks = count_looks(plan)
     loop = PushLoop(plan, CountingCad(), clock=clock, on_event=lambda event: None)
     task = asyncio.create_task(loop.run())
     for step in range(100):
@@ -123,4 +120,4 @@ async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> No
         await asyncio.sleep(0.001)
     loop.stop()
     await task
-    assert looks == 0
+    assert looks[0] == 0
