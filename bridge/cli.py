@@ -14,6 +14,7 @@ from bridge.config import (
     TOKEN_ENV,
     Config,
     ConfigError,
+    config_warnings,
     load_config,
     masked,
 )
@@ -88,6 +89,7 @@ def describe(config: Config, path: str) -> str:
     ]
     if listen.allow_remote and listen.host not in LOOPBACK_HOSTS:
         lines.append("  WARNING: listening beyond loopback; keep the port firewalled")
+    lines.extend(f"  WARNING: {warning}" for warning in config_warnings(config))
     return "\n".join(lines)
 
 
@@ -106,6 +108,8 @@ def _run(config: Config) -> int:
     log = logs.get_logger("bridge.cli")
     if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         log.warning("listening beyond loopback: keep the port firewalled", host=config.listen.host)
+    for warning in config_warnings(config):
+        log.warning("config will cause trouble", problem=warning)
 
     async def serve() -> None:
         await Daemon(config).run()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import typing
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +21,15 @@ Metres = Annotated[float, Meta(ge=0, le=10_000)]
 API_KEY_ENV = "SONORAN_API_KEY"
 TOKEN_ENV = "SONORAN_BRIDGE_TOKEN"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+REAL_API_HOST = "api.sonorancad.com"
+REAL_LIMITS = {"update_call": 10, "get_calls": 5}
+"""Sonoran's per-minute, per-key limits of the routes the bridge uses."""
+RESOURCE_KEEPALIVE_SECONDS = 30.0
+"""The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
+much silence it sends an empty batch, on a timer that ticks every third of it, so a quiet link
+can stay silent for up to 40 s."""
+PATH_KEYS = (("budget", "state_file"),)
+"""Config keys that hold file paths: `~` in them is expanded."""
 
 
 class CadConfig(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -27,6 +39,8 @@ class CadConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     api_key: str = ""
     server_id: Annotated[int, Meta(ge=1)] = 1
     timeout_seconds: Seconds = 10.0
+    allow_plain_http: bool = False
+    """An `http://` api_url beyond loopback sends the key in clear: refused unless this is true."""
 
     def __repr__(self) -> str:
         return (
@@ -123,12 +137,35 @@ def parse_config(
     except msgspec.DecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}") from None
     env = os.environ if env is None else env
-    if env.get(API_KEY_ENV):
-        config.cad.api_key = env[API_KEY_ENV]
-    if env.get(TOKEN_ENV):
-        config.listen.token = env[TOKEN_ENV]
+    config.cad.api_key = _secret(config.cad.api_key, "cad.api_key")
+    config.listen.token = _secret(config.listen.token, "listen.token")
+    # An env var of blanks is as good as unset: it does not hide the file's value.
+    if env.get(API_KEY_ENV, "").strip():
+        config.cad.api_key = _secret(env[API_KEY_ENV], f"${API_KEY_ENV} (cad.api_key)")
+    if env.get(TOKEN_ENV, "").strip():
+        config.listen.token = _secret(env[TOKEN_ENV], f"${TOKEN_ENV} (listen.token)")
+    for section, key in PATH_KEYS:
+        part = getattr(config, section)
+        value = getattr(part, key)
+        if value.startswith("~"):
+            setattr(part, key, os.path.expanduser(value))
     validate(config, require_secrets=require_secrets)
     return config
+
+
+def _secret(value: str, name: str) -> str:
+    """A secret without surrounding whitespace; refused, without echoing it, unless printable
+    ASCII (a pasted smart quote or a control character would fail every request)."""
+    value = value.strip()
+    for position, char in enumerate(value, start=1):
+        if not " " <= char <= "~":
+            what = unicodedata.name(char, "a control character").lower()
+            raise ConfigError(
+                f"{name}: character {position} is U+{ord(char):04X} ({what}), not printable "
+                "ASCII: retype the value or copy it again from the CAD's admin page "
+                "(a word processor or chat app may have replaced a quote or a dash)"
+            )
+    return value
 
 
 def load_config(
@@ -138,7 +175,7 @@ def load_config(
     require_secrets: bool = True,
 ) -> Config:
     """Read and validate a TOML config file."""
-    file = Path(path)
+    file = Path(os.path.expanduser(path))
     try:
         text = file.read_bytes()
     except FileNotFoundError:
@@ -158,6 +195,12 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"cad.api_url: expected an http(s) URL such as https://api.sonorancad.com, "
             f"got {config.cad.api_url!r}"
         )
+    if url.scheme == "http" and not _loopback(url.hostname) and not config.cad.allow_plain_http:
+        raise ConfigError(
+            f"cad.api_url = {config.cad.api_url!r} would send the API key in clear to a host "
+            "beyond this machine: use https://, or set cad.allow_plain_http = true if the "
+            "network between is yours"
+        )
     if require_secrets and not config.cad.api_key.strip():
         raise ConfigError(f"cad.api_key is empty: set it in the config file or in ${API_KEY_ENV}")
     if require_secrets and not config.listen.token.strip():
@@ -174,6 +217,48 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
         )
 
 
+def config_warnings(config: Config) -> list[str]:
+    """What in a valid config guarantees trouble later, each naming the key and the fix."""
+    found: list[str] = []
+    url = urlsplit(config.cad.api_url)
+    budget = config.budget
+    if (url.hostname or "").lower() == REAL_API_HOST:
+        for route, limit in REAL_LIMITS.items():
+            asked = getattr(budget, route)
+            if asked > limit:
+                found.append(
+                    f"budget.{route} = {asked} is above the {limit} a minute that "
+                    f"{REAL_API_HOST} allows per key: requests beyond it draw 429s; set it to "
+                    f"{limit} or less"
+                )
+        if budget.window_seconds != 60:
+            found.append(
+                f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "
+                "requests per 60 s window; any other window over- or under-spends; set it to 60"
+            )
+    silence = RESOURCE_KEEPALIVE_SECONDS * 4 / 3
+    if config.listen.idle_timeout_seconds <= silence:
+        found.append(
+            f"listen.idle_timeout_seconds = {config.listen.idle_timeout_seconds:g} is not above "
+            f"the {silence:g} s a quiet resource may stay silent (keepalive every "
+            f"{RESOURCE_KEEPALIVE_SECONDS:g} s by default): quiet links would be dropped and "
+            f"reconnect; set it above {silence:g}, or set sonoran_bridge_keepalive_ms in "
+            "server.cfg below three quarters of it"
+        )
+    return found
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _toml_path(message: str) -> str:
     """Turn msgspec's `$.cad.port` paths into the TOML key names an operator edits."""
     text, _, path = message.partition(" - at `$.")
@@ -182,7 +267,23 @@ def _toml_path(message: str) -> str:
     if unknown:
         key = f"{path}.{unknown[1]}" if path else unknown[1]
         return f"{key}: unknown key (check its spelling against config.example.toml)"
+    choices = _choices(path)
+    if choices:
+        listed = ", ".join(repr(choice) for choice in choices)
+        got = re.fullmatch(r"Invalid enum value (.+)", text)
+        return f"{path}: expected one of {listed}; " + (f"got {got[1]}" if got else text)
     return f"{path}: {text}" if path else text
+
+
+def _choices(path: str) -> tuple[Any, ...]:
+    """The values a `Literal` key allows, or () when the key at `path` is not one."""
+    kind: Any = Config
+    for name in path.split(".") if path else []:
+        hints = typing.get_type_hints(kind, include_extras=True) if isinstance(kind, type) else {}
+        if name not in hints:
+            return ()
+        kind = hints[name]
+    return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
 
 
 def masked(secret: str) -> str:

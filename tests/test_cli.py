@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import signal
 import socket
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import structlog
 
 from bridge.cli import main
 
@@ -110,3 +113,53 @@ def test_run_exits_zero_on_sigterm_and_never_logs_secrets(tmp_path: Path) -> Non
     assert process.returncode == 0, output
     assert '"event": "listening"' in output and '"event": "stopped"' in output
     assert KEY not in output and TOKEN not in output
+
+
+def test_check_config_shows_what_guarantees_trouble_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = good_config() + "idle_timeout_seconds = 20\n[budget]\nupdate_call = 12\n"
+    assert main(["check-config", "--config", str(write_config(tmp_path, text))]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: budget.update_call = 12 is above the 10" in out
+    assert "WARNING: listen.idle_timeout_seconds = 20" in out
+
+
+@pytest.mark.parametrize("pasted", ["\u201c", "\\u007f"])  # a smart quote; DEL, escaped in TOML
+def test_check_config_refuses_a_pasted_character_in_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pasted: str
+) -> None:
+    text = good_config().replace(KEY, KEY + pasted)
+    assert main(["check-config", "--config", str(write_config(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert "cad.api_key" in err and "not printable ASCII" in err and KEY not in err
+
+
+def test_check_config_accepts_a_key_with_a_trailing_space_and_masks_its_real_length(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = good_config().replace(KEY, f"  {KEY} ")
+    assert main(["check-config", "--config", str(write_config(tmp_path, text))]) == 0
+    assert f"<set, {len(KEY)} chars>" in capsys.readouterr().out
+
+
+def test_run_logs_each_config_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Idle:
+        def __init__(self, config: object) -> None:
+            pass
+
+        async def run(self) -> None:
+            return None
+
+    monkeypatch.setattr("bridge.app.Daemon", Idle)
+    text = good_config() + "[budget]\nwindow_seconds = 30\n"
+    try:
+        assert main(["run", "--config", str(write_config(tmp_path, text))]) == 0
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    (warned,) = [line for line in lines if line["event"] == "config will cause trouble"]
+    assert warned["level"] == "warning" and warned["problem"].startswith("budget.window_seconds")

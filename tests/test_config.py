@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ from hypothesis import strategies as st
 
 from bridge.config import (
     API_KEY_ENV,
+    RESOURCE_KEEPALIVE_SECONDS,
     TOKEN_ENV,
     Config,
     ConfigError,
+    config_warnings,
     load_config,
     parse_config,
 )
@@ -307,3 +310,134 @@ def test_repr_and_str_never_contain_the_secrets(key: str, token: str) -> None:
         for text in _shown(config):
             assert key not in text
             assert token not in text
+
+
+# --- secrets pasted with stray characters ------------------------------------------------
+
+
+@pytest.mark.parametrize("padding", [" ", "\t", "\n", "  \r\n", "\u00a0"])
+def test_whitespace_around_secrets_is_stripped_in_the_file_and_the_env(padding: str) -> None:
+    key, token = json.dumps(f"{padding}{KEY}{padding}"), json.dumps(f"{TOKEN}{padding}")
+    text = f"[cad]\napi_key = {key}\n[listen]\ntoken = {token}\n"  # JSON escapes are TOML's
+    config = parse_config(text, {})
+    assert (config.cad.api_key, config.listen.token) == (KEY, TOKEN)
+    config = parse_config("", {API_KEY_ENV: f"{KEY}{padding}", TOKEN_ENV: f"{padding}{TOKEN}"})
+    assert (config.cad.api_key, config.listen.token) == (KEY, TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("bad", "what"),
+    [("\u201d", "U+201D"), ("\u2013", "U+2013"), ("\\u0007", "U+0007"), ("é", "U+00E9")],
+)
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [("file_key", "cad.api_key"), ("file_token", "listen.token"),
+     ("env_key", f"${API_KEY_ENV}"), ("env_token", f"${TOKEN_ENV}")],
+)
+def test_a_secret_that_is_not_printable_ascii_is_refused_naming_the_key(
+    bad: str, what: str, where: str, named: str
+) -> None:
+    secret = f"abc{bad}defghijklmnop"
+    env: dict[str, str] = {}
+    text = SECRETS
+    if where == "file_key":
+        text = text.replace(KEY, secret)
+    elif where == "file_token":
+        text = text.replace(TOKEN, secret)
+    else:
+        env = {API_KEY_ENV if where == "env_key" else TOKEN_ENV: secret.replace("\\u0007", "\a")}
+    message = error_of(text, env)
+    assert message.startswith(named) and what in message and "character 4" in message
+    assert "abc" not in message and "defghijklmnop" not in message  # the secret is not echoed
+
+
+def test_an_env_var_of_blanks_does_not_hide_the_file_secret() -> None:
+    config = parse_config(SECRETS, {API_KEY_ENV: "   ", TOKEN_ENV: "\t"})
+    assert (config.cad.api_key, config.listen.token) == (KEY, TOKEN)
+
+
+# --- config that guarantees trouble ------------------------------------------------------
+
+
+def warnings_of(text: str) -> list[str]:
+    return config_warnings(parse_config(SECRETS + text, {}))
+
+
+def test_the_default_config_draws_no_warning() -> None:
+    assert warnings_of("") == []
+
+
+@pytest.mark.parametrize(
+    ("budget", "named"),
+    [("update_call = 11", "budget.update_call = 11"), ("get_calls = 6", "budget.get_calls = 6"),
+     ("window_seconds = 30", "budget.window_seconds = 30"),
+     ("window_seconds = 61", "budget.window_seconds = 61")],
+)
+def test_a_budget_beyond_the_real_apis_limits_is_warned_about(budget: str, named: str) -> None:
+    (warning,) = warnings_of(f"[budget]\n{budget}\n")
+    assert warning.startswith(named) and "api.sonorancad.com" in warning
+
+
+def test_any_budget_may_be_used_against_another_cad() -> None:
+    text = '[budget]\nupdate_call = 100\nwindow_seconds = 2\n'
+    config = parse_config(SECRETS.replace("[listen]", text + "[listen]"), {})
+    config.cad.api_url = "http://127.0.0.1:8080"
+    assert config_warnings(config) == []
+
+
+def test_an_idle_timeout_below_the_resources_keepalive_is_warned_about() -> None:
+    (warning,) = warnings_of("idle_timeout_seconds = 30\n")
+    assert warning.startswith("listen.idle_timeout_seconds = 30") and "keepalive" in warning
+    assert "sonoran_bridge_keepalive_ms" in warning
+    assert warnings_of("idle_timeout_seconds = 45\n") == []
+
+
+def test_the_keepalive_assumed_is_the_resources_default() -> None:
+    transport = (Path(__file__).parent.parent / "lua_resource/server/transport.js").read_text()
+    assert f"'sonoran_bridge_keepalive_ms', {RESOURCE_KEEPALIVE_SECONDS * 1000:.0f}," in transport
+    assert "Math.floor(cfg.keepaliveMs / 3)" in transport  # so silence may last 4/3 of it
+
+
+@pytest.mark.parametrize("url", ["http://cad.example.org", "http://192.168.1.5:8080/"])
+def test_a_plain_http_api_url_beyond_loopback_is_refused_unless_allowed(url: str) -> None:
+    text = SECRETS.replace("[listen]", f'api_url = "{url}"\n[listen]')
+    message = error_of(text)
+    assert message.startswith("cad.api_url") and "in clear" in message
+    assert "cad.allow_plain_http" in message
+    allowed = parse_config(text.replace("[listen]", "allow_plain_http = true\n[listen]"), {})
+    assert allowed.cad.api_url == url
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://127.0.0.2", "http://[::1]:9"])
+def test_plain_http_to_loopback_needs_no_opt_in(url: str) -> None:
+    assert parse_config(f'[cad]\napi_url = "{url}"\n', {}, require_secrets=False)
+
+
+def test_a_tilde_in_the_state_file_is_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/operator")
+    monkeypatch.setenv("USERPROFILE", "/home/operator")
+    config = parse_config('[budget]\nstate_file = "~/bridge/spent.json"\n', {},
+                          require_secrets=False)
+    assert config.budget.state_file == str(Path("/home/operator/bridge/spent.json"))
+
+
+def test_a_tilde_in_the_config_path_is_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    (tmp_path / "bridge.toml").write_text(SECRETS)
+    assert load_config("~/bridge.toml", {}).cad.api_key == KEY
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('[log]\nlevel = "verbose"\n',
+      "log.level: expected one of 'debug', 'info', 'warning', 'error'; got 'verbose'"),
+     ('[log]\nformat = "pretty"\n',
+      "log.format: expected one of 'auto', 'json', 'console'; got 'pretty'"),
+     ("[log]\nformat = 3\n",
+      "log.format: expected one of 'auto', 'json', 'console'; Expected `str`, got `int`")],
+)
+def test_an_enum_error_lists_the_choices(text: str, expected: str) -> None:
+    assert error_of(text) == expected
