@@ -1,4 +1,4 @@
-"""The `sonoran-bridge` command: run, check-config, demo."""
+"""The `sonoran-bridge` command: init, install-resource, check-config, run, demo."""
 
 from __future__ import annotations
 
@@ -33,6 +33,32 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", required=True, help="path of the TOML config file")
     check = commands.add_parser("check-config", help="validate a config and show what it would do")
     check.add_argument("--config", "-c", required=True, help="path of the TOML config file")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also read the CAD's call list once: does it accept the key and the server id?",
+    )
+    init = commands.add_parser(
+        "init", help="write a first config with a fresh token and print the server.cfg lines"
+    )
+    init.add_argument(
+        "--config", "-c", default="config.toml", help="where to write it (default config.toml)"
+    )
+    init.add_argument(
+        "--server-id", type=int, default=1, help="the CAD server id of this game server"
+    )
+    init.add_argument("--port", type=int, default=30125, help="the daemon's websocket port")
+    install = commands.add_parser(
+        "install-resource", help="write the bundled FiveM resource into a resources folder"
+    )
+    install.add_argument(
+        "folder",
+        metavar="DIR",
+        help="the resource folder (.../sonoran_bridge) or the folder to put it in",
+    )
+    install.add_argument(
+        "--upgrade", action="store_true", help="overwrite the resource's files in a used folder"
+    )
     demo = commands.add_parser(
         "demo", help="run daemon, CAD stand-in and a simulated game on loopback (no API key)"
     )
@@ -59,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args.seconds, args.calls, args.speedup)
+    if args.command == "init":
+        return _init(args.config, args.server_id, args.port)
+    if args.command == "install-resource":
+        return _install_resource(args.folder, args.upgrade)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -66,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "check-config":
         print(describe(config, args.config))
-        return 0
+        return _check_online(config) if args.online else 0
     return _run(config)
 
 
@@ -91,6 +121,98 @@ def describe(config: Config, path: str) -> str:
         lines.append("  WARNING: listening beyond loopback; keep the port firewalled")
     lines.extend(f"  WARNING: {warning}" for warning in config_warnings(config))
     return "\n".join(lines)
+
+
+def _init(path: str, server_id: int, port: int) -> int:
+    from pathlib import Path
+
+    from bridge import onboarding
+    from bridge.bundled import BundleMissing
+
+    if server_id < 1 or not 1 <= port <= 65_535:
+        print("sonoran-bridge: --server-id: expected >= 1; --port: 1 to 65535", file=sys.stderr)
+        return EXIT_CONFIG
+    target = Path(path)
+    if target.exists():
+        print(
+            f"sonoran-bridge: {target} exists; init never overwrites a config. Pick another "
+            "--config, or check this one: sonoran-bridge check-config --online --config "
+            f"{_quoted(path)}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    token = onboarding.fresh_token()
+    try:
+        text = onboarding.first_config(token, server_id=server_id, port=port)
+        onboarding.write_new(target, text)
+    except BundleMissing as exc:
+        print(f"sonoran-bridge: {exc}", file=sys.stderr)
+        return 1
+    except FileExistsError:
+        print(f"sonoran-bridge: {target} appeared meanwhile; left it alone", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"sonoran-bridge: cannot write {target}: {exc.strerror}", file=sys.stderr)
+        return 1
+    config = _quoted(path)
+    print(
+        f"wrote {target} with a fresh listen.token (readable by you only).\n\n"
+        f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
+        f"{API_KEY_ENV}.\n"
+        "2. Put the resource in the game server's resources folder:\n"
+        '     sonoran-bridge install-resource "resources/[sonoran]/sonoran_bridge"\n'
+        "3. Add these lines to server.cfg (the token is the one now in the config):\n\n"
+        + onboarding.server_cfg_lines(
+            token, url=f"ws://127.0.0.1:{port}", server_id=server_id
+        )
+        + "\n\n"
+        f"4. Check the key and the server id with the CAD:\n"
+        f"     sonoran-bridge check-config --online --config {config}\n"
+        f"5. Start it (before or after the game server):\n"
+        f"     sonoran-bridge run --config {config}"
+    )
+    return 0
+
+
+def _quoted(path: str) -> str:
+    return f'"{path}"' if any(c in path for c in " []()&'") else path
+
+
+def _install_resource(folder: str, upgrade: bool) -> int:
+    from bridge.bundled import BundleMissing, install_resource
+
+    try:
+        target = install_resource(folder, replace=upgrade)
+    except BundleMissing as exc:
+        print(f"sonoran-bridge: {exc}", file=sys.stderr)
+        return 1
+    except FileExistsError as exc:
+        print(f"sonoran-bridge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(f"sonoran-bridge: cannot write the resource: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote the sonoran_bridge resource (version {__version__}) to {target}\n"
+        "add `ensure sonoran_bridge` to server.cfg after `ensure sonorancad` (see "
+        "`sonoran-bridge init` for every line)"
+    )
+    return 0
+
+
+def _check_online(config: Config) -> int:
+    from bridge.online import check_online
+
+    def waiting(seconds: float) -> None:
+        print(f"  waiting {seconds:.0f} s for a free read of the call list (budget.get_calls)")
+
+    logs.configure("error", "console")
+    try:
+        check = asyncio.run(check_online(config, on_wait=waiting))
+    except KeyboardInterrupt:
+        return 130
+    print(f"  online: {'OK, ' if check.ok else 'FAILED: '}{check.message}")
+    return 0 if check.ok else 1
 
 
 def _env() -> dict[str, str]:

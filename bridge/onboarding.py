@@ -1,0 +1,90 @@
+"""`sonoran-bridge init`: a first config with a fresh token, and the matching server.cfg lines."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+from bridge import bundled
+from bridge.config import ConfigError, parse_config
+
+TOKEN_BYTES = 32
+"""Random bytes in a fresh token: 43 URL-safe characters, nothing to quote in TOML or cfg."""
+
+
+def fresh_token() -> str:
+    """A new shared secret for listen.token and sonoran_bridge_token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def _set(text: str, section: str, key: str, value: str) -> str:
+    """`text` with `key = ...` in `[section]` given `value` (a TOML literal); the rest kept."""
+    start = re.search(rf"^\[{re.escape(section)}\][ \t]*$", text, re.MULTILINE)
+    if start is None:
+        raise ValueError(f"the example config has no [{section}] section")
+    end = re.search(r"^\[", text[start.end() :], re.MULTILINE)
+    stop = start.end() + end.start() if end else len(text)
+    body = text[start.end() : stop]
+    line = re.compile(
+        rf"^({re.escape(key)}[ \t]*=[ \t]*)(\"[^\"\n]*\"|[^ \t#\n]+)([ \t]*)", re.MULTILINE
+    )
+
+    def put(match: re.Match[str]) -> str:
+        # Keep the comment's column where the new value leaves room for it.
+        pad = len(match[2]) + len(match[3]) - len(value) if match[3] else 0
+        return match[1] + value + (" " * max(2, pad) if match[3] else "")
+
+    changed, count = line.subn(put, body, count=1)
+    if count != 1:
+        raise ValueError(f"the example config has no {section}.{key}")
+    return text[: start.end()] + changed + text[stop:]
+
+
+def first_config(token: str, *, server_id: int = 1, port: int = 30125) -> str:
+    """The example config with the token, the server id and the port filled in.
+
+    Built from the bundled example so every key keeps its comment; checked by decoding it back.
+    """
+    text = re.sub(
+        r"\A# sonoran-bridge configuration\. Copy to config\.toml, fill in the two secrets, then:",
+        "# sonoran-bridge configuration, written by `sonoran-bridge init`. Set cad.api_key\n"
+        "# (or the environment variable SONORAN_API_KEY), then:",
+        bundled.example_config(),
+    )
+    text = _set(text, "listen", "token", _toml_string(token))
+    text = _set(text, "listen", "port", str(port))
+    text = _set(text, "cad", "server_id", str(server_id))
+    config = parse_config(text, env={}, require_secrets=False)
+    if (config.listen.token, config.cad.server_id, config.listen.port) != (token, server_id, port):
+        raise ConfigError("the written config does not read back as intended")
+    return text
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_new(path: Path, text: str) -> None:
+    """Create `path` with `text`, readable by its owner only; never overwrites (FileExistsError)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+        file.write(text)
+
+
+def server_cfg_lines(token: str, *, url: str = "ws://127.0.0.1:30125", server_id: int = 1) -> str:
+    """The lines for the game server's server.cfg, in the order they must come."""
+    return "\n".join(
+        [
+            "# sonoran-bridge: `set`, never `setr`, for the token (setr sends it to every client)",
+            f'set sonoran_bridge_token "{token}"',
+            f'set sonoran_bridge_url "{url}"',
+            f"set sonoran_bridge_server_id {server_id}",
+            "add_ace group.admin command.trackcall allow",
+            "add_ace group.admin command.untrackcall allow",
+            "ensure sonorancad      # if you use it: before sonoran_bridge",
+            "ensure sonoran_bridge",
+        ]
+    )
