@@ -206,7 +206,6 @@ def _check_online(config: Config) -> int:
     def waiting(seconds: float) -> None:
         print(f"  waiting {seconds:.0f} s for a free read of the call list (budget.get_calls)")
 
-    logs.configure("error", "console")
     try:
         check = asyncio.run(check_online(config, on_wait=waiting))
     except KeyboardInterrupt:
