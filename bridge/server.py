@@ -24,6 +24,9 @@ log = structlog.stdlib.get_logger("bridge.server")
 OnMessage = Callable[[int, InboundMessage], Awaitable[None] | None]
 """Called with (server_id, message) for every good frame after the handshake."""
 
+SERVER_ID_IN_USE = "server_id_in_use"
+"""The error code (and close reason) for a second live connection claiming a server id."""
+
 _OUTBOX_LIMIT = 1024
 """Frames queued for one peer; beyond it the oldest give way (the resource tracks at most 500)."""
 _YIELD_EVERY = 32
@@ -70,6 +73,7 @@ class Listener:
         hello_timeout: float = 5.0,
         idle_timeout: float = 120.0,
         default_server_id: int = 1,
+        liveness_timeout: float = 5.0,
     ) -> None:
         if not token:
             raise ValueError("a shared token is required: connections would need none")
@@ -82,6 +86,8 @@ class Listener:
         self._origins = list(allowed_origins or [])
         self._hello_timeout = hello_timeout
         self._idle_timeout = idle_timeout
+        # Below the resource's 10 s wait for a welcome, so a newcomer is answered either way.
+        self.liveness_timeout = liveness_timeout
         self._server: Server | None = None
         self._counter = itertools.count(1)
         self.links: dict[int, Link] = {}
@@ -137,28 +143,39 @@ class Listener:
             if hello is None:
                 return
             server_id = hello.server_id or self._default_server_id
+            if not await self._claim(ws, server_id):
+                return
             link = Link(ws, server_id, conn)
             writer: asyncio.Task[None] | None = None
+            # Taken at once, with no wait since the claim, so no other newcomer slips in.
+            previous = self.links.get(server_id)
+            self.links[server_id] = link
+            if previous is not None:
+                log.warning(
+                    "connection replaced: the old one stopped answering pings",
+                    server_id=server_id,
+                    old_conn=previous.conn,
+                )
+                self._closing(previous.ws.close(CloseCode.GOING_AWAY, "replaced: no pong"))
             try:
                 # The welcome goes first and straight out: queued, a long replay could push it
                 # out of the outbox, and the resource waits for it before it syncs.
                 welcome = Welcome(protocol=protocol.PROTOCOL_VERSION, daemon_version=__version__)
                 await ws.send(protocol.encode(welcome))
-                previous = self.links.get(server_id)
-                self.links[server_id] = link
-                if previous is not None:
-                    log.info("connection replaced", server_id=server_id, old_conn=previous.conn)
-                    self._closing(
-                        previous.ws.close(
-                            CloseCode.NORMAL_CLOSURE, "replaced by a newer connection"
-                        )
-                    )
                 log.info(
                     "game server connected",
                     server_id=server_id,
                     resource_version=hello.resource_version,
                     peer=_peer(ws),
                 )
+                if hello.server_id is not None and hello.server_id != self._default_server_id:
+                    log.warning(
+                        "the resource's server id differs from cad.server_id: its calls are "
+                        "moved in the CAD server it names; if that is wrong, fix "
+                        "sonoran_bridge_server_id in its server.cfg",
+                        server_id=server_id,
+                        configured=self._default_server_id,
+                    )
                 writer = asyncio.create_task(link.write())
                 if self._on_link is not None:
                     self._on_link(server_id, True)
@@ -179,6 +196,46 @@ class Listener:
                     frames=link.frames,
                     errors=link.errors,
                 )
+
+    async def _claim(self, ws: ServerConnection, server_id: int) -> bool:
+        """Whether a newcomer may take `server_id`: only when no live connection holds it.
+
+        Two game servers configured with one id would otherwise replace each other forever,
+        each sync wiping the other's calls. A holder that fails a ping is gone (a crashed
+        server, a half-open socket) and gives way.
+        """
+        while (holder := self.links.get(server_id)) is not None:
+            if not await self._answers_ping(holder):
+                # It may have gone by itself meanwhile, or another newcomer replaced it.
+                if self.links.get(server_id) in (holder, None):
+                    return True
+                continue
+            log.warning(
+                "refused a second connection for a server id: two game servers say the same id",
+                server_id=server_id,
+                holder_conn=holder.conn,
+                holder_peer=_peer(holder.ws),
+                peer=_peer(ws),
+            )
+            await _refuse(
+                ws,
+                SERVER_ID_IN_USE,
+                f"server id {server_id} is already connected (from {_peer(holder.ws)}), and it "
+                f"answers: two game servers may not share one id. Give each its own: set "
+                f"sonoran_bridge_server_id in this server's server.cfg to its CAD server id",
+                reason=f"{SERVER_ID_IN_USE}: server id {server_id} is connected",
+                logged=False,
+            )
+            return False
+        return True
+
+    async def _answers_ping(self, link: Link) -> bool:
+        try:
+            pong = await link.ws.ping()
+            await asyncio.wait_for(pong, self.liveness_timeout)
+        except (TimeoutError, ConnectionClosed):
+            return False
+        return True
 
     def _closing(self, close: Coroutine[Any, Any, None]) -> None:
         """Close a replaced connection in the background, keeping a reference to the task."""
@@ -261,12 +318,16 @@ class Listener:
         link.post(Error(code="bad_message", message=text[:1000]))
 
 
-async def _refuse(ws: ServerConnection, code: str, text: str) -> None:
+async def _refuse(
+    ws: ServerConnection, code: str, text: str, *, reason: str = "", logged: bool = True
+) -> None:
+    """Send an `error` naming the problem, then close with 1008 and `reason` (or the code)."""
     text = logs.scrub(text)
-    log.warning("refused connection", code=code, reason=text[:300])
+    if logged:
+        log.warning("refused connection", code=code, reason=text[:300])
     try:
         await ws.send(protocol.encode(Error(code=code, message=text)))
-        await ws.close(CloseCode.POLICY_VIOLATION, code)
+        await ws.close(CloseCode.POLICY_VIOLATION, reason or code)
     except ConnectionClosed:
         pass
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from conftest import TOKEN, Running
+from lua_resource.node_transport import NODE, NodeTransport
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -66,15 +68,69 @@ async def test_frames_over_64_kib_close_the_connection(daemon: Running) -> None:
     assert game.ws.close_code == 1009
 
 
-async def test_a_second_connection_for_the_same_server_replaces_the_first(
+async def test_a_second_live_connection_for_a_server_id_is_refused_and_the_first_keeps_its_calls(
     daemon: Running,
 ) -> None:
     first = await daemon.game(server_id=3)
-    second = await daemon.game(server_id=3)
-    await asyncio.wait_for(first.ws.wait_closed(), 5)
+    await first.send(type="track", call_id=7, subject="player:1")
+    await first.expect("call_state", call_id=7, state="following")
+    link = daemon.bridge.listener.links[3]
+    for _ in range(5):  # the second server retries, as the resource does
+        error, code = await refused(daemon, hello(server_id=3))
+        assert error["type"] == "error" and error["code"] == "server_id_in_use"
+        assert "server id 3" in str(error["message"])
+        assert "sonoran_bridge_server_id" in str(error["message"])
+        assert code == 1008
+    assert daemon.bridge.listener.links[3] is link and first.ws.close_code is None
+    assert daemon.bridge.tracker.get(3, 7) is not None
+    assert [m["type"] for m in first.seen].count("welcome") == 1  # no flapping
+    await first.send(type="track", call_id=8, subject="player:2")
+    await first.expect("call_state", call_id=8, state="following")
+
+
+async def test_the_refusal_closes_with_a_reason_that_names_the_clash(daemon: Running) -> None:
+    await daemon.game(server_id=3)
+    async with connect(daemon.url) as ws:
+        await ws.send(hello(server_id=3))
+        await ws.recv()
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.reason == "server_id_in_use: server id 3 is connected"
+
+
+async def test_a_connection_that_stopped_answering_pings_is_replaced(daemon: Running) -> None:
+    daemon.bridge.listener.liveness_timeout = 0.2
+    first = await daemon.game(server_id=3)
+    await first.send(type="track", call_id=7, subject="player:1")
+    await first.expect("call_state", call_id=7)
+    first.ws.transport.pause_reading()  # a hung server: no pong will come
+    second = await daemon.game(server_id=3)  # welcomed once the ping went unanswered
+    await second.expect("call_state", call_id=7, state="following")  # its calls carry over
     assert daemon.bridge.listener.links[3].ws is not None
-    await second.send(type="track", call_id=7, subject="player:1")
-    await second.expect("call_state", call_id=7, state="following")
+    await second.send(type="track", call_id=9, subject="player:1")
+    await second.expect("call_state", call_id=9, state="following")
+    first.ws.transport.abort()
+
+
+async def test_a_connection_that_closed_is_replaced_without_waiting(daemon: Running) -> None:
+    first = await daemon.game(server_id=3)
+    first.ws.transport.abort()  # gone at once; the daemon may not have noticed yet
+    async with asyncio.timeout(2):
+        await daemon.game(server_id=3)
+
+
+async def test_a_server_id_other_than_cad_server_id_is_warned_about_once_per_link(
+    daemon: Running, capsys: pytest.CaptureFixture[str]
+) -> None:
+    game = await daemon.game(server_id=3)
+    for _ in range(3):
+        await game.send(type="positions", items=[])
+    await daemon.game(server_id=1)
+    await game.send(type="track", call_id=1, subject="player:1")
+    await game.expect("call_state", call_id=1)
+    out = capsys.readouterr().out
+    assert out.count("the resource's server id differs from cad.server_id") == 1
 
 
 async def test_state_survives_a_disconnect_and_is_reported_on_reconnect(daemon: Running) -> None:
@@ -128,3 +184,38 @@ async def test_a_hello_without_server_id_uses_the_configured_one(daemon: Running
         await ws.send(json.dumps({"type": "track", "call_id": 77, "subject": "player:1"}))
         await asyncio.wait_for(ws.recv(), 5)
     assert daemon.bridge.tracker.get(daemon.bridge.config.cad.server_id, 77) is not None
+
+
+@pytest.mark.skipif(NODE is None, reason="node is needed to run the resource's transport")
+async def test_the_resource_refused_for_a_taken_server_id_backs_off_and_says_why(
+    daemon: Running,
+) -> None:
+    holder = await daemon.game(server_id=3)
+    transport = await NodeTransport.start(
+        {
+            "sonoran_bridge_url": daemon.url,
+            "sonoran_bridge_token": TOKEN,
+            "sonoran_bridge_server_id": 3,
+            "sonoran_bridge_backoff_min_ms": 50,
+            "sonoran_bridge_backoff_max_ms": 400,
+        },
+        random=0.5,
+    )
+    try:
+        await transport.wait_count(lambda e: e["ev"] == "log" and "retry in" in e["line"], 3)
+        logs = transport.logs()
+        assert any(
+            line.startswith("[sonoran_bridge] daemon error server_id_in_use: server id 3")
+            and "sonoran_bridge_server_id" in line
+            for line in logs
+        )
+        delays = [int(m[1]) for line in logs if (m := re.search(r"retry in (\d+) ms$", line))]
+        assert delays[:3] == [50, 100, 200]  # doubling to the cap, not a tight loop
+        assert transport.emits("linkUp") == [] and holder.ws.close_code is None
+        await holder.ws.close()  # the holder goes: the next attempt is welcomed
+        await transport.wait_for(
+            lambda e: e["ev"] == "emit" and e["name"] == "sonoran_bridge:linkUp", timeout=5
+        )
+    finally:
+        await transport.stop()
+    assert transport.errors() == []

@@ -30,6 +30,8 @@ PROBER = 2
 """The game server that sends the bad frames; its own state must stay empty."""
 ODD = 3
 """The game server that sends the odd but valid frames."""
+OVERSIZED = 4
+"""The game server whose connections the oversized batches close (one id per live link)."""
 META = {"postal": "9002", "uuid": "u-1"}
 EXAMPLES = settings(
     max_examples=60,
@@ -102,7 +104,7 @@ def test_an_oversized_batch_closes_only_its_connection_with_1009(
     live: LiveDaemon, bystander: Probe, kind: str
 ) -> None:
     before = live.state(BYSTANDER)
-    with Probe(live.url, PROBER) as probe:
+    with Probe(live.url, OVERSIZED) as probe:
         probe.ws.send(oversized(kind))
         with pytest.raises(ConnectionClosed) as closed:
             probe.ws.recv(5)
