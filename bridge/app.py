@@ -31,6 +31,7 @@ from bridge.protocol import (
 from bridge.pusher import Cad, PushLoop
 from bridge.scheduler import PacedAccumulator, Policy
 from bridge.server import Listener
+from bridge.shared.gate import gate_from
 from bridge.spendlog import SpendLog, default_path
 
 log = structlog.stdlib.get_logger("bridge.app")
@@ -111,12 +112,15 @@ class Daemon:
             default_server_id=config.cad.server_id,
         )
         self.spendlog = spendlog_from(config)
+        self.gate = gate_from(config, self.planner, clock)
+        self._pushed: dict[int, int] = {}
         self.pusher = PushLoop(
             self.planner,
             self.cad,
             clock=clock,
             on_event=self._on_event,
             on_spent=self._keep_spending if self.spendlog is not None else None,
+            gate=self.gate,
         )
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
@@ -163,6 +167,9 @@ class Daemon:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._push_task
             self._push_task = None
+        if self.gate is not None:
+            self.gate.abandon()
+            await self.gate.engine.close()
         if self._own_cad:
             close = getattr(self.cad, "aclose", None)
             if close is not None:
@@ -253,6 +260,8 @@ class Daemon:
             else:
                 log.warning("resolved", detail=event.detail)
             return
+        if event.state == "pushed":
+            self._pushed[event.server_id] = self._pushed.get(event.server_id, 0) + 1
         self._notify(event)
 
     def _notify(self, notice: Notice) -> None:
@@ -277,8 +286,29 @@ class Daemon:
             "refusals": self.planner.refusals,
             "budget_used": self.planner.update_budget.used(now),
             "budget_share": self.planner.update_budget.share,
-            "mean_error_m": round(sum(errors) / len(errors), 1) if errors else None,
+            "mean_error_m": _mean(errors),
+            "servers": self._servers_status(),
+            **({"shared": self.gate.status()} if self.gate is not None else {}),
         }
+
+    def _servers_status(self) -> dict[int, dict[str, Any]]:
+        """Each game server's share of the work: its link, calls, pushes and map error."""
+        ids = {call.server_id for call in self.tracker} | set(self.listener.links)
+        servers: dict[int, dict[str, Any]] = {}
+        for server_id in sorted(ids):
+            calls = self.tracker.calls_of(server_id)
+            errors = [
+                error
+                for call in calls
+                if call.drawn is not None and (error := self.tracker.error(call)) is not None
+            ]
+            servers[server_id] = {
+                "linked": server_id in self.listener.links,
+                "calls": len(calls),
+                "pushes": self._pushed.get(server_id, 0),
+                "mean_error_m": _mean(errors),
+            }
+        return servers
 
     async def _report(self) -> None:
         """Log a `status` line now and then, so an operator sees the daemon at work."""
@@ -288,6 +318,10 @@ class Daemon:
         while True:
             await asyncio.sleep(every)
             log.info("status", **self.status())
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
 
 
 def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:

@@ -91,6 +91,24 @@ class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     state_file: str = "auto"
     """Where recent requests are kept across restarts: "auto" (a per-key file in the user's state
     folder), a path, or "" to keep nothing."""
+    shared_url: str = ""
+    """Share the key's budget with every daemon pointed at the same MariaDB or Redis ("": this
+    daemon owns the whole budget)."""
+    shared_max_hosts: Annotated[int, Meta(ge=0, le=100)] = 0
+    """The most daemons sharing the key: once the engine has been out of reach for a window plus
+    the hold, each sends alone within 1/N of the budget (0: nothing until it is back)."""
+
+    def __repr__(self) -> str:
+        fields = msgspec.structs.asdict(self)
+        fields["shared_url"] = masked_url(self.shared_url)
+        return f"BudgetConfig({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec's default feeds pretty-printers (rich) the raw password.
+        return [
+            (name, masked_url(value) if name == "shared_url" else value)
+            for name, value in msgspec.structs.asdict(self).items()
+        ]
 
 
 class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -210,6 +228,13 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
         )
     if require_secrets and len(config.listen.token) < 12:
         raise ConfigError("listen.token is too short: expected at least 12 characters")
+    if config.budget.shared_url:
+        from bridge.shared.url import SharedUrlError, parse
+
+        try:
+            parse(config.budget.shared_url)
+        except SharedUrlError as exc:
+            raise ConfigError(str(exc)) from None
     if not config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"listen.host = {config.listen.host!r} is not loopback: set listen.allow_remote = true "
@@ -284,6 +309,19 @@ def _choices(path: str) -> tuple[Any, ...]:
             return ()
         kind = hints[name]
     return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+
+
+def masked_url(url: str) -> str:
+    """A URL with its password, if any, masked."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unreadable URL>" if url else ""
+    if not password:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def masked(secret: str) -> str:

@@ -39,6 +39,17 @@ class Cad(Protocol):
     async def get_calls(self, server_id: int) -> GetResult: ...
 
 
+class Gate(Protocol):
+    """A check every request passes before it leaves, and is reported to when it ends.
+
+    A gate that says no blocks the planner's budget until it may be asked again.
+    """
+
+    async def admit(self, action: Push | Fetch, now: float) -> bool: ...
+
+    async def settle(self, action: Push | Fetch, result: PatchResult | GetResult) -> None: ...
+
+
 class PushLoop:
     """Runs the planner's requests one at a time, within the budget, until stopped.
 
@@ -54,12 +65,14 @@ class PushLoop:
         clock: Callable[[], float],
         on_event: Callable[[Notice | Alert], None],
         on_spent: Callable[[], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.planner = planner
         self.cad = cad
         self.clock = clock
         self.on_event = on_event
         self.on_spent = on_spent
+        self.gate = gate
         self.requests = 0
         self.in_flight: Push | Fetch | None = None
         self._wake = asyncio.Event()
@@ -95,8 +108,8 @@ class PushLoop:
         action = self.planner.next_action(now)
         if action is None:
             await self._sleep(0.0)
-        else:
-            await self._carry_out(action, now)
+        elif self.gate is None or await self.gate.admit(action, now):
+            await self._carry_out(action, self.clock() if self.gate else now)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -128,6 +141,8 @@ class PushLoop:
                 log.exception("request failed unexpectedly")
                 result = Transient(f"client error: {type(exc).__name__}", reached_server=True)
             self._finish(action, result)
+            if self.gate is not None:
+                await self.gate.settle(action, result)
 
     async def _request(self, action: Push | Fetch) -> PatchResult | GetResult:
         if isinstance(action, Push):

@@ -135,6 +135,7 @@ class PacedAccumulator:
         self.pace = pace
         self._budget: Budget | None = None
         self._spent_at = -math.inf
+        self._spent_before = -math.inf
 
     def bind(self, budget: Budget) -> None:
         """Pace the slots against this budget (the planner binds its update budget)."""
@@ -164,5 +165,9 @@ class PacedAccumulator:
             pick = max(starving, key=lambda c: c.stale)
         else:
             pick = max(moved, key=lambda c: c.acc)
-        self._spent_at = now
+        self._spent_before, self._spent_at = self._spent_at, now
         return pick
+
+    def unspend(self) -> None:
+        """The slot chosen last was not spent after all (a shared budget said wait)."""
+        self._spent_at = self._spent_before

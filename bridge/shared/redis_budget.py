@@ -1,0 +1,213 @@
+"""The shared budget in Redis: one Lua script over a ZSET per route, on the server's clock.
+
+Per route, `{keyspace}:{route}:log` holds one member per reservation, scored by its end time
+(the reservation time plus the hold while it is in flight); `{keyspace}:{route}:state` holds
+the pause, the last grant (for pacing) and each daemon's published demand. Everything happens
+inside one script call, so two daemons never see the same free slot. Keys expire by
+themselves once nobody uses them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from bridge.shared.engine import Answer, Reservation, Terms, Unavailable, Wait, WaitReason, seconds
+from bridge.shared.url import Location
+
+TIMEOUT = 1.0
+"""Seconds any one engine call may take: a frozen server must not stall the push loop."""
+
+SCRIPT = """
+local log, state = KEYS[1], KEYS[2]
+local op = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local function fmt(x) return string.format('%.6f', x) end
+if op == 'confirm' then
+  if redis.call('ZSCORE', log, ARGV[2]) then
+    redis.call('ZADD', log, fmt(now), ARGV[2])
+    return {'ok'}
+  end
+  return {'gone'}
+elseif op == 'cancel' then
+  redis.call('ZREM', log, ARGV[2])
+  return {'ok'}
+elseif op == 'pause' then
+  local untl = now + tonumber(ARGV[2])
+  if untl > tonumber(redis.call('HGET', state, 'paused_until') or '0') then
+    redis.call('HSET', state, 'paused_until', fmt(untl))
+  end
+  redis.call('PEXPIRE', state, math.ceil((tonumber(ARGV[2]) + tonumber(ARGV[3])) * 1000))
+  return {'ok'}
+elseif op == 'record' then
+  for i = 3, #ARGV, 2 do redis.call('ZADD', log, fmt(now - tonumber(ARGV[i + 1])), ARGV[i]) end
+  redis.call('PEXPIRE', log, math.ceil(tonumber(ARGV[2]) * 1000) + 1000)
+  return {'ok'}
+elseif op == 'used' then
+  return {tostring(redis.call('ZCOUNT', log, fmt(now - tonumber(ARGV[2])), '+inf'))}
+end
+-- reserve: id, limit, window, hold, spacing, member, demand, after, ttl
+local id, limit, window, hold = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local spacing, member = tonumber(ARGV[6]), ARGV[7]
+local demand, after, ttl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local keep = math.ceil((window + hold + ttl + spacing) * 1000) + 1000
+-- A request that ended at e counts until e + window: keep every score >= now - window.
+redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. fmt(now - window))
+if ttl > 0 then
+  redis.call('HSET', state, 'd:' .. member, fmt(demand) .. ' ' .. fmt(now))
+end
+redis.call('PEXPIRE', state, keep)
+local paused = tonumber(redis.call('HGET', state, 'paused_until') or '0')
+if paused > now then return {'paused', fmt(paused - now)} end
+local count = redis.call('ZCARD', log)
+if count >= limit then
+  -- The oldest that must leave: in flight (scored ahead of now), it ends no earlier than now.
+  local oldest = tonumber(redis.call('ZRANGE', log, count - limit, count - limit, 'WITHSCORES')[2])
+  return {'full', fmt(math.min(oldest, now) + window - now)}
+end
+local granted = tonumber(redis.call('HGET', state, 'granted_at') or '0')
+if granted + spacing > now then return {'paced', fmt(granted + spacing - now)} end
+if ttl > 0 then
+  local fields = redis.call('HGETALL', state)
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if string.sub(name, 1, 2) == 'd:' and name ~= 'd:' .. member then
+      local sep = string.find(fields[i + 1], ' ')
+      local theirs = tonumber(string.sub(fields[i + 1], 1, sep - 1))
+      local at = tonumber(string.sub(fields[i + 1], sep + 1))
+      if at + ttl < now then
+        redis.call('HDEL', state, name)
+      elseif theirs > demand then
+        return {'deferred', fmt(math.max(spacing, 0.05) / 2)}
+      end
+    end
+  end
+  redis.call('HSET', state, 'd:' .. member, fmt(after) .. ' ' .. fmt(now))
+end
+redis.call('ZADD', log, fmt(now + hold), id)
+redis.call('PEXPIRE', log, keep)
+redis.call('HSET', state, 'granted_at', fmt(now))
+return {'granted'}
+"""
+
+
+class RedisEngine:
+    """`Engine` over Redis (`redis.asyncio`): one script call per operation, no retries."""
+
+    def __init__(self, location: Location, keyspace: str, *, member: str | None = None) -> None:
+        self.member = member or uuid.uuid4().hex[:12]
+        self._keyspace = keyspace
+        self._client = client_for(location)
+        self._script = self._client.register_script(SCRIPT)
+
+    @classmethod
+    def from_client(
+        cls, client: aioredis.Redis, keyspace: str, *, member: str | None = None
+    ) -> RedisEngine:
+        """An engine over a client made elsewhere (fakeredis in unit tests)."""
+        engine = cls.__new__(cls)
+        engine.member = member or uuid.uuid4().hex[:12]
+        engine._keyspace = keyspace
+        engine._client = client
+        engine._script = client.register_script(SCRIPT)
+        return engine
+
+    def _keys(self, route: str) -> list[str]:
+        base = f"{self._keyspace}:{route}"
+        return [f"{base}:log", f"{base}:state"]
+
+    async def _call(self, route: str, *args: str | float) -> list[str] | str:
+        reply = await self._script(keys=self._keys(route), args=list(args))
+        if isinstance(reply, list):
+            return [item.decode() if isinstance(item, bytes) else str(item) for item in reply]
+        return str(reply)
+
+    async def reserve(
+        self, route: str, terms: Terms, *, demand: float = 0.0, after: float = 0.0
+    ) -> Answer:
+        """Take a slot of `route` now, or say when to ask again."""
+        rid = uuid.uuid4().hex
+        try:
+            reply = await self._call(
+                route,
+                "reserve",
+                rid,
+                terms.limit,
+                terms.window,
+                terms.hold,
+                terms.spacing,
+                self.member,
+                demand,
+                after,
+                terms.demand_ttl,
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            return Unavailable(_reason(exc))
+        if reply[0] == "granted":
+            return Reservation(route, rid)
+        reason: WaitReason = reply[0]  # type: ignore[assignment]
+        return Wait(seconds(float(reply[1])), reason)
+
+    async def confirm(self, reservation: Reservation, terms: Terms) -> bool:
+        """The request ended now: its slot counts from now for a window."""
+        return await self._simple(reservation.route, "confirm", reservation.id)
+
+    async def cancel(self, reservation: Reservation, terms: Terms) -> bool:
+        """The request provably never left: give its slot back."""
+        return await self._simple(reservation.route, "cancel", reservation.id)
+
+    async def pause(self, route: str, seconds: float, terms: Terms) -> bool:
+        """Nobody on the key sends on `route` for `seconds`."""
+        return await self._simple(route, "pause", seconds, terms.window)
+
+    async def _simple(self, route: str, *args: str | float) -> bool:
+        try:
+            await self._call(route, *args)
+        except (RedisError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def record(self, route: str, ages: list[float], terms: Terms) -> bool:
+        """Count requests sent without the engine that ended `ages` seconds ago."""
+        args: list[str | float] = []
+        for age in ages:
+            args += [f"alone:{uuid.uuid4().hex}", age]
+        return await self._simple(route, "record", terms.window, *args)
+
+    async def used(self, route: str, terms: Terms) -> int | None:
+        """Slots of `route` counting now."""
+        try:
+            reply = await self._call(route, "used", terms.window)
+        except (RedisError, OSError, TimeoutError):
+            return None
+        return int(reply[0])
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+
+def client_for(location: Location) -> aioredis.Redis:
+    """A client that gives up after `TIMEOUT` and never retries (fail closed, fast)."""
+    common = {
+        "db": location.db,
+        "username": location.user or None,
+        "password": location.password or None,
+        "socket_timeout": TIMEOUT,
+        "socket_connect_timeout": TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+    if location.unix_socket:
+        return aioredis.Redis(unix_socket_path=location.unix_socket, **common)  # type: ignore[arg-type]
+    return aioredis.Redis(host=location.host, port=location.port, **common)  # type: ignore[arg-type]
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:200]

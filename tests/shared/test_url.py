@@ -1,0 +1,83 @@
+"""`budget.shared_url`: every documented form, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.config import ConfigError, parse_config
+from bridge.shared.url import Location, SharedUrlError, parse
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "mariadb://bridge:pa%40ss@db.lan:3307/fivem",
+            Location(
+                kind="mariadb",
+                host="db.lan",
+                port=3307,
+                user="bridge",
+                password="pa@ss",
+                database="fivem",
+            ),
+        ),
+        (
+            "mariadb://bridge@/fivem?unix_socket=/run/mysqld/mysqld.sock",
+            Location(
+                kind="mariadb",
+                unix_socket="/run/mysqld/mysqld.sock",
+                port=3306,
+                user="bridge",
+                database="fivem",
+            ),
+        ),
+        ("mysql://h/db", Location(kind="mariadb", host="h", port=3306, user="root", database="db")),
+        ("redis://cache:6380/2", Location(kind="redis", host="cache", port=6380, db=2)),
+        ("redis://:pw@cache", Location(kind="redis", host="cache", port=6379, password="pw")),
+        (
+            "redis+unix:///run/r.sock?db=3",
+            Location(kind="redis", unix_socket="/run/r.sock", port=6379, db=3),
+        ),
+    ],
+)
+def test_each_documented_form_is_read(url: str, expected: Location) -> None:
+    assert parse(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgres://h/db", "unknown scheme 'postgres'"),
+        ("mariadb://h", "name the database"),
+        ("mariadb:///db", "give a host or ?unix_socket=PATH"),
+        ("mariadb://h/db?ssl=1", "unknown parameter 'ssl'"),
+        ("redis://", "give a host"),
+        ("redis://h/zero", "must be a number"),
+        ("redis+unix://", "give the socket's path"),
+        ("mariadb://h:99999/db", "out of range"),
+    ],
+)
+def test_a_bad_url_names_the_key_and_what_was_expected(url: str, says: str) -> None:
+    with pytest.raises(SharedUrlError) as caught:
+        parse(url)
+    assert str(caught.value).startswith("budget.shared_url: ")
+    assert says in str(caught.value)
+
+
+def test_the_password_is_masked_in_descriptions_and_config_reprs() -> None:
+    url = "mariadb://bridge:hunter2-secret@db/fivem"
+    assert "hunter2" not in parse(url).describe()
+    config = parse_config(f'[budget]\nshared_url = "{url}"\n', require_secrets=False)
+    assert "hunter2" not in repr(config)
+    assert "hunter2" not in repr(config.budget.__rich_repr__())
+
+
+def test_the_config_rejects_a_bad_url_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"^budget\.shared_url: unknown scheme"):
+        parse_config('[budget]\nshared_url = "ftp://x/y"\n', require_secrets=False)
+
+
+def test_an_empty_url_keeps_the_embedded_budget() -> None:
+    config = parse_config("", require_secrets=False)
+    assert config.budget.shared_url == "" and config.budget.shared_max_hosts == 0
