@@ -119,19 +119,21 @@ EXTRAS = {"mariadb": "asyncmy", "redis": "redis"}
 class MissingClient(RuntimeError):
     """The engine's client library is not installed; the text says which extra to install."""
 
+    @classmethod
+    def of(cls, kind: str) -> MissingClient:
+        """The error for the engine `kind` ("mariadb" or "redis")."""
+        return cls(
+            f"budget.shared_url names {kind}, whose client ({EXTRAS[kind]}) is not installed: "
+            f"pip install 'sonoran-bridge[{kind}]'"
+        )
+
 
 def open_engine(location: Location, space: str, *, member: str | None = None) -> Engine:
     """The engine `location` names, for the key `space` (raises `MissingClient`)."""
-    try:
-        if location.kind == "redis":
-            from bridge.shared.redis_budget import RedisEngine
+    if location.kind == "redis":
+        from bridge.shared.redis_budget import RedisEngine
 
-            return RedisEngine(location, space, member=member)
-        from bridge.shared.mariadb_budget import MariaDbEngine
+        return RedisEngine(location, space, member=member)
+    from bridge.shared.mariadb_budget import MariaDbEngine
 
-        return MariaDbEngine(location, space, member=member)
-    except ImportError:
-        raise MissingClient(
-            f"budget.shared_url names {location.kind}, whose client ({EXTRAS[location.kind]}) "
-            f"is not installed: pip install 'sonoran-bridge[{location.kind}]'"
-        ) from None
+    return MariaDbEngine(location, space, member=member)

@@ -16,10 +16,21 @@ import asyncio
 import uuid
 from typing import Any
 
-import asyncmy
-
-from bridge.shared.engine import Answer, Reservation, Terms, Unavailable, Wait, seconds
+from bridge.shared.engine import (
+    Answer,
+    MissingClient,
+    Reservation,
+    Terms,
+    Unavailable,
+    Wait,
+    seconds,
+)
 from bridge.shared.url import Location
+
+try:
+    import asyncmy
+except ImportError:  # an optional extra
+    raise MissingClient.of("mariadb") from None
 
 TIMEOUT = 1.0
 """Seconds to connect, and to wait for any one answer: a frozen server must not stall us."""

@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import uuid
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
-from bridge.shared.engine import Answer, Reservation, Terms, Unavailable, Wait, WaitReason, seconds
+from bridge.shared.engine import (
+    Answer,
+    MissingClient,
+    Reservation,
+    Terms,
+    Unavailable,
+    Wait,
+    WaitReason,
+    seconds,
+)
 from bridge.shared.url import Location
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ImportError:  # an optional extra
+    raise MissingClient.of("redis") from None
 
 TIMEOUT = 1.0
 """Seconds any one engine call may take: a frozen server must not stall the push loop."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import time
+
 import pytest
 
+from bridge.app import planner_from
 from bridge.config import ConfigError, parse_config
+from bridge.shared.gate import gate_from
 from bridge.shared.url import Location, SharedUrlError, parse
 
 
@@ -81,3 +86,17 @@ def test_the_config_rejects_a_bad_url_naming_the_key() -> None:
 def test_an_empty_url_keeps_the_embedded_budget() -> None:
     config = parse_config("", require_secrets=False)
     assert config.budget.shared_url == "" and config.budget.shared_max_hosts == 0
+
+
+@pytest.mark.parametrize(("kind", "module"), [("mariadb", "asyncmy"), ("redis", "redis")])
+def test_a_missing_client_is_a_config_error_naming_the_extra(
+    kind: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.delitem(sys.modules, f"bridge.shared.{kind}_budget", raising=False)
+    url = "mariadb://u@h/db" if kind == "mariadb" else "redis://h:6379/0"
+    config = parse_config(
+        f'[cad]\napi_key = "k"\n[budget]\nshared_url = "{url}"\n', require_secrets=False
+    )
+    with pytest.raises(ConfigError, match=rf"pip install 'sonoran-bridge\[{kind}\]'"):
+        gate_from(config, planner_from(config), time.monotonic)
