@@ -9,7 +9,6 @@ does it. The engine only measures the map the CAD ends up drawing.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 from bridge.meta import drawn_at
 from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, RateLimited, Updated
 from bridge.planner import MOVING, Fetch, Planner, Push
+from bridge.standin.window import SlidingLog
 
 SERVER_ID = 1
 
@@ -73,27 +73,25 @@ class Truth:
 
 class SimCad:
     """An in-process CAD that answers 429 to a request that would put more than `limit`
-    requests in any `window` seconds (a strict sliding window), and echoes merged metaData."""
+    requests in any `window` seconds (the stand-in's rule, `SlidingLog`), and echoes merged
+    metaData."""
 
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
         self.limit = limit
         self.window = window
         self.calls: dict[int, Meta] = {}
-        self._arrivals: deque[float] = deque()
+        self._log = SlidingLog(limit, window)
         self.refused = 0
         self.accepted = 0
         self.most_in_window = 0
 
     def _admit(self, at: float) -> bool:
-        # Closed window: a request exactly `window` seconds after another still counts with it.
-        while self._arrivals and self._arrivals[0] < at - self.window:
-            self._arrivals.popleft()
-        if len(self._arrivals) >= self.limit:
+        if not self._log.admits(at):
             self.refused += 1
             return False
-        self._arrivals.append(at)
+        self._log.record(at)
         self.accepted += 1
-        self.most_in_window = max(self.most_in_window, len(self._arrivals))
+        self.most_in_window = max(self.most_in_window, self._log.used(at))
         return True
 
     def update_call(self, call_id: int, meta: Meta, at: float) -> PatchResult:

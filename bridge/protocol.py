@@ -11,15 +11,28 @@ from msgspec import Meta, Struct
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 MAX_BATCH = 2048
+MAX_TRACKS = 4096
+LIMITS = {
+    "call_id": 2**53,
+    "subject": 64,
+    "radius": 10_000,
+    "horizontal": 20_000,
+    "vertical": 5_000,
+    "heading": 360,
+    "speed": 1_000,
+}
+"""The value limits of protocol v1, written once: messages.lua and transport.js are tested
+against these (tests/test_protocol_limits.py)."""
 
-CallId = Annotated[int, Meta(ge=1, le=2**53)]
+CallId = Annotated[int, Meta(ge=1, le=LIMITS["call_id"])]
 ServerId = Annotated[int, Meta(ge=1, le=2**31)]
-Subject = Annotated[str, Meta(min_length=1, max_length=64)]
-Radius = Annotated[float, Meta(ge=0, le=10_000)]
-Horizontal = Annotated[float, Meta(ge=-20_000, le=20_000)]
-Vertical = Annotated[float, Meta(ge=-5_000, le=5_000)]
-Heading = Annotated[float, Meta(ge=0, le=360)]
-Speed = Annotated[float, Meta(ge=0, le=1_000)]
+Subject = Annotated[str, Meta(min_length=1, max_length=LIMITS["subject"])]
+Radius = Annotated[float, Meta(ge=0, le=LIMITS["radius"])]
+Horizontal = Annotated[float, Meta(ge=-LIMITS["horizontal"], le=LIMITS["horizontal"])]
+Vertical = Annotated[float, Meta(ge=-LIMITS["vertical"], le=LIMITS["vertical"])]
+Heading = Annotated[float, Meta(ge=0, le=LIMITS["heading"])]
+Speed = Annotated[float, Meta(ge=0, le=LIMITS["speed"])]
+Velocity = Annotated[float, Meta(ge=-LIMITS["speed"], le=LIMITS["speed"])]
 MetaMap = Annotated[dict[Annotated[str, Meta(max_length=256)], str], Meta(max_length=256)]
 
 
@@ -64,7 +77,11 @@ class Position(Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
     y: Horizontal
     z: Vertical
     heading: Heading | None = None
+    """Degrees the subject faces, GTA's way: anticlockwise from north."""
     speed: Speed | None = None
+    vx: Velocity | None = None
+    """Metres per second east, over the ground: with `vy`, the velocity the resource predicts by."""
+    vy: Velocity | None = None
 
 
 class Positions(Inbound, tag="positions", frozen=True, kw_only=True):
@@ -76,7 +93,7 @@ class Positions(Inbound, tag="positions", frozen=True, kw_only=True):
 class Sync(Inbound, tag="sync", frozen=True, kw_only=True):
     """The complete set of calls this game server wants followed; replaces the previous set."""
 
-    tracks: Annotated[list[TrackSpec], Meta(max_length=4096)]
+    tracks: Annotated[list[TrackSpec], Meta(max_length=MAX_TRACKS)]
 
 
 class CallMeta(Inbound, tag="call_meta", frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ server_scripts {
     'server/transport.js', -- first: its event handlers exist before Lua uses them
     'shared/subjects.lua',
     'shared/tracking.lua',
+    'shared/motion.lua',
     'shared/sampler.lua',
     'shared/messages.lua',
     'shared/cadcache.lua',

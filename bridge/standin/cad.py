@@ -2,7 +2,8 @@
 
 A request passes the layers of the real gateway, in order: routing (404/405); gateway
 faults (injected 401/403/429, not counted); auth (401); the rate limit, a strict sliding
-log per route (429); then it is counted, backend faults fire, and the API answers.
+log per route (429; the rule is `window.SlidingLog`, which the replay benchmark's CAD also
+uses); then it is counted, backend faults fire, and the API answers.
 Arrival time is read from `clock` when the request head is parsed.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import copy
 import math
@@ -35,6 +35,7 @@ from bridge.standin.http import (
     read_body,
     send,
 )
+from bridge.standin.window import SlidingLog, counted_at
 
 ROUTES = ("update_call", "get_calls")
 _encode = msgspec.json.Encoder().encode
@@ -79,21 +80,6 @@ class RequestRecord:
     body: Any = None
     fault: Fault | None = None
     counted: bool = False  # it took a slot of its route's rate-limit window
-
-
-class _SlidingLog:
-    """Arrival times; strict: at most `limit` in any (now - length, now]."""
-
-    def __init__(self, limit: int, length: float) -> None:
-        self.limit, self.length, self.times = limit, length, list[float]()
-
-    def used(self, now: float) -> int:
-        del self.times[: bisect.bisect_right(self.times, now - self.length)]
-        return len(self.times)
-
-    def wait(self, now: float) -> float:
-        """Seconds until the oldest entry leaves the window (0 when empty)."""
-        return max(0.0, self.times[0] + self.length - now) if self.used(now) else 0.0
 
 
 def _id(text: str) -> int | None:
@@ -144,7 +130,7 @@ class CadStandIn:
         self.rate_limited = 0
         self.send_quota_headers = False
         self._clock = clock
-        self._logs = {route: _SlidingLog(n, window) for route, n in limits.items()}
+        self._logs = {route: SlidingLog(n, window) for route, n in limits.items()}
         self._calls: dict[tuple[int, int], dict[str, Any]] = {}
         self._closed: list[tuple[int, int]] = []  # in closing order
         self._faults: list[tuple[Fault, int, str | None]] = []  # fault, times left, route
@@ -220,7 +206,7 @@ class CadStandIn:
             raise ValueError(f"unknown route {route!r}; known: {ROUTES}")
         now = self._clock()
         for _ in range(n if route in self._logs else 0):
-            bisect.insort(self._logs[route].times, now)
+            self._logs[route].record(now)
 
     def inject(self, fault: Fault, count: int = 1, route: str | None = None) -> None:
         """Give `fault` to the next `count` requests (of `route`, or any) reaching its layer."""
@@ -244,8 +230,7 @@ class CadStandIn:
         return [
             r for r in self.requests
             if r.route == route and r.status == 429 and r.fault is None
-            and bisect.bisect_right(counted, r.t) - bisect.bisect_right(counted, r.t - log.length)
-            >= log.limit
+            and counted_at(counted, r.t, log.length) >= log.limit
         ]
 
     def revoke_key(self) -> None:
@@ -275,9 +260,9 @@ class CadStandIn:
             return problem(401, "API key is missing, invalid or revoked", record.path)
         log = self._logs.get(route)
         if log is not None:
-            if log.used(record.t) >= log.limit:
+            if not log.admits(record.t):
                 return rate_limited(max(1, math.ceil(log.wait(record.t))))
-            bisect.insort(log.times, record.t)
+            log.record(record.t)
         record.counted = True
         record.fault = self._take_fault(route, at_gateway=False)
         return None

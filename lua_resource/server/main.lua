@@ -116,6 +116,8 @@ local function read_entity(handle)
         z = coords.z,
         heading = GetEntityHeading(handle),
         speed = math.sqrt(velocity.x * velocity.x + velocity.y * velocity.y + velocity.z * velocity.z),
+        vx = velocity.x, -- over the ground, what the sampler and the daemon predict by
+        vy = velocity.y,
     }
 end
 

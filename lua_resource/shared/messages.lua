@@ -11,6 +11,18 @@ Messages.PROTOCOL = 1
 Messages.MAX_FRAME_BYTES = 64 * 1024
 Messages.MAX_BATCH = 2048
 Messages.MAX_TRACKS = 4096
+-- The value limits of protocol v1, as bridge/protocol.py writes them (a test
+-- holds the two, and transport.js, equal).
+Messages.LIMITS = {
+    call_id = 9007199254740992, -- 2^53
+    subject = 64, -- characters
+    radius = 10000, -- metres
+    horizontal = 20000, -- |x|, |y| metres
+    vertical = 5000, -- |z| metres
+    heading = 360, -- degrees
+    speed = 1000, -- metres per second (also |vx|, |vy|)
+}
+local LIMITS = Messages.LIMITS
 -- Room left under the daemon's 64 KiB frame limit.
 Messages.FRAME_BUDGET = 60 * 1024
 
@@ -25,13 +37,13 @@ end
 ---@param v any
 ---@return boolean
 local function call_id_ok(v)
-    return math.type(v) == "integer" and v >= 1 and v <= 9007199254740992
+    return math.type(v) == "integer" and v >= 1 and v <= LIMITS.call_id
 end
 
 ---@param v any
 ---@return boolean
 local function subject_ok(v)
-    return type(v) == "string" and #v >= 1 and #v <= 64
+    return type(v) == "string" and #v >= 1 and #v <= LIMITS.subject
 end
 
 ---@param meta any
@@ -66,7 +78,7 @@ local function track_spec_ok(spec, where)
     if not subject_ok(spec.subject) then
         return false, where .. ".subject: expected a string of 1-64 characters"
     end
-    if spec.radius ~= nil and not (finite(spec.radius) and spec.radius >= 0 and spec.radius <= 10000) then
+    if spec.radius ~= nil and not (finite(spec.radius) and spec.radius >= 0 and spec.radius <= LIMITS.radius) then
         return false, where .. ".radius: expected metres 0-10000, got " .. tostring(spec.radius)
     end
     if spec.meta ~= nil then
@@ -87,17 +99,23 @@ function Messages.item_ok(item)
         return false, "item.subject: expected a string of 1-64 characters"
     end
     for _, axis in ipairs({ "x", "y", "z" }) do
-        local v, limit = item[axis], axis == "z" and 5000 or 20000
+        local v, limit = item[axis], axis == "z" and LIMITS.vertical or LIMITS.horizontal
         if not finite(v) or math.abs(v) > limit then
             return false, "item." .. axis .. ": expected a finite number within +-" .. limit
                 .. ", got " .. tostring(v)
         end
     end
-    if item.heading ~= nil and not (finite(item.heading) and item.heading >= 0 and item.heading <= 360) then
+    if item.heading ~= nil and not (finite(item.heading) and item.heading >= 0 and item.heading <= LIMITS.heading) then
         return false, "item.heading: expected degrees 0-360, got " .. tostring(item.heading)
     end
-    if item.speed ~= nil and not (finite(item.speed) and item.speed >= 0 and item.speed <= 1000) then
+    if item.speed ~= nil and not (finite(item.speed) and item.speed >= 0 and item.speed <= LIMITS.speed) then
         return false, "item.speed: expected m/s 0-1000, got " .. tostring(item.speed)
+    end
+    for _, axis in ipairs({ "vx", "vy" }) do
+        local v = item[axis]
+        if v ~= nil and not (finite(v) and math.abs(v) <= LIMITS.speed) then
+            return false, "item." .. axis .. ": expected m/s within +-1000, got " .. tostring(v)
+        end
     end
     return true
 end

@@ -1,18 +1,28 @@
--- Change detection for subject positions: which readings are worth sending.
--- Pure: no natives, the time comes in as an argument (milliseconds).
+-- Which readings are worth sending: dead reckoning, as DIS entity state
+-- updates do it. Pure: no natives, the time comes in as an argument (ms).
 --
--- A reading is sent when its subject moved at least `min_move` metres since it
--- was last sent, or when `heartbeat_ms` passed since then (so the daemon can
--- tell a parked car from a lost one). Readings that cannot be real positions
+-- Per subject the sampler keeps what it last sent (position, velocity, time)
+-- and predicts the subject from it with the model the daemon uses
+-- (shared/motion.lua). A reading is sent when the subject is off that
+-- prediction by `min_move` metres (now, or a second on at its velocity), when
+-- it stopped or set off, or when `heartbeat_ms` passed (so the daemon can tell
+-- a parked car from a lost one). A steady mover is sent by the heartbeat alone;
+-- a stop, a start or a turn at once. Readings that cannot be real positions
 -- are skipped, never sent, and leave the subject's state untouched: its calls
 -- stay where the subject was last seen.
+
+local Motion = SonoranBridge.Motion
 
 local Sampler = {}
 Sampler.__index = Sampler
 
-local MAX_HORIZONTAL = 20000
-local MAX_VERTICAL = 5000
-local MAX_SPEED = 1000
+-- Equal to protocol v1's limits (bridge/protocol.py LIMITS; a test holds them so).
+Sampler.MAX_HORIZONTAL = 20000
+Sampler.MAX_VERTICAL = 5000
+Sampler.MAX_SPEED = 1000
+local MAX_HORIZONTAL = Sampler.MAX_HORIZONTAL
+local MAX_VERTICAL = Sampler.MAX_VERTICAL
+local MAX_SPEED = Sampler.MAX_SPEED
 
 ---@class Reading
 ---@field x number
@@ -20,6 +30,8 @@ local MAX_SPEED = 1000
 ---@field z number
 ---@field heading number|nil degrees
 ---@field speed number|nil metres per second
+---@field vx number|nil metres per second east
+---@field vy number|nil metres per second north
 
 ---@class PositionItem
 ---@field subject string
@@ -28,6 +40,8 @@ local MAX_SPEED = 1000
 ---@field z number
 ---@field heading number|nil
 ---@field speed number|nil
+---@field vx number|nil
+---@field vy number|nil
 
 ---@param n any
 ---@return boolean
@@ -90,7 +104,22 @@ function Sampler.item(subject, reading)
     if finite(speed) and speed >= 0 and speed <= MAX_SPEED then
         item.speed = round(speed, 0.01)
     end
+    local vx, vy = reading.vx, reading.vy
+    if finite(vx) and finite(vy) and math.abs(vx) <= MAX_SPEED and math.abs(vy) <= MAX_SPEED then
+        item.vx = round(vx, 0.01)
+        item.vy = round(vy, 0.01)
+    end
     return item
+end
+
+---The track an item puts on the wire: its position and the velocity the
+---daemon reads from it (unknown velocity predicts a subject standing still).
+---@param item PositionItem
+---@param now_ms number
+---@return table track
+local function track_of(item, now_ms)
+    local vx, vy = Motion.velocity(item.vx, item.vy, item.speed, item.heading)
+    return { x = item.x, y = item.y, z = item.z, vx = vx or 0.0, vy = vy or 0.0, t = now_ms }
 end
 
 ---@class SamplerOptions
@@ -106,7 +135,7 @@ function Sampler.new(opts)
     return setmetatable({
         min_move = opts.min_move,
         heartbeat_ms = opts.heartbeat_ms,
-        last = {}, -- subject -> { x, y, z, t } as last sent
+        last = {}, -- subject -> { x, y, z, vx, vy, t } as last sent
     }, Sampler)
 end
 
@@ -125,14 +154,17 @@ function Sampler:pick(now_ms, subjects, readings)
             skipped[subject] = reading == nil and "not located" or reason
         else
             local last = self.last[subject]
+            local item = Sampler.item(subject, reading)
             local due = last == nil or now_ms - last.t >= self.heartbeat_ms
             if not due then
-                local dx, dy, dz = reading.x - last.x, reading.y - last.y, reading.z - last.z
-                due = dx * dx + dy * dy + dz * dz >= self.min_move * self.min_move
+                local vx, vy = Motion.velocity(item.vx, item.vy, item.speed, item.heading)
+                local dt = (now_ms - last.t) / 1000
+                due = not Motion.holds(last, dt, reading.x, reading.y, vx or 0.0, vy or 0.0, self.min_move)
+                    or math.abs(reading.z - last.z) >= self.min_move
             end
             if due then
-                items[#items + 1] = Sampler.item(subject, reading)
-                self.last[subject] = { x = reading.x, y = reading.y, z = reading.z, t = now_ms }
+                items[#items + 1] = item
+                self.last[subject] = track_of(item, now_ms)
             end
         end
     end

@@ -18,6 +18,7 @@ from .fivem import RESOURCE_DIR, FakeServer, decoder, encode_like_fivem, lua_lis
 PURE = [
     "shared/subjects.lua",
     "shared/tracking.lua",
+    "shared/motion.lua",
     "shared/sampler.lua",
     "shared/messages.lua",
     "shared/cadcache.lua",
@@ -84,7 +85,9 @@ def test_every_pure_module_is_listed_in_the_manifest_before_main() -> None:
 def test_each_module_returns_its_table_and_publishes_it() -> None:
     lua = lua54.LuaRuntime()
     rawequal = lua.eval("rawequal")
-    names = ["Subjects", "Tracking", "Sampler", "Messages", "CadCache", "Settings", "Bridge"]
+    names = [
+        "Subjects", "Tracking", "Motion", "Sampler", "Messages", "CadCache", "Settings", "Bridge"
+    ]
     for path, name in zip(PURE, names, strict=True):  # in order: bridge.lua uses the others
         module = lua.globals().load((RESOURCE_DIR / path).read_text(), "@" + path)()
         assert lua54.lua_type(module) == "table"
@@ -226,12 +229,12 @@ finite = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
 @settings(max_examples=300, deadline=None)
-@given(x=finite, y=finite, z=finite, heading=finite, speed=finite)
+@given(x=finite, y=finite, z=finite, heading=finite, speed=finite, vx=finite, vy=finite)
 def test_any_reading_the_sampler_sends_is_valid_on_the_wire(
-    bare: Bare, x: float, y: float, z: float, heading: float, speed: float
+    bare: Bare, x: float, y: float, z: float, heading: float, speed: float, vx: float, vy: float
 ) -> None:
     sampler = bare.m.Sampler.new(bare.table({"min_move": 0, "heartbeat_ms": 1}))
-    r = {"x": x, "y": y, "z": z, "heading": heading, "speed": speed}
+    r = {"x": x, "y": y, "z": z, "heading": heading, "speed": speed, "vx": vx, "vy": vy}
     items, _ = sampler.pick(sampler, 0, bare.table(["s"]), bare.table({"s": r}))
     frames, dropped = bare.m.Messages.position_frames(items, bare.encode)
     assert len(dropped) == 0

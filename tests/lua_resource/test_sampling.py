@@ -17,13 +17,52 @@ def test_tracked_subjects_are_sent_each_period_they_move(linked: FakeServer) -> 
     linked.sent()
     linked.advance(PERIOD)
     assert linked.positions() == [
-        {"subject": "player:12", "x": 100.0, "y": 200.0, "z": 30.0, "heading": 90.0, "speed": 0.0}
+        {"subject": "player:12", "x": 100.0, "y": 200.0, "z": 30.0, "heading": 90.0, "speed": 0.0,
+         "vx": 0.0, "vy": 0.0}
     ]
     linked.move_player(12, (103.0, 204.0, 30.0), heading=181.26, vx=3.0, vy=4.0, vz=0.0)
     linked.advance(PERIOD)
     assert linked.positions() == [
-        {"subject": "player:12", "x": 103.0, "y": 204.0, "z": 30.0, "heading": 181.3, "speed": 5.0}
+        {"subject": "player:12", "x": 103.0, "y": 204.0, "z": 30.0, "heading": 181.3, "speed": 5.0,
+         "vx": 3.0, "vy": 4.0}
     ]
+
+
+def drive(
+    server: FakeServer, seconds: int, at: tuple[float, float], v: tuple[float, float]
+) -> list[dict[str, float]]:
+    """Move player 12 along a straight line at velocity v for `seconds` periods; what was sent."""
+    x, y = at
+    sent = []
+    for _ in range(seconds):
+        x, y = x + v[0], y + v[1]
+        server.move_player(12, (x, y, 30.0), vx=v[0], vy=v[1], vz=0.0)
+        server.advance(PERIOD)
+        sent += server.positions()
+    return sent
+
+
+def test_a_steady_mover_is_sent_by_the_heartbeat_alone(linked: FakeServer) -> None:
+    linked.export("TrackCall", 501, 12)
+    sent = drive(linked, 95, (100.0, 200.0), (20.0, 0.0))
+    # The start, then one every 30 s: the daemon's prediction stays within min_move.
+    assert [(p["x"], p["vx"]) for p in sent] == [
+        (120.0, 20.0), (720.0, 20.0), (1320.0, 20.0), (1920.0, 20.0)
+    ]
+
+
+def test_a_stop_a_turn_and_a_start_are_sent_at_once(linked: FakeServer) -> None:
+    linked.export("TrackCall", 501, 12)
+    drive(linked, 10, (100.0, 200.0), (20.0, 0.0))  # now at (300, 200)
+    turned = drive(linked, 1, (300.0, 200.0), (0.0, 20.0))  # 20 m from the track
+    assert [(p["x"], p["y"], p["vx"], p["vy"]) for p in turned] == [(300.0, 220.0, 0.0, 20.0)]
+    slowed = drive(linked, 1, (300.0, 220.0), (0.0, 4.0))  # on the track, but braking hard
+    assert [(p["y"], p["vy"]) for p in slowed] == [(224.0, 4.0)]
+    stopped = drive(linked, 1, (300.0, 224.0), (0.0, 0.0))  # 4 m short of the prediction
+    assert [(p["y"], p["vy"]) for p in stopped] == [(224.0, 0.0)]
+    assert drive(linked, 20, (300.0, 224.0), (0.0, 0.0)) == []  # parked: nothing
+    walking = drive(linked, 1, (300.0, 224.0), (1.5, 0.0))  # sets off on foot
+    assert [(p["x"], p["vx"]) for p in walking] == [(301.5, 1.5)]
 
 
 def test_nothing_is_sampled_before_a_call_is_tracked(linked: FakeServer) -> None:

@@ -69,15 +69,15 @@ async def test_strict_sliding_window(
     assert rejected.status_code == 429
     assert rejected.json()["message"] == "API rate limit exceeded"
     assert rejected.headers["retry-after"] == "51"  # 1000 leaves the window at 1060
-    clock.now = 1059.999
+    clock.now = 1060.0  # the window is closed: 1000 still counts at 1060
     assert (await patch(http)).status_code == 429
-    clock.now = 1060.0
+    clock.now = 1060.001
     assert (await patch(http)).status_code == 200  # 1000 slid out: one slot
     second = await patch(http)
     assert second.status_code == 429 and second.headers["retry-after"] == "1"
     assert standin.rate_limited == 3
     accepted = [r.t for r in standin.requests if r.status == 200]
-    assert all(sum(a <= t < a + 60 for t in accepted) <= 10 for a in accepted)
+    assert all(sum(a <= t <= a + 60 for t in accepted) <= 10 for a in accepted)
 
 
 async def test_429s_do_not_take_slots(
@@ -88,7 +88,7 @@ async def test_429s_do_not_take_slots(
     clock.now += 30
     for _ in range(5):
         assert (await patch(http)).status_code == 429
-    clock.now += 30
+    clock.now += 30.001
     assert [(await patch(http)).status_code for _ in range(11)] == [200] * 10 + [429]
 
 
@@ -104,7 +104,7 @@ async def test_external_spend_counts_in_the_window(
     standin.spend_external("update_call", 8)
     clock.now += 10
     assert [(await patch(http)).status_code for _ in range(3)] == [200, 200, 429]
-    clock.now += 50  # the external eight leave the window
+    clock.now += 50.001  # the external eight leave the window
     assert (await patch(http)).status_code == 200
 
 
@@ -117,7 +117,7 @@ async def test_limits_and_window_are_configurable(clock: FakeClock) -> None:
         assert statuses == [200, 200, 429]
         assert all([(await http.get(CALLS, headers=headers)).status_code == 200
                     for _ in range(20)])  # no limit configured for get_calls
-        clock.now += 10
+        clock.now += 10.001
         assert (await patch(http, headers=headers)).status_code == 200
 
 
