@@ -213,7 +213,10 @@ class Daemon:
         match message:
             case Positions(items=items):
                 for item in items:
-                    tracker.observe(server_id, item.subject, item.x, item.y, item.z, now)
+                    tracker.observe(
+                        server_id, item.subject, item.x, item.y, item.z, now,
+                        vx=item.vx, vy=item.vy, speed=item.speed, heading=item.heading,
+                    )  # fmt: skip
             case Track(call_id=call_id, subject=subject, radius=radius, meta=meta):
                 tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
                 self._notify(Notice(server_id, call_id, "following"))

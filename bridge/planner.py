@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from bridge import meta as metadata
+from bridge import motion
 from bridge.budget import Backoff, Budget
 from bridge.outcomes import (
     AuthFailed,
@@ -31,9 +32,14 @@ MOVING = 1.0
 """Metres per second above which a subject counts as moving."""
 LEAD_MIN_SPEED = 2.0
 TURNING = 0.35
-"""Radians the heading changed at the last fix above which a subject is turning: no lead."""
+"""Radians the heading changed at the last estimated fix above which a subject is turning: no
+lead."""
 SILENT = 10.0
-"""Seconds without a fix after which a subject's velocity is no basis for a lead."""
+"""Seconds without a fix after which an estimated velocity is no basis for a lead (a reported
+one holds for `motion.HORIZON`: the resource would have sent, had the subject left its track)."""
+BRAKING = 0.5
+"""Metres per second squared of slowing above which a reported subject is braking."""
+
 MAX_RADIUS = 1_000.0
 
 
@@ -196,10 +202,12 @@ class Planner:
 
     def _push_for(self, chosen: Candidate, now: float) -> Push:
         call, fix = chosen.call, chosen.fix
-        x, y = fix.x, fix.y
         ahead = self.lead_seconds(chosen, now) if self.settings.lead else 0.0
-        x += fix.vx * ahead
-        y += fix.vy * ahead
+        if fix.reported:
+            # Where the resource's own prediction puts the subject `ahead` from now: one model.
+            x, y = motion.predict(fix, now + ahead - fix.t)
+        else:
+            x, y = fix.x + fix.vx * ahead, fix.y + fix.vy * ahead
         radius = call.radius if call.radius is not None else self.settings.default_radius
         if self.settings.grow_radius and fix.speed > MOVING:
             # On a straight road the subject passes the pushed point and runs on to the next
@@ -222,9 +230,20 @@ class Planner:
         Zero for a slow, turning or silent subject: projecting it would overshoot.
         """
         fix = chosen.fix
-        if fix.speed < LEAD_MIN_SPEED or fix.turn > TURNING or now - fix.t > SILENT:
+        quiet = now - fix.t
+        if fix.speed < LEAD_MIN_SPEED:
             return 0.0
-        return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
+        if not fix.reported:
+            if fix.turn > TURNING or quiet > SILENT:
+                return 0.0
+            return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
+        # A reported turn needs no test: the resource sends the new heading as it turns. A
+        # subject braking is about to turn or stop, where a lead would overshoot.
+        if fix.accel < -BRAKING:
+            return 0.0
+        ahead = min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
+        # Never past the prediction's horizon: beyond it the model holds the subject anyway.
+        return max(0.0, min(ahead, motion.HORIZON - quiet))
 
     def begin(self, action: Push | Fetch, now: float) -> None:
         """Spend the slot the action takes."""

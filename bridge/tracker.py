@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from bridge import motion
 from bridge.meta import OWNED_KEYS, drawn_at
 from bridge.outcomes import Meta
 
@@ -15,13 +16,15 @@ CallKey = tuple[int, int]
 MAX_SPEED = 150.0
 """Metres per second above which two fixes are a teleport, not travel."""
 
+RECENT = 3.0
+"""Seconds within which two reported fixes tell an acceleration."""
 UNKNOWN_ERROR = 2_000.0
 """The error assumed for a call whose drawn position is unknown (no x/y in its metaData)."""
 
 
 @dataclass(slots=True)
 class Fix:
-    """A subject's last known position, and its velocity estimated from the fixes before."""
+    """A subject's last known position and velocity: the resource's, or estimated from fixes."""
 
     x: float
     y: float
@@ -31,11 +34,27 @@ class Fix:
     vy: float = 0.0
     turn: float = 0.0
     """Radians the direction of travel changed at the last fix; large for a turning subject."""
+    reported: bool = False
+    """The velocity came with the fix: the sender predicts by it and sends when it is off."""
+    accel: float = 0.0
+    """Metres per second squared the speed changed by since the fix before, when that was
+    recent (`RECENT`): negative for a subject braking for a turn or a stop."""
 
     @property
     def speed(self) -> float:
         """Metres per second over the ground."""
         return math.hypot(self.vx, self.vy)
+
+    def at(self, now: float) -> tuple[float, float]:
+        """Where the subject is taken to be at `now`, as the resource predicts it.
+
+        A reported velocity runs on (`motion.predict`): the resource's silence says the subject
+        is on that track. An estimated one does not: a sender that only reports movement says
+        nothing by its silence, and the subject may have stopped anywhere after the fix.
+        """
+        if not self.reported:
+            return self.x, self.y
+        return motion.predict(self, now - self.t)
 
 
 @dataclass(slots=True)
@@ -156,11 +175,24 @@ class Tracker:
         return added, removed
 
     def observe(
-        self, server_id: int, subject: str, x: float, y: float, z: float, now: float
+        self,
+        server_id: int,
+        subject: str,
+        x: float,
+        y: float,
+        z: float,
+        now: float,
+        *,
+        vx: float | None = None,
+        vy: float | None = None,
+        speed: float | None = None,
+        heading: float | None = None,
     ) -> None:
-        """Record a subject's position at `now`, updating its velocity estimate.
+        """Record a subject's position at `now`, with the velocity the item reports.
 
-        Only subjects some call follows are kept, so a chatty sender cannot grow memory.
+        The velocity is `motion.velocity` of the item's fields; an item without one gets an
+        estimate from the fixes before. Only subjects some call follows are kept, so a chatty
+        sender cannot grow memory.
         """
         key = (server_id, subject)
         followers = self._followers.get(key)
@@ -168,7 +200,15 @@ class Tracker:
             return
         previous = self.fixes.get(key)
         fix = Fix(x, y, z, now)
-        if previous is not None and now > previous.t:
+        reported = motion.velocity(vx, vy, speed, heading)
+        if reported is not None:
+            fix.vx, fix.vy = reported
+            fix.reported = True
+            if previous is not None and previous.speed > 0.5 and fix.speed > 0.5:
+                fix.turn = _turn(previous, fix)
+            if previous is not None and previous.reported and 0 < now - previous.t <= RECENT:
+                fix.accel = (fix.speed - previous.speed) / (now - previous.t)
+        elif previous is not None and now > previous.t:
             dt = now - previous.t
             fix.vx = (x - previous.x) / dt
             fix.vy = (y - previous.y) / dt
@@ -176,9 +216,7 @@ class Tracker:
                 # A teleport, or two fixes too close in time to tell a speed from.
                 fix.vx = fix.vy = 0.0
             elif previous.speed > 0.5 and fix.speed > 0.5:
-                heading_then = math.atan2(previous.vy, previous.vx)
-                heading_now = math.atan2(fix.vy, fix.vx)
-                fix.turn = abs((heading_now - heading_then + math.pi) % (2 * math.pi) - math.pi)
+                fix.turn = _turn(previous, fix)
         elif previous is not None:
             fix.vx, fix.vy, fix.turn = previous.vx, previous.vy, previous.turn
         # The subject moved between fixes, so its error changed along the way: the area since
@@ -191,18 +229,20 @@ class Tracker:
         """The latest fix of the call's subject, or None before the first."""
         return self.fixes.get((call.server_id, call.subject))
 
-    def error(self, call: Call) -> float | None:
-        """Metres between the subject and where the CAD draws its call; None without a fix."""
+    def error(self, call: Call, now: float | None = None) -> float | None:
+        """Metres between the subject (at `now`, or at its fix) and where the CAD draws its
+        call; None without a fix."""
         fix = self.fix_of(call)
         if fix is None:
             return None
         if call.drawn is None:
             return UNKNOWN_ERROR
-        return math.hypot(fix.x - call.drawn[0], fix.y - call.drawn[1])
+        x, y = fix.at(fix.t if now is None else now)
+        return math.hypot(x - call.drawn[0], y - call.drawn[1])
 
     def settle(self, call: Call, now: float) -> None:
         """Add the error area since the last settlement to the call's accumulator."""
-        error = self.error(call) or 0.0
+        error = self.error(call, now) or 0.0
         if now > call.acc_at:
             call.acc += (call.acc_err + error) / 2 * (now - call.acc_at)
             call.acc_at = now
@@ -213,7 +253,7 @@ class Tracker:
         call.drawn = (x, y)
         call.pushed_at = now
         call.acc, call.acc_at = 0.0, now
-        call.acc_err = self.error(call) or 0.0
+        call.acc_err = self.error(call, now) or 0.0
 
     def _unfollow(self, call: Call) -> None:
         followers = self._followers.get((call.server_id, call.subject))
@@ -222,3 +262,10 @@ class Tracker:
             if not followers:
                 del self._followers[(call.server_id, call.subject)]
                 self.fixes.pop((call.server_id, call.subject), None)
+
+
+def _turn(previous: Fix, fix: Fix) -> float:
+    """Radians between the directions of travel of two fixes."""
+    heading_then = math.atan2(previous.vy, previous.vx)
+    heading_now = math.atan2(fix.vy, fix.vx)
+    return abs((heading_now - heading_then + math.pi) % (2 * math.pi) - math.pi)

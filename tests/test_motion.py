@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,16 @@ from typing import Any
 import pytest
 from lupa import lua54
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` lives beside `bridge`
+
+from bench.feed import ShippedFeed
+from bench.sim import Truth
+from bench.workloads import WORKLOADS
 from bridge import motion
+from bridge.budget import Budget
+from bridge.planner import Planner, Push, Settings
+from bridge.scheduler import Accumulator
+from bridge.tracker import Tracker
 
 MOTION_LUA = Path(__file__).resolve().parents[1] / "lua_resource" / "shared" / "motion.lua"
 
@@ -129,3 +139,115 @@ def test_the_lua_constants_are_the_python_ones(lua: Lua) -> None:
         motion.HORIZON,
         motion.LOOKAHEAD,
     )
+
+
+# -- the daemon's side: the tracker predicts a silent subject by the same model ----------
+
+
+META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221"}
+
+
+def make_planner(*, lead: bool = True) -> Planner:
+    return Planner(
+        policy=Accumulator(10.0),
+        update_budget=Budget(10, 60.0, margin=1.0),
+        get_budget=None,
+        settings=Settings(min_move=10.0, lead=lead),
+    )
+
+
+def push_now(planner: Planner, now: float) -> Push:
+    action = planner.next_action(now)
+    assert isinstance(action, Push), action
+    planner.begin(action, now)
+    return action
+
+
+def test_a_reported_mover_is_predicted_on_its_track_until_the_horizon() -> None:
+    tracker = Tracker()
+    tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    call = tracker.calls[(1, 7)]
+    assert tracker.error(call, 0.0) == pytest.approx(100.0)
+    assert tracker.error(call, 10.0) == pytest.approx(300.0)
+    assert tracker.error(call, 100.0) == pytest.approx(100.0 + 20.0 * motion.HORIZON)
+
+
+def test_speed_and_heading_are_a_velocity_when_vx_vy_are_missing() -> None:
+    tracker = Tracker()
+    tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    tracker.observe(1, "veh:7", 0.0, 100.0, 0.0, 0.0, speed=10.0, heading=0.0)  # north
+    assert tracker.error(tracker.calls[(1, 7)], 5.0) == pytest.approx(150.0)
+
+
+def test_a_subject_that_stopped_is_held_where_it_stopped() -> None:
+    tracker = Tracker()
+    tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=25.0, vy=0.0)
+    tracker.observe(1, "veh:7", 480.0, 0.0, 0.0, 20.0, vx=0.0, vy=0.0)
+    call = tracker.calls[(1, 7)]
+    assert tracker.error(call, 20.0) == tracker.error(call, 200.0) == pytest.approx(480.0)
+
+
+def test_an_item_without_velocity_is_held_at_its_fix() -> None:
+    tracker = Tracker()
+    tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
+    tracker.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)  # 20 m/s by differencing
+    fix = tracker.fixes[(1, "veh:7")]
+    assert (fix.speed, fix.reported) == (pytest.approx(20.0), False)
+    assert tracker.error(tracker.calls[(1, 7)], 30.0) == pytest.approx(120.0)
+
+
+def test_a_stopped_subject_is_pushed_where_it_stands_not_led_on() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=25.0, vy=0.0)
+    planner.tracker.observe(1, "veh:7", 480.0, 5.0, 0.0, 20.0, vx=0.0, vy=0.0)
+    push = push_now(planner, 21.0)
+    assert (push.x, push.y) == (480.0, 5.0)
+
+
+def test_a_steady_mover_is_led_from_where_the_resource_predicts_it() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    push = push_now(planner, 10.0)  # silent for 10 s: on its track, at x = 300
+    assert 300.0 < push.x <= 300.0 + 20.0 * planner.settings.lead_cap
+    unled = make_planner(lead=False)
+    unled.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    unled.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    assert push_now(unled, 10.0).x == pytest.approx(300.0)
+
+
+def test_a_braking_subject_is_not_led() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    planner.tracker.observe(1, "veh:7", 118.0, 0.0, 0.0, 1.0, vx=16.0, vy=0.0)  # -4 m/s2
+    push = push_now(planner, 1.0)
+    assert (push.x, push.y) == (118.0, 0.0)
+
+
+@pytest.mark.parametrize("workload", ["pursuit-stop", "foot-chase", "traffic-stops"])
+def test_the_daemon_never_has_a_subject_off_by_min_move_at_a_sample(workload: str) -> None:
+    """The contract of one model: fed the real Lua sampler's items, the daemon's prediction of
+    every subject is within the resource's min_move of the truth at every sampling instant."""
+    truth = Truth.sample(WORKLOADS[workload]().movement(), 900)
+    feed = ShippedFeed()
+    reports = feed.reports(truth)
+    tracker = Tracker()
+    for call_id, subject in enumerate(truth.subjects, start=1):
+        tracker.track(1, call_id, subject, 0.0, meta=META)
+    sent = 0
+    for second, items in enumerate(reports):
+        for r in items:
+            tracker.observe(
+                1, truth.subjects[r.index], r.x, r.y, r.z, float(second),
+                vx=r.vx, vy=r.vy, speed=r.speed, heading=r.heading,
+            )  # fmt: skip
+        sent += len(items)
+        for subject, (x, y, _) in zip(truth.subjects, truth.xyz[second], strict=True):
+            px, py = tracker.fixes[(1, subject)].at(float(second))
+            assert math.hypot(px - x, py - y) < feed.settings["min_move"] + 0.02, (subject, second)
+    assert sent < 0.5 * len(truth.subjects) * truth.seconds  # and it sends far less than 1 Hz
