@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bench.feed import Report, Reports, ShippedFeed
 from bridge.meta import drawn_at
+from bridge.motion import STOPPED
 from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, RateLimited, Updated
 from bridge.planner import MOVING, Fetch, Planner, Push
 from bridge.standin.window import SlidingLog
@@ -33,18 +35,38 @@ class Movement(Protocol):
 
 @dataclass(frozen=True)
 class Truth:
-    """Every subject's true position and speed at each simulated second, shared by all runs."""
+    """Every subject's true position, velocity and speed at each simulated second, shared by
+    all runs."""
 
     subjects: list[str]
     xyz: list[list[tuple[float, float, float]]]
     speed: list[list[float]]
+    velocity: list[list[tuple[float, float, float]]]
+    """What GetEntityVelocity reads: m/s east, north, up."""
+    heading: list[list[float]]
+    """What GetEntityHeading reads: the direction of travel, GTA's way (last one when still)."""
 
     @classmethod
     def sample(cls, movement: Movement, seconds: int) -> Truth:
         """Evaluate the movement once per second for `seconds` seconds."""
+        h = 0.05
         xyz = [[(x, y, z) for _, x, y, z in movement.positions(float(t))] for t in range(seconds)]
         speed = [[v for _, v in movement.speeds(float(t))] for t in range(seconds)]
-        return cls(list(movement.subjects), xyz, speed)
+        velocity, heading = [], []
+        facing = [0.0] * len(movement.subjects)
+        for t in range(seconds):
+            before = movement.positions(max(0.0, t - h))
+            after = movement.positions(t + h)
+            span = (t + h) - max(0.0, t - h)
+            now = []
+            for i, ((_, x0, y0, z0), (_, x1, y1, z1)) in enumerate(zip(before, after, strict=True)):
+                vx, vy, vz = (x1 - x0) / span, (y1 - y0) / span, (z1 - z0) / span
+                if math.hypot(vx, vy) > 0.1:
+                    facing[i] = math.degrees(math.atan2(-vx, vy)) % 360.0
+                now.append((vx, vy, vz))
+            velocity.append(now)
+            heading.append(list(facing))
+        return cls(list(movement.subjects), xyz, speed, velocity, heading)
 
     @property
     def seconds(self) -> int:
@@ -109,14 +131,6 @@ class SimCad:
         return CallList({call_id: dict(meta) for call_id, meta in self.calls.items()})
 
 
-@dataclass(frozen=True)
-class Feed:
-    """How the game resource reports positions: after `min_move` metres, and a heartbeat."""
-
-    min_move: float = 2.0
-    heartbeat: float = 30.0
-
-
 @dataclass
 class Run:
     """What one planner achieved on one workload."""
@@ -131,6 +145,10 @@ class Run:
     most_in_window: int
     within_radius: float
     """Share of the time a subject was inside its call's drawn circle."""
+    overshoot_p95: float
+    """Metres: p95 of how far from a standing subject the pins pushed while it stood were."""
+    stop_pushes: int
+    """Pushes made while their subject stood still."""
     series: list[float] = field(repr=False)
     """Mean error over calls at each simulated second."""
 
@@ -144,7 +162,6 @@ class _Replay:
         self.latency = latency
         self.cad = cad
         count = len(truth.subjects)
-        self.reported = [(-math.inf, math.inf, math.inf)] * count
         self.stale_since = [math.inf] * count
         self.longest = 0.0
         self.inside = 0
@@ -152,6 +169,8 @@ class _Replay:
         self.series: list[float] = []
         self.push: tuple[float, Push, PatchResult] | None = None
         self.fetch: tuple[float, Fetch, GetResult] | None = None
+        self.pins: list[tuple[float, int, float, float]] = []
+        """(arrival time, subject index, x, y) of every push the CAD took."""
 
     def request(self, action: Push | Fetch, now: float) -> None:
         """Start the request; the answer is folded in `latency` seconds later."""
@@ -159,9 +178,11 @@ class _Replay:
         if isinstance(action, Fetch):
             self.fetch = (now + self.latency, action, self.cad.get_calls())
             return
-        result = self.cad.update_call(action.key[1], action.meta, now + self.latency / 2)
+        arrives = now + self.latency / 2
+        result = self.cad.update_call(action.key[1], action.meta, arrives)
         if isinstance(result, Updated):
             self.stale_since[action.key[1] - 1] = math.inf
+            self.pins.append((arrives, action.key[1] - 1, action.x, action.y))
         self.push = (now + self.latency, action, result)
 
     def answer(self, now: float) -> None:
@@ -201,16 +222,28 @@ class _Replay:
         self.samples.extend(errors)
         self.series.append(sum(errors) / len(errors))
 
-    def report(self, second: int, feed: Feed) -> None:
-        """Send the positions the resource would send this second: moved ones, and heartbeats."""
+    def report(self, reports: list[Report], second: int) -> None:
+        """Hand the daemon what the resource sent this second, as the listener does."""
         now = float(second)
-        for i, (subject, (x, y, z)) in enumerate(
-            zip(self.truth.subjects, self.truth.xyz[second], strict=True)
-        ):
-            at, rx, ry = self.reported[i]
-            if math.hypot(x - rx, y - ry) >= feed.min_move or now - at >= feed.heartbeat:
-                self.planner.tracker.observe(SERVER_ID, subject, x, y, z, now)
-                self.reported[i] = (now, x, y)
+        for r in reports:
+            self.planner.tracker.observe(
+                SERVER_ID, self.truth.subjects[r.index], r.x, r.y, r.z, now,
+                vx=r.vx, vy=r.vy, speed=r.speed, heading=r.heading,
+            )  # fmt: skip
+
+    def overshoot(self) -> list[float]:
+        """Metres from a standing subject of each pin pushed while it stood."""
+        found = []
+        last = self.truth.seconds - 1
+        for at, i, x, y in self.pins:
+            second = min(int(at), last)
+            if (
+                self.truth.speed[second][i] < STOPPED
+                and self.truth.speed[max(0, second - 1)][i] < STOPPED
+            ):
+                sx, sy, _ = self.truth.xyz[second][i]
+                found.append(math.hypot(x - sx, y - sy))
+        return found
 
     def serve(self, second: int) -> None:
         """Make the requests the planner wants during this second, at the moments it wants."""
@@ -239,14 +272,16 @@ def replay(
     latency: float = 0.4,
     limit: int = 10,
     window: float = 60.0,
-    feed: Feed | None = None,
+    reports: Reports | None = None,
 ) -> Run:
     """Drive a fresh planner through the recorded truth; measure the map the CAD draws.
 
+    `reports` are what the resource sends (`bench.feed`; the shipped sampler's by default).
     The simulated CAD enforces a strict `limit` per `window`; the planner brings its own budget
     (the daemon's), so any 429 counted here is a fault in the budget arithmetic.
     """
-    feed = feed or Feed()
+    if reports is None:
+        reports = ShippedFeed().reports(truth)
     planner = make_planner()
     cad = SimCad(limit, window)
     for call_id, (subject, (x, y, z)) in enumerate(
@@ -259,17 +294,25 @@ def replay(
     run = _Replay(planner, truth, latency, cad)
     for second in range(truth.seconds):
         run.measure(second)
-        run.report(second, feed)
+        run.report(reports[second], second)
         run.serve(second)
     samples = sorted(run.samples)
+    overshoot = sorted(run.overshoot())
     return Run(
         policy=planner.policy.name,
         mean_error=sum(samples) / len(samples),
-        p95_error=samples[int(0.95 * (len(samples) - 1))],
+        p95_error=percentile(samples, 0.95),
         longest_stale=run.longest,
         requests=cad.accepted + cad.refused,
         refusals=cad.refused,
         most_in_window=cad.most_in_window,
         within_radius=run.inside / len(samples),
+        overshoot_p95=percentile(overshoot, 0.95),
+        stop_pushes=len(overshoot),
         series=run.series,
     )
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """The `share` quantile of sorted values (0 for none), nearest rank below."""
+    return ordered[int(share * (len(ordered) - 1))] if ordered else 0.0

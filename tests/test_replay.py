@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` lives beside `bridge`
 
+from bench.feed import ShippedFeed, ThresholdFeed
 from bench.replay import main
 from bench.sim import SimCad, Truth, replay
 from bench.workloads import OURS, POLICIES, ROUND_ROBIN, WORKLOADS
@@ -70,3 +71,26 @@ def test_the_command_ends_with_one_ratio_line_per_workload(
     assert code == 0
     assert lines[-2].startswith("mixed-10: ours/round-robin = ")
     assert lines[-1].startswith("trace:my-drive: ours/round-robin = ")
+
+
+def test_the_feed_is_the_resource_s_own_sampler_with_its_shipped_defaults() -> None:
+    feed = ShippedFeed()
+    assert feed.settings == {"interval_ms": 1000.0, "min_move": 5.0, "heartbeat_ms": 30000.0}
+    truth = Truth.sample(WORKLOADS["all-moving-10"]().movement(), 120)
+    reports = feed.reports(truth)
+    assert [r.index for r in reports[0]] == list(range(10))  # everyone, first
+    assert all(r.vx is not None and r.vy is not None for items in reports for r in items)
+    assert sum(map(len, reports)) < sum(map(len, ThresholdFeed().reports(truth)))
+
+
+def test_pins_pushed_at_a_standing_subject_are_measured_from_where_it_stands() -> None:
+    truth = Truth.sample(WORKLOADS["pursuit-stop"]().movement(), 900)
+    ours = replay(POLICIES[OURS], truth)
+    before = replay(POLICIES[OURS], truth, reports=ThresholdFeed().reports(truth))
+    assert ours.stop_pushes > 0 and before.stop_pushes > 0
+    assert ours.overshoot_p95 <= 30.0 < before.overshoot_p95  # the stopped car led on
+
+
+def test_nothing_moving_spends_nothing() -> None:
+    truth = Truth.sample(WORKLOADS["still-10"]().movement(), 300)
+    assert replay(POLICIES[OURS], truth).requests == 0
