@@ -10,13 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from bridge import logs
 from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.config import Config
-from bridge.planner import Alert, Notice, Planner, Settings
+from bridge.metrics import Metrics
+from bridge.outcomes import GetResult, PatchResult
+from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
 from bridge.protocol import (
     CallClosed,
     CallMeta,
@@ -33,6 +36,8 @@ from bridge.scheduler import PacedAccumulator, Policy
 from bridge.server import Listener
 from bridge.shared.gate import gate_from
 from bridge.spendlog import SpendLog, default_path
+from bridge.status import RequestLog, Snapshot, dropped_reason, record_of, snapshot
+from bridge.statuspage import StatusPage
 
 log = structlog.stdlib.get_logger("bridge.app")
 
@@ -121,7 +126,13 @@ class Daemon:
             on_event=self._on_event,
             on_spent=self._keep_spending if self.spendlog is not None else None,
             gate=self.gate,
+            on_result=self._on_result,
         )
+        self.started = clock()
+        self.positions_received = 0
+        self.request_log = RequestLog()
+        self.metrics = Metrics(self.snapshot, lambda: self.positions_received)
+        self.status_page: StatusPage | None = None
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
 
@@ -134,6 +145,12 @@ class Daemon:
         """Bind the listener and start the push loop."""
         self._resume_spending()
         await self.listener.start()
+        if self.config.status.port:
+            await self.serve_status(
+                self.config.status.host,
+                self.config.status.port,
+                loopback_only=not self.config.status.allow_remote,
+            )
         self._push_task = asyncio.create_task(self.pusher.run(), name="push-loop")
 
     async def run(self) -> None:
@@ -158,6 +175,8 @@ class Daemon:
         log.info("stopping")
         self._stop.set()
         await self.listener.stop()
+        if self.status_page is not None:
+            await self.status_page.stop()
         self.pusher.stop()
         if self._push_task is not None:
             done, _ = await asyncio.wait({self._push_task}, timeout=grace)
@@ -212,6 +231,7 @@ class Daemon:
         tracker = self.tracker
         match message:
             case Positions(items=items):
+                self.positions_received += len(items)
                 for item in items:
                     tracker.observe(
                         server_id, item.subject, item.x, item.y, item.z, now,
@@ -313,6 +333,38 @@ class Daemon:
             }
         return servers
 
+    def snapshot(self) -> Snapshot:
+        """What the status page, `/status.json` and `/metrics` show now."""
+        return snapshot(
+            self.planner,
+            self.listener.links.values(),
+            self.request_log,
+            self.clock(),
+            started=self.started,
+            requests_made=self.pusher.requests,
+            summary=self.status(),
+        )
+
+    async def serve_status(self, host: str, port: int, *, loopback_only: bool = True) -> str:
+        """Serve the status page on host:port (0: any free port); returns its URL."""
+        page = StatusPage(
+            host=host,
+            port=port,
+            snapshot_json=lambda: _json(self.snapshot()),
+            metrics=self.metrics.render,
+            loopback_only=loopback_only,
+        )
+        await page.start()
+        self.status_page = page
+        return page.url
+
+    def _on_result(
+        self, action: Push | Fetch, result: PatchResult | GetResult, began: float, ended: float
+    ) -> None:
+        record = record_of(action, result, began, ended)
+        self.request_log.add(record)
+        self.metrics.record(record, dropped_reason(result))
+
     async def _report(self) -> None:
         """Log a `status` line now and then, so an operator sees the daemon at work."""
         every = self.config.log.status_seconds
@@ -325,6 +377,13 @@ class Daemon:
 
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _json(view: Snapshot) -> bytes:
+    return _encoder.encode(view)
 
 
 def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:

@@ -130,6 +130,14 @@ class LogConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """How often a `status` line sums up links, calls, requests and map error (0: never)."""
 
 
+class StatusConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The status page (`/`, `/status.json`, `/metrics`): off while `port` is 0."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65_535)] = 0
+    allow_remote: bool = False
+
+
 class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole configuration."""
 
@@ -138,6 +146,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
     tracking: TrackingConfig = msgspec.field(default_factory=TrackingConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    status: StatusConfig = msgspec.field(default_factory=StatusConfig)
 
 
 class ConfigError(ValueError):
@@ -239,6 +248,11 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
         raise ConfigError(
             f"listen.host = {config.listen.host!r} is not loopback: set listen.allow_remote = true "
             "to accept connections from other machines"
+        )
+    if not config.status.allow_remote and not _loopback(config.status.host):
+        raise ConfigError(
+            f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
+            "true to show the status page to other machines"
         )
 
 

@@ -360,3 +360,12 @@ class Planner:
             return
         if quota.remaining <= 0:
             self._budget_of(action).block_until(now + quota.reset_after)
+
+    def expected_waits(self, now: float) -> dict[CallKey, float]:
+        """Seconds between pushes each pushable call can expect, leaving state untouched."""
+        found = [
+            Candidate(call, fix, 0.0, 0.0, 0.0)
+            for call in self.tracker
+            if (fix := self.tracker.fix_of(call)) is not None and call.meta is not None
+        ]
+        return {c.call.key: wait for c, wait in zip(found, self._waits(found, now), strict=True)}

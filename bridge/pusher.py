@@ -48,13 +48,16 @@ class Gate(Protocol):
     async def admit(self, action: Push | Fetch, now: float) -> bool: ...
 
     async def settle(self, action: Push | Fetch, result: PatchResult | GetResult) -> None: ...
+OnResult = Callable[[Push | Fetch, PatchResult | GetResult, float, float], None]
+"""Called with (action, result, began, ended) once a request has been folded in."""
 
 
 class PushLoop:
     """Runs the planner's requests one at a time, within the budget, until stopped.
 
     `on_event` gets what the planner has to tell; `on_spent` is called when a request begins
-    and when it ends, the moments the budget's counts change.
+    and when it ends, the moments the budget's counts change; `on_result` gets each finished
+    request with its answer and when it began and ended (for the status page and metrics).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class PushLoop:
         on_event: Callable[[Notice | Alert], None],
         on_spent: Callable[[], None] | None = None,
         gate: Gate | None = None,
+        on_result: OnResult | None = None,
     ) -> None:
         self.planner = planner
         self.cad = cad
@@ -73,6 +77,7 @@ class PushLoop:
         self.on_event = on_event
         self.on_spent = on_spent
         self.gate = gate
+        self.on_result = on_result
         self.requests = 0
         self.in_flight: Push | Fetch | None = None
         self._wake = asyncio.Event()
@@ -141,6 +146,8 @@ class PushLoop:
                 log.exception("request failed unexpectedly")
                 result = Transient(f"client error: {type(exc).__name__}", reached_server=True)
             self._finish(action, result)
+            if self.on_result is not None:
+                self.on_result(action, result, now, self.clock())
             if self.gate is not None:
                 await self.gate.settle(action, result)
 

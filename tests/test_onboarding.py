@@ -156,6 +156,8 @@ def test_the_wheel_carries_the_resource_and_the_example_config(wheel: Path) -> N
         if path.is_file():
             assert f"bridge/_data/lua_resource/{path.relative_to(source).as_posix()}" in names
     assert "bridge/_data/config.example.toml" in names
+    for page in ("status.html", "status.js", "status.css"):
+        assert f"bridge/static/{page}" in names
 
 
 def test_an_installed_wheel_runs_init_and_install_resource_away_from_the_checkout(

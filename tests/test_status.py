@@ -1,0 +1,205 @@
+"""The status snapshot: built from the planner's state at a given time, on a fixed clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+import pytest
+
+from bridge.budget import Budget
+from bridge.outcomes import (
+    AuthFailed,
+    CallList,
+    Gone,
+    RateLimited,
+    Rejected,
+    Transient,
+    Updated,
+)
+from bridge.planner import Fetch, Planner, Push, Settings
+from bridge.scheduler import PacedAccumulator
+from bridge.status import (
+    RequestLog,
+    RequestRecord,
+    dropped_reason,
+    outcome_status,
+    record_of,
+    snapshot,
+)
+
+META = {"x": "0", "y": "0", "z": "0", "radius": "80", "postal": "221"}
+
+
+@dataclass
+class FakeLink:
+    server_id: int
+    conn: int
+    frames: int = 0
+    errors: int = 0
+
+
+def make_planner() -> Planner:
+    return Planner(
+        policy=PacedAccumulator(threshold=10.0, max_stale=180.0),
+        update_budget=Budget(10, 60.0, margin=1.0),
+        get_budget=Budget(5, 60.0, margin=1.0),
+        settings=Settings(min_move=10.0, lead=False),
+    )
+
+
+def push_and_answer(planner: Planner, now: float, latency: float = 0.2) -> Push:
+    action = planner.next_action(now)
+    assert isinstance(action, Push)
+    planner.begin(action, now)
+    answer = Updated(call={"metaData": action.meta}, meta=dict(action.meta))
+    planner.finish_push(action, answer, now + latency)
+    return action
+
+
+def test_a_moving_call_shows_where_its_subject_is_where_it_is_drawn_and_the_error() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 501, "player:3", 0.0, meta=META, radius=60.0)
+    planner.tracker.observe(1, "player:3", 30.0, 40.0, 21.0, 2.0)
+    view = snapshot(planner, [], [], 3.0, started=0.0, requests_made=0)
+    (call,) = view.calls
+    assert call.subject == "player:3" and call.state == "following"
+    assert call.subject_at == [30.0, 40.0, 21.0] and call.drawn_at == [0.0, 0.0]
+    assert call.error == 50.0 and call.radius == 60.0
+    assert call.fix_age == 1.0 and call.last_push_ago is None
+    # Parked, alone: one turn per slot (60 s / 10), counted from when tracking began.
+    assert planner.expected_waits(3.0) == {(1, 501): pytest.approx(6.0)}
+    assert call.next_push_in == pytest.approx(3.0)
+    assert view.mean_error == 50.0
+
+
+def test_after_a_push_the_call_shows_when_it_was_pushed_and_when_the_next_is_expected() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 501, "veh:1", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:1", 0.0, 0.0, 0.0, 0.0)
+    planner.tracker.observe(1, "veh:1", 20.0, 0.0, 0.0, 1.0)  # 20 m/s east
+    push_and_answer(planner, 1.0)
+    planner.tracker.observe(1, "veh:1", 120.0, 0.0, 0.0, 6.0)
+    view = snapshot(planner, [], [], 6.0, started=0.0, requests_made=1)
+    (call,) = view.calls
+    assert call.state == "pushed" and call.drawn_at == [20.0, 0.0] and call.error == 100.0
+    assert call.last_push_ago == pytest.approx(4.8)
+    # One mover alone on a budget of 10 per 61 s: every 6.1 s, counted from the push.
+    waits = planner.expected_waits(6.0)
+    assert call.next_push_in == pytest.approx(1.2 + waits[(1, 501)] - 6.0, abs=1e-3)
+
+
+def test_a_call_drawn_on_its_subject_expects_no_push() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 501, "player:1", 0.0, meta=META)
+    planner.tracker.observe(1, "player:1", 2.0, 1.0, 0.0, 1.0)
+    (call,) = snapshot(planner, [], [], 2.0, started=0.0, requests_made=0).calls
+    assert call.error is not None and call.error < 10 and call.next_push_in is None
+
+
+def test_a_call_without_metadata_or_a_position_says_what_it_waits_for() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 501, "player:1", 0.0)
+    planner.tracker.track(1, 502, "player:2", 0.0, meta=META)
+    first, second = snapshot(planner, [], [], 1.0, started=0.0, requests_made=0).calls
+    assert first.state == "waiting for its metaData" and first.subject_at is None
+    assert second.state == "waiting for a position" and second.error is None
+
+
+def test_the_budget_shows_use_against_the_limit_the_next_slot_and_a_neighbours_share() -> None:
+    planner = make_planner()
+    budget = planner.update_budget
+    for t in range(10):
+        budget.begin(float(t))
+        budget.end(float(t) + 0.5)
+    budget.refused(10.0, admitted=7)  # a 429 while 7 of ours were in the window
+    budget.block_until(15.0)
+    view = snapshot(planner, [], [], 12.0, started=0.0, requests_made=10)
+    update, get = view.budgets
+    assert (update.route, update.used, update.limit, update.share) == ("update_call", 10, 10, 7)
+    assert update.paused_for == 3.0
+    # With a share of 7 the oldest 4 must leave: the 4th ended at 3.5, free at 3.5 + 61.
+    assert update.next_free_in == pytest.approx(3.5 + 61.0 - 12.0)
+    assert (get.route, get.used, get.limit, get.next_free_in) == ("get_calls", 0, 5, 0.0)
+
+
+def test_a_request_in_flight_on_a_full_window_has_no_next_slot_time() -> None:
+    planner = Planner(
+        policy=PacedAccumulator(threshold=10.0, max_stale=180.0),
+        update_budget=Budget(1, 60.0),
+        get_budget=None,
+    )
+    planner.update_budget.begin(0.0)
+    view = snapshot(planner, [], [], 1.0, started=0.0, requests_made=1)
+    (update,) = view.budgets
+    assert update.next_free_in is None
+    msgspec.json.encode(view)  # infinity never reaches the JSON
+
+
+def test_links_are_listed_by_server_id() -> None:
+    links = [FakeLink(3, 2, frames=9), FakeLink(1, 1, frames=4, errors=1)]
+    view = snapshot(make_planner(), links, [], 1.0, started=0.0, requests_made=0)
+    assert [(k.server_id, k.conn, k.frames, k.errors) for k in view.links] == [
+        (1, 1, 4, 1),
+        (3, 2, 9, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "dropped"),
+    [
+        (Updated(call={}, meta={}), "200", None),
+        (Gone("closed"), "404", "gone"),
+        (RateLimited(7.0, "API rate limit exceeded"), "429", "rate_limited"),
+        (AuthFailed(401, "bad key"), "401", "auth_failed"),
+        (Rejected(400, "metaData: expected object"), "400", "rejected"),
+        (Transient("HTTP 503: down", True), "503", "failed"),
+        (Transient("timeout after 10.0 s", True), "error", "failed"),
+        (Transient("connection refused", False), "error", "failed"),
+    ],
+)
+def test_each_answer_is_logged_with_its_http_status_and_why_an_update_was_dropped(
+    result: object, status: str, dropped: str | None
+) -> None:
+    assert outcome_status(result) == status  # type: ignore[arg-type]
+    assert dropped_reason(result) == dropped  # type: ignore[arg-type]
+    push = Push((1, 501), META, 0.0, 0.0, 0.0, 50.0)
+    record = record_of(push, result, 10.0, 10.25)  # type: ignore[arg-type]
+    assert (record.route, record.call_id, record.status) == ("update_call", 501, status)
+    assert record.latency == 0.25
+
+
+def test_a_fetch_is_logged_on_its_route_without_a_call() -> None:
+    record = record_of(Fetch(2), CallList(calls={}), 1.0, 1.5)
+    assert (record.route, record.server_id, record.call_id, record.status) == (
+        "get_calls",
+        2,
+        None,
+        "200",
+    )
+
+
+def test_the_request_log_keeps_the_last_ones_newest_first_on_the_page() -> None:
+    log = RequestLog(size=3)
+    for i in range(5):
+        log.add(
+            RequestRecord(
+                route="update_call", server_id=1, call_id=500 + i, status="200",
+                began=float(i), ended=i + 0.1,
+            )
+        )
+    assert len(log) == 3
+    view = snapshot(make_planner(), [], log, 10.0, started=0.0, requests_made=5)
+    assert [r.call_id for r in view.recent] == [504, 503, 502]
+    assert view.recent[0].ago == pytest.approx(5.9) and view.recent[0].latency_ms == 100.0
+
+
+def test_the_snapshot_leaves_the_planners_choice_unchanged() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 501, "veh:1", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:1", 100.0, 0.0, 0.0, 1.0)
+    call = planner.tracker.get(1, 501)
+    assert call is not None
+    before = (call.acc, call.acc_at, call.acc_err, call.right_at)
+    snapshot(planner, [], [], 50.0, started=0.0, requests_made=0)
+    assert (call.acc, call.acc_at, call.acc_err, call.right_at) == before
