@@ -16,12 +16,17 @@ dependencies {
 server_scripts {
     'server/transport.js', -- first: its event handlers exist before Lua uses them
     'shared/subjects.lua',
+    'shared/metadata.lua',
     'shared/tracking.lua',
     'shared/motion.lua',
     'shared/sampler.lua',
     'shared/messages.lua',
     'shared/cadcache.lua',
+    'shared/units.lua',
+    'shared/saved.lua',
+    'shared/follow.lua',
     'shared/settings.lua',
     'shared/bridge.lua',
+    'shared/sonorancad.lua',
     'server/main.lua',
 }

@@ -6,6 +6,8 @@
 local RESOURCE = GetCurrentResourceName()
 local Settings = SonoranBridge.Settings
 local Bridge = SonoranBridge.Bridge
+local Units = SonoranBridge.Units
+local Saved = SonoranBridge.Saved
 
 local function log(line)
     print(("[%s] %s"):format(RESOURCE, line))
@@ -46,38 +48,56 @@ local function is_connected_player(id)
     return false
 end
 
----The unit id sonorancad associates with a player, or nil.
-local function unit_of_player(player)
-    local unit = sonorancad("GetUnitByPlayerId", player)
-    -- Current versions return the unit object, older ones its id.
-    local id = type(unit) == "table" and unit.id or unit
-    id = tonumber(id)
-    return id and math.tointeger(id) or nil
+-- Unit identId -> player id, as sonorancad announced it (SonoranCAD::core:AddPlayer,
+-- at each unit login and unit poll): it resolved those players itself.
+local announced = {}
+
+---The connected players with their identifiers, prefix stripped.
+local function unit_candidates()
+    local players = {}
+    for _, player in ipairs(GetPlayers()) do
+        players[#players + 1] = { id = tostring(player), ids = Units.stripped(GetPlayerIdentifiers(player)) }
+    end
+    return players
 end
 
----Unit id -> player server id, for the players sonorancad knows as units.
+---Unit identId -> player server id, for the units of sonorancad's unit cache in
+---game. Read locally: never through exports that may spend an API request.
 local function unit_players()
-    local map = {}
-    for _, player in ipairs(GetPlayers()) do
-        local id = unit_of_player(player)
-        if id ~= nil then
-            map[id] = player
-        end
+    local cache = sonorancad("GetUnitCache")
+    if type(cache) ~= "table" then
+        return {}
     end
-    return map
+    return Units.players(cache, unit_candidates(), announced)
 end
 
 local function unit_in_cache(unit_id)
-    local units = sonorancad("GetUnitCache")
-    if type(units) ~= "table" then
-        return false
-    end
-    for _, unit in pairs(units) do
-        if type(unit) == "table" and tonumber(unit.id) == unit_id then
-            return true
+    return Units.find(sonorancad("GetUnitCache"), unit_id) ~= nil
+end
+
+---What a subject is now, to tell after a restart whether its id still means
+---the same: a player's license (or first identifier), an entity's model.
+local function identify(subject)
+    local kind, digits = subject:match("^(%a+):(%d+)$")
+    local id = digits and math.tointeger(tonumber(digits))
+    if kind == "player" then
+        if not is_connected_player(id) then
+            return nil
         end
+        local license = GetPlayerIdentifierByType(tostring(id), "license")
+        if license ~= nil and license ~= "" then
+            return license
+        end
+        local ids = GetPlayerIdentifiers(tostring(id))
+        return type(ids) == "table" and ids[1] or nil
+    elseif kind == "entity" then
+        local handle = NetworkGetEntityFromNetworkId(id)
+        if handle == 0 or not DoesEntityExist(handle) then
+            return nil
+        end
+        return "model:" .. tostring(GetEntityModel(handle))
     end
-    return false
+    return nil
 end
 
 ---@param subject Subject
@@ -161,7 +181,14 @@ local bridge = Bridge.new({
     call_state = function(call_id, state, detail)
         TriggerEvent(RESOURCE .. ":callState", call_id, state, detail)
     end,
+    identify = identify,
+    save = function(text) SetResourceKvp(Saved.KEY, text) end,
+    unit_players = unit_players,
+    cad_postals = function() return sonorancad("isPluginLoaded", "postals") == true end,
 }, settings)
+
+-- A restart of this resource (or of FXServer) resumes what was tracked.
+bridge:restore(GetResourceKvpString(Saved.KEY))
 
 -- Exports: bad arguments (and any surprise) come back as false plus a reason,
 -- never as an error thrown into the calling resource.
@@ -210,11 +237,41 @@ AddEventHandler(RESOURCE .. ":linkUp", function() bridge:on_link_up() end)
 AddEventHandler(RESOURCE .. ":linkDown", function() bridge:on_link_down() end)
 AddEventHandler(RESOURCE .. ":daemonMessage", function(text) bridge:on_daemon_message(text) end)
 
--- From sonorancad, when it runs. A dropped player is deliberately not handled:
--- its calls stay tracked, where the player was last seen.
+-- From sonorancad, when it runs. A dropped player's explicit tracks are
+-- deliberately kept: its calls stay where the player was last seen.
 AddEventHandler("SonoranCAD::pushevents:DispatchEvent", function(entry)
     bridge:on_cad_entry(entry)
 end)
+AddEventHandler("SonoranCAD::pushevents:IncomingCadCall", function(call)
+    bridge:on_emergency_call(call)
+end)
+AddEventHandler("SonoranCAD::pushevents:CadCallRemoved", function(call_id)
+    bridge:on_cad_removed(call_id)
+end)
+AddEventHandler("SonoranCAD::dispatchnotify:CallEdit:Tracking", function(call_id, on, primary)
+    bridge:on_cad_tracking(call_id, on, primary)
+end)
+AddEventHandler("SonoranCAD::core:AddPlayer", function(player, unit)
+    local ident_id = type(unit) == "table" and math.tointeger(tonumber(unit.id) or 0) or nil
+    if ident_id ~= nil and ident_id > 0 then
+        announced[ident_id] = tostring(player)
+    end
+    bridge:on_units_changed()
+end)
+local function forget_player(player)
+    for ident_id, id in pairs(announced) do
+        if id == tostring(player) then
+            announced[ident_id] = nil
+        end
+    end
+    bridge:on_units_changed()
+end
+AddEventHandler("SonoranCAD::core:RemovePlayer", function(player) forget_player(player) end)
+AddEventHandler("playerDropped", function() forget_player(source) end)
+for _, name in ipairs({ "SonoranCAD::pushevents:UnitLogin", "SonoranCAD::pushevents:UnitLogout",
+    "playerJoining" }) do
+    AddEventHandler(name, function() bridge:on_units_changed() end)
+end
 AddEventHandler("SonoranCAD::pushevents:DispatchEdit", function(_, data)
     if type(data) == "table" then
         bridge:on_cad_entry({ dispatch_type = "CALL_EDIT", dispatch = data.dispatch or data })

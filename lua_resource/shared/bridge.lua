@@ -7,12 +7,16 @@ local Tracking = SonoranBridge.Tracking
 local Sampler = SonoranBridge.Sampler
 local Messages = SonoranBridge.Messages
 local CadCache = SonoranBridge.CadCache
+local Saved = SonoranBridge.Saved
+local Follow = SonoranBridge.Follow
 
 local Bridge = {}
 Bridge.__index = Bridge
 
 -- Enough for any real server; keeps a meta-less sync well under 64 KiB.
 Bridge.MAX_TRACKED = 500
+-- How often sonorancad's caches are re-read: its 60 s poll writes them without an event.
+Bridge.RECONCILE_MS = 5000
 
 ---@class BridgeHost
 ---@field send fun(text: string) hands one JSON frame to the transport
@@ -24,17 +28,70 @@ Bridge.MAX_TRACKED = 500
 ---@field locate fun(subjects: string[]): table<string, Reading> current readings; missing = not located
 ---@field call_cache fun(): table|nil the sonorancad call cache, nil when that resource is not running
 ---@field call_state fun(call_id: integer, state: string, detail: string|nil) fires the public event
+---@field identify fun(subject: string): string|nil what the subject is now (player identifier, entity model)
+---@field save fun(text: string) keeps the tracked calls (resource KVP)
+---@field unit_players fun(): table<integer, string> unit identId -> player id, for units in game
+---@field cad_postals fun(): boolean whether sonorancad's postals plugin is loaded
 
 ---@param host BridgeHost
 ---@param settings BridgeSettings
 ---@return table bridge
 function Bridge.new(host, settings)
-    return setmetatable({
+    local bridge = setmetatable({
         host = host,
+        settings = settings,
         tracker = Tracking.new(),
         sampler = Sampler.new({ min_move = settings.min_move, heartbeat_ms = settings.heartbeat_ms }),
         linked = false,
+        next_reconcile = 0,
     }, Bridge)
+    bridge.follow_rules = Follow.new(bridge)
+    return bridge
+end
+
+---Keep the tracked calls in resource KVP, so a restart resumes them.
+function Bridge:save()
+    self.host.save(Saved.encode(self.tracker:calls(), self.follow_rules.held, self.host.encode))
+end
+
+---Resume the calls a previous run kept (see shared/saved.lua for what
+---survives what). Their metaData is read afresh from sonorancad's cache.
+---@param text string|nil what the KVP holds
+function Bridge:restore(text)
+    local state, problems = Saved.decode(text, self.host.decode)
+    for _, problem in ipairs(problems) do
+        self.host.log(problem)
+    end
+    local cache, now, resumed = self.host.call_cache(), self.host.now(), 0
+    for _, saved in ipairs(state.tracks) do
+        local ok, why = Saved.still_valid(saved, self.host.identify)
+        local entry = CadCache.find(cache, saved.call_id)
+        if ok and entry ~= nil and CadCache.is_closed(entry) then
+            ok, why = false, "the call is closed in the CAD"
+        elseif ok and saved.until_ms ~= nil and saved.until_ms <= now then
+            ok, why = false, "its caller follow has ended"
+        end
+        if ok and self.tracker:count() < Bridge.MAX_TRACKED then
+            local meta = entry ~= nil and CadCache.meta(entry) or nil
+            self.tracker:track(saved.call_id, saved.subject, saved.radius, meta, saved)
+            if saved.cad_postal then
+                local unit = math.tointeger(tonumber(saved.subject:match("^unit:(%d+)$")))
+                self.follow_rules:on_cad_tracking(saved.call_id, true, unit)
+            end
+            resumed = resumed + 1
+        else
+            self.host.log(("not resumed: call %d (%s): %s"):format(saved.call_id, saved.subject,
+                why or ("already tracking " .. Bridge.MAX_TRACKED .. " calls")))
+        end
+    end
+    for _, held in ipairs(state.held) do
+        self.follow_rules.held[held.call_id] = held.mark
+    end
+    if resumed > 0 then
+        self.host.log(("resumed %d tracked call%s from before the restart"):format(
+            resumed, resumed == 1 and "" or "s"))
+    end
+    self:save()
 end
 
 ---Encode and hand a message to the transport, if the link is up. While it is
@@ -62,6 +119,21 @@ function Bridge:send_text(text)
     end
     self.host.send(text)
     return true
+end
+
+---Send `track` for a call; with its meta when that fits in a frame, else
+---without (the daemon then reads the call's metaData from the CAD itself).
+---@param call TrackedCall
+---@return boolean sent
+function Bridge:send_track(call)
+    local msg = Messages.track(call)
+    if self.linked and msg.meta ~= nil and Messages.check(msg) == true
+        and #self.host.encode(msg) > Messages.FRAME_BUDGET then
+        self.host.log(("call %d: its metaData does not fit in one frame; tracked without it "
+            .. "(the daemon reads it from the CAD)"):format(call.call_id))
+        msg.meta = nil
+    end
+    return self:send(msg)
 end
 
 ---Drop the sampler's memory of a subject no call follows any more.
@@ -109,11 +181,14 @@ function Bridge:track(call_id_spec, subject_spec, options_spec)
         end
         meta = CadCache.meta(entry)
     end
-    local call, previous = self.tracker:track(call_id, subject.key, options.radius, meta)
+    self.follow_rules:take_over(call_id)
+    local call, previous = self.tracker:track(call_id, subject.key, options.radius, meta,
+        { origin = "manual", who = self.host.identify(subject.key) })
     if previous ~= nil and previous.subject ~= call.subject then
         self:release(previous.subject)
     end
-    self:send(Messages.track(call))
+    self:send_track(call)
+    self:save()
     return true, subject.key
 end
 
@@ -132,15 +207,57 @@ function Bridge:untrack(call_id_spec)
     end
     self:release(removed.subject)
     self:send(Messages.untrack(call_id))
+    -- Respected until a dispatcher changes the call's tracking: no rule re-follows it before.
+    self.follow_rules:hold(call_id)
+    self:save()
     return true
 end
 
+---Follow a call by one of the CAD's rules (track primary, caller).
+---@param call_id integer
+---@param subject string wire subject
+---@param extra TrackExtra
+---@param meta table<string, any>|nil
+function Bridge:follow(call_id, subject, extra, meta)
+    local call, previous = self.tracker:track(call_id, subject, nil, meta, extra)
+    if previous ~= nil and previous.subject ~= call.subject then
+        self:release(previous.subject)
+    end
+    self:send_track(call)
+    self:save()
+end
+
+---Stop a rule's follow; the pin stays where it was last put.
+---@param call_id integer
+---@param why string
+function Bridge:stop(call_id, why)
+    local removed = self.tracker:untrack(call_id)
+    if removed == nil then
+        return
+    end
+    self:release(removed.subject)
+    self:send(Messages.untrack(call_id))
+    self:save()
+    self:say(call_id, "stopped", why .. "; the call stays where it was last put")
+end
+
+---Tell the console and other resources what a rule did with a call: the
+---`callState` event with a local state ("following", "waiting", "stopped").
+---@param call_id integer
+---@param state string
+---@param detail string
+function Bridge:say(call_id, state, detail)
+    self.host.log(("call %d %s: %s"):format(call_id, state, detail))
+    self.host.call_state(call_id, state, detail)
+end
+
 ---A copy of the tracked calls for other resources, ordered by call id.
----@return { callId: integer, subject: string, radius: number|nil }[]
+---@return { callId: integer, subject: string, radius: number|nil, origin: string }[]
 function Bridge:tracked()
     local list = {}
     for i, call in ipairs(self.tracker:calls()) do
-        list[i] = { callId = call.call_id, subject = call.subject, radius = call.radius }
+        list[i] = { callId = call.call_id, subject = call.subject, radius = call.radius,
+            origin = call.origin }
     end
     return list
 end
@@ -173,62 +290,17 @@ function Bridge:on_daemon_message(text)
         local removed = self.tracker:untrack(msg.call_id)
         if removed ~= nil then
             self:release(removed.subject)
+            self:save()
             self.host.log(("call %d is gone from the CAD; no longer tracked"):format(msg.call_id))
         end
     end
     self.host.call_state(msg.call_id, msg.state, msg.detail)
 end
 
----Compare a tracked call with its sonorancad cache entry and tell the daemon
----what changed: `call_closed` when it closed, `call_meta` when its metaData did.
----@param call_id integer
----@param entry table
-function Bridge:refresh_call(call_id, entry)
-    local call = self.tracker:get(call_id)
-    if call == nil then
-        return
-    end
-    if CadCache.is_closed(entry) then
-        self.tracker:untrack(call_id)
-        self:release(call.subject)
-        self:send(Messages.call_closed(call_id))
-        self.host.log(("call %d was closed in the CAD; no longer tracked"):format(call_id))
-        return
-    end
-    local meta = CadCache.meta(entry)
-    if meta ~= nil and not CadCache.same_meta(meta, call.meta) then
-        -- Recorded even while the link is down: the next sync carries it.
-        self.tracker:set_meta(call_id, meta)
-        self:send(Messages.call_meta(call_id, meta))
-    end
-end
-
----A sonorancad cache entry from one of its push events.
----@param entry any
-function Bridge:on_cad_entry(entry)
-    local call_id = CadCache.call_id(entry)
-    if call_id ~= nil then
-        self:refresh_call(call_id, entry)
-    end
-end
-
----sonorancad wrote its cache: re-read the entries of the tracked calls.
-function Bridge:on_cad_cache()
-    local cache = self.host.call_cache()
-    if cache == nil then
-        return
-    end
-    for _, call in ipairs(self.tracker:calls()) do
-        local entry = CadCache.find(cache, call.call_id)
-        if entry ~= nil then
-            self:refresh_call(call.call_id, entry)
-        end
-    end
-end
-
 ---One sampling period: read the followed subjects, send what moved or is due.
 ---@return integer sent number of position items sent
 function Bridge:tick()
+    self:upkeep(self.host.now())
     if not self.linked then
         return 0
     end

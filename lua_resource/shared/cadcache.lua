@@ -6,11 +6,11 @@
 -- come from decoded JSON: usually numbers, but nothing guarantees it, so a
 -- lookup tries the number, the string, then scans the entries' callId.
 
+local Metadata = SonoranBridge.Metadata
+
 local CadCache = {}
 
 local CALL_STATUS_CLOSED = 2
-local MAX_META_KEYS = 256
-local MAX_KEY_LENGTH = 256
 
 ---@param value any
 ---@return integer|nil
@@ -83,69 +83,79 @@ function CadCache.is_closed(entry)
     return call ~= nil and as_integer(call.status) == CALL_STATUS_CLOSED
 end
 
----The call's metaData as the wire wants it: string keys and string values
----(numbers and booleans are tostring'd, as the official resource does).
----Returns nil when the entry has no usable metaData, with the reason.
+---The call's metaData as the wire carries it: every value verbatim (see
+---shared/metadata.lua). Returns nil when the entry has no metaData the wire
+---can carry as the CAD holds it, with the reason.
 ---@param entry any
----@return table<string, string>|nil meta
+---@return table<string, any>|nil meta
 ---@return string|nil reason
 function CadCache.meta(entry)
     local call = call_of(entry)
     if call == nil then
         return nil, "no call object"
     end
-    local raw = call.metaData
-    if type(raw) ~= "table" then
-        return nil, "no metaData"
+    return Metadata.copy(call.metaData)
+end
+
+---@param value any
+---@return boolean
+local function on(value)
+    return value == true or value == "true" or value == 1
+end
+
+---The unit a call's track primary asks to follow: the `primary` identId when
+---`trackPrimary` is on and the call is open; nil otherwise.
+---@param entry any
+---@return integer|nil ident_id
+function CadCache.primary_unit(entry)
+    local call = call_of(entry)
+    if call == nil or CadCache.is_closed(entry) or not on(call.trackPrimary) then
+        return nil
     end
-    local meta, count = {}, 0
-    for key, value in pairs(raw) do
-        local k = tostring(key)
-        if #k > MAX_KEY_LENGTH then
-            return nil, "metaData key longer than " .. MAX_KEY_LENGTH .. " characters"
-        end
-        local kind = type(value)
-        if kind == "string" then
-            meta[k] = value
-        elseif kind == "number" then
-            -- 430 rather than 430.0 for integral floats, as the CAD writes it
-            local n = math.tointeger(value)
-            meta[k] = n and tostring(n) or tostring(value)
-        elseif kind == "boolean" then
-            meta[k] = tostring(value)
-        else
-            return nil, "metaData." .. k .. " is a " .. kind .. ", expected a string"
-        end
-        count = count + 1
+    local primary = as_integer(call.primary)
+    if primary == nil or primary < 1 then
+        return nil
     end
-    if count == 0 then
-        return nil, "empty metaData" -- json.encode would write {} as [], not an object
+    return primary
+end
+
+---The call's tracking controls as one string, to notice when a dispatcher
+---changes them (a manual untrack holds until then).
+---@param entry any
+---@return string
+function CadCache.tracking_mark(entry)
+    local call = call_of(entry)
+    if call == nil then
+        return "none"
     end
-    if count > MAX_META_KEYS then
-        return nil, "metaData has more than " .. MAX_META_KEYS .. " keys"
+    return ("primary=%s;track=%s;closed=%s"):format(tostring(as_integer(call.primary)),
+        tostring(on(call.trackPrimary)), tostring(CadCache.is_closed(entry)))
+end
+
+---The player who made the call (sonorancad's 911 and panic calls carry
+---`metaData.callerPlayerId`, a server id as a string); nil when there is none.
+---@param call_object any a call object (the `dispatch` of an entry, or an emergency call)
+---@return integer|nil
+function CadCache.caller_player(call_object)
+    if type(call_object) ~= "table" or type(call_object.metaData) ~= "table" then
+        return nil
     end
-    return meta
+    local id = as_integer(call_object.metaData.callerPlayerId)
+    if id == nil or id < 1 then
+        return nil
+    end
+    return id
 end
 
 ---Whether two metaData tables hold the same keys and values.
----@param a table<string, string>|nil
----@param b table<string, string>|nil
+---@param a table<string, any>|nil
+---@param b table<string, any>|nil
 ---@return boolean
 function CadCache.same_meta(a, b)
     if a == nil or b == nil then
         return a == b
     end
-    for k, v in pairs(a) do
-        if b[k] ~= v then
-            return false
-        end
-    end
-    for k in pairs(b) do
-        if a[k] == nil then
-            return false
-        end
-    end
-    return true
+    return Metadata.same(a, b)
 end
 
 SonoranBridge = SonoranBridge or {}

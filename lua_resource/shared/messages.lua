@@ -3,7 +3,10 @@
 --
 -- FiveM's json.encode writes NaN/Infinity as invalid tokens and an empty table
 -- as [], so every message is checked here before it is encoded: only finite
--- numbers, and no empty table where the wire wants an object.
+-- numbers, and no empty table where the wire wants an object (`meta` follows
+-- the rules of shared/metadata.lua).
+
+local Metadata = SonoranBridge.Metadata
 
 local Messages = {}
 
@@ -50,19 +53,9 @@ end
 ---@return boolean ok
 ---@return string|nil reason
 local function meta_ok(meta)
-    if type(meta) ~= "table" then
-        return false, "meta: expected a table of strings, got " .. type(meta)
-    end
-    local count = 0
-    for k, v in pairs(meta) do
-        if type(k) ~= "string" or type(v) ~= "string" then
-            return false, "meta: expected string keys and string values, got "
-                .. type(k) .. " -> " .. type(v)
-        end
-        count = count + 1
-    end
-    if count == 0 then
-        return false, "meta: empty (it would encode as [], not an object)"
+    local ok, reason = Metadata.check(meta)
+    if not ok then
+        return false, "meta: " .. reason
     end
     return true
 end
@@ -80,6 +73,9 @@ local function track_spec_ok(spec, where)
     end
     if spec.radius ~= nil and not (finite(spec.radius) and spec.radius >= 0 and spec.radius <= LIMITS.radius) then
         return false, where .. ".radius: expected metres 0-10000, got " .. tostring(spec.radius)
+    end
+    if spec.cad_postal ~= nil and type(spec.cad_postal) ~= "boolean" then
+        return false, where .. ".cad_postal: expected a boolean, got " .. type(spec.cad_postal)
     end
     if spec.meta ~= nil then
         local ok, reason = meta_ok(spec.meta)
@@ -176,6 +172,9 @@ end
 ---@return table
 local function spec_of(call, with_meta)
     local spec = { call_id = call.call_id, subject = call.subject, radius = call.radius }
+    if call.cad_postal then
+        spec.cad_postal = true -- sonorancad keeps the postal: the daemon leaves it alone
+    end
     if with_meta then
         spec.meta = call.meta
     end
@@ -197,7 +196,7 @@ function Messages.untrack(call_id)
 end
 
 ---@param call_id integer
----@param meta table<string, string>
+---@param meta table<string, any>
 ---@return table
 function Messages.call_meta(call_id, meta)
     return { type = "call_meta", call_id = call_id, meta = meta }

@@ -11,11 +11,18 @@ Settings.HEARTBEAT_MS = 30000
 ---@field interval_ms integer sampling period
 ---@field min_move number metres a subject must move before it is sent again
 ---@field heartbeat_ms integer a still subject is sent again after this long
+---@field follow_primary boolean|nil follow a call's track primary unit; nil: when sonorancad runs
+---@field follow_caller_seconds integer follow a new call's caller this long (0: off)
 
 local NUMBERS = {
     { key = "interval_ms", convar = "sonoran_bridge_interval_ms", default = 1000, min = 100, max = 60000, integer = true },
     { key = "min_move", convar = "sonoran_bridge_min_move", default = 5, min = 0, max = 1000 },
+    { key = "follow_caller_seconds", convar = "sonoran_bridge_follow_caller_seconds", default = 0,
+      min = 0, max = 3600, integer = true },
 }
+
+local SWITCH = { ["1"] = true, ["true"] = true, on = true, yes = true,
+    ["0"] = false, ["false"] = false, off = false, no = false }
 
 ---Read and validate the settings. A bad value falls back to its default and
 ---adds a warning that names the convar, what was expected and what came.
@@ -45,6 +52,16 @@ function Settings.read(get_convar)
             end
         end
         settings[spec.key] = value
+    end
+    local raw = get_convar("sonoran_bridge_follow_primary", "")
+    local word = type(raw) == "string" and raw:lower():match("^%s*(.-)%s*$") or ""
+    if word ~= "" and word ~= "auto" then
+        if SWITCH[word] == nil then
+            warnings[#warnings + 1] = string.format(
+                "sonoran_bridge_follow_primary: expected on, off or auto, got %q; using auto", tostring(raw))
+        else
+            settings.follow_primary = SWITCH[word]
+        end
     end
     return settings, warnings
 end

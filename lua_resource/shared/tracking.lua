@@ -9,7 +9,18 @@ Tracking.__index = Tracking
 ---@field call_id integer
 ---@field subject string wire subject, e.g. "player:12"
 ---@field radius number|nil metres
----@field meta table<string, string>|nil the call's metaData as last read from the CAD cache
+---@field meta table<string, any>|nil the call's metaData as last read from the CAD cache
+---@field meta_refused string|nil why the cache's latest metaData was not relayed (said once)
+---@field origin "manual"|"primary"|"caller" who asked: a command or export, the CAD's track primary, the caller rule
+---@field who string|nil what the subject was when tracked (a player's identifier, an entity's model)
+---@field until_ms integer|nil when a caller follow ends (game timer)
+---@field cad_postal boolean|nil sonorancad keeps this call's postal itself (its track primary)
+
+---@class TrackExtra
+---@field origin "manual"|"primary"|"caller"|nil manual when left out
+---@field who string|nil
+---@field until_ms integer|nil
+---@field cad_postal boolean|nil
 
 ---@class Tracker
 ---@field private by_id table<integer, TrackedCall>
@@ -23,14 +34,25 @@ end
 ---@param call_id integer
 ---@param subject string
 ---@param radius number|nil
----@param meta table<string, string>|nil
+---@param meta table<string, any>|nil
+---@param extra TrackExtra|nil
 ---@return TrackedCall call
 ---@return TrackedCall|nil previous
-function Tracking:track(call_id, subject, radius, meta)
+function Tracking:track(call_id, subject, radius, meta, extra)
     assert(math.type(call_id) == "integer", "call_id must be an integer")
     assert(type(subject) == "string", "subject must be a string")
+    extra = extra or {}
     local previous = self.by_id[call_id]
-    local call = { call_id = call_id, subject = subject, radius = radius, meta = meta }
+    local call = {
+        call_id = call_id,
+        subject = subject,
+        radius = radius,
+        meta = meta,
+        origin = extra.origin or "manual",
+        who = extra.who,
+        until_ms = extra.until_ms,
+        cad_postal = extra.cad_postal,
+    }
     if meta == nil and previous ~= nil then
         call.meta = previous.meta -- re-tracking keeps what is known of the call
     end
@@ -55,7 +77,7 @@ end
 
 ---Record the call's metaData as the CAD now holds it.
 ---@param call_id integer
----@param meta table<string, string>|nil
+---@param meta table<string, any>|nil
 ---@return boolean tracked false when the call is not tracked
 function Tracking:set_meta(call_id, meta)
     local call = self.by_id[call_id]

@@ -22,6 +22,51 @@ NATIVES = Path(__file__).with_name("natives.lua")
 RESOURCE = "sonoran_bridge"
 
 
+def _daemon_takes_any_meta() -> bool:
+    try:
+        protocol.decode('{"type":"call_meta","call_id":1,"meta":{"n":1,"t":{"a":[true]}}}')
+    except protocol.ProtocolError:
+        return False
+    return True
+
+
+DAEMON_TAKES_ANY_META = _daemon_takes_any_meta()
+"""Whether bridge.protocol decodes `meta` holding any JSON value (the resource sends them)."""
+
+
+def _stringified(message: dict[str, Any]) -> dict[str, Any]:
+    """The message with every meta value as a string: what a string-only decoder accepts."""
+
+    def flat(meta: dict[str, Any]) -> dict[str, str]:
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+    out = dict(message)
+    if isinstance(out.get("meta"), dict):
+        out["meta"] = flat(out["meta"])
+    if isinstance(out.get("tracks"), list):
+        out["tracks"] = [
+            {**t, "meta": flat(t["meta"])} if isinstance(t.get("meta"), dict) else t
+            for t in out["tracks"]
+        ]
+    return out
+
+
+def check_frame(text: str) -> dict[str, Any]:
+    """Decode a frame as the daemon does (bridge.protocol) and return it as JSON.
+
+    Until the daemon's decoder takes any JSON value in `meta`, the rest of such a frame is
+    still checked with its meta values turned into strings.
+    """
+    message = strict_json(text)
+    try:
+        protocol.decode(text)  # raises ProtocolError naming the bad field
+    except protocol.ProtocolError:
+        if DAEMON_TAKES_ANY_META:
+            raise
+        protocol.decode(json.dumps(_stringified(message)))
+    return message  # type: ignore[no-any-return]
+
+
 def strict_json(text: str) -> Any:
     """Parse JSON as the daemon does: NaN and Infinity are errors, not numbers."""
 
@@ -68,7 +113,13 @@ def decoder(lua: Any) -> Callable[[str], Any]:
 class FakeServer:
     """One resource start: the real Lua files with natives stubbed, driven tick by tick."""
 
-    def __init__(self, convars: dict[str, Any] | None = None, resource: str = RESOURCE) -> None:
+    def __init__(
+        self,
+        convars: dict[str, Any] | None = None,
+        resource: str = RESOURCE,
+        kvp: dict[str, str] | None = None,
+    ) -> None:
+        self.convars = dict(convars or {})
         self.lua = lua54.LuaRuntime(unpack_returned_tuples=True)
         g = self.lua.globals()
         g.json = self.lua.table_from({"encode": encode_like_fivem, "decode": decoder(self.lua)})
@@ -78,6 +129,8 @@ class FakeServer:
         self.resource = resource
         for name, value in (convars or {}).items():
             self.fake.convars[name] = str(value)
+        for key, text in (kvp or {}).items():
+            self.fake.kvp[key] = text
         self._next_handle = 1000
         self._seen_frames = 0
 
@@ -123,6 +176,16 @@ class FakeServer:
         self.run()
         return self
 
+    def kvp(self) -> dict[str, str]:
+        """The resource KVP as it stands: what a restart of the resource or FXServer keeps."""
+        return {str(k): str(v) for k, v in self.fake.kvp.items()}
+
+    def restarted(self) -> FakeServer:
+        """The same resource started again (`restart sonoran_bridge`, or FXServer restarted):
+        a fresh Lua state with the KVP carried over. Add the world (players, entities, the
+        sonorancad resource) to it before `start()`."""
+        return FakeServer(self.convars, self.resource, kvp=self.kvp())
+
     # -- time ----------------------------------------------------------------------------
 
     @property
@@ -139,13 +202,28 @@ class FakeServer:
 
     # -- the world -----------------------------------------------------------------------
 
-    def _entity(self, pos: tuple[float, float, float], heading: float, velocity: tuple) -> int:
+    def _entity(
+        self,
+        pos: tuple[float, float, float],
+        heading: float,
+        velocity: tuple,
+        model: int = 0x705E61F2,  # mp_m_freemode_01
+    ) -> int:
         handle = self._next_handle
         self._next_handle += 1
         x, y, z = pos
         vx, vy, vz = velocity
         self.fake.entities[handle] = self.lua.table_from(
-            {"x": x, "y": y, "z": z, "heading": heading, "vx": vx, "vy": vy, "vz": vz}
+            {
+                "x": x,
+                "y": y,
+                "z": z,
+                "heading": heading,
+                "vx": vx,
+                "vy": vy,
+                "vz": vz,
+                "model": model,
+            }
         )
         return handle
 
@@ -155,10 +233,15 @@ class FakeServer:
         pos: tuple[float, float, float] | None = (100.0, 200.0, 30.0),
         heading: float = 90.0,
         velocity: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        identifiers: list[str] | None = None,
     ) -> int:
-        """A connected player; with pos=None it has no ped yet. Returns the ped handle (or 0)."""
+        """A connected player; with pos=None it has no ped yet. Returns the ped handle (or 0).
+
+        Identifiers default to a license and a discord id derived from the player id."""
         handle = 0 if pos is None else self._entity(pos, heading, velocity)
         self.fake.players[player_id] = handle
+        ids = identifiers if identifiers is not None else default_identifiers(player_id)
+        self.fake.identifiers[player_id] = self.lua.table_from(ids)
         return handle
 
     def give_ped(self, player_id: int, pos: tuple[float, float, float]) -> int:
@@ -187,8 +270,10 @@ class FakeServer:
         self.trigger("playerDropped", "Exiting")
         self.lua.globals().source = None
 
-    def add_vehicle(self, netid: int, pos: tuple[float, float, float], **fields: float) -> int:
-        handle = self._entity(pos, fields.pop("heading", 0.0), (0.0, 0.0, 0.0))
+    def add_vehicle(
+        self, netid: int, pos: tuple[float, float, float], model: int = 0x2B6DC64A, **fields: float
+    ) -> int:
+        handle = self._entity(pos, fields.pop("heading", 0.0), (0.0, 0.0, 0.0), model)
         self.fake.netids[netid] = handle
         return handle
 
@@ -275,8 +360,7 @@ class FakeServer:
         for text in new:
             assert isinstance(text, str)
             assert len(text.encode()) <= protocol.MAX_FRAME_BYTES
-            protocol.decode(text)  # raises ProtocolError naming the bad field
-            messages.append(strict_json(text))
+            messages.append(check_frame(text))
         return messages
 
     def positions(self) -> list[dict[str, Any]]:
@@ -285,8 +369,15 @@ class FakeServer:
 
     # -- sonorancad --------------------------------------------------------------------------
 
-    def start_sonorancad(self) -> None:
+    def start_sonorancad(self, *plugins: str) -> None:
         self.fake.resources["sonorancad"] = "started"
+        for name in plugins:
+            self.fake.cad.plugins[name] = True
+
+    @property
+    def spending_lookups(self) -> int:
+        """Calls of sonorancad exports that may spend an API request (must stay 0)."""
+        return int(self.fake.cad.spending_lookups)
 
     def cad_entry(
         self,
@@ -294,39 +385,88 @@ class FakeServer:
         meta: dict[str, Any],
         *,
         status: int = 1,
-        dispatch_type: str = "CALL_NEW",
+        dispatch_type: str | None = "CALL_NEW",
+        **fields: Any,
     ) -> Any:
-        return self.table(
-            {
-                "dispatch_type": dispatch_type,
-                "dispatch": {
-                    "callId": call_id,
-                    "status": status,
-                    "metaData": meta,
-                    "title": "test",
-                },
-            }
-        )
+        """A call cache entry as sonorancad v4 keeps it: { dispatch_type, dispatch = call }."""
+        dispatch = {
+            "callId": call_id,
+            "origin": 0,
+            "status": status,
+            "priority": 1,
+            "block": "100",
+            "address": "Mission Row",
+            "postal": "9002",
+            "title": "test",
+            "code": "211",
+            "primary": 0,
+            "trackPrimary": False,
+            "description": "",
+            "idents": [],
+            "metaData": meta,
+            "updated": "2026-12-03T08:00:00Z",
+            **fields,
+        }
+        entry: dict[str, Any] = {"dispatch": dispatch}
+        if dispatch_type is not None:
+            entry["dispatch_type"] = dispatch_type
+        return self.table(entry)
 
-    def cad_new_call(self, call_id: int, meta: dict[str, Any], key: Any = None) -> None:
-        """A new call pushed to sonorancad: cached, then its events, as that resource does."""
-        entry = self.cad_entry(call_id, meta)
+    def _dispatch(self, call_id: int) -> dict[str, Any]:
+        """The cached call object of a call, as Python values."""
+        return dict(_to_python(self.fake.cad.calls[call_id].dispatch))
+
+    def cad_new_call(
+        self, call_id: int, meta: dict[str, Any], key: Any = None, **fields: Any
+    ) -> None:
+        """EVENT_DISPATCH_NEW: cached (SetCallCache fires CallCacheUpdated), then DispatchEvent."""
+        entry = self.cad_entry(call_id, meta, **fields)
         self.fake.cad.calls[call_id if key is None else key] = entry
         self.trigger("SonoranCAD::pushevents:CallCacheUpdated")
         self.trigger("SonoranCAD::pushevents:DispatchEvent", entry)
 
-    def cad_edit_call(self, call_id: int, meta: dict[str, Any]) -> None:
-        """EVENT_DISPATCH_EDIT: DispatchEdit(old, data), cache write, DispatchEvent(new)."""
+    def cad_edit_call(
+        self, call_id: int, meta: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
+        """EVENT_DISPATCH_EDIT: DispatchEdit(old entry, body.data) - during which dispatchnotify,
+        when loaded, fires CallEdit:Tracking if primary or trackPrimary changed - then the cache
+        write (CallCacheUpdated) and DispatchEvent(new entry)."""
         old = self.fake.cad.calls[call_id]
-        data = self.table({"dispatch": {"callId": call_id, "status": 1, "metaData": meta}})
-        self.trigger("SonoranCAD::pushevents:DispatchEdit", old, data)
-        entry = self.cad_entry(call_id, meta, dispatch_type="CALL_EDIT")
+        before = self._dispatch(call_id)
+        dispatch = {**before, **fields}
+        if meta is not None:
+            dispatch["metaData"] = meta
+        self.trigger("SonoranCAD::pushevents:DispatchEdit", old, self.table({"dispatch": dispatch}))
+        if self.fake.cad.plugins["dispatchnotify"] and (
+            before.get("primary") != dispatch.get("primary")
+            or before.get("trackPrimary") != dispatch.get("trackPrimary")
+        ):
+            self.trigger(
+                "SonoranCAD::dispatchnotify:CallEdit:Tracking",
+                call_id,
+                dispatch.get("trackPrimary"),
+                dispatch.get("primary"),
+            )
+        entry = self.table({"dispatch_type": "CALL_EDIT", "dispatch": dispatch})
         self.fake.cad.calls[call_id] = entry
         self.trigger("SonoranCAD::pushevents:CallCacheUpdated")
         self.trigger("SonoranCAD::pushevents:DispatchEvent", entry)
 
+    def cad_poll(self, call_id: int, key: Any = None, **fields: Any) -> None:
+        """sonorancad's 60 s GET /calls poll: `CallCache[v.callId] = { dispatch = v }`, written
+        straight into the table, no event at all (an API-made change fires none either)."""
+        known = call_id in self.fake.cad.calls and self.fake.cad.calls[call_id] is not None
+        base = self._dispatch(call_id) if known else {"metaData": {"a": "b"}}
+        base.pop("callId", None)
+        meta = base.pop("metaData", {"a": "b"})
+        status = base.pop("status", 1)
+        entry = self.cad_entry(
+            call_id, meta, status=status, dispatch_type=None, **{**base, **fields}
+        )
+        self.fake.cad.calls[call_id if key is None else key] = entry
+
     def cad_close_call(self, call_id: int) -> None:
-        """EVENT_DISPATCH_CLOSED: the entry becomes CALL_CLOSE with status 2."""
+        """EVENT_DISPATCH_CLOSED: the entry becomes CALL_CLOSE with status 2 (and stays)."""
         entry = self.fake.cad.calls[call_id]
         closed = self.table({"dispatch_type": "CALL_CLOSE", "dispatch": {}})
         closed.dispatch = entry.dispatch
@@ -335,14 +475,41 @@ class FakeServer:
         self.trigger("SonoranCAD::pushevents:CallCacheUpdated")
         self.trigger("SonoranCAD::pushevents:DispatchEvent", closed)
 
-    def cad_unit(self, unit_id: int, player_id: int | None) -> None:
-        """A logged-in CAD unit, played by `player_id` (None: not in game)."""
+    def cad_911(self, call_id: int, meta: dict[str, Any]) -> None:
+        """EVENT_911: SetEmergencyCache(callId, call), then IncomingCadCall(call, metaData, ids)."""
+        call = self.table({"callId": call_id, "metaData": meta, "description": "911"})
+        self.fake.cad.emergency[call_id] = call
+        self.trigger("SonoranCAD::pushevents:EmergencyCacheUpdated")
+        self.trigger("SonoranCAD::pushevents:IncomingCadCall", call, call.metaData, self.table([]))
+
+    def cad_unit(self, unit_id: int, player_id: int | None, *, by: str = "apiIds") -> Any:
+        """A logged-in CAD unit played by `player_id` (None: not in game), in the unit cache.
+
+        by="apiIds": the unit's apiIds hold the player's license (prefix stripped), as
+        sonorancad's identity rules match it. by="communityUserId": only a community user
+        id, which sonorancad matched itself and announced (SonoranCAD::core:AddPlayer)."""
+        data: dict[str, Any] = {"unitNum": f"1-{unit_id}", "name": f"Unit {unit_id}"}
+        if by == "apiIds":
+            ids = default_identifiers(player_id or 99_999)
+            data["apiIds"] = [ids[0].split(":", 1)[1]]
+        else:
+            data["communityUserId"] = f"cu-{unit_id}"
+        unit = self.table({"id": unit_id, "accId": f"acc-{unit_id}", "status": 1, "data": data})
         units = self.fake.cad.units
-        units[len(units) + 1] = self.table(
-            {"id": unit_id, "data": {"communityUserId": f"u{unit_id}"}}
-        )
-        if player_id is not None:
-            self.fake.cad.unit_of_player[str(player_id)] = unit_id
+        units[len(units) + 1] = unit
+        if by != "apiIds" and player_id is not None:
+            self.trigger("SonoranCAD::core:AddPlayer", str(player_id), unit)
+        return unit
+
+    def cad_unit_logout(self, unit_id: int) -> None:
+        """EVENT_UNIT_LOGOUT: UnitLogout(identId) fires, then the unit leaves the cache."""
+        self.trigger("SonoranCAD::pushevents:UnitLogout", unit_id)
+        units = [u for u in lua_list(self.fake.cad.units) if u.id != unit_id]
+        self.fake.cad.units = self.lua.table_from(units)
+
+
+def default_identifiers(player_id: int) -> list[str]:
+    return [f"license:{player_id:040x}", f"discord:{10**17 + player_id}"]
 
 
 def is_finite_item(item: dict[str, Any]) -> bool:

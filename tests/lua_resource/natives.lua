@@ -18,6 +18,8 @@ FAKE = {
     prints = {},
     threads = {}, -- { co, wake }
     errors = {}, -- errors raised inside threads and event handlers
+    kvp = {}, -- resource KVP: key -> string (survives a restart when the test carries it over)
+    identifiers = {}, -- player id (integer) -> { "license:...", ... }
 }
 
 local function record_error(where, err)
@@ -113,6 +115,37 @@ function GetEntityVelocity(handle)
     return vector3(e.vx or 0.0, e.vy or 0.0, e.vz or 0.0)
 end
 
+function GetEntityModel(handle)
+    return entity(handle, "GetEntityModel").model or 0
+end
+
+function GetPlayerIdentifiers(id)
+    local list = FAKE.identifiers[math.tointeger(tonumber(id))] or {}
+    local copy = {}
+    for i, v in ipairs(list) do
+        copy[i] = v
+    end
+    return copy
+end
+
+function GetPlayerIdentifierByType(id, kind)
+    for _, v in ipairs(GetPlayerIdentifiers(id)) do
+        if v:sub(1, #kind + 1) == kind .. ":" then
+            return v
+        end
+    end
+    return nil
+end
+
+function SetResourceKvp(key, value)
+    assert(type(key) == "string" and type(value) == "string", "SetResourceKvp(string, string)")
+    FAKE.kvp[key] = value
+end
+
+function GetResourceKvpString(key)
+    return FAKE.kvp[key]
+end
+
 function NetworkGetEntityFromNetworkId(netid)
     return FAKE.netids[netid] or 0
 end
@@ -203,12 +236,16 @@ exports = setmetatable({}, {
 })
 
 -- The official sonorancad resource, as far as this resource uses it: its call
--- cache, unit cache and unit lookup exports. Started by the tests that need it.
+-- cache, unit cache and emergency cache, shaped as its v4 source keeps them.
+-- Started by the tests that need it. Its lookups that may spend an API request
+-- (GetUnitByPlayerId, getPlayerCommunityUserId) count their calls: the resource
+-- must never make any.
 FAKE.cad = {
     calls = {}, -- the call cache: call id -> { dispatch_type, dispatch }
     units = {}, -- the unit cache: a list of unit objects { id, data = {...} }
-    unit_of_player = {}, -- player id (string) -> unit id
-    legacy_unit_ids = false, -- old versions' GetUnitByPlayerId returned the unit id
+    emergency = {}, -- the emergency (911) cache: call id -> call object
+    plugins = {}, -- plugin name -> true (isPluginLoaded)
+    spending_lookups = 0,
 }
 FAKE.exports.sonorancad = {
     GetCallCache = function()
@@ -217,19 +254,18 @@ FAKE.exports.sonorancad = {
     GetUnitCache = function()
         return FAKE.cad.units
     end,
-    GetUnitByPlayerId = function(player)
-        local unit_id = FAKE.cad.unit_of_player[tostring(player)]
-        if unit_id == nil then
-            return nil
-        end
-        if FAKE.cad.legacy_unit_ids then
-            return unit_id
-        end
-        for _, unit in pairs(FAKE.cad.units) do
-            if unit.id == unit_id then
-                return unit
-            end
-        end
+    GetEmergencyCache = function()
+        return FAKE.cad.emergency
+    end,
+    isPluginLoaded = function(name)
+        return FAKE.cad.plugins[name] == true
+    end,
+    GetUnitByPlayerId = function()
+        FAKE.cad.spending_lookups = FAKE.cad.spending_lookups + 1
+        return nil
+    end,
+    getPlayerCommunityUserId = function()
+        FAKE.cad.spending_lookups = FAKE.cad.spending_lookups + 1
         return nil
     end,
 }

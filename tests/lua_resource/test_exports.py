@@ -38,7 +38,9 @@ def test_track_call_with_radius_from_a_js_caller(linked: FakeServer) -> None:
     assert linked.sent() == [
         {"type": "track", "call_id": 501, "subject": "player:12", "radius": 75.5}
     ]
-    assert tracked(linked) == [{"callId": 501, "subject": "player:12", "radius": 75.5}]
+    assert tracked(linked) == [
+        {"callId": 501, "subject": "player:12", "radius": 75.5, "origin": "manual"}
+    ]
 
 
 BAD = [
@@ -92,7 +94,9 @@ def test_retracking_a_call_replaces_its_subject(linked: FakeServer) -> None:
     linked.add_player(3)
     linked.export("TrackCall", 501, 12)
     linked.export("TrackCall", 501, 3, linked.table({"radius": 10}))
-    assert tracked(linked) == [{"callId": 501, "subject": "player:3", "radius": 10}]
+    assert tracked(linked) == [
+        {"callId": 501, "subject": "player:3", "radius": 10, "origin": "manual"}
+    ]
 
 
 def test_get_tracked_calls_is_ordered_and_a_copy(linked: FakeServer) -> None:
@@ -101,8 +105,8 @@ def test_get_tracked_calls_is_ordered_and_a_copy(linked: FakeServer) -> None:
     calls = linked.export("GetTrackedCalls")[0]
     calls[1].subject = "player:666"  # the caller scribbling on the result changes nothing
     assert tracked(linked) == [
-        {"callId": 3, "subject": "player:12"},
-        {"callId": 9, "subject": "player:12"},
+        {"callId": 3, "subject": "player:12", "origin": "manual"},
+        {"callId": 9, "subject": "player:12", "origin": "manual"},
     ]
 
 

@@ -17,13 +17,18 @@ from .fivem import RESOURCE_DIR, FakeServer, decoder, encode_like_fivem, lua_lis
 
 PURE = [
     "shared/subjects.lua",
+    "shared/metadata.lua",
     "shared/tracking.lua",
     "shared/motion.lua",
     "shared/sampler.lua",
     "shared/messages.lua",
     "shared/cadcache.lua",
+    "shared/units.lua",
+    "shared/saved.lua",
+    "shared/follow.lua",
     "shared/settings.lua",
     "shared/bridge.lua",
+    "shared/sonorancad.lua",
 ]
 
 
@@ -86,7 +91,19 @@ def test_each_module_returns_its_table_and_publishes_it() -> None:
     lua = lua54.LuaRuntime()
     rawequal = lua.eval("rawequal")
     names = [
-        "Subjects", "Tracking", "Motion", "Sampler", "Messages", "CadCache", "Settings", "Bridge"
+        "Subjects",
+        "Metadata",
+        "Tracking",
+        "Motion",
+        "Sampler",
+        "Messages",
+        "CadCache",
+        "Units",
+        "Saved",
+        "Follow",
+        "Settings",
+        "Bridge",
+        "Bridge",  # shared/sonorancad.lua adds the bridge's sonorancad methods
     ]
     for path, name in zip(PURE, names, strict=True):  # in order: bridge.lua uses the others
         module = lua.globals().load((RESOURCE_DIR / path).read_text(), "@" + path)()
@@ -329,9 +346,12 @@ def test_check_refuses_non_finite_numbers_and_empty_meta(bare: Bare) -> None:
         is False
     )
     assert check(bare.table({"type": "call_meta", "call_id": 1, "meta": {}}))[1] == (
-        "call_meta.meta: empty (it would encode as [], not an object)"
+        "call_meta.meta: metaData is empty (json.encode would write [], not an object)"
     )
-    assert check(bare.table({"type": "call_meta", "call_id": 1, "meta": {"x": 1}}))[0] is False
+    assert check(bare.table({"type": "call_meta", "call_id": 1, "meta": {"x": 1}})) is True
+    assert check(bare.table({"type": "call_meta", "call_id": 1, "meta": {"x": math.nan}}))[1] == (
+        "call_meta.meta: metaData.x is nan, not a JSON number"
+    )
     assert check(bare.table({"type": "untrack", "call_id": 1.5}))[0] is False
     assert check(bare.table({"type": "sync", "tracks": []})) is True
 
@@ -409,18 +429,90 @@ def test_find_tolerates_number_string_and_odd_keys(bare: Bare) -> None:
     assert find(None, 501) is None
 
 
-def test_meta_is_string_to_string(bare: Bare) -> None:
-    meta = bare.m.CadCache.meta(
-        entry(bare, 1, {"x": 430.5, "y": "-12.25", "postal": 100, "silentAlert": False})
-    )
-    assert dict(meta.items()) == {
-        "x": "430.5",
+def test_meta_keeps_every_json_value_verbatim(bare: Bare) -> None:
+    raw = {
+        "x": 430.5,
         "y": "-12.25",
-        "postal": "100",
-        "silentAlert": "false",
+        "postal": 100,
+        "silentAlert": False,
+        "units": [3, "4", {"id": 5}],
+        "caller": {"name": "A", "tags": ["x"]},
     }
-    assert bare.m.CadCache.meta(entry(bare, 1, {}))[0] is None  # {} would encode as []
-    assert bare.m.CadCache.meta(entry(bare, 1, {"nested": {"a": 1}}))[0] is None
+    meta = bare.m.CadCache.meta(entry(bare, 1, raw))
+    assert bare.py(meta) == raw
+    # a copy: later changes to the cache's tables do not reach it
+    assert not bare.lua.eval("rawequal")(meta.caller, raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ({}, "metaData is empty (json.encode would write [], not an object)"),
+        (None, "metaData is missing, expected an object"),
+        ("text", "metaData is a string, expected an object"),
+        (["a", "b"], "metaData has a key that is a number (1), expected an object"),
+        ({"n": {}}, "metaData.n is an empty table (json.encode writes [], the CAD may hold {})"),
+        ({"n": {"a": {"b": []}}}, "metaData.n.a.b is an empty table"),
+        ({"n": math.inf}, "metaData.n is inf, not a JSON number"),
+        ({"k" * 257: "v"}, "metaData has a key longer than 256 characters"),
+    ],
+)
+def test_meta_refuses_what_json_encode_would_not_write_as_the_cad_holds_it(
+    bare: Bare, raw: object, reason: str
+) -> None:
+    meta, why = bare.m.CadCache.meta(entry(bare, 1, raw))
+    assert meta is None
+    assert why.startswith(reason), why
+
+
+def test_meta_refuses_mixed_keys_sparse_floats_and_functions(bare: Bare) -> None:
+    copy = bare.m.Metadata.copy
+    mixed = bare.lua.eval("{ n = { 1, 2, a = 3 } }")
+    assert copy(mixed)[1] == "metaData.n is a table mixing integer and string keys"
+    floaty = bare.lua.eval("{ n = { [1.5] = 1 } }")
+    assert copy(floaty)[1] == "metaData.n is a table with a key that is a float (1.5)"
+    fn = bare.lua.eval("{ n = function() end }")
+    assert copy(fn)[1] == "metaData.n is a function, not a JSON value"
+    sparse = bare.lua.eval("{ n = { [1] = 'a', [3] = 'c' } }")  # from [\"a\", null, \"c\"]
+    assert bare.py(copy(sparse)) == {"n": ["a", None, "c"]}
+
+
+def test_meta_limits_values_and_depth(bare: Bare) -> None:
+    copy = bare.m.Metadata.copy
+    many = bare.table({f"k{i}": list(range(20)) for i in range(210)})
+    assert copy(many)[1] == "more than 4096 values"
+    long = bare.table({"list": list(range(5000))})
+    assert copy(long)[1] == "metaData.list is a list longer than 4096"
+    deep: object = 1
+    for _ in range(15):
+        deep = [deep]
+    assert bare.py(copy(bare.table({"d": deep}))) == {"d": deep}
+    assert "nests deeper than 16 levels" in copy(bare.table({"d": [deep]}))[1]
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=8),
+        st.recursive(
+            st.booleans()
+            | st.integers(-(2**53), 2**53)
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, min_size=1, max_size=3)
+                | st.dictionaries(st.text(min_size=1, max_size=4), inner, min_size=1, max_size=3)
+            ),
+            max_leaves=12,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_meta_round_trips_through_json_encode_unchanged(bare: Bare, raw: dict) -> None:
+    meta = bare.m.Metadata.copy(bare.decode(json.dumps(raw)))
+    assert bare.py(meta) == raw
+    assert bare.m.Metadata.same(meta, bare.decode(json.dumps(raw))) is True
 
 
 def test_closed_is_status_2_or_call_close(bare: Bare) -> None:
@@ -434,6 +526,9 @@ def test_closed_is_status_2_or_call_close(bare: Bare) -> None:
 def test_same_meta(bare: Bare) -> None:
     same = bare.m.CadCache.same_meta
     assert same(bare.table({"a": "1"}), bare.table({"a": "1"})) is True
+    assert same(bare.table({"a": {"b": [1]}}), bare.table({"a": {"b": [1]}})) is True
+    assert same(bare.table({"a": {"b": [1]}}), bare.table({"a": {"b": [2]}})) is False
+    assert same(bare.table({"a": 1}), bare.table({"a": "1"})) is False
     assert same(bare.table({"a": "1"}), bare.table({"a": "1", "b": "2"})) is False
     assert same(bare.table({"a": "1"}), bare.table({"a": "2"})) is False
     assert same(None, bare.table({"a": "1"})) is False

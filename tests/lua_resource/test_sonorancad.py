@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .fivem import FakeServer
+from bridge import protocol
+
+from .fivem import DAEMON_TAKES_ANY_META, FakeServer
 
 META = {
     "x": "10.5",
@@ -15,14 +17,7 @@ META = {
     "silentAlert": False,
     "priority": 2,
 }
-AS_SENT = {
-    "x": "10.5",
-    "y": "-20",
-    "postal": "101",
-    "callerPlayerId": "4",
-    "silentAlert": "false",
-    "priority": "2",
-}
+AS_SENT = META  # verbatim: no value is turned into a string
 
 
 @pytest.fixture
@@ -32,7 +27,7 @@ def cad(linked: FakeServer) -> FakeServer:
     return linked
 
 
-def test_track_sends_the_calls_meta_as_strings(cad: FakeServer) -> None:
+def test_track_sends_the_calls_meta_verbatim(cad: FakeServer) -> None:
     assert cad.export("TrackCall", 501, 12) == (True, "player:12")
     assert cad.sent() == [
         {"type": "track", "call_id": 501, "subject": "player:12", "meta": AS_SENT}
@@ -64,7 +59,7 @@ def test_an_edit_sends_call_meta_once(cad: FakeServer) -> None:
     cad.cad_edit_call(501, {**META, "postal": "202", "note": 7})
     # DispatchEdit, CallCacheUpdated and DispatchEvent all fire; one message.
     assert cad.sent() == [
-        {"type": "call_meta", "call_id": 501, "meta": {**AS_SENT, "postal": "202", "note": "7"}}
+        {"type": "call_meta", "call_id": 501, "meta": {**AS_SENT, "postal": "202", "note": 7}}
     ]
 
 
@@ -140,7 +135,7 @@ def test_without_sonorancad_no_meta_and_its_events_are_harmless(linked: FakeServ
 
 def test_a_unit_follows_the_player_who_plays_it(cad: FakeServer) -> None:
     cad.add_player(3, (1.0, 1.0, 1.0))
-    cad.cad_unit(7, 3)
+    cad.cad_unit(7, 3)  # matched by sonorancad's identity rules: apiIds hold player 3's license
     assert cad.export("TrackCall", 501, "unit:7") == (True, "unit:7")
     cad.advance(1000)
     assert cad.positions() == [
@@ -148,24 +143,30 @@ def test_a_unit_follows_the_player_who_plays_it(cad: FakeServer) -> None:
          "vx": 0.0, "vy": 0.0}
     ]
     # Resolved at sample time: the unit is now played by player 12.
-    cad.fake.cad.unit_of_player["3"] = None
-    cad.fake.cad.unit_of_player["12"] = 7
+    cad.fake.cad.units[1].data.apiIds[1] = f"{12:040x}"
     cad.advance(1000)
     assert [(p["subject"], p["x"]) for p in cad.positions()] == [("unit:7", 100.0)]
     # Nobody plays it: skipped, the call stays.
-    cad.fake.cad.unit_of_player["12"] = None
+    cad.fake.cad.units[1].data.apiIds[1] = "nobody"
     cad.move_player(12, (900.0, 900.0, 9.0))
     cad.advance(40_000)
     assert cad.positions() == []
     assert cad.export("GetTrackedCalls")[0][1].subject == "unit:7"
+    assert cad.spending_lookups == 0
 
 
-def test_legacy_get_unit_by_player_id_returning_the_id(cad: FakeServer) -> None:
-    cad.fake.cad.legacy_unit_ids = True
-    cad.cad_unit(7, 12)
+def test_a_unit_known_by_community_user_id_is_found_through_sonorancads_announcement(
+    cad: FakeServer,
+) -> None:
+    cad.cad_unit(7, 12, by="communityUserId")  # only sonorancad could match it: it said so
     cad.export("TrackCall", 501, "unit:7")
     cad.advance(1000)
     assert [p["subject"] for p in cad.positions()] == ["unit:7"]
+    cad.trigger("SonoranCAD::core:RemovePlayer", "12", cad.fake.cad.units[1])
+    cad.move_player(12, (900.0, 900.0, 9.0))
+    cad.advance(1000)
+    assert cad.positions() == []
+    assert cad.spending_lookups == 0
 
 
 def test_unknown_unit_is_refused(cad: FakeServer) -> None:
@@ -180,3 +181,74 @@ def test_sonorancad_stopping_later_is_survived(cad: FakeServer) -> None:
     assert cad.positions() == []
     cad.trigger("SonoranCAD::pushevents:CallCacheUpdated")
     assert cad.errors == []
+
+
+# -- metaData verbatim ---------------------------------------------------------------------
+
+RICH = {
+    "postal": "101",
+    "priority": 2,
+    "weight": 0.25,
+    "silentAlert": False,
+    "units": [7, 9],
+    "caller": {"name": "J. Doe", "phones": ["555-0100"], "flags": {"vip": True}},
+}
+
+
+def test_an_edit_with_any_json_values_is_relayed_verbatim(cad: FakeServer) -> None:
+    cad.export("TrackCall", 501, 12)
+    cad.sent()
+    cad.cad_edit_call(501, RICH)
+    assert cad.sent() == [{"type": "call_meta", "call_id": 501, "meta": RICH}]
+    # The same values again (json.decode gives fresh tables): nothing to send.
+    cad.cad_edit_call(501, RICH)
+    assert cad.sent() == []
+
+
+@pytest.mark.skipif(
+    not DAEMON_TAKES_ANY_META, reason="bridge.protocol does not yet take any JSON value in meta"
+)
+def test_the_daemon_decodes_the_relay_with_its_values_as_they_were(cad: FakeServer) -> None:
+    cad.export("TrackCall", 501, 12)
+    cad.cad_edit_call(501, RICH)
+    decoded = protocol.decode(cad.frames()[-1])
+    assert isinstance(decoded, protocol.CallMeta)
+    assert decoded.meta == RICH
+
+
+@pytest.mark.parametrize(
+    ("meta", "reason"),
+    [
+        ({"a": "1", "tags": {}}, "metaData.tags is an empty table"),
+        ({"a": "1", "deep": {"b": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}}, "nests deeper than 16"),
+        ({f"k{i}": "v" for i in range(257)}, "more than 256 keys"),
+    ],
+)
+def test_an_edit_the_wire_cannot_carry_as_it_is_is_not_relayed_and_said_once(
+    cad: FakeServer, meta: dict[str, object], reason: str
+) -> None:
+    cad.export("TrackCall", 501, 12)
+    cad.sent()
+    cad.cad_edit_call(501, meta)
+    cad.cad_edit_call(501, meta)
+    assert cad.sent() == []
+    said = [line for line in cad.prints if "metaData not relayed" in line]
+    assert len(said) == 1 and reason in said[0], said
+    # A later edit the wire can carry goes through again.
+    cad.cad_edit_call(501, {"a": "2"})
+    assert cad.sent() == [{"type": "call_meta", "call_id": 501, "meta": {"a": "2"}}]
+
+
+def test_a_non_finite_number_in_a_lua_made_entry_is_refused(cad: FakeServer) -> None:
+    entry = cad.cad_entry(503, {"a": "1"})
+    entry.dispatch.metaData.bad = float("nan")
+    cad.fake.cad.calls[503] = entry
+    assert cad.export("TrackCall", 503, 12) == (True, "player:12")
+    assert cad.sent() == [{"type": "track", "call_id": 503, "subject": "player:12"}]
+
+
+def test_track_whose_meta_does_not_fit_in_a_frame_goes_without_it(cad: FakeServer) -> None:
+    cad.cad_new_call(504, {f"k{i}": "v" * 250 for i in range(250)})
+    assert cad.export("TrackCall", 504, 12) == (True, "player:12")
+    assert cad.sent() == [{"type": "track", "call_id": 504, "subject": "player:12"}]
+    assert any("call 504: its metaData does not fit in one frame" in p for p in cad.prints)
