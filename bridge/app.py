@@ -155,13 +155,17 @@ class Daemon:
 
     async def run(self) -> None:
         """Start, serve until `request_stop()` (or a signal), then shut down cleanly."""
-        await self.start()
+        # Handlers first: a SIGTERM while the listener binds (systemd stopping a unit it just
+        # started) must stop the daemon cleanly, not kill it.
         restore = _install_signal_handlers(self.request_stop)
-        reporter = asyncio.create_task(self._report(), name="status")
+        reporter: asyncio.Task[None] | None = None
         try:
+            await self.start()
+            reporter = asyncio.create_task(self._report(), name="status")
             await self._stop.wait()
         finally:
-            reporter.cancel()
+            if reporter is not None:
+                reporter.cancel()
             restore()
             # A request cannot outlast the client timeout: waiting longer for it is pointless.
             await self.stop(grace=min(5.0, self.config.cad.timeout_seconds))
