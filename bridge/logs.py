@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -51,6 +52,12 @@ class _Scrubbed:
         return scrub(text)
 
 
+def colours_available() -> bool:
+    """Whether the console renderer can colour: on Windows only through colorama, which
+    structlog demands (it raises SystemError otherwise) and which is not a dependency."""
+    return sys.platform != "win32" or importlib.util.find_spec("colorama") is not None
+
+
 def configure(
     level: str = "info",
     fmt: str = "auto",
@@ -78,7 +85,8 @@ def configure(
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(
-            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+            colors=stream.isatty() and colours_available(),
+            exception_formatter=structlog.dev.plain_traceback,
         )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(

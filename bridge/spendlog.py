@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -30,12 +30,15 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Stored)
 
 
-def state_folder() -> Path:
+def state_folder(environ: Mapping[str, str] | None = None, *, windows: bool | None = None) -> Path:
     """The user's own state folder (not the shared temporary one, where others could plant
     links): %LOCALAPPDATA% on Windows, $XDG_STATE_HOME or ~/.local/state elsewhere."""
-    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "sonoran-bridge"
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    environ = os.environ if environ is None else environ
+    windows = os.name == "nt" if windows is None else windows
+    if windows:
+        base = environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+    else:
+        base = environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(base) / "sonoran-bridge"
 
 
@@ -88,17 +91,17 @@ class SpendLog:
         """
         offset = self.wall_clock() - clock_now
         stored = _Stored(1, {route: [t + offset for t in times] for route, times in ended.items()})
+        data = _encoder.encode(stored)
         try:
+            # 0o700 is ignored on Windows, where the folder is already the user's own.
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".spent-")
             try:
-                with os.fdopen(handle, "wb") as file:
-                    file.write(_encoder.encode(stored))
-                os.replace(temporary, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+                _replace(self.path, data)
+            except PermissionError:
+                # Windows refuses to replace a file that another process holds open (a virus
+                # scanner, a backup, an editor). Written in place instead: a reader may then
+                # see it torn, which `load` ignores with a warning, as it does any bad file.
+                self.path.write_bytes(data)
         except OSError as exc:
             if not self._warned:
                 self._warned = True
@@ -107,3 +110,16 @@ class SpendLog:
                     path=str(self.path),
                     error=str(exc),
                 )
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a private temporary file, so no reader sees it torn."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".spent-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

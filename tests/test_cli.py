@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -163,3 +164,39 @@ def test_run_logs_each_config_warning(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     (warned,) = [line for line in lines if line["event"] == "config will cause trouble"]
     assert warned["level"] == "warning" and warned["problem"].startswith("budget.window_seconds")
+
+
+# -- Windows, by simulation ----------------------------------------------------------------
+
+
+async def test_without_add_signal_handler_signals_still_stop_the_daemon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows' event loops have no add_signal_handler: signal.signal takes over."""
+    from bridge.app import _install_signal_handlers
+
+    loop = asyncio.get_running_loop()
+
+    def missing(*args: object) -> None:
+        raise NotImplementedError
+
+    monkeypatch.setattr(loop, "add_signal_handler", missing)
+    before = signal.getsignal(signal.SIGINT)
+    stopped = asyncio.Event()
+    restore = _install_signal_handlers(stopped.set)
+    try:
+        signal.raise_signal(signal.SIGINT)
+        await asyncio.wait_for(stopped.wait(), 5)
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ci_runs_exactly_the_readmes_test_command_and_it_suits_cmd_exe() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (command,) = [line for line in readme.splitlines() if line.endswith("python -m pytest")]
+    assert "'" not in command  # cmd.exe does not take single quotes as quotes
+    assert command in (ROOT / ".ci/run").read_text().splitlines()
+    assert "'" not in " ".join(
+        line for line in readme.splitlines() if line.lstrip().startswith("pip install")
+    )

@@ -10,7 +10,7 @@ import pytest
 from conftest import API_KEY, WINDOW, make_config
 
 from bridge.app import Daemon
-from bridge.spendlog import SpendLog, default_path
+from bridge.spendlog import SpendLog, default_path, state_folder
 from bridge.standin.cad import CadStandIn, Fault
 
 KEYS_FOR_TESTS = {"postal": "9002", "uuid": "abc-123"}
@@ -145,3 +145,31 @@ async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> Non
         stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
         assert len(stored["routes"]["update_call"]) == 1  # written as the request began
         await daemon.stop(grace=0.1)
+
+
+# -- Windows, by simulation ----------------------------------------------------------------
+
+
+def test_a_log_held_open_elsewhere_is_written_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows refuses os.replace over a file another process has open (a virus scanner)."""
+    path = tmp_path / "spent.json"
+    log = SpendLog(path, horizon=61.0, wall_clock=Wall(1_000.0))
+    log.save({"update_call": [1.0]}, clock_now=1.0)
+
+    def refused(src: object, dst: object) -> None:
+        raise PermissionError(13, "The process cannot access the file", str(dst))
+
+    monkeypatch.setattr("bridge.spendlog.os.replace", refused)
+    log.save({"update_call": [1.0, 2.0]}, clock_now=2.0)
+    assert log.load(clock_now=2.0) == {"update_call": pytest.approx([1.0, 2.0])}
+    assert [p.name for p in tmp_path.iterdir()] == ["spent.json"]  # no temporary file left
+
+
+def test_the_state_folder_on_windows_is_under_localappdata() -> None:
+    local = {"LOCALAPPDATA": str(Path("C:/Users/op/AppData/Local"))}
+    assert state_folder(local, windows=True) == Path(local["LOCALAPPDATA"]) / "sonoran-bridge"
+    assert state_folder({}, windows=True) == Path.home() / "AppData/Local/sonoran-bridge"
+    assert state_folder({"XDG_STATE_HOME": "/s"}, windows=False) == Path("/s/sonoran-bridge")
+    assert state_folder({}, windows=False) == Path.home() / ".local/state/sonoran-bridge"
