@@ -85,7 +85,7 @@ class Listener:
         self._on_link = on_link
         self._origins = list(allowed_origins or [])
         self._hello_timeout = hello_timeout
-        self._idle_timeout = idle_timeout
+        self.idle_timeout = idle_timeout
         # Below the resource's 10 s wait for a welcome, so a newcomer is answered either way.
         self.liveness_timeout = liveness_timeout
         self._server: Server | None = None
@@ -103,9 +103,9 @@ class Listener:
             max_size=protocol.MAX_FRAME_BYTES,
             max_queue=64,
             # A peer that stops reading answers neither pings nor a close: each gets the idle time.
-            ping_interval=min(20.0, self._idle_timeout),
-            ping_timeout=min(20.0, self._idle_timeout),
-            close_timeout=min(5.0, self._idle_timeout),
+            ping_interval=min(20.0, self.idle_timeout),
+            ping_timeout=min(20.0, self.idle_timeout),
+            close_timeout=min(5.0, self.idle_timeout),
             compression=None,
             server_header=f"sonoran-bridge/{__version__}",
         )
@@ -280,9 +280,9 @@ class Listener:
         ws = link.ws
         while True:
             try:
-                frame = await asyncio.wait_for(ws.recv(), self._idle_timeout)
+                frame = await asyncio.wait_for(ws.recv(), self.idle_timeout)
             except TimeoutError:
-                log.warning("closing idle connection", idle_seconds=self._idle_timeout)
+                log.warning("closing idle connection", idle_seconds=self.idle_timeout)
                 await ws.close(CloseCode.GOING_AWAY, "idle")
                 return
             except ConnectionClosed:

@@ -44,6 +44,9 @@ EXAMPLES = settings(
 @pytest.fixture(scope="module")
 def live() -> Iterator[LiveDaemon]:
     with LiveDaemon() as daemon:
+        # The probes here wait on hypothesis between frames, for seconds on a loaded machine;
+        # idleness is not what these tests are about (the quiet-client tests below are).
+        daemon.call(lambda: setattr(daemon.daemon.listener, "idle_timeout", 120.0))
         yield daemon
 
 
