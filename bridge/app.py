@@ -31,7 +31,7 @@ from bridge.protocol import (
     Track,
     Untrack,
 )
-from bridge.pusher import Cad, PushLoop
+from bridge.pusher import Cad, PushLoop, Wait, wait_for_input
 from bridge.scheduler import PacedAccumulator, Policy
 from bridge.server import Listener
 from bridge.shared.gate import gate_from
@@ -93,6 +93,7 @@ class Daemon:
         cad: Cad | None = None,
         clock: Callable[[], float] = time.monotonic,
         policy: Policy | None = None,
+        wait: Wait = wait_for_input,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -127,6 +128,7 @@ class Daemon:
             on_spent=self._keep_spending if self.spendlog is not None else None,
             gate=self.gate,
             on_result=self._on_result,
+            wait=wait,
         )
         self.started = clock()
         self.positions_received = 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import structlog
@@ -27,6 +28,16 @@ log = structlog.stdlib.get_logger("bridge.pusher")
 
 _IDLE_RECHECK = 1.0
 """Seconds between looks at the planner when nothing woke the loop: errors grow with time too."""
+
+
+Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+"""Returns when the event is set or the seconds have passed: the loop's only way to wait."""
+
+
+async def wait_for_input(event: asyncio.Event, seconds: float) -> None:
+    """The real `Wait`: on the event loop's clock."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
 
 
 class Cad(Protocol):
@@ -58,6 +69,8 @@ class PushLoop:
     `on_event` gets what the planner has to tell; `on_spent` is called when a request begins
     and when it ends, the moments the budget's counts change; `on_result` gets each finished
     request with its answer and when it began and ended (for the status page and metrics).
+    `clock` and `wait` are the loop's only sense of time: tests give it virtual ones and run
+    it without sleeping.
     """
 
     def __init__(
@@ -70,6 +83,7 @@ class PushLoop:
         on_spent: Callable[[], None] | None = None,
         gate: Gate | None = None,
         on_result: OnResult | None = None,
+        wait: Wait = wait_for_input,
     ) -> None:
         self.planner = planner
         self.cad = cad
@@ -78,6 +92,7 @@ class PushLoop:
         self.on_spent = on_spent
         self.gate = gate
         self.on_result = on_result
+        self._wait = wait
         self.requests = 0
         self.in_flight: Push | Fetch | None = None
         self._wake = asyncio.Event()
@@ -96,34 +111,39 @@ class PushLoop:
         """Loop until `stop()`."""
         while not self._stopping.is_set():
             try:
-                await self._step()
+                delay = await self.step()
             except Exception:
                 # A bug in one step must not end all pushing while connections are still taken.
                 log.exception("push loop step failed; going on")
-                await self._sleep(_IDLE_RECHECK)
+                delay = _IDLE_RECHECK
+            if delay is not None:
+                await self._sleep(delay)
 
-    async def _step(self) -> None:
+    async def step(self) -> float | None:
+        """Look at the planner once and carry out the request it asks for, if a slot is open.
+
+        Returns None after a request (look again at once), else how long to wait for input or
+        the next slot: `run` waits that long at most, and never less than a moment.
+        """
         now = self.clock()
         wake_at = self.planner.next_wake(now)
         if wake_at > now:
             # No slot yet: input that woke the loop can wait, and choosing a call (which looks
             # at every call) would be wasted on every positions frame.
-            await self._sleep(wake_at - now)
-            return
+            return wake_at - now
         action = self.planner.next_action(now)
         if action is None:
-            await self._sleep(0.0)
-        elif self.gate is None or await self.gate.admit(action, now):
-            await self._carry_out(action, self.clock() if self.gate else now)
+            return 0.0
+        if self.gate is not None and not await self.gate.admit(action, now):
+            return None  # the gate blocked the planner's budget: look again at its next slot
+        await self._carry_out(action, self.clock() if self.gate else now)
+        return None
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
         # A slot open now with nothing worth it means: wait for input, not spin.
         delay = _IDLE_RECHECK if not 0 < seconds < _IDLE_RECHECK else seconds
-        try:
-            await asyncio.wait_for(self._wake.wait(), delay)
-        except TimeoutError:
-            pass
+        await self._wait(self._wake, delay)
 
     async def _carry_out(self, action: Push | Fetch, now: float) -> None:
         self.planner.begin(action, now)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from websockets.sync.client import connect as sync_connect
 
 from bridge.cli import main
 
@@ -88,6 +89,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def provoke_secret_paths(port: int) -> list[str]:
+    """Drive the paths that handle what a client sent in place of, or beside, the secrets:
+    a wrong token that extends the real one, and bad frames with both pasted in (the decoder
+    echoes a bad tag). Returns the error messages the daemon sent back."""
+    url = f"ws://127.0.0.1:{port}"
+    answers: list[str] = []
+    with sync_connect(url, open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "token": TOKEN + KEY}))
+        answers.append(json.loads(ws.recv(5))["message"])
+    with sync_connect(url, open_timeout=5) as ws:
+        ws.send(json.dumps({"type": "hello", "protocol": 1, "token": TOKEN}))
+        assert json.loads(ws.recv(5))["type"] == "welcome"
+        for pasted in (KEY, TOKEN, f"{KEY} {TOKEN}"):
+            ws.send(json.dumps({"type": pasted}))
+            answers.append(json.loads(ws.recv(5))["message"])
+    return answers
+
+
 def test_run_exits_zero_on_sigterm_and_never_logs_secrets(tmp_path: Path) -> None:
     port = free_port()
     config = write_config(tmp_path, good_config(port, api_url="http://127.0.0.1:9"))
@@ -107,13 +126,19 @@ def test_run_exits_zero_on_sigterm_and_never_logs_secrets(tmp_path: Path) -> Non
                 break
             except OSError:
                 time.sleep(0.1)
+        answers = provoke_secret_paths(port)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
     finally:
         process.kill()
     assert process.returncode == 0, output
     assert '"event": "listening"' in output and '"event": "stopped"' in output
-    assert KEY not in output and TOKEN not in output
+    # The secret-bearing paths ran: the wrong token was refused, each bad tag drew a warning.
+    assert "refused connection: wrong token" in output
+    assert output.count('"event": "bad frame"') == 3 and "***" in output
+    assert len(answers) == 4 and all("***" in answer for answer in answers[1:])
+    for text in [output, *answers]:
+        assert KEY not in text and TOKEN not in text
 
 
 def test_check_config_shows_what_guarantees_trouble_naming_the_key(

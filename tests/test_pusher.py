@@ -1,10 +1,14 @@
-"""The push loop: it waits for input or a slot, never spins, and keeps going after failures."""
+"""The push loop: it waits for input or a slot, never spins, and keeps going after failures.
+
+Run on virtual time (`VirtualTime`): the loop's clock and its only way to wait are injected,
+so a minute of its life takes milliseconds and no bound depends on the machine's speed."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from virtual_time import VirtualTime
 
 from bridge.budget import Budget
 from bridge.outcomes import GetResult, Meta, PatchResult, Quota, Updated
@@ -14,15 +18,20 @@ from bridge.scheduler import PacedAccumulator
 
 
 class CountingCad:
-    """A CAD that answers every PATCH at once and counts them."""
+    """A CAD that answers every PATCH at once and notes when each came."""
 
     last_quota: Quota | None = None
 
-    def __init__(self) -> None:
-        self.patches = 0
+    def __init__(self, time: VirtualTime) -> None:
+        self.time = time
+        self.patched_at: list[float] = []
+
+    @property
+    def patches(self) -> int:
+        return len(self.patched_at)
 
     async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult:
-        self.patches += 1
+        self.patched_at.append(self.time.now)
         return Updated(call={"callId": call_id, "metaData": meta}, meta=meta)
 
     async def get_calls(self, server_id: int) -> GetResult:
@@ -46,32 +55,44 @@ def count_looks(plan: Planner) -> list[int]:
     return looks
 
 
+def push_loop(plan: Planner, time: VirtualTime, cad: CountingCad | None = None) -> PushLoop:
+    return PushLoop(
+        plan,
+        cad or CountingCad(time),
+        clock=time.clock,
+        on_event=lambda event: None,
+        wait=time.wait,
+    )
+
+
 async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
     plan = planner()
     plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     looks = count_looks(plan)
-    loop = PushLoop(plan, CountingCad(), clock=asyncio.get_running_loop().time, on_event=print)
-    task = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.3)
-    loop.stop()
-    await task
-    assert looks[0] <= 3  # one look, then a wait for input or the idle re-check
+    time = VirtualTime()
+    loop = push_loop(plan, time)
+    time.at(60.0, loop.stop)
+    await loop.run()
+    # Nothing to push: one look, then a wait for input or the idle re-check, each second.
+    assert time.waits == [1.0] * 60
+    assert looks[0] == 60
 
 
 async def test_a_wake_after_new_positions_pushes_at_once() -> None:
     plan = planner()
     plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
-    cad = CountingCad()
-    clock = asyncio.get_running_loop().time
-    loop = PushLoop(plan, cad, clock=clock, on_event=lambda event: None)
-    task = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.05)
-    plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, clock())
-    loop.wake()
-    await asyncio.sleep(0.05)
-    loop.stop()
-    await task
-    assert cad.patches == 1
+    time = VirtualTime()
+    cad = CountingCad(time)
+    loop = push_loop(plan, time, cad)
+
+    def moved() -> None:
+        plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, time.now)
+        loop.wake()
+
+    time.at(5.25, moved)
+    time.at(30.0, loop.stop)
+    await loop.run()
+    assert cad.patched_at == [5.25]  # in the same instant, not at the next idle re-check
 
 
 async def test_a_failing_step_is_logged_and_the_loop_goes_on(
@@ -79,8 +100,8 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
 ) -> None:
     plan = planner()
     plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
-    cad = CountingCad()
-    clock = asyncio.get_running_loop().time
+    time = VirtualTime()
+    cad = CountingCad(time)
     failures = 0
     original = plan.next_action
 
@@ -92,32 +113,47 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
         return original(now)
 
     plan.next_action = flaky  # type: ignore[method-assign]
-    loop = PushLoop(plan, cad, clock=clock, on_event=lambda event: None)
-    task = asyncio.create_task(loop.run())
-    await asyncio.sleep(0.05)
-    plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, clock())
-    loop.wake()
-    await asyncio.sleep(1.2)
-    loop.stop()
-    await task
-    assert failures == 1 and cad.patches == 1
+    loop = push_loop(plan, time, cad)
+    time.at(0.5, lambda: plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, time.now))
+    time.at(10.0, loop.stop)
+    await loop.run()
+    assert failures == 1
+    assert cad.patched_at == [1.0]  # the step after the failure, one idle re-check later
     assert "push loop step failed" in capsys.readouterr().out
 
 
 async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> None:
     plan = planner()
-    clock = asyncio.get_running_loop().time
     for _ in range(10):  # the window is spent
-        plan.update_budget.begin(clock())
-        plan.update_budget.end(clock())
+        plan.update_budget.begin(0.0)
+        plan.update_budget.end(0.0)
     plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     looks = count_looks(plan)
-    loop = PushLoop(plan, CountingCad(), clock=clock, on_event=lambda event: None)
-    task = asyncio.create_task(loop.run())
-    for step in range(100):
-        plan.tracker.observe(1, "player:1", 10.0 * step, 0.0, 0.0, clock())
+    time = VirtualTime()
+    loop = push_loop(plan, time)
+    cad = loop.cad
+    assert isinstance(cad, CountingCad)
+    step = iter(range(1, 10_000))
+
+    def moved() -> None:
+        plan.tracker.observe(1, "player:1", 10.0 * next(step), 0.0, 0.0, time.now)
         loop.wake()
-        await asyncio.sleep(0.001)
-    loop.stop()
-    await task
-    assert looks[0] == 0
+
+    time.every(0.1, moved, until=59.0)  # ten frames a second while the window is spent
+    while_spent: list[int] = []
+    time.at(59.0, lambda: while_spent.append(looks[0]))
+    time.at(70.0, loop.stop)
+    await loop.run()
+    assert while_spent == [0]
+    # The slot opens a window (and the margin) after the spent requests; the push follows.
+    budget = plan.update_budget
+    assert cad.patched_at == [pytest.approx(budget.window + budget.margin)]
+
+
+async def test_a_loop_that_waits_zero_every_time_is_caught_as_a_spin() -> None:
+    """The bounds above can fail: a loop that never waits exhausts the virtual timeline."""
+    time = VirtualTime(limit=1_000)
+    event = asyncio.Event()
+    with pytest.raises(AssertionError, match="spin"):
+        while True:
+            await time.wait(event, 0.0)

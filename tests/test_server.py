@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from typing import cast
 
 import pytest
 from conftest import TOKEN, Running
 from lua_resource.node_transport import NODE, NodeTransport
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from bridge.protocol import Error
+from bridge.server import _OUTBOX_LIMIT, Link
 
 
 async def refused(daemon: Running, *frames: str) -> tuple[dict[str, object], int | None]:
@@ -163,6 +168,7 @@ async def test_a_flooding_connection_does_not_starve_another(daemon: Running) ->
     # Answered while the noisy connection still had most of its flood to get through.
     assert links[4].frames < total // 2
     await flooding
+    noisy.ws.transport.abort()  # the rest of the flood need not be read before the teardown
 
 
 async def test_the_welcome_comes_first_even_with_many_calls_to_replay(daemon: Running) -> None:
@@ -172,7 +178,9 @@ async def test_the_welcome_comes_first_even_with_many_calls_to_replay(daemon: Ru
         await first.send(type="sync", tracks=tracks[: start + 500])
     await first.expect("call_state", call_id=1_500, timeout=10)
     await first.ws.close()
-    async with connect(daemon.url) as ws:
+    # max_queue=None: the 1 500 replayed states that follow are read, not left to stall the
+    # closing handshake for the whole close timeout (10 s).
+    async with connect(daemon.url, max_queue=None) as ws:
         await ws.send(hello())
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
 
@@ -219,3 +227,12 @@ async def test_the_resource_refused_for_a_taken_server_id_backs_off_and_says_why
     finally:
         await transport.stop()
     assert transport.errors() == []
+
+
+def test_a_peer_that_does_not_read_loses_its_oldest_frames_not_memory() -> None:
+    link = Link(cast(ServerConnection, None), server_id=1, conn=1)  # no writer: nothing is read
+    for n in range(_OUTBOX_LIMIT + 100):
+        link.post(Error(code="bad_message", message=f"frame {n}"))
+    queued = [json.loads(link.outbox.get_nowait())["message"] for _ in range(_OUTBOX_LIMIT)]
+    assert link.outbox.empty()
+    assert queued == [f"frame {n}" for n in range(100, _OUTBOX_LIMIT + 100)]

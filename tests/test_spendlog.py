@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import API_KEY, WINDOW, make_config
+from conftest import API_KEY, TOKEN, make_config
+from virtual_time import WINDOW, SharedKeyCad, VirtualTime
 
 from bridge.app import Daemon
+from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.spendlog import SpendLog, default_path, state_folder
 from bridge.standin.cad import CadStandIn, Fault
 
@@ -64,50 +67,68 @@ def test_the_default_file_name_never_holds_the_key() -> None:
     assert path != default_path("https://api.sonorancad.com", API_KEY + "x")
 
 
-async def spend_a_burst(standin: CadStandIn, state: Path) -> int:
-    """A daemon pushes 10 moving calls once each, then dies; returns requests it made."""
-    config = make_config(standin)
-    config.budget.state_file = str(state)
-    daemon = Daemon(config)
-    await daemon.start()
+def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
+    """A daemon with production settings on virtual time, its spend log on the same clock."""
+    config = Config(
+        cad=CadConfig(api_url="http://127.0.0.1:9", api_key=API_KEY),
+        listen=ListenConfig(port=0, token=TOKEN),
+        budget=BudgetConfig(state_file=state_file),
+        tracking=TrackingConfig(min_move=1.0),
+    )
+    daemon = Daemon(config, cad=cad, clock=time.clock, wait=time.wait)
+    if daemon.spendlog is not None:
+        daemon.spendlog.wall_clock = lambda: 1_700_000_000.0 + time.now
+    return daemon
+
+
+async def spend_a_burst(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> int:
+    """A daemon pushes 10 moving calls once each, then is killed; returns requests it made."""
+    daemon = daemon_on(time, cad, state_file)
     for call_id in range(1, 11):
-        daemon.tracker.track(1, call_id, f"p:{call_id}", 0.0, meta=dict(KEYS_FOR_TESTS))
-        daemon.tracker.observe(1, f"p:{call_id}", 100.0 * call_id, 0.0, 0.0, daemon.clock())
-    daemon.pusher.wake()
-    async with asyncio.timeout(10):
-        while daemon.pusher.requests < 10:
-            await asyncio.sleep(0.01)
-    made = daemon.pusher.requests
-    await daemon.stop(grace=0.5)
-    return made
+        daemon.tracker.track(1, call_id, f"p:{call_id}", time.now, meta=dict(KEYS_FOR_TESTS))
+        daemon.tracker.observe(1, f"p:{call_id}", 100.0 * call_id, 0.0, 0.0, time.now)
+    await daemon.start()
+    deadline = time.now + 3 * WINDOW
+    while daemon.pusher.requests < 10 and time.now < deadline:
+        await asyncio.sleep(0)
+    task = daemon._push_task
+    assert task is not None
+    task.cancel()  # killed: nothing runs after this, nothing is written
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await daemon.listener.stop()
+    return daemon.pusher.requests
 
 
+def stored_times(path: str) -> list[float]:
+    return list(msgspec.json.decode(Path(path).read_bytes())["routes"]["update_call"])
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.47, 5.0, 30.0, 59.0])
 async def test_a_restarted_daemon_draws_no_429_from_its_predecessors_burst(
-    tmp_path: Path,
+    tmp_path: Path, gap: float
 ) -> None:
-    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
-        for call_id in range(1, 11):
-            standin.add_call(1, call_id, dict(KEYS_FOR_TESTS))
-        state = tmp_path / "spent.json"
-        assert await spend_a_burst(standin, state) == 10
-        stored = msgspec.json.decode(state.read_bytes())
-        assert len(stored["routes"]["update_call"]) == 10
-        # The successor starts at once, with every call far off its subject.
-        assert await spend_a_burst(standin, state) == 10
-        assert standin.rate_limited == 0
-        updates = sorted(r.t for r in standin.requests if r.route == "update_call")
-        assert len(updates) == 20
-        assert all(b - a >= WINDOW for a, b in zip(updates, updates[10:], strict=False))
+    time = VirtualTime()
+    cad = SharedKeyCad(time, quota_headers=False)
+    state = str(tmp_path / "spent.json")
+    assert await spend_a_burst(time, cad, state) == 10
+    assert len(stored_times(state)) == 10
+    time.advance(gap)  # the successor starts, with every call far off its subject
+    assert await spend_a_burst(time, cad, state) == 10
+    assert cad.refused == []
+    assert len(cad.ours) == 20
+    assert all(b - a >= WINDOW for a, b in zip(cad.ours, cad.ours[10:], strict=False))
 
 
-async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gap", [0.0, 0.47, 5.0])
+async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path, gap: float) -> None:
     """The case above can fail: with nothing kept, the successor collides."""
-    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
-        for call_id in range(1, 11):
-            standin.add_call(1, call_id, dict(KEYS_FOR_TESTS))
-        await spend_a_burst(standin, tmp_path / "first.json")
-        await spend_a_burst(standin, tmp_path / "other.json")
-        assert standin.rate_limited > 0
+    time = VirtualTime()
+    cad = SharedKeyCad(time, quota_headers=False)
+    await spend_a_burst(time, cad, "")
+    time.advance(gap)
+    await spend_a_burst(time, cad, "")
+    assert len(cad.refused) > 0
 
 
 def test_a_time_ahead_of_the_wall_clock_counts_as_ending_now(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ pages cannot reach the daemon, and neither secret shows in any log, error or out
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import io
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 import structlog
 from conftest import API_KEY, TOKEN, MakeDaemon, Running, make_config
+from virtual_time import VirtualTime
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -178,14 +178,14 @@ async def test_tracebacks_in_the_logs_hold_no_secret(
     stream = captured_logs[fmt]
     logs.configure("debug", fmt, stream=stream, secrets=[API_KEY, TOKEN])
     config = make_config(CadStandIn(api_key=API_KEY))
-    daemon = Daemon(config, cad=ExplodingCad())
-    task = asyncio.create_task(daemon.pusher.run())
+    time = VirtualTime()
+    daemon = Daemon(config, cad=ExplodingCad(), clock=time.clock, wait=time.wait)
     meta = {"postal": "1"}
     daemon.on_message(1, Track(call_id=501, subject="player:1", meta=meta))
     daemon.on_message(1, Positions(items=[Position(subject="player:1", x=5, y=6, z=0)]))
-    await asyncio.sleep(0.3)
-    daemon.pusher.stop()
-    await task
+    time.at(1.0, daemon.pusher.stop)
+    await daemon.pusher.run()
+    assert daemon.pusher.requests >= 1
     text = stream.getvalue()
     assert "request failed unexpectedly" in text and "RuntimeError" in text
     assert API_KEY not in text and TOKEN not in text
