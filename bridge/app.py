@@ -287,7 +287,7 @@ class Daemon:
                     detail=event.detail,
                 )
             else:
-                log.warning("resolved", detail=event.detail)
+                log.warning("resolved", alert=event.event, detail=event.detail)
             return
         if event.state == "pushed":
             self._pushed[event.server_id] = self._pushed.get(event.server_id, 0) + 1

@@ -120,6 +120,8 @@ class Planner:
     auth_failing: bool = False
     _refusing: list[Budget] = field(default_factory=list)
     """Budgets whose last answer was a 429: another is the same spell, not news of a neighbour."""
+    _spells: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    """(429s or failures, route) -> when the spell began and how many answers it has had."""
 
     def __post_init__(self) -> None:
         if isinstance(self.policy, BudgetAware):
@@ -334,6 +336,7 @@ class Planner:
                     self._refusing.append(budget)
                 wait = retry_after if retry_after is not None else self._rate_backoff.delay()
                 budget.block_until(now + wait)
+                self._in_spell("429s", budget, now)
             case AuthFailed(status=status, detail=detail):
                 self.update_budget.block_until(now + self._auth_backoff.delay())
                 if self.get_budget is not None:
@@ -343,15 +346,38 @@ class Planner:
                     events.append(Alert("auth_failed", f"HTTP {status}: {detail}"))
             case Transient():
                 budget.block_until(now + self._fault_backoff.delay())
+                self._in_spell("failed requests", budget, now)
             case Updated() | CallList() | Gone() | Rejected():
                 if budget in self._refusing:
                     self._refusing.remove(budget)
+                events.extend(self._spells_over(budget, now))
                 self._rate_backoff.reset()
                 self._fault_backoff.reset()
                 if self.auth_failing:
                     self.auth_failing = False
                     self._auth_backoff.reset()
                     events.append(Alert("auth_resolved", "the CAD accepts the API key again"))
+        return events
+
+    def _route(self, budget: Budget) -> str:
+        return "update_call" if budget is self.update_budget else "get_calls"
+
+    def _in_spell(self, kind: str, budget: Budget, now: float) -> None:
+        since, count = self._spells.get((kind, self._route(budget)), (now, 0))
+        self._spells[(kind, self._route(budget))] = (since, count + 1)
+
+    def _spells_over(self, budget: Budget, now: float) -> list[Notice | Alert]:
+        """An answer came through: each spell of 429s or failures on its route has ended."""
+        route = self._route(budget)
+        events: list[Notice | Alert] = []
+        for kind, event in (("429s", "rate_limit_resolved"), ("failed requests", "cad_resolved")):
+            spell = self._spells.pop((kind, route), None)
+            if spell is not None:
+                since, count = spell
+                events.append(
+                    Alert(event, f"{route}: the CAD answers again after {count} {kind} "
+                                 f"in {now - since:.0f} s")
+                )
         return events
 
     def note_quota(self, action: Push | Fetch, quota: Quota | None, now: float) -> None:
