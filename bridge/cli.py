@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--speedup", type=_positive, default=4.0, help="how much faster time runs (default 4)"
     )
+    demo.add_argument(
+        "--status-port",
+        type=int,
+        default=30126,
+        help="the status page's port (default 30126; another free one when taken)",
+    )
     return parser
 
 
@@ -84,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m bridge`."""
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        return _demo(args.seconds, args.calls, args.speedup)
+        return _demo(args.seconds, args.calls, args.speedup, args.status_port)
     if args.command == "init":
         return _init(args.config, args.server_id, args.port)
     if args.command == "install-resource":
@@ -243,7 +249,7 @@ def _run(config: Config) -> int:
     return 0
 
 
-def _demo(seconds: float, calls: int, speedup: float) -> int:
+def _demo(seconds: float, calls: int, speedup: float, status_port: int = 30126) -> int:
     from bridge.demo import print_summary, run_demo
 
     if not 1 <= calls <= 200:
@@ -251,7 +257,7 @@ def _demo(seconds: float, calls: int, speedup: float) -> int:
         return EXIT_CONFIG
     logs.configure("warning", "console")
     try:
-        report = asyncio.run(run_demo(seconds, calls, speedup))
+        report = asyncio.run(run_demo(seconds, calls, speedup, status_port=status_port))
     except KeyboardInterrupt:
         return 130
     print_summary(report)

@@ -1,4 +1,9 @@
-"""`sonoran-bridge demo`: daemon, CAD stand-in and a simulated game server, all on loopback."""
+"""`sonoran-bridge demo`: daemon, CAD stand-in and a simulated game server, all on loopback.
+
+Beside the bridge, a naive loop (what an integration around the official SDK does: every call
+every `naive_interval` seconds, 429s retried as the SDK retries them) moves the same calls of
+the same simulated world on a second stand-in, so the summary can show both side by side.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,19 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bridge.app import Daemon
+from bridge.cad import CadClient
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
+from bridge.naive import NaiveLoop, NaiveStats
 from bridge.standin.cad import CadStandIn
 from bridge.standin.game import SimulatedGame
 from bridge.standin.routes import Fleet
 
 FIRST_CALL = 501
 SAMPLE_EVERY = 0.5
+STATUS_PORT = 30126
+NAIVE_INTERVAL = 30.0
+"""Simulated seconds between the naive loop's rounds over every call."""
 
 
 @dataclass
@@ -31,6 +41,8 @@ class CallReport:
     errors: list[float] = field(default_factory=list)
     pushes: int = 0
     keys_kept: bool = True
+    naive_errors: list[float] = field(default_factory=list)
+    naive_pushes: int = 0
 
 
 @dataclass
@@ -44,11 +56,21 @@ class DemoReport:
     rate_limited: int
     max_in_window: int
     limit: int
+    naive: NaiveStats = field(default_factory=NaiveStats)
+    naive_interval: float = NAIVE_INTERVAL
+    naive_max_in_window: int = 0
+    status_url: str | None = None
 
     @property
     def mean_error(self) -> float:
         """Time-averaged map error over all calls, in metres."""
         samples = [e for c in self.calls for e in c.errors]
+        return statistics.fmean(samples) if samples else math.nan
+
+    @property
+    def naive_mean_error(self) -> float:
+        """The same for the naive loop's calls."""
+        samples = [e for c in self.calls for e in c.naive_errors]
         return statistics.fmean(samples) if samples else math.nan
 
 
@@ -69,8 +91,14 @@ async def run_demo(
     speedup: float = 4.0,
     out: TextIO | None = None,
     progress_every: float = 5.0,
+    status_port: int | None = STATUS_PORT,
+    naive_interval: float = NAIVE_INTERVAL,
 ) -> DemoReport:
-    """Run the whole product on loopback for `seconds`, printing progress, and report."""
+    """Run the whole product on loopback for `seconds`, printing progress, and report.
+
+    The status page is served on `status_port` (any free port when it is taken or 0; none
+    when None); the naive loop runs beside the bridge on its own stand-in.
+    """
     out = out or sys.stdout
     window = 60.0 / speedup
     api_key = secrets.token_urlsafe(24)
@@ -78,9 +106,14 @@ async def run_demo(
     fleet = Fleet(calls, seed=7, moving_share=0.5)
     followed = {FIRST_CALL + i: subject for i, subject in enumerate(fleet.subjects)}
     metas = {call_id: _call_meta(call_id, i + 1) for i, call_id in enumerate(sorted(followed))}
-    async with CadStandIn(api_key=api_key, window=window) as cad:
+    async with (
+        CadStandIn(api_key=api_key, window=window) as cad,
+        CadStandIn(api_key=api_key, window=window) as naive_cad,
+        CadClient(naive_cad.url, api_key) as naive_client,
+    ):
         for call_id, meta in metas.items():
             cad.add_call(1, call_id, dict(meta), title=f"Demo call {call_id}")
+            naive_cad.add_call(1, call_id, dict(meta), title=f"Demo call {call_id}")
         config = Config(
             cad=CadConfig(api_url=cad.url, api_key=api_key),
             listen=ListenConfig(port=0, token=token),
@@ -89,6 +122,7 @@ async def run_demo(
         )
         daemon = Daemon(config)
         await daemon.start()
+        status_url = await _serve_status(daemon, status_port)
         game = SimulatedGame(
             f"ws://127.0.0.1:{daemon.port}",
             token,
@@ -105,27 +139,39 @@ async def run_demo(
             f"stand-in allows 10 updates per {window:g} s)",
             file=out,
         )
+        if status_url is not None:
+            print(f"watch it: {status_url} (the live map, calls, budget and requests)", file=out)
+        naive = NaiveLoop(
+            naive_client,
+            game.true_positions,
+            followed,
+            metas,
+            interval=naive_interval,
+            time_scale=speedup,
+            radius=config.tracking.default_radius,
+        )
         started = time.monotonic()
         game_task = asyncio.create_task(game.run(seconds))
+        naive_stop = asyncio.Event()
+        naive_task = asyncio.create_task(naive.run(naive_stop))
         next_progress = started + progress_every
         try:
             while not game_task.done():
                 await asyncio.sleep(SAMPLE_EVERY)
-                _sample(cad, game, reports)
+                _sample(cad, game, reports, naive_cad)
                 if time.monotonic() >= next_progress:
                     next_progress += progress_every
                     _progress(out, time.monotonic() - started, daemon, cad, reports)
             await game_task
         finally:
+            naive_stop.set()
+            await naive_task
             await daemon.stop()
         for call_id, report in reports.items():
             stored = cad.call(1, call_id)["metaData"]
             report.keys_kept = all(stored.get(k) == v for k, v in metas[call_id].items())
-            report.pushes = sum(
-                1
-                for r in cad.requests
-                if r.route == "update_call" and r.status == 200 and r.path.endswith(f"/{call_id}")
-            )
+            report.pushes = _landed(cad, call_id)
+            report.naive_pushes = _landed(naive_cad, call_id)
         return DemoReport(
             seconds=time.monotonic() - started,
             simulated_seconds=game.sim_time(),
@@ -136,16 +182,45 @@ async def run_demo(
                 [r.t for r in cad.requests if r.route == "update_call" and r.status != 429], window
             ),
             limit=config.budget.update_call,
+            naive=naive.stats,
+            naive_interval=naive_interval,
+            naive_max_in_window=_max_in_window(
+                [r.t for r in naive_cad.requests if r.route == "update_call" and r.status != 429],
+                window,
+            ),
+            status_url=status_url,
         )
 
 
-def _sample(cad: CadStandIn, game: SimulatedGame, reports: dict[int, CallReport]) -> None:
+async def _serve_status(daemon: Daemon, port: int | None) -> str | None:
+    if port is None:
+        return None
+    try:
+        return await daemon.serve_status("127.0.0.1", port)
+    except OSError:  # taken, e.g. by a daemon already running here
+        return await daemon.serve_status("127.0.0.1", 0)
+
+
+def _landed(cad: CadStandIn, call_id: int) -> int:
+    return sum(
+        1
+        for r in cad.requests
+        if r.route == "update_call" and r.status == 200 and r.path.endswith(f"/{call_id}")
+    )
+
+
+def _sample(
+    cad: CadStandIn, game: SimulatedGame, reports: dict[int, CallReport], naive: CadStandIn
+) -> None:
     truth = game.true_positions()
     for call_id, report in reports.items():
-        drawn = drawn_at(cad.call(1, call_id)["metaData"])
         x, y, _ = truth[report.subject]
+        drawn = drawn_at(cad.call(1, call_id)["metaData"])
         if drawn is not None:
             report.errors.append(math.hypot(x - drawn[0], y - drawn[1]))
+        drawn = drawn_at(naive.call(1, call_id)["metaData"])
+        if drawn is not None:
+            report.naive_errors.append(math.hypot(x - drawn[0], y - drawn[1]))
 
 
 def _progress(
@@ -174,7 +249,7 @@ def _max_in_window(times: list[float], window: float) -> int:
 
 
 def print_summary(report: DemoReport, out: TextIO | None = None) -> None:
-    """The closing table: pushes per call, 429s, mean map error."""
+    """The closing tables: per call, then the bridge beside the naive loop."""
     out = out or sys.stdout
     print(
         f"\nsummary after {report.seconds:.0f} s "
@@ -182,14 +257,16 @@ def print_summary(report: DemoReport, out: TextIO | None = None) -> None:
         file=out,
     )
     print(
-        f"  {'call':>6} {'subject':<10} {'pushes':>6} {'mean error':>11}  other metaData keys",
+        f"  {'call':>6} {'subject':<10} {'pushes':>6} {'mean error':>11}  other metaData keys"
+        f"  | naive: {'pushes':>6} {'mean error':>11}",
         file=out,
     )
     for call in report.calls:
-        error = f"{statistics.fmean(call.errors):.0f} m" if call.errors else "-"
         kept = "intact" if call.keys_kept else "LOST"
         print(
-            f"  {call.call_id:>6} {call.subject:<10} {call.pushes:>6} {error:>11}  {kept}", file=out
+            f"  {call.call_id:>6} {call.subject:<10} {call.pushes:>6} {_mean(call.errors):>11}  "
+            f"{kept:<19}  |        {call.naive_pushes:>6} {_mean(call.naive_errors):>11}",
+            file=out,
         )
     print(
         f"  requests {report.requests}, most in any window {report.max_in_window} "
@@ -197,3 +274,24 @@ def print_summary(report: DemoReport, out: TextIO | None = None) -> None:
         f"mean map error {report.mean_error:.0f} m",
         file=out,
     )
+    naive = report.naive
+    rows = [
+        ("", "sonoran-bridge", f"naive loop ({report.naive_interval:g} s)"),
+        ("update requests", str(report.requests), str(naive.requests)),
+        ("429s", str(report.rate_limited), str(naive.rate_limited)),
+        ("updates given up", "-", str(naive.given_up)),
+        ("most in any window", str(report.max_in_window), str(report.naive_max_in_window)),
+        ("mean map error", f"{report.mean_error:.0f} m", f"{report.naive_mean_error:.0f} m"),
+    ]
+    print(
+        f"\nside by side, same simulated world: the bridge, and a loop that sends every call every "
+        f"{report.naive_interval:g} simulated s\n(what an integration around the official SDK "
+        f"does; a 429 retried twice, as the SDK does, then given up)",
+        file=out,
+    )
+    for name, bridge, loop in rows:
+        print(f"  {name:<20} {bridge:>16} {loop:>22}", file=out)
+
+
+def _mean(errors: list[float]) -> str:
+    return f"{statistics.fmean(errors):.0f} m" if errors else "-"
