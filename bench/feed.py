@@ -142,10 +142,13 @@ class ShippedFeed:
 class ThresholdFeed:
     """The resource before dead reckoning: after `min_move` metres, or on the heartbeat."""
 
-    def __init__(self, min_move: float = 5.0, heartbeat: float = 30.0) -> None:
+    def __init__(
+        self, min_move: float = 5.0, heartbeat: float = 30.0, *, velocity: bool = False
+    ) -> None:
         self.min_move = min_move
         self.heartbeat = heartbeat
-        self.name = f"threshold {min_move:g} m, no velocity"
+        self.velocity = velocity
+        self.name = f"threshold {min_move:g} m, " + ("with velocity" if velocity else "no velocity")
 
     def reports(self, truth: Truth) -> Reports:
         """Each second, the subjects that moved `min_move` since last sent, or are due."""
@@ -157,7 +160,11 @@ class ThresholdFeed:
                 at, lx, ly, lz = last[i]
                 moved = math.dist((x, y, z), (lx, ly, lz)) if at > -math.inf else math.inf
                 if moved >= self.min_move or second - at >= self.heartbeat:
-                    sent.append(Report(i, x, y, z))
+                    if self.velocity:
+                        vx, vy, _ = truth.velocity[second][i]
+                        sent.append(Report(i, x, y, z, vx=vx, vy=vy))
+                    else:
+                        sent.append(Report(i, x, y, z))
                     last[i] = (float(second), x, y, z)
             out.append(sent)
         return out

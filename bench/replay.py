@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: python bench/replay.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.feed import Feed, ShippedFeed, ThresholdFeed
+from bench.feed import Feed, Report, ShippedFeed, ThresholdFeed
 from bench.sim import Run, Truth, replay
 from bench.workloads import (
     ABLATIONS,
@@ -42,6 +42,7 @@ HEADER = (
     f"{'in r':>6}{'stop m':>8}   {'error':>6}{'p95':>6}{'stale':>6}{'req':>6}"
     "  (ratio to round-robin)"
 )
+NO_VELOCITY = "ours, velocity dropped"
 BEFORE = "before: "
 """Label prefix of the runs fed the way the resource sent before dead reckoning."""
 
@@ -80,19 +81,30 @@ def bench(
     latency: float,
     feed: Feed | None = None,
     before: Feed | None = None,
+    *,
+    ablations: bool = False,
 ) -> tuple[dict[str, Run], float]:
     """Every planner on the same sampled movement and feed; returns the runs and the sqrt-law
-    floor. With `before`, round-robin and ours are also run on that feed (labelled BEFORE)."""
+    floor. With `before`, round-robin and ours are also run on that feed (labelled BEFORE);
+    with `ablations`, ours also on the same feed with its velocities dropped."""
     truth = Truth.sample(workload.movement(), seconds)
     reports = (feed or ShippedFeed()).reports(truth)
     runs = {
         label: replay(make, truth, latency=latency, reports=reports)
         for label, make in planners.items()
     }
+    sent = {label: sum(map(len, reports)) for label in runs}
+    if ablations:
+        # What the daemon's half of the model buys: the same items, differenced and held.
+        bare = [[Report(r.index, r.x, r.y, r.z) for r in items] for items in reports]
+        runs[NO_VELOCITY] = replay(planners[OURS], truth, latency=latency, reports=bare)
     if before is not None:
         old = before.reports(truth)
         for label in (ROUND_ROBIN, OURS):
             runs[BEFORE + label] = replay(planners[label], truth, latency=latency, reports=old)
+            sent[BEFORE + label] = sum(map(len, old))
+    for label, run in runs.items():
+        run.items_sent = sent.get(label, sent[OURS])
     return runs, truth.sqrt_law_floor(slot_rate(Config()))
 
 
@@ -103,6 +115,10 @@ def print_workload(workload: Workload, runs: dict[str, Run], floor: float) -> No
         f"  square-root-law floor: {floor:.1f} m as drawn (zero-order hold), "
         f"{floor / 2:.1f} m with an ideal lead"
     )
+    sent = f"  positions items the resource sent: {runs[OURS].items_sent}"
+    if BEFORE + OURS in runs:
+        sent += f" ({BEFORE}{runs[BEFORE + OURS].items_sent})"
+    print(sent)
     print(HEADER)
     for label, run in runs.items():
         base = runs[BEFORE + ROUND_ROBIN] if label.startswith(BEFORE) else runs[ROUND_ROBIN]
@@ -210,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Run]] = {}
     print(f"feed: {feed.name}" + (f"; {BEFORE}{before.name}" if before else ""))
     for workload in workloads:
-        runs, floor = bench(workload, planners, seconds, args.latency, feed, before)
+        runs, floor = bench(
+            workload, planners, seconds, args.latency, feed, before, ablations=args.ablations
+        )
         key = workload.name if not args.tuning else f"{workload.name}#{len(results) // len(names)}"
         results[key] = runs
         print_workload(workload, runs, floor)

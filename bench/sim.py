@@ -151,6 +151,8 @@ class Run:
     """Pushes made while their subject stood still."""
     series: list[float] = field(repr=False)
     """Mean error over calls at each simulated second."""
+    items_sent: int = 0
+    """Positions items the feed carried (filled in by the caller that made the feed)."""
 
 
 class _Replay:

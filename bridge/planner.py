@@ -206,8 +206,10 @@ class Planner:
         call, fix = chosen.call, chosen.fix
         ahead = self.lead_seconds(chosen, now) if self.settings.lead else 0.0
         if fix.reported:
-            # Where the resource's own prediction puts the subject `ahead` from now: one model.
-            x, y = motion.predict(fix, now + ahead - fix.t)
+            # Where the resource's own prediction puts the subject now (one model), and on at
+            # its velocity from there: the lead is a forecast, the prediction is knowledge.
+            x, y = motion.predict(fix, now - fix.t)
+            x, y = x + fix.vx * ahead, y + fix.vy * ahead
         else:
             x, y = fix.x + fix.vx * ahead, fix.y + fix.vy * ahead
         radius = call.radius if call.radius is not None else self.settings.default_radius
@@ -243,9 +245,9 @@ class Planner:
         # subject braking is about to turn or stop, where a lead would overshoot.
         if fix.accel < -BRAKING:
             return 0.0
-        ahead = min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
-        # Never past the prediction's horizon: beyond it the model holds the subject anyway.
-        return max(0.0, min(ahead, motion.HORIZON - quiet))
+        if quiet > motion.HORIZON:
+            return 0.0  # past the heartbeat: the link, not the subject, went quiet
+        return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
 
     def begin(self, action: Push | Fetch, now: float) -> None:
         """Spend the slot the action takes."""

@@ -251,3 +251,15 @@ def test_the_daemon_never_has_a_subject_off_by_min_move_at_a_sample(workload: st
             px, py = tracker.fixes[(1, subject)].at(float(second))
             assert math.hypot(px - x, py - y) < feed.settings["min_move"] + 0.02, (subject, second)
     assert sent < 0.5 * len(truth.subjects) * truth.seconds  # and it sends far less than 1 Hz
+
+
+def test_a_mover_silent_on_its_track_is_led_on_until_the_heartbeat_is_overdue() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    assert push_now(planner, 25.0).x > 500.0 + 20.0  # at x = 500 by the prediction, and led
+    quiet = make_planner()
+    quiet.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    quiet.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    push = push_now(quiet, motion.HORIZON + 5.0)  # the resource should have sent by now
+    assert push.x == pytest.approx(20.0 * motion.HORIZON)  # held where the track ran out
