@@ -37,7 +37,7 @@ lead."""
 SILENT = 10.0
 """Seconds without a fix after which an estimated velocity is no basis for a lead (a reported
 one holds for `motion.HORIZON`: the resource would have sent, had the subject left its track)."""
-BRAKING = 0.5
+BRAKING = 2.0
 """Metres per second squared of slowing above which a reported subject is braking."""
 
 MAX_RADIUS = 1_000.0
