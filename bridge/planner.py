@@ -37,8 +37,11 @@ lead."""
 SILENT = 10.0
 """Seconds without a fix after which an estimated velocity is no basis for a lead (a reported
 one holds for `motion.HORIZON`: the resource would have sent, had the subject left its track)."""
-BRAKING = 2.0
+BRAKING = 3.0
 """Metres per second squared of slowing above which a reported subject is braking."""
+BRAKING_FOR = 3.0
+"""Seconds a braking subject is taken to brake on: a resource still silent after that has seen
+it hold its new track (a braking subject breaks it every period)."""
 
 MAX_RADIUS = 1_000.0
 
@@ -243,7 +246,7 @@ class Planner:
             return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
         # A reported turn needs no test: the resource sends the new heading as it turns. A
         # subject braking is about to turn or stop, where a lead would overshoot.
-        if fix.accel < -BRAKING:
+        if fix.accel < -BRAKING and quiet < BRAKING_FOR:
             return 0.0
         if quiet > motion.HORIZON:
             return 0.0  # past the heartbeat: the link, not the subject, went quiet

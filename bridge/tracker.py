@@ -16,8 +16,8 @@ CallKey = tuple[int, int]
 MAX_SPEED = 150.0
 """Metres per second above which two fixes are a teleport, not travel."""
 
-RECENT = 3.0
-"""Seconds within which two reported fixes tell an acceleration."""
+PERIOD = 1.0
+"""Seconds between two samples of the resource (its default `sonoran_bridge_interval_ms`)."""
 UNKNOWN_ERROR = 2_000.0
 """The error assumed for a call whose drawn position is unknown (no x/y in its metaData)."""
 
@@ -37,8 +37,8 @@ class Fix:
     reported: bool = False
     """The velocity came with the fix: the sender predicts by it and sends when it is off."""
     accel: float = 0.0
-    """Metres per second squared the speed changed by since the fix before, when that was
-    recent (`RECENT`): negative for a subject braking for a turn or a stop."""
+    """Metres per second squared the speed changed by since the reported fix before: negative
+    for a subject braking for a turn or a stop."""
 
     @property
     def speed(self) -> float:
@@ -206,8 +206,10 @@ class Tracker:
             fix.reported = True
             if previous is not None and previous.speed > 0.5 and fix.speed > 0.5:
                 fix.turn = _turn(previous, fix)
-            if previous is not None and previous.reported and 0 < now - previous.t <= RECENT:
-                fix.accel = (fix.speed - previous.speed) / (now - previous.t)
+            if previous is not None and previous.reported and now > previous.t:
+                # The resource sends within a sampling period of a change of velocity (the
+                # track held until then), so the change took the last period at most.
+                fix.accel = (fix.speed - previous.speed) / min(now - previous.t, PERIOD)
         elif previous is not None and now > previous.t:
             dt = now - previous.t
             fix.vx = (x - previous.x) / dt

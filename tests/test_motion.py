@@ -263,3 +263,16 @@ def test_a_mover_silent_on_its_track_is_led_on_until_the_heartbeat_is_overdue() 
     quiet.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
     push = push_now(quiet, motion.HORIZON + 5.0)  # the resource should have sent by now
     assert push.x == pytest.approx(20.0 * motion.HORIZON)  # held where the track ran out
+
+
+def test_a_subject_that_eased_off_and_held_its_new_track_is_led_again() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 15.0, vx=14.0, vy=0.0)  # slowed in 1 s
+    assert push_now(planner, 16.0).x == pytest.approx(314.0)  # braking: where it is
+    steady = make_planner()
+    steady.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    steady.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    steady.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 15.0, vx=14.0, vy=0.0)
+    assert push_now(steady, 20.0).x > 300.0 + 14.0 * 5  # silent 5 s: on its track, led
