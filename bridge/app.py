@@ -20,6 +20,7 @@ from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.postal import PostalSource
 from bridge.protocol import (
     CallClosed,
     CallMeta,
@@ -27,6 +28,7 @@ from bridge.protocol import (
     CallStateName,
     InboundMessage,
     Positions,
+    PostalFile,
     Sync,
     Track,
     Untrack,
@@ -102,6 +104,8 @@ class Daemon:
         logs.register_secret(config.listen.token)
         self.planner = planner_from(config, policy)
         self.tracker = self.planner.tracker
+        self.postals = PostalSource(config.postal)
+        self.planner.postals = self.postals.index
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
             config.cad.api_url, config.cad.api_key, timeout=config.cad.timeout_seconds
@@ -244,7 +248,8 @@ class Daemon:
                         vx=item.vx, vy=item.vy, speed=item.speed, heading=item.heading,
                     )  # fmt: skip
             case Track(call_id=call_id, subject=subject, radius=radius, meta=meta):
-                tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
+                tracked = tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
+                tracked.cad_postal = message.cad_postal
                 self._notify(Notice(server_id, call_id, "following"))
                 log.info("tracking", server_id=server_id, call_id=call_id, subject=subject)
             case Untrack(call_id=call_id):
@@ -254,6 +259,9 @@ class Daemon:
                 added, removed = tracker.sync(
                     server_id, [(t.call_id, t.subject, t.radius, t.meta) for t in tracks], now
                 )
+                for spec in tracks:
+                    if (synced := tracker.get(server_id, spec.call_id)) is not None:
+                        synced.cad_postal = spec.cad_postal
                 for call_id in added:
                     self._notify(Notice(server_id, call_id, "following"))
                 log.info(
@@ -267,6 +275,9 @@ class Daemon:
                 call = tracker.get(server_id, call_id)
                 if call is not None:
                     call.learn_meta(meta, now, authoritative=False)
+            case PostalFile(path=path):
+                if (index := self.postals.offered(server_id, path)) is not None:
+                    self.planner.postals = index
             case CallClosed(call_id=call_id):
                 if tracker.untrack(server_id, call_id) is not None:
                     self._notify(Notice(server_id, call_id, "gone", "closed in the CAD"))

@@ -291,10 +291,16 @@ class CadClient:
         """Close the pooled connections."""
         await self._http.aclose()
 
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult:
-        """PATCH the call's metaData (which replaces the stored object whole)."""
+    async def update_call(
+        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
+    ) -> PatchResult:
+        """PATCH the call's metaData (which replaces the stored object whole), and its postal
+        in the same request when one is given."""
         path = f"/v2/emergency/servers/{int(server_id)}/dispatch-calls/{int(call_id)}"
-        response = await self._send("PATCH", path, content=_encoder.encode({"metaData": meta}))
+        fields: dict[str, Any] = {"metaData": meta}
+        if postal is not None:
+            fields["postal"] = postal
+        response = await self._send("PATCH", path, content=_encoder.encode(fields))
         if not isinstance(response, httpx.Response):
             return response
         body = self._success_body(response)

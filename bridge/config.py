@@ -28,7 +28,7 @@ RESOURCE_KEEPALIVE_SECONDS = 30.0
 """The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
 much silence it sends an empty batch, on a timer that ticks every third of it, so a quiet link
 can stay silent for up to 40 s."""
-PATH_KEYS = (("budget", "state_file"),)
+PATH_KEYS = (("budget", "state_file"), ("postal", "file"))
 """Config keys that hold file paths: `~` in them is expanded."""
 
 
@@ -121,6 +121,15 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     grow_radius: bool = False
 
 
+class PostalConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Postal codes sent with each call update: nearest-postal's JSON, `[{x, y, code}]`."""
+
+    file: str = ""
+    """The postal file ("" for none): each update then carries the postal of the pushed point."""
+    accept_offer: bool = True
+    """With no file, use the one the resource offers (its nearest-postal's, on its machine)."""
+
+
 class LogConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """Log level and format (`auto`: readable on a terminal, JSON lines otherwise)."""
 
@@ -145,6 +154,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     listen: ListenConfig = msgspec.field(default_factory=ListenConfig)
     budget: BudgetConfig = msgspec.field(default_factory=BudgetConfig)
     tracking: TrackingConfig = msgspec.field(default_factory=TrackingConfig)
+    postal: PostalConfig = msgspec.field(default_factory=PostalConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     status: StatusConfig = msgspec.field(default_factory=StatusConfig)
 
@@ -254,6 +264,13 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
         )
+    if config.postal.file:
+        from bridge.postal import PostalError, PostalIndex
+
+        try:
+            PostalIndex.load(config.postal.file)
+        except PostalError as exc:
+            raise ConfigError(f"postal.file: {exc}") from None
 
 
 def config_warnings(config: Config) -> list[str]:

@@ -24,9 +24,10 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
+from bridge.postal import PostalIndex
 from bridge.protocol import CallStateName
 from bridge.scheduler import BudgetAware, Candidate, Policy
-from bridge.tracker import CallKey, Tracker
+from bridge.tracker import Call, CallKey, Tracker
 
 MOVING = 1.0
 """Metres per second above which a subject counts as moving."""
@@ -77,6 +78,8 @@ class Push:
     radius: float
     fix_t: float = -math.inf
     """When the fix this push was built from was taken."""
+    postal: str | None = None
+    """The postal of the pushed point, sent in the same PATCH; None when it is unchanged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,8 @@ class Planner:
     get_budget: Budget | None
     settings: Settings = field(default_factory=Settings)
     tracker: Tracker = field(default_factory=Tracker)
+    postals: PostalIndex | None = None
+    """Postal codes to send with each push, when the config names a postal file."""
     pushes: int = 0
     refusals: int = 0
     _fetched_at: dict[int, float] = field(default_factory=dict)
@@ -223,7 +228,15 @@ class Planner:
             radius = max(radius, min(MAX_RADIUS, stray))
         assert call.meta is not None
         body = metadata.merged(call.meta, x, y, fix.z, radius)
-        return Push(call.key, body, x, y, fix.z, radius, fix.t)
+        return Push(call.key, body, x, y, fix.z, radius, fix.t, self._postal_for(call, x, y))
+
+    def _postal_for(self, call: Call, x: float, y: float) -> str | None:
+        """The postal to send with a push to (x, y): None without a postal file, for a call whose
+        postal Sonoran's own track primary keeps, or when the CAD holds that code already."""
+        if self.postals is None or call.cad_postal:
+            return None
+        code = self.postals.nearest(x, y)
+        return None if code == call.postal else code
 
     def refresh_interval(self, now: float) -> float:
         """Seconds until a moving call's next turn, were the budget shared evenly."""
@@ -281,6 +294,11 @@ class Planner:
                     x, y = call.drawn or (push.x, push.y)
                     self.tracker.drawn_moved(call, x, y, now)
                     call.held_fix_t = None
+                    answered = result.call.get("postal")
+                    if isinstance(answered, str):
+                        call.postal = answered  # the CAD's, whoever set it
+                    elif push.postal is not None:
+                        call.postal = push.postal
                 events.append(Notice(server_id, call_id, "pushed"))
             case Gone(detail=detail):
                 self.tracker.untrack(server_id, call_id)

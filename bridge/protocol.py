@@ -57,6 +57,8 @@ class TrackSpec(Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
     subject: Subject
     radius: Radius | None = None
     meta: MetaMap | None = None
+    cad_postal: bool = False
+    """Sonoran's own track primary keeps this call's postal: the daemon sends none for it."""
 
 
 class Track(Inbound, TrackSpec, tag="track", frozen=True):
@@ -109,7 +111,13 @@ class CallClosed(Inbound, tag="call_closed", frozen=True, kw_only=True):
     call_id: CallId
 
 
-InboundMessage = Hello | Track | Untrack | Positions | Sync | CallMeta | CallClosed
+class PostalFile(Inbound, tag="postal_file", frozen=True, kw_only=True):
+    """Where the game server's nearest-postal resource keeps its postal file (a path there)."""
+
+    path: Annotated[str, Meta(min_length=1, max_length=4096)]
+
+
+InboundMessage = Hello | Track | Untrack | Positions | Sync | CallMeta | CallClosed | PostalFile
 
 
 class Outbound(Struct, tag_field="type", frozen=True):

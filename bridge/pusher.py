@@ -45,7 +45,9 @@ class Cad(Protocol):
 
     last_quota: Quota | None
 
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult: ...
+    async def update_call(
+        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
+    ) -> PatchResult: ...
 
     async def get_calls(self, server_id: int) -> GetResult: ...
 
@@ -174,7 +176,9 @@ class PushLoop:
     async def _request(self, action: Push | Fetch) -> PatchResult | GetResult:
         if isinstance(action, Push):
             server_id, call_id = action.key
-            return await self.cad.update_call(server_id, call_id, action.meta)
+            if action.postal is None:  # stand-ins of the client that predate postals still work
+                return await self.cad.update_call(server_id, call_id, action.meta)
+            return await self.cad.update_call(server_id, call_id, action.meta, action.postal)
         return await self.cad.get_calls(action.server_id)
 
     def _finish(self, action: Push | Fetch, result: PatchResult | GetResult) -> None:

@@ -77,6 +77,10 @@ class Call:
     """A rejected update is dropped: the call waits for a newer fix than this."""
     right_at: float = -math.inf
     """When the call was last seen drawn within `min_move` of its subject (for the stale cap)."""
+    postal: str | None = None
+    """The call's postal as the CAD last answered it (or as last sent)."""
+    cad_postal: bool = False
+    """Sonoran's own track primary keeps the call's postal: none is sent."""
 
     @property
     def key(self) -> CallKey:

@@ -200,6 +200,12 @@ class CadStandIn:
         call = self._calls[(server_id, call_id)]
         call["metaData"], call["updated"] = copy.deepcopy(meta), _now_iso()
 
+    def edit_call(self, server_id: int, call_id: int, **fields: Any) -> None:
+        """A dispatcher's edit of top-level fields in the CAD (primary, trackPrimary, postal)."""
+        call = self._calls[(server_id, call_id)]
+        call.update(copy.deepcopy(fields))
+        call["updated"] = _now_iso()
+
     def spend_external(self, route: str, n: int = 1) -> None:
         """Another integration on the same key spent n requests of `route` just now."""
         if route not in ROUTES:
@@ -287,6 +293,8 @@ class CadStandIn:
             return problem(400, f"Request body must be a JSON object, got {kind}", path)
         if "metaData" in fields and not isinstance(fields["metaData"], dict):
             return problem(400, "metaData must be an object", path)
+        if "postal" in fields and not isinstance(fields["postal"], str):
+            return problem(400, "postal must be a string", path)
         for name, value in fields.items():
             if name not in ("callId", "serverId"):  # the SDKs put serverId in the body too
                 call[name] = value

@@ -169,6 +169,21 @@ local function call_cache()
     return type(cache) == "table" and cache or nil
 end
 
+---Where the nearest-postal resource keeps its postal file, when it runs: its
+---`postal_file` manifest entry under its folder (an absolute path here).
+local function postal_file()
+    for _, name in ipairs({ "nearest-postal", "nearest_postal" }) do
+        if GetResourceState(name) == "started" then
+            local file = GetResourceMetadata(name, "postal_file", 0)
+            local folder = GetResourcePath(name)
+            if type(file) == "string" and file ~= "" and type(folder) == "string" and folder ~= "" then
+                return folder .. "/" .. file
+            end
+        end
+    end
+    return nil
+end
+
 local bridge = Bridge.new({
     send = function(text) TriggerEvent(RESOURCE .. ":send", text) end,
     encode = json.encode,
@@ -185,6 +200,7 @@ local bridge = Bridge.new({
     save = function(text) SetResourceKvp(Saved.KEY, text) end,
     unit_players = unit_players,
     cad_postals = function() return sonorancad("isPluginLoaded", "postals") == true end,
+    postal_file = postal_file,
 }, settings)
 
 -- A restart of this resource (or of FXServer) resumes what was tracked.

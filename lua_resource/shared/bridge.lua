@@ -32,6 +32,7 @@ Bridge.RECONCILE_MS = 5000
 ---@field save fun(text: string) keeps the tracked calls (resource KVP)
 ---@field unit_players fun(): table<integer, string> unit identId -> player id, for units in game
 ---@field cad_postals fun(): boolean whether sonorancad's postals plugin is loaded
+---@field postal_file (fun(): string|nil)|nil where a running nearest-postal keeps its postal file
 
 ---@param host BridgeHost
 ---@param settings BridgeSettings
@@ -269,6 +270,12 @@ function Bridge:on_link_up()
     self.sampler:reset()
     for _, text in ipairs(Messages.sync_frames(self.tracker:calls(), self.host.encode)) do
         self:send_text(text)
+    end
+    -- Offered every time: a daemon with its own [postal] file, or that cannot read this one
+    -- on its machine, ignores it.
+    local postal_file = self.host.postal_file and self.host.postal_file()
+    if postal_file ~= nil then
+        self:send(Messages.postal_file(postal_file))
     end
 end
 

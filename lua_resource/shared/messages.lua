@@ -152,6 +152,11 @@ function Messages.check(msg)
             end
         end
         return true
+    elseif kind == "postal_file" then
+        if type(msg.path) ~= "string" or #msg.path < 1 or #msg.path > 4096 then
+            return false, "postal_file.path: expected a string of 1-4096 characters"
+        end
+        return true
     elseif kind == "positions" then
         if type(msg.items) ~= "table" or #msg.items > Messages.MAX_BATCH then
             return false, "positions.items: expected a list of at most " .. Messages.MAX_BATCH .. " items"
@@ -200,6 +205,12 @@ end
 ---@return table
 function Messages.call_meta(call_id, meta)
     return { type = "call_meta", call_id = call_id, meta = meta }
+end
+
+---@param path string
+---@return table
+function Messages.postal_file(path)
+    return { type = "postal_file", path = path }
 end
 
 ---@param call_id integer

@@ -58,6 +58,18 @@ function GetConvarFloat(name, default)
     return tonumber(FAKE.convars[name]) or default
 end
 
+FAKE.metadata = {} -- resource name -> { key -> value } (fxmanifest entries)
+FAKE.paths = {} -- resource name -> folder
+
+function GetResourceMetadata(name, key, index)
+    local entries = FAKE.metadata[name]
+    return entries and entries[key] or nil
+end
+
+function GetResourcePath(name)
+    return FAKE.paths[name]
+end
+
 function GetResourceState(name)
     return FAKE.resources[name] or "missing"
 end

@@ -358,3 +358,25 @@ def test_a_primary_follow_and_a_hold_survive_a_resource_restart(cad: FakeServer)
     syncs = [m for m in after.sent() if m["type"] == "sync"]
     assert [(t["call_id"], t["subject"]) for t in syncs[0]["tracks"]] == [(501, "unit:7")]
     assert tracks(after) == []  # 502 stays held: nobody changed it
+
+
+# -- nearest-postal's file, offered to the daemon -------------------------------------------
+
+
+def test_nearest_postals_file_is_offered_after_the_sync(linked: FakeServer) -> None:
+    linked.fake.resources["nearest-postal"] = "started"
+    linked.fake.metadata["nearest-postal"] = linked.table({"postal_file": "new-postals.json"})
+    linked.fake.paths["nearest-postal"] = "/srv/fx/resources/nearest-postal"
+    linked.link_up()
+    assert [m["type"] for m in linked.sent()] == ["sync", "postal_file"]
+    linked.link_down()
+    linked.link_up()
+    assert linked.sent()[-1] == {
+        "type": "postal_file",
+        "path": "/srv/fx/resources/nearest-postal/new-postals.json",
+    }
+
+
+def test_no_offer_without_nearest_postal(linked: FakeServer) -> None:
+    linked.link_up()
+    assert [m["type"] for m in linked.sent()] == ["sync"]
