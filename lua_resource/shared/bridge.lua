@@ -71,6 +71,8 @@ function Bridge:restore(text)
             ok, why = false, "the call is closed in the CAD"
         elseif ok and saved.until_ms ~= nil and saved.until_ms <= now then
             ok, why = false, "its caller follow has ended"
+        elseif ok and saved.origin == "primary" and self.settings.follow_primary == false then
+            ok, why = false, "sonoran_bridge_follow_primary is off"
         end
         if ok and self.tracker:count() < Bridge.MAX_TRACKED then
             local meta = entry ~= nil and CadCache.meta(entry) or nil
@@ -220,6 +222,11 @@ end
 ---@param extra TrackExtra
 ---@param meta table<string, any>|nil
 function Bridge:follow(call_id, subject, extra, meta)
+    if self.tracker:get(call_id) == nil and self.tracker:count() >= Bridge.MAX_TRACKED then
+        self.host.log(("call %d not followed: already tracking %d calls, the most this resource "
+            .. "follows"):format(call_id, Bridge.MAX_TRACKED))
+        return
+    end
     local call, previous = self.tracker:track(call_id, subject, nil, meta, extra)
     if previous ~= nil and previous.subject ~= call.subject then
         self:release(previous.subject)
@@ -297,6 +304,9 @@ function Bridge:on_daemon_message(text)
         local removed = self.tracker:untrack(msg.call_id)
         if removed ~= nil then
             self:release(removed.subject)
+            -- No rule follows it again (each try would cost an update that fails) until the
+            -- CAD's cache shows a change to the call.
+            self.follow_rules:hold(msg.call_id)
             self:save()
             self.host.log(("call %d is gone from the CAD; no longer tracked"):format(msg.call_id))
         end

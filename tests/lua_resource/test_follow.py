@@ -380,3 +380,25 @@ def test_nearest_postals_file_is_offered_after_the_sync(linked: FakeServer) -> N
 def test_no_offer_without_nearest_postal(linked: FakeServer) -> None:
     linked.link_up()
     assert [m["type"] for m in linked.sent()] == ["sync"]
+
+
+def test_a_call_the_daemon_reports_gone_is_not_followed_again_until_it_changes(
+    cad: FakeServer,
+) -> None:
+    cad.cad_edit_call(501, primary=7, trackPrimary=True)
+    cad.sent()
+    cad.daemon_says({"type": "call_state", "call_id": 501, "state": "gone", "detail": "404"})
+    cad.advance(20_000)  # the cache still shows track primary on: no retry costing an update
+    assert tracks(cad) == []
+    cad.cad_edit_call(501, primary=8)
+    assert tracks(cad) == [("track", 501, "unit:8")]
+
+
+def test_a_restart_with_follow_primary_turned_off_drops_primary_follows(cad: FakeServer) -> None:
+    cad.cad_edit_call(501, primary=7, trackPrimary=True)
+    after = FakeServer({**cad.convars, "sonoran_bridge_follow_primary": "off"}, kvp=cad.kvp())
+    after.start()
+    assert (
+        "[sonoran_bridge] not resumed: call 501 (unit:7): sonoran_bridge_follow_primary is off"
+        in after.prints
+    )

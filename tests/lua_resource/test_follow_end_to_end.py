@@ -145,6 +145,16 @@ async def test_track_primary_moves_the_call_with_the_units_player_and_its_postal
             )
     assert all(r.route in ("update_call", "get_calls") for r in daemon.standin.requests)
     assert server.spending_lookups == 0
+    # Figures (pytest -s shows them): how far the pin is from the player, what it cost.
+    error = math.hypot(x - 430.0, y - 380.0)
+    requests = len(daemon.standin.requests)
+    print(
+        f"\nfigures: error to the followed player {error:.2f} m after {len(sent)} updates "
+        f"({len(codes)} carrying a postal), {requests} requests in all, "
+        f"{sum(r.route == 'get_calls' for r in daemon.standin.requests)} of them reads"
+    )
+    assert error <= 1.0
+    assert requests == len(sent)  # the track carried the metaData: no read, no postal request
 
     # The dispatcher switches the primary: the call follows unit 8's player.
     dispatcher_sets(daemon, server, 501, primary=8)
