@@ -571,3 +571,48 @@ def test_settings_defaults_and_bad_values(bare: Bare) -> None:
         'got "fast"; using 1000',
         'sonoran_bridge_min_move: expected a number between 0 and 1000, got "-1"; using 5',
     ]
+
+
+# -- units ------------------------------------------------------------------------------
+
+
+def test_unit_identity_follows_sonorancads_order(bare: Bare) -> None:
+    ids = bare.m.Units.identities
+
+    def unit(**data: object) -> object:
+        return bare.table({"id": 7, "data": data})
+
+    assert list(lua_list(ids(unit(communityUserIds=["a", "b"], communityUserId="c")))) == ["a", "b"]
+    assert list(lua_list(ids(unit(communityUserIds=[], communityUserId="c", apiIds=["d"])))) == [
+        "c"
+    ]
+    assert list(lua_list(ids(unit(communityUserId="", apiIds=["d", "e"])))) == ["d", "e"]
+    assert list(lua_list(ids(unit()))) == []
+    assert list(lua_list(ids(None))) == []
+
+
+def test_a_unit_is_the_player_announced_for_it_else_the_first_identifier_match(
+    bare: Bare,
+) -> None:
+    units = bare.m.Units
+    players = bare.table(
+        [
+            {
+                "id": "3",
+                "ids": dict(units.stripped(bare.table(["license:aaa", "discord:1"])).items()),
+            },
+            {
+                "id": "4",
+                "ids": dict(units.stripped(bare.table(["license:bbb", "ip:1.2.3.4"])).items()),
+            },
+        ]
+    )
+    by_api = bare.table({"id": 7, "data": {"apiIds": ["zzz", "bbb"]}})
+    assert units.player_of(by_api, players, None) == "4"
+    assert units.player_of(by_api, players, bare.table({7: "3"})) == "3"  # sonorancad said so
+    assert units.player_of(by_api, players, bare.table({7: "9"})) == "4"  # 9 left: identity
+    nobody = bare.table({"id": 8, "data": {"communityUserId": "cu-8"}})
+    assert units.player_of(nobody, players, None) is None
+    cache = bare.table([by_api, nobody, {"id": "9", "data": {"apiIds": ["1.2.3.4"]}}])
+    assert dict(units.players(cache, players, None).items()) == {7: "4", 9: "4"}
+    assert units.find(cache, 9) is not None and units.find(cache, 10) is None
