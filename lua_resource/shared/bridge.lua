@@ -77,9 +77,9 @@ function Bridge:restore(text)
         if ok and self.tracker:count() < Bridge.MAX_TRACKED then
             local meta = entry ~= nil and CadCache.meta(entry) or nil
             self.tracker:track(saved.call_id, saved.subject, saved.radius, meta, saved)
-            if saved.cad_postal then
-                local unit = math.tointeger(tonumber(saved.subject:match("^unit:(%d+)$")))
-                self.follow_rules:on_cad_tracking(saved.call_id, true, unit)
+            local unit = saved.subject:match("^unit:(%d+)$")
+            if saved.cad_postal and unit ~= nil then
+                self.follow_rules:on_cad_tracking(saved.call_id, true, math.tointeger(tonumber(unit)))
             end
             resumed = resumed + 1
         else

@@ -155,12 +155,23 @@ def test_bad_entries_are_left_out_one_by_one(make_server: Callable[..., FakeServ
             {"call_id": 0, "subject": "unit:4", "origin": "manual"},
             {"call_id": 10, "subject": "ufo:1", "origin": "manual"},
             {"call_id": 11, "subject": "unit:4", "origin": "whim"},
+            {
+                "call_id": 12,
+                "subject": "player:4",
+                "origin": "primary",
+                "cad_postal": True,
+                "who": f"license:{4:040x}",
+            },
         ],
         "held": [],
     }
     server = FakeServer({"sonoran_bridge_token": "t"}, kvp={KEY: json.dumps(doc)})
+    server.add_player(4, (1.0, 2.0, 3.0))
     server.start()
-    assert sync_tracks(server) == [{"call_id": 9, "subject": "unit:4"}]
+    assert sync_tracks(server) == [
+        {"call_id": 9, "subject": "unit:4"},
+        {"call_id": 12, "subject": "player:4", "cad_postal": True},
+    ]
     assert sum("saved track left out" in line for line in server.prints) == 3
 
 
