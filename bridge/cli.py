@@ -125,6 +125,14 @@ def describe(config: Config, path: str) -> str:
     ]
     if listen.allow_remote and listen.host not in LOOPBACK_HOSTS:
         lines.append("  WARNING: listening beyond loopback; keep the port firewalled")
+    status = config.status
+    if status.port:
+        lines.append(f"  status page on http://{status.host}:{status.port}/")
+        if status.allow_remote and status.host not in LOOPBACK_HOSTS:
+            lines.append(
+                "  WARNING: status page beyond loopback: no secret on it, but every call and "
+                "subject; keep its port firewalled"
+            )
     lines.extend(f"  WARNING: {warning}" for warning in config_warnings(config))
     return "\n".join(lines)
 
@@ -235,6 +243,14 @@ def _run(config: Config) -> int:
     log = logs.get_logger("bridge.cli")
     if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         log.warning("listening beyond loopback: keep the port firewalled", host=config.listen.host)
+    if config.status.port and config.status.allow_remote and (
+        config.status.host not in LOOPBACK_HOSTS
+    ):
+        log.warning(
+            "status page beyond loopback: it shows every call and subject; keep it firewalled",
+            host=config.status.host,
+            port=config.status.port,
+        )
     for warning in config_warnings(config):
         log.warning("config will cause trouble", problem=warning)
 
