@@ -22,16 +22,10 @@ from bridge.outcomes import GetResult, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
 from bridge.postal import PostalSource
 from bridge.protocol import (
-    CallClosed,
-    CallMeta,
     CallState,
     CallStateName,
     InboundMessage,
-    Positions,
     PostalFile,
-    Sync,
-    Track,
-    Untrack,
 )
 from bridge.pusher import Cad, PushLoop, Wait, wait_for_input
 from bridge.scheduler import PacedAccumulator, Policy
@@ -135,12 +129,16 @@ class Daemon:
             wait=wait,
         )
         self.started = clock()
-        self.positions_received = 0
         self.request_log = RequestLog()
-        self.metrics = Metrics(self.snapshot, lambda: self.positions_received)
+        self.metrics = Metrics(self.snapshot, lambda: self.planner.positions_received)
         self.status_page: StatusPage | None = None
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
+
+    @property
+    def positions_received(self) -> int:
+        """Subject positions received from game servers since start."""
+        return self.planner.positions_received
 
     @property
     def port(self) -> int:
@@ -236,52 +234,17 @@ class Daemon:
         self.spendlog.save(ended, now)
 
     def on_message(self, server_id: int, message: InboundMessage) -> None:
-        """Fold one message from a game server into the tracker."""
-        now = self.clock()
-        tracker = self.tracker
-        match message:
-            case Positions(items=items):
-                self.positions_received += len(items)
-                for item in items:
-                    tracker.observe(
-                        server_id, item.subject, item.x, item.y, item.z, now,
-                        vx=item.vx, vy=item.vy, speed=item.speed, heading=item.heading,
-                    )  # fmt: skip
-            case Track(call_id=call_id, subject=subject, radius=radius, meta=meta):
-                tracked = tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
-                tracked.cad_postal = message.cad_postal
-                self._notify(Notice(server_id, call_id, "following"))
-                log.info("tracking", server_id=server_id, call_id=call_id, subject=subject)
-            case Untrack(call_id=call_id):
-                if tracker.untrack(server_id, call_id) is not None:
-                    log.info("untracked", server_id=server_id, call_id=call_id)
-            case Sync(tracks=tracks):
-                added, removed = tracker.sync(
-                    server_id, [(t.call_id, t.subject, t.radius, t.meta) for t in tracks], now
-                )
-                for spec in tracks:
-                    if (synced := tracker.get(server_id, spec.call_id)) is not None:
-                        synced.cad_postal = spec.cad_postal
-                for call_id in added:
-                    self._notify(Notice(server_id, call_id, "following"))
-                log.info(
-                    "synced",
-                    server_id=server_id,
-                    tracks=len(tracks),
-                    added=len(added),
-                    removed=len(removed),
-                )
-            case CallMeta(call_id=call_id, meta=meta):
-                call = tracker.get(server_id, call_id)
-                if call is not None:
-                    call.learn_meta(meta, now, authoritative=False)
-            case PostalFile(path=path):
-                if (index := self.postals.offered(server_id, path)) is not None:
-                    self.planner.postals = index
-            case CallClosed(call_id=call_id):
-                if tracker.untrack(server_id, call_id) is not None:
-                    self._notify(Notice(server_id, call_id, "gone", "closed in the CAD"))
-                    log.info("call closed, stopped following", server_id=server_id, call_id=call_id)
+        """Hand one message from a game server to the planner and send what it answers."""
+        if isinstance(message, PostalFile):
+            # Reading the offered file is I/O: the shell's, not the planner's.
+            if (index := self.postals.offered(server_id, message.path)) is not None:
+                self.planner.postals = index
+        else:
+            for said in self.planner.receive(server_id, message, self.clock()):
+                if isinstance(said, Notice):
+                    self._notify(said)
+                else:
+                    log.info(said.event, **said.fields)
         self.pusher.wake()
 
     def _on_link(self, server_id: int, up: bool) -> None:

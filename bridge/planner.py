@@ -25,7 +25,16 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.postal import PostalIndex
-from bridge.protocol import CallStateName
+from bridge.protocol import (
+    CallClosed,
+    CallMeta,
+    CallStateName,
+    InboundMessage,
+    Positions,
+    Sync,
+    Track,
+    Untrack,
+)
 from bridge.scheduler import BudgetAware, Candidate, Policy
 from bridge.tracker import Call, CallKey, Tracker
 
@@ -100,6 +109,14 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class Heard:
+    """A line for the operator's log about what a game server said (the shell writes it)."""
+
+    event: str
+    fields: dict[str, int | str]
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """Something the operator must see (auth failing, or recovered)."""
 
@@ -120,6 +137,7 @@ class Planner:
     """Postal codes to send with each push, when the config names a postal file."""
     pushes: int = 0
     refusals: int = 0
+    positions_received: int = 0
     _fetched_at: dict[int, float] = field(default_factory=dict)
     _fetch_started: dict[int, float] = field(default_factory=dict)
     _rate_backoff: Backoff = field(default_factory=Backoff)
@@ -134,6 +152,67 @@ class Planner:
     def __post_init__(self) -> None:
         if isinstance(self.policy, BudgetAware):
             self.policy.bind(self.update_budget)
+
+    def receive(self, server_id: int, message: InboundMessage, now: float) -> list[Notice | Heard]:
+        """Fold one message from a game server into state; returns what to tell it and log.
+
+        A `postal_file` means reading a file, which is the shell's: it is ignored here.
+        """
+        tracker = self.tracker
+        said: list[Notice | Heard] = []
+        match message:
+            case Positions(items=items):
+                self.positions_received += len(items)
+                for item in items:
+                    tracker.observe(
+                        server_id, item.subject, item.x, item.y, item.z, now,
+                        vx=item.vx, vy=item.vy, speed=item.speed, heading=item.heading,
+                    )  # fmt: skip
+            case Track(call_id=call_id, subject=subject, radius=radius, meta=meta):
+                tracked = tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
+                tracked.cad_postal = message.cad_postal
+                said.append(Notice(server_id, call_id, "following"))
+                said.append(
+                    Heard(
+                        "tracking", {"server_id": server_id, "call_id": call_id, "subject": subject}
+                    )
+                )
+            case Untrack(call_id=call_id):
+                if tracker.untrack(server_id, call_id) is not None:
+                    said.append(Heard("untracked", {"server_id": server_id, "call_id": call_id}))
+            case Sync(tracks=tracks):
+                added, removed = tracker.sync(
+                    server_id, [(t.call_id, t.subject, t.radius, t.meta) for t in tracks], now
+                )
+                for spec in tracks:
+                    if (synced := tracker.get(server_id, spec.call_id)) is not None:
+                        synced.cad_postal = spec.cad_postal
+                said.extend(Notice(server_id, call_id, "following") for call_id in added)
+                said.append(
+                    Heard(
+                        "synced",
+                        {
+                            "server_id": server_id,
+                            "tracks": len(tracks),
+                            "added": len(added),
+                            "removed": len(removed),
+                        },
+                    )
+                )
+            case CallMeta(call_id=call_id, meta=meta):
+                call = tracker.get(server_id, call_id)
+                if call is not None:
+                    call.learn_meta(meta, now, authoritative=False)
+            case CallClosed(call_id=call_id):
+                if tracker.untrack(server_id, call_id) is not None:
+                    said.append(Notice(server_id, call_id, "gone", "closed in the CAD"))
+                    said.append(
+                        Heard(
+                            "call closed, stopped following",
+                            {"server_id": server_id, "call_id": call_id},
+                        )
+                    )
+        return said
 
     def candidates(self, now: float) -> list[Candidate]:
         """Calls that could be pushed now: a fix of their subject and known metaData."""

@@ -1,0 +1,103 @@
+"""What each message from a game server means, folded in by `Planner.receive` (no sockets)."""
+
+from __future__ import annotations
+
+from bridge.budget import Budget
+from bridge.planner import Heard, Notice, Planner, Push
+from bridge.protocol import (
+    CallClosed,
+    CallMeta,
+    Position,
+    Positions,
+    PostalFile,
+    Sync,
+    Track,
+    TrackSpec,
+    Untrack,
+)
+from bridge.scheduler import Accumulator
+
+META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221", "uuid": "u-1"}
+
+
+def make_planner() -> Planner:
+    return Planner(policy=Accumulator(10.0), update_budget=Budget(10, 60.0), get_budget=None)
+
+
+def notices(said: list[Notice | Heard]) -> list[Notice]:
+    return [item for item in said if isinstance(item, Notice)]
+
+
+def test_track_follows_the_subject_and_says_so() -> None:
+    planner = make_planner()
+    said = planner.receive(1, Track(call_id=7, subject="veh:7", meta=META, cad_postal=True), 2.0)
+    assert notices(said) == [Notice(1, 7, "following")]
+    assert Heard("tracking", {"server_id": 1, "call_id": 7, "subject": "veh:7"}) in said
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.meta == META and call.cad_postal and call.since == 2.0
+
+
+def test_positions_are_fixes_and_make_a_tracked_call_pushable() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=7, subject="veh:7", meta=META), 0.0)
+    fixes = Positions(items=[Position(subject="veh:7", x=100, y=0, z=20, speed=0.0)])
+    assert planner.receive(1, fixes, 1.0) == []
+    assert planner.positions_received == 1
+    action = planner.next_action(1.0)
+    assert isinstance(action, Push) and (action.x, action.y) == (100.0, 0.0)
+
+
+def test_untrack_stops_following_quietly() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
+    said = planner.receive(1, Untrack(call_id=7), 1.0)
+    assert notices(said) == [] and planner.tracker.get(1, 7) is None
+    assert planner.receive(1, Untrack(call_id=7), 2.0) == []
+
+
+def test_sync_says_following_only_for_calls_it_added() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
+    planner.receive(1, Track(call_id=8, subject="veh:8"), 0.0)
+    tracks = [
+        TrackSpec(call_id=7, subject="veh:7"),
+        TrackSpec(call_id=9, subject="veh:9", cad_postal=True),
+    ]
+    said = planner.receive(1, Sync(tracks=tracks), 1.0)
+    assert notices(said) == [Notice(1, 9, "following")]
+    assert Heard("synced", {"server_id": 1, "tracks": 2, "added": 1, "removed": 1}) in said
+    assert planner.tracker.get(1, 8) is None
+    nine = planner.tracker.get(1, 9)
+    assert nine is not None and nine.cad_postal
+
+
+def test_sync_of_one_server_leaves_another_alone() -> None:
+    planner = make_planner()
+    planner.receive(2, Track(call_id=7, subject="veh:7"), 0.0)
+    planner.receive(1, Sync(tracks=[]), 1.0)
+    assert planner.tracker.get(2, 7) is not None
+
+
+def test_call_meta_teaches_a_tracked_call_and_ignores_others() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
+    assert planner.receive(1, CallMeta(call_id=7, meta=META), 3.0) == []
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.meta == META and call.meta_at == 3.0
+    assert planner.receive(1, CallMeta(call_id=8, meta=META), 3.0) == []
+    assert planner.tracker.get(1, 8) is None
+
+
+def test_call_closed_ends_following_with_gone_once() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
+    said = planner.receive(1, CallClosed(call_id=7), 1.0)
+    assert notices(said) == [Notice(1, 7, "gone", "closed in the CAD")]
+    assert planner.tracker.get(1, 7) is None
+    assert planner.receive(1, CallClosed(call_id=7), 2.0) == []
+
+
+def test_a_postal_file_is_left_to_the_shell() -> None:
+    planner = make_planner()
+    assert planner.receive(1, PostalFile(path="/nowhere/postals.json"), 0.0) == []
+    assert planner.postals is None
