@@ -60,6 +60,7 @@ def settings_from(config: Config) -> Settings:
         max_stale=tracking.max_stale_seconds,
         lead=tracking.lead,
         grow_radius=tracking.grow_radius,
+        meta_max_age=tracking.meta_max_age_seconds,
     )
 
 
@@ -260,8 +261,17 @@ class Daemon:
                     "the CAD refused the API key: check cad.api_key; pausing and retrying",
                     detail=event.detail,
                 )
+            elif event.event == "server_unknown":
+                log.error(
+                    "the CAD does not know this server id: check cad.server_id and the "
+                    "resource's sonoran_bridge_server_id; its calls are kept, its requests paused",
+                    server_id=event.server_id,
+                    cad_server_id=self.config.cad.server_id,
+                    detail=event.detail,
+                )
             else:
-                log.warning("resolved", alert=event.event, detail=event.detail)
+                where = {} if event.server_id is None else {"server_id": event.server_id}
+                log.warning("resolved", alert=event.event, detail=event.detail, **where)
             return
         if event.state == "pushed":
             self._pushed[event.server_id] = self._pushed.get(event.server_id, 0) + 1

@@ -322,17 +322,20 @@ class CadClient:
             # An empty result would read as "every call closed"; refuse to guess.
             return Transient(f"HTTP {response.status_code}: body has no call lists", True)
         calls: dict[int, Meta | None] = {}
+        complete = True
         for key in ("activeCalls", "emergencyCalls"):
             items = body.get(key) or []
             if not isinstance(items, list):
                 return Transient(f"HTTP {response.status_code}: {key} is not a list", True)
             for item in items:
                 call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
-                if call_id is not None:
-                    meta = _meta_of(item)
-                    # A call listed without metaData holds none; unreadable metaData stays unknown.
-                    calls[call_id] = {} if meta is None and item.get("metaData") is None else meta
-        return CallList(calls=calls)
+                if call_id is None:
+                    complete = False  # some call is listed here, and it may be any of ours
+                    continue
+                # The shape of these items is not documented: a missing metaData field says
+                # nothing of what the call holds, so it stays unknown like an unreadable one.
+                calls[call_id] = _meta_of(item)
+        return CallList(calls=calls, complete=complete)
 
     async def _send(
         self,

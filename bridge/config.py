@@ -119,6 +119,10 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     max_stale_seconds: Seconds = 180.0
     lead: bool = True
     grow_radius: bool = False
+    meta_max_age_seconds: Annotated[float, Meta(ge=0, le=3_600)] = 15.0
+    """Read the CAD's list of calls before a push when the call's known metaData is older than
+    this (within the GET budget), so a dispatcher's edit no relay brought is not reverted; 0:
+    never."""
 
 
 class PostalConfig(Struct, forbid_unknown_fields=True, kw_only=True):

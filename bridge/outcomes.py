@@ -23,10 +23,14 @@ class Updated(Struct, frozen=True):
 class CallList(Struct, frozen=True):
     """The GET of calls succeeded: call id -> metaData of every active and emergency call.
 
-    A call whose metaData could not be read maps to None: it exists, its metaData is unknown.
+    A call listed without metaData, or with metaData that could not be read, maps to None: it
+    exists, its metaData is unknown (never `{}`: a PATCH of that would erase every key).
     """
 
     calls: dict[int, Meta | None]
+    complete: bool = True
+    """Every item of the lists was read; False when one had no readable call id, so that a
+    call absent from `calls` may still have been listed."""
 
 
 class Gone(Struct, frozen=True):

@@ -72,7 +72,16 @@ class Settings:
     grow_radius: bool = False
     """Widen a mover's radius to how far it may stray from the pushed point before its next push."""
     fetch_interval: float = 15.0
-    """Seconds between two GETs of a server's calls while some call's metaData is unknown."""
+    """Seconds between two GETs of a server's calls while some call's metaData is unknown, and
+    the least time between the two reads that must both lack a call before it counts as gone."""
+    meta_max_age: float = 15.0
+    """Seconds after which the known metaData of a call about to be pushed is read afresh from
+    the CAD's list first (when a read may go then), so a dispatcher's edit that no relay brought
+    is not reverted by the push; 0: never."""
+    server_pause: float = 60.0
+    """Seconds a game server's requests pause after the CAD answered 404 for its list of calls
+    (it does not know the server id), doubling while it keeps answering so."""
+    server_pause_cap: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +127,18 @@ class Heard:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """Something the operator must see (auth failing, or recovered)."""
+    """Something the operator must see (auth failing, a server id the CAD does not know, or
+    recovered)."""
 
     event: str
     detail: str
+    server_id: int | None = None
+
+
+UNKNOWN_META = (
+    "the CAD's list of calls does not carry this call's metaData: it is not moved until its "
+    "metaData is known (from the resource's call_meta, or a later read of the list that has it)"
+)
 
 
 @dataclass
@@ -140,6 +157,11 @@ class Planner:
     positions_received: int = 0
     _fetched_at: dict[int, float] = field(default_factory=dict)
     _fetch_started: dict[int, float] = field(default_factory=dict)
+    _barren: dict[int, int] = field(default_factory=dict)
+    """Server -> reads in a row that taught none of the metaData its calls wait for."""
+    _paused_until: dict[int, float] = field(default_factory=dict)
+    """Servers whose list of calls answered 404, and until when their requests wait."""
+    _pauses: dict[int, Backoff] = field(default_factory=dict)
     _rate_backoff: Backoff = field(default_factory=Backoff)
     _fault_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=60.0))
     _auth_backoff: Backoff = field(default_factory=lambda: Backoff(initial=15.0, cap=300.0))
@@ -219,7 +241,7 @@ class Planner:
         found = []
         for call in self.tracker:
             fix = self.tracker.fix_of(call)
-            if fix is None or call.meta is None:
+            if fix is None or call.meta is None or call.server_id in self._paused_until:
                 continue
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
                 continue
@@ -255,7 +277,31 @@ class Planner:
         chosen = self.policy.choose(self.candidates(now), now)
         if chosen is None:
             return None
+        fetch = self._freshen(chosen.call, now)
+        if fetch is not None:
+            unspend = getattr(self.policy, "unspend", None)
+            if unspend is not None:
+                unspend()  # the read goes first: the slot it was chosen for is still the push's
+            return fetch
         return self._push_for(chosen, now)
+
+    def _freshen(self, call: Call, now: float) -> Fetch | None:
+        """A read of the call's list before its push, when what is known of its metaData is
+        older than `meta_max_age` and a read may go now: an edit no relay brought is then kept.
+
+        Reads of a server are a fetch interval apart at least (4 a minute by default, leaving
+        room in the GET bucket for sonorancad's own poll); between them the push goes as is. A
+        call whose metaData the game server relays needs none: its relays bring the edits.
+        """
+        max_age = self.settings.meta_max_age
+        if not max_age or self.get_budget is None or call.relayed:
+            return None
+        if call.meta_at is not None and now - call.meta_at <= max_age:
+            return None
+        last = self._fetched_at.get(call.server_id, -math.inf)
+        if now < last + self.settings.fetch_interval or self.get_budget.next_slot(now) > now:
+            return None
+        return Fetch(call.server_id)
 
     def next_wake(self, now: float) -> float:
         """When a slot opens next (inf while the budget waits on a request in flight)."""
@@ -264,22 +310,39 @@ class Planner:
             wake = max(wake, self.policy.ready_at())
         return min(wake, self._fetch_due_at(now))
 
-    def _servers_missing_meta(self) -> set[int]:
-        return {
-            call.server_id
-            for call in self.tracker
-            if call.meta is None and self.tracker.fix_of(call) is not None
-        }
+    def _fetches_wanted(self) -> dict[int, float]:
+        """Servers whose list must be read -> the least time since the last read.
+
+        A call whose metaData is unknown (and has a fix to push), a call the last read lacked
+        (a second reading decides), a paused server (the read at the pause's end tells whether
+        the CAD knows it again). Reads that keep lacking the metaData wanted slow down to a
+        quarter of the rate: nothing is spent for nothing.
+        """
+        interval = self.settings.fetch_interval
+        wanted: dict[int, float] = {}
+        for call in self.tracker:
+            server_id = call.server_id
+            if call.absent_at is not None or server_id in self._paused_until:
+                least = interval
+            elif call.meta is None and self.tracker.fix_of(call) is not None:
+                least = interval * 2 ** min(self._barren.get(server_id, 0), 2)
+            else:
+                continue
+            wanted[server_id] = min(least, wanted.get(server_id, math.inf))
+        return wanted
 
     def _fetch_due(self, now: float) -> dict[int, float]:
-        """Servers whose metaData is missing somewhere -> when a GET of their calls may go."""
+        """Servers whose list must be read -> when a GET of their calls may go."""
         if self.get_budget is None:
             return {}
         slot = self.get_budget.next_slot(now)
-        interval = self.settings.fetch_interval
         return {
-            server_id: max(slot, self._fetched_at.get(server_id, -math.inf) + interval)
-            for server_id in self._servers_missing_meta()
+            server_id: max(
+                slot,
+                self._fetched_at.get(server_id, -math.inf) + least,
+                self._paused_until.get(server_id, -math.inf),
+            )
+            for server_id, least in self._fetches_wanted().items()
         }
 
     def _fetch_due_at(self, now: float) -> float:
@@ -369,6 +432,7 @@ class Planner:
                     # The PATCH replaced the stored object whole: an answer without readable
                     # metaData leaves what was sent as the best knowledge of it, never {}.
                     call.learn_meta(meta if meta is not None else push.meta, now)
+                    call.absent_at = None
                     # The CAD's stored position is the truth; the pushed one if it sent none.
                     x, y = call.drawn or (push.x, push.y)
                     self.tracker.drawn_moved(call, x, y, now)
@@ -391,34 +455,85 @@ class Planner:
         return events
 
     def finish_fetch(self, fetch: Fetch, result: GetResult, now: float) -> list[Notice | Alert]:
-        """Fold the CAD's list of calls into state; calls no longer listed are gone."""
+        """Fold the CAD's list of calls into state: metaData learned, calls gone, a server the
+        CAD does not know paused."""
         self._end(fetch, result, now)
-        asked_at = self._fetch_started.pop(fetch.server_id, now)
-        self._fetched_at[fetch.server_id] = now
+        server_id = fetch.server_id
+        asked_at = self._fetch_started.pop(server_id, now)
+        self._fetched_at[server_id] = now
         events: list[Notice | Alert] = []
         if isinstance(result, CallList):
-            for call in self.tracker.calls_of(fetch.server_id):
-                if call.call_id in result.calls:
-                    meta = result.calls[call.call_id]
-                    if call.meta is None and meta is not None:
-                        call.learn_meta(meta, now)
-                elif call.since > asked_at:
-                    continue  # tracked after the list was asked for: it may be newer than it
-                else:
-                    self.tracker.untrack(call.server_id, call.call_id)
-                    events.append(
-                        Notice(
-                            call.server_id, call.call_id, "gone", "not an active call in the CAD"
-                        )
-                    )
+            events.extend(self._resume(server_id))
+            events.extend(self._read_list(server_id, result, asked_at, now))
         elif isinstance(result, Gone):
-            # 404 for the list itself: the CAD has no such server id, so none of its calls.
-            for call in self.tracker.calls_of(fetch.server_id):
-                if call.since <= asked_at:
-                    self.tracker.untrack(call.server_id, call.call_id)
-                    events.append(Notice(call.server_id, call.call_id, "gone", result.detail))
+            events.extend(self._pause(server_id, result.detail, now))
         events.extend(self._common(fetch, result, now))
         return events
+
+    def _read_list(
+        self, server_id: int, listed: CallList, asked_at: float, now: float
+    ) -> list[Notice | Alert]:
+        """Learn from one read of a server's calls; a call is gone once two complete reads a
+        fetch interval apart both lack it (one may lag behind the CAD)."""
+        events: list[Notice | Alert] = []
+        wanted = taught = False
+        for call in self.tracker.calls_of(server_id):
+            if call.since > asked_at:
+                continue  # tracked after the list was asked for: it may be newer than it
+            if call.call_id in listed.calls:
+                call.absent_at = None
+                meta = listed.calls[call.call_id]
+                wanted = wanted or call.meta is None
+                if meta is None:
+                    if call.meta is None and not call.unknown_told:
+                        call.unknown_told = True
+                        events.append(Notice(server_id, call.call_id, "failed", UNKNOWN_META))
+                elif call.meta is None or call.meta_at is None or call.meta_at <= asked_at:
+                    # Newer than anything known: a relay that came during the read is kept.
+                    taught = taught or call.meta is None
+                    call.learn_meta(meta, now)
+            elif not listed.complete:
+                continue  # an item could not be read: it may have been this call
+            elif call.absent_at is None:
+                call.absent_at = asked_at
+            elif asked_at - call.absent_at >= self.settings.fetch_interval:
+                self.tracker.untrack(server_id, call.call_id)
+                apart = asked_at - call.absent_at
+                detail = f"not an active call in the CAD (two reads {apart:.0f} s apart)"
+                events.append(Notice(server_id, call.call_id, "gone", detail))
+        self._barren[server_id] = self._barren.get(server_id, 0) + 1 if wanted and not taught else 0
+        return events
+
+    def _pause(self, server_id: int, detail: str, now: float) -> list[Notice | Alert]:
+        """A 404 for a server's list: the CAD does not know the server id (now). Its calls are
+        kept, its requests wait, doubling while the answer stays 404."""
+        backoff = self._pauses.setdefault(
+            server_id, Backoff(self.settings.server_pause, self.settings.server_pause_cap)
+        )
+        wait = backoff.delay()
+        first = server_id not in self._paused_until
+        self._paused_until[server_id] = now + wait
+        if not first:
+            return []
+        events: list[Notice | Alert] = [
+            Alert("server_unknown", f"404 for its list of calls: {detail}", server_id)
+        ]
+        paused = f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
+        events.extend(
+            Notice(server_id, call.call_id, "failed", paused)
+            for call in self.tracker.calls_of(server_id)
+        )
+        return events
+
+    def _resume(self, server_id: int) -> list[Notice | Alert]:
+        if self._paused_until.pop(server_id, None) is None:
+            return []
+        self._pauses.pop(server_id, None)
+        return [Alert("server_known", "the CAD lists its calls again", server_id)]
+
+    def paused_until(self, server_id: int) -> float | None:
+        """Until when a server's requests wait for the CAD to know its id again, or None."""
+        return self._paused_until.get(server_id)
 
     def _end(self, action: Push | Fetch, result: PatchResult | GetResult, now: float) -> None:
         reached = not (isinstance(result, Transient) and not result.reached_server)

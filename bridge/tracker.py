@@ -81,6 +81,14 @@ class Call:
     """The call's postal as the CAD last answered it (or as last sent)."""
     cad_postal: bool = False
     """Sonoran's own track primary keeps the call's postal: none is sent."""
+    absent_at: float | None = None
+    """When a complete read of the CAD's list of calls first lacked the call (one reading does
+    not make it gone: a list may lag behind the CAD)."""
+    unknown_told: bool = False
+    """The game server was told the call waits for its metaData."""
+    relayed: bool = False
+    """The game server has relayed the call's metaData (sonorancad runs beside the resource,
+    and relays the dispatchers' edits as they come)."""
 
     @property
     def key(self) -> CallKey:
@@ -95,6 +103,7 @@ class Call:
         so once the bridge has pushed, the owned keys it wrote are kept over the relayed ones.
         """
         fresh = dict(meta)
+        self.relayed = self.relayed or not authoritative
         if not authoritative and self.pushed_at is not None and self.meta is not None:
             for key in OWNED_KEYS:
                 if key in self.meta:

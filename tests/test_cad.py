@@ -385,7 +385,9 @@ async def test_get_calls_reads_active_and_emergency_calls() -> None:
         "closedCallCount": 1,
     }
     async with mock_client(answer(200, body)) as cad:
-        assert await cad.get_calls(1) == CallList({1: {"x": "1"}, 2: {}, 9: {"y": "2"}})
+        listed = await cad.get_calls(1)
+    # Item 2 carries no metaData: unknown, not {}; two items have no call id to read.
+    assert listed == CallList({1: {"x": "1"}, 2: None, 9: {"y": "2"}}, complete=False)
 
 
 @pytest.mark.parametrize("body", [{"calls": []}, {"activeCalls": {"1": {}}}])
@@ -446,16 +448,18 @@ def test_parse_retry_after_reads_an_imf_fixdate() -> None:
     assert parse_retry_after(text, NOW) == pytest.approx(90.0)
 
 
-async def test_listed_calls_without_metadata_hold_none_and_unreadable_ones_are_unknown() -> None:
+async def test_listed_calls_without_readable_metadata_are_unknown_never_empty() -> None:
     body = {
         "activeCalls": [
             {"callId": 1, "metaData": None},
             {"callId": 2},
             {"callId": 3, "metaData": "garbage"},
             {"callId": 4, "metaData": {"postal": "9002"}},
+            {"callId": 5, "metaData": {}},
         ],
         "emergencyCalls": [],
     }
     async with mock_client(answer(200, body)) as cad:
         result = await cad.get_calls(1)
-    assert result == CallList({1: {}, 2: {}, 3: None, 4: {"postal": "9002"}})
+    assert result == CallList({1: None, 2: None, 3: None, 4: {"postal": "9002"}, 5: {}})
+    assert result.complete

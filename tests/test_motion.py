@@ -152,7 +152,7 @@ def make_planner(*, lead: bool = True) -> Planner:
         policy=Accumulator(10.0),
         update_budget=Budget(10, 60.0, margin=1.0),
         get_budget=None,
-        settings=Settings(min_move=10.0, lead=lead),
+        settings=Settings(min_move=10.0, lead=lead, meta_max_age=0.0),
     )
 
 

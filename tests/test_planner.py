@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from bisect import bisect_right
@@ -20,7 +21,7 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
-from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import UNKNOWN_META, Alert, Fetch, Notice, Planner, Push, Settings
 from bridge.scheduler import Accumulator, PacedAccumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221", "uuid": "u-1"}
@@ -38,7 +39,7 @@ def make_planner(
         policy=policy,
         update_budget=Budget(10, 60.0, margin=1.0),
         get_budget=None if get_limit is None else Budget(get_limit, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=lead),
+        settings=Settings(min_move=10.0, lead=lead, meta_max_age=0.0),
     )
 
 
@@ -148,7 +149,7 @@ def test_a_fetch_is_not_repeated_within_the_fetch_interval() -> None:
     assert planner.next_action(16.0) == Fetch(1)
 
 
-def test_calls_missing_from_the_call_list_are_untracked_as_gone() -> None:
+def test_a_call_missing_from_one_read_of_the_list_is_kept() -> None:
     planner = make_planner()
     planner.tracker.track(1, 7, "veh:7", 0.0)
     planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
@@ -157,11 +158,58 @@ def test_calls_missing_from_the_call_list_are_untracked_as_gone() -> None:
     fetch = planner.next_action(1.0)
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
-    events = planner.finish_fetch(fetch, CallList({8: META}), 2.0)
-    assert events == [Notice(1, 7, "gone", "not an active call in the CAD")]
+    assert planner.finish_fetch(fetch, CallList({8: META}), 2.0) == []
+    assert planner.tracker.get(1, 7) is not None  # the list may lag behind the CAD
+    assert planner.tracker.get(2, 9) is not None
+
+
+def test_a_call_missing_from_two_reads_a_fetch_interval_apart_is_gone() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    fetch = Fetch(1)
+    planner.begin(fetch, 1.0)
+    assert planner.finish_fetch(fetch, CallList({8: META}), 2.0) == []
+    # The second reading is asked for a fetch interval after the first, and not sooner.
+    assert planner.next_action(10.0) != Fetch(1)
+    second = planner.next_action(17.0)
+    assert second == Fetch(1)
+    planner.begin(second, 17.0)
+    events = planner.finish_fetch(second, CallList({8: META}), 17.5)
+    assert events == [Notice(1, 7, "gone", "not an active call in the CAD (two reads 16 s apart)")]
     assert planner.tracker.get(1, 7) is None
     assert planner.tracker.get(1, 8) is not None
-    assert planner.tracker.get(2, 9) is not None
+
+
+def test_a_call_listed_again_or_pushed_after_one_missing_read_is_not_gone() -> None:
+    planner = make_planner()
+    moved_call(planner, 7)
+    for start, listed in ((1.0, {}), (20.0, {7: META}), (40.0, {})):
+        fetch = Fetch(1)
+        planner.begin(fetch, start)
+        planner.finish_fetch(fetch, CallList(listed), start + 0.5)  # type: ignore[arg-type]
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.absent_at == 40.0  # listed at 20: 1 no longer counts
+    push = push_now(planner, 41.0)
+    planner.finish_push(push, updated(push), 41.5)  # the CAD took an update: it exists
+    assert call.absent_at is None
+    for start in (60.0, 80.0):
+        fetch = Fetch(1)
+        planner.begin(fetch, start)
+        planner.finish_fetch(fetch, CallList({}), start + 0.5)
+    assert planner.tracker.get(1, 7) is None
+
+
+def test_a_read_with_an_unreadable_item_says_nothing_of_absent_calls() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    for start in (1.0, 20.0, 40.0):
+        fetch = Fetch(1)
+        planner.begin(fetch, start)
+        assert planner.finish_fetch(fetch, CallList({}, complete=False), start + 0.5) == []
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.absent_at is None
 
 
 def test_a_call_tracked_while_the_fetch_was_in_flight_is_not_declared_gone() -> None:
@@ -512,20 +560,65 @@ def test_an_answer_without_readable_metadata_keeps_what_was_sent() -> None:
     assert {k: again.meta[k] for k in kept} == kept  # no key lost on the next PATCH
 
 
-def test_a_listed_call_with_unreadable_metadata_stays_unknown_and_followed() -> None:
+def test_a_listed_call_with_unknown_metadata_stays_unknown_and_the_resource_is_told() -> None:
     planner = make_planner()
     fetch = fetch_begun(planner)
-    assert planner.finish_fetch(fetch, CallList({7: None}), 1.5) == []
+    assert planner.finish_fetch(fetch, CallList({7: None}), 1.5) == [
+        Notice(1, 7, "failed", UNKNOWN_META)
+    ]
     call = planner.tracker.get(1, 7)
     assert call is not None and call.meta is None
+    assert planner.candidates(2.0) == []
+    again = planner.next_action(40.0)
+    assert again == Fetch(1)
+    planner.begin(again, 40.0)
+    assert planner.finish_fetch(again, CallList({7: None}), 40.5) == []  # told once
 
 
-def test_a_404_for_the_call_list_means_the_servers_calls_are_gone() -> None:
+def test_reads_that_keep_lacking_the_metadata_slow_down() -> None:
     planner = make_planner()
     fetch = fetch_begun(planner)
-    events = planner.finish_fetch(fetch, Gone("server 1 is not configured"), 1.5)
-    assert events == [Notice(1, 7, "gone", "server 1 is not configured")]
-    assert planner.tracker.get(1, 7) is None
+    starts = [1.0]
+    planner.finish_fetch(fetch, CallList({7: None}), 1.5)
+    now = 1.5
+    while now < 300.0:
+        action = planner.next_action(now)
+        if isinstance(action, Fetch):
+            planner.begin(action, now)
+            starts.append(now)
+            planner.finish_fetch(action, CallList({7: None}), now + 0.5)
+        now += 0.5
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # 15 s while a read may teach it; then 30 s, and 60 s from the second barren read on.
+    assert gaps[:3] == pytest.approx([31.0, 61.0, 61.0], abs=0.6)
+
+
+def test_a_404_for_the_call_list_pauses_the_server_and_keeps_its_calls() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.tracker.observe(1, "veh:8", 500.0, 0.0, 0.0, 0.5)
+    fetch = fetch_begun(planner)
+    events = planner.finish_fetch(fetch, Gone("Server 1 is not configured"), 1.5)
+    assert events[0] == Alert(
+        "server_unknown", "404 for its list of calls: Server 1 is not configured", 1
+    )
+    assert {e.call_id for e in events[1:] if isinstance(e, Notice) and e.state == "failed"} == {
+        7,
+        8,
+    }
+    assert planner.tracker.get(1, 7) is not None and planner.tracker.get(1, 8) is not None
+    assert planner.next_action(30.0) is None  # neither pushes nor reads while paused
+    probe = planner.next_action(61.5)
+    assert probe == Fetch(1)
+    planner.begin(probe, 61.5)
+    assert planner.finish_fetch(probe, Gone("still not"), 62.0) == []  # paused again, 120 s
+    assert planner.next_action(150.0) is None
+    probe = planner.next_action(182.0)
+    assert probe == Fetch(1)
+    planner.begin(probe, 182.0)
+    events = planner.finish_fetch(probe, CallList({7: META, 8: META}), 182.5)
+    assert Alert("server_known", "the CAD lists its calls again", 1) in events
+    assert isinstance(planner.next_action(183.0), Push)
 
 
 def test_next_wake_waits_for_the_pacing_and_the_fetch_interval() -> None:
@@ -542,3 +635,57 @@ def test_next_wake_waits_for_the_pacing_and_the_fetch_interval() -> None:
     # Both budgets have room, but the pacing (about 5 s) and the fetch interval (15 s) say
     # nothing is due before then: the loop must not be told to look again at once.
     assert planner.next_wake(2.0) >= 1.0 + 5.0
+
+
+# --- fresh metaData before a push, where no relay brings the edits -------------------------
+
+
+def fresh_planner() -> Planner:
+    planner = make_planner()
+    planner.settings = Settings(min_move=10.0, lead=False, meta_max_age=15.0)
+    return planner
+
+
+def test_old_metadata_is_read_afresh_before_the_push_and_the_edit_is_kept() -> None:
+    planner = fresh_planner()
+    fetch = fetch_begun(planner)  # call 7, no relay: its metaData comes from the list
+    planner.finish_fetch(fetch, CallList({7: META}), 1.5)
+    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 2.0)
+    push = push_now(planner, 2.0)
+    planner.finish_push(push, updated(push), 2.5)
+    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 10.0)
+    assert isinstance(planner.next_action(10.0), Push)  # learned 7.5 s ago: fresh enough
+    planner.tracker.observe(1, "veh:7", 600.0, 0.0, 0.0, 30.0)
+    read = planner.next_action(30.0)
+    assert read == Fetch(1)
+    planner.begin(read, 30.0)
+    edited = {**push.meta, "note": "dispatcher edit"}
+    planner.finish_fetch(read, CallList({7: edited}), 30.3)
+    again = push_now(planner, 30.3)
+    assert again.meta["note"] == "dispatcher edit" and again.meta["x"] == "600"
+
+
+def test_a_relayed_call_or_a_spent_get_budget_pushes_without_a_read() -> None:
+    planner = fresh_planner()
+    moved_call(planner, 7)  # tracked with the metaData the resource relayed
+    assert isinstance(planner.next_action(60.0), Push)
+    spent = make_planner(get_limit=1)
+    spent.settings = Settings(min_move=10.0, lead=False, meta_max_age=15.0)
+    fetch = fetch_begun(spent)
+    spent.finish_fetch(fetch, CallList({7: META}), 1.5)
+    spent.tracker.observe(1, "veh:7", 600.0, 0.0, 0.0, 30.0)
+    assert isinstance(spent.next_action(30.0), Push)  # the one GET of the window is spent
+
+
+def test_reads_for_freshness_are_a_fetch_interval_apart() -> None:
+    planner = fresh_planner()
+    fetch = fetch_begun(planner)
+    planner.finish_fetch(fetch, CallList({7: None}), 1.5)  # the list never carries it
+    call = planner.tracker.get(1, 7)
+    assert call is not None
+    call.learn_meta(META, 1.6)  # learned some other way, then grew old
+    planner.tracker.observe(1, "veh:7", 600.0, 0.0, 0.0, 17.0)
+    assert planner.next_action(17.0) == Fetch(1)
+    planner.begin(Fetch(1), 17.0)
+    planner.finish_fetch(Fetch(1), CallList({7: None}), 17.5)
+    assert isinstance(planner.next_action(20.0), Push)  # no read again before 32.5

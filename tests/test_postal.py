@@ -158,7 +158,7 @@ def postal_planner(index: PostalIndex | None) -> Planner:
         policy=Accumulator(10.0),
         update_budget=Budget(100, 60.0, margin=0.0),
         get_budget=None,
-        settings=Settings(min_move=10.0, lead=False),
+        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
         postals=index,
     )
 

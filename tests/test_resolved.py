@@ -20,7 +20,7 @@ def planner_with_a_moved_call() -> Planner:
         policy=Accumulator(10.0),
         update_budget=Budget(10, 60.0, margin=1.0),
         get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False),
+        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
     )
     planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
     planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)

@@ -44,7 +44,7 @@ def make_planner() -> Planner:
         policy=PacedAccumulator(threshold=10.0, max_stale=180.0),
         update_budget=Budget(10, 60.0, margin=1.0),
         get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False),
+        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
     )
 
 

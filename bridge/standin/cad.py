@@ -116,6 +116,10 @@ class CadStandIn:
 
     Inspect `requests` (every request, in arrival order), `rate_limited` (429s answered),
     and set `servers` (configured ids) or `send_quota_headers` (RateLimit-* on limited routes).
+    The list of calls can be made to misbehave as the real one may: `list_meta = False` serves
+    its items without `metaData` (the shape of `emergencyCalls` is not documented),
+    `list_hidden` leaves those call ids out (a list lagging behind the CAD), `list_junk` adds
+    that many items without a readable call id.
     """
 
     def __init__(self, *, api_key: str = "standin-key", host: str = "127.0.0.1",
@@ -129,6 +133,9 @@ class CadStandIn:
         self.requests: list[RequestRecord] = []
         self.rate_limited = 0
         self.send_quota_headers = False
+        self.list_meta = True
+        self.list_hidden: set[int] = set()
+        self.list_junk = 0
         self._clock = clock
         self._logs = {route: SlidingLog(n, window) for route, n in limits.items()}
         self._calls: dict[tuple[int, int], dict[str, Any]] = {}
@@ -312,6 +319,10 @@ class CadStandIn:
             numbers[name] = number
         calls = [c for (s, _), c in self._calls.items() if s == server_id]
         active = [c for c in calls if c["status"] != 2] if numbers["type"] in (0, 100) else []
+        active = [c for c in active if c["callId"] not in self.list_hidden]
+        if not self.list_meta:
+            active = [{k: v for k, v in c.items() if k != "metaData"} for c in active]
+        active += [{"callId": None, "title": "unreadable"}] * self.list_junk
         closed = [self._calls[k] for k in reversed(self._closed) if k[0] == server_id]
         start = numbers["closedOffset"]
         body = {"activeCalls": active, "emergencyCalls": [],
