@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from bridge import meta as metadata
 from bridge import motion
@@ -78,6 +79,8 @@ class Settings:
     """Seconds after which the known metaData of a call about to be pushed is read afresh from
     the CAD's list first (when a read may go then), so a dispatcher's edit that no relay brought
     is not reverted by the push; 0: never."""
+    meta_wait: float = 10.0
+    """Seconds a push of old metaData waits at most for a read held back by a failed one."""
     server_pause: float = 60.0
     """Seconds a game server's requests pause after the CAD answered 404 for its list of calls
     (it does not know the server id), doubling while it keeps answering so."""
@@ -277,21 +280,22 @@ class Planner:
         chosen = self.policy.choose(self.candidates(now), now)
         if chosen is None:
             return None
-        fetch = self._freshen(chosen.call, now)
-        if fetch is not None:
+        read = self._freshen(chosen.call, now)
+        if read is not None:
             unspend = getattr(self.policy, "unspend", None)
             if unspend is not None:
-                unspend()  # the read goes first: the slot it was chosen for is still the push's
-            return fetch
+                unspend()  # the slot it was chosen for is still the push's, after the read
+            return read if isinstance(read, Fetch) else None
         return self._push_for(chosen, now)
 
-    def _freshen(self, call: Call, now: float) -> Fetch | None:
+    def _freshen(self, call: Call, now: float) -> Fetch | Literal["wait"] | None:
         """A read of the call's list before its push, when what is known of its metaData is
-        older than `meta_max_age` and a read may go now: an edit no relay brought is then kept.
+        older than `meta_max_age`: an edit no relay brought is then kept, not reverted.
 
         Reads of a server are a fetch interval apart at least (4 a minute by default, leaving
-        room in the GET bucket for sonorancad's own poll); between them the push goes as is. A
-        call whose metaData the game server relays needs none: its relays bring the edits.
+        room in the GET bucket for sonorancad's own poll); between them the push goes as is.
+        A read held back by a failure's back-off is waited for (`meta_wait` at most). A call
+        whose metaData the game server relays needs none: its relays bring the edits.
         """
         max_age = self.settings.meta_max_age
         if not max_age or self.get_budget is None or call.relayed:
@@ -299,9 +303,13 @@ class Planner:
         if call.meta_at is not None and now - call.meta_at <= max_age:
             return None
         last = self._fetched_at.get(call.server_id, -math.inf)
-        if now < last + self.settings.fetch_interval or self.get_budget.next_slot(now) > now:
+        if now < last + self.settings.fetch_interval:
             return None
-        return Fetch(call.server_id)
+        slot = self.get_budget.next_slot(now)
+        if slot <= now:
+            return Fetch(call.server_id)
+        held = self.get_budget.blocked_until() > now and slot - now <= self.settings.meta_wait
+        return "wait" if held else None
 
     def next_wake(self, now: float) -> float:
         """When a slot opens next (inf while the budget waits on a request in flight)."""
@@ -460,7 +468,10 @@ class Planner:
         self._end(fetch, result, now)
         server_id = fetch.server_id
         asked_at = self._fetch_started.pop(server_id, now)
-        self._fetched_at[server_id] = now
+        if isinstance(result, CallList | Gone):
+            # Only an answer spaces the reads: a failed one is retried after the back-off its
+            # budget took, or a push waiting for fresh metaData would go without it.
+            self._fetched_at[server_id] = now
         events: list[Notice | Alert] = []
         if isinstance(result, CallList):
             events.extend(self._resume(server_id))

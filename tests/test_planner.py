@@ -632,9 +632,9 @@ def test_next_wake_waits_for_the_pacing_and_the_fetch_interval() -> None:
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.3)
     planner.finish_fetch(fetch, Transient("timeout", True), 2.0)
-    # Both budgets have room, but the pacing (about 5 s) and the fetch interval (15 s) say
-    # nothing is due before then: the loop must not be told to look again at once.
-    assert planner.next_wake(2.0) >= 1.0 + 5.0
+    # Both budgets have room, but the pacing (about 5 s) and the failed read's back-off (1 s)
+    # say nothing is due before then: the loop must not be told to look again at once.
+    assert planner.next_wake(2.0) >= 2.0 + 1.0
 
 
 # --- fresh metaData before a push, where no relay brings the edits -------------------------

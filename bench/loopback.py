@@ -1,0 +1,181 @@
+"""The daemon's core on loopback and virtual time: the real CAD client against the HTTP CAD
+stand-in, the real planner and push loop, inputs on a timeline in production seconds.
+
+A run of twenty production minutes takes a second or two and is the same on every machine:
+the clock moves only when the push loop waits, and then straight to its next slot or input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.app import planner_from
+from bridge.cad import CadClient
+from bridge.config import BudgetConfig, Config, TrackingConfig
+from bridge.outcomes import Meta
+from bridge.planner import Alert, Notice, Planner
+from bridge.pusher import PushLoop
+from bridge.standin.cad import CadStandIn, RequestRecord
+
+API_KEY = "meta-faults-api-key-3b81f0c2"
+SERVER_ID = 1
+FIRST_CALL = 801
+SPEED = 8.0
+"""Metres per second of every moving subject: more movement than 10 updates a minute draw."""
+
+
+class VirtualClock:
+    """A clock that only moves when told, and a timeline of inputs to run at their moments."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timeline: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        """Run `action` when the clock reaches `when`."""
+        heapq.heappush(self._timeline, (when, next(self._order), action))
+
+    def every(
+        self, period: float, action: Callable[[], None], *, start: float, until: float
+    ) -> None:
+        """Run `action` every `period` seconds from `start` up to `until`."""
+        when = start
+        while when <= until:
+            self.at(when, action)
+            when += period
+
+    def next_input(self) -> float:
+        """When the next scheduled input falls due (inf: none)."""
+        return self._timeline[0][0] if self._timeline else math.inf
+
+    def run_due(self) -> bool:
+        """Run every input due by now; whether there was any."""
+        ran = False
+        while self._timeline and self._timeline[0][0] <= self.now:
+            _, _, action = heapq.heappop(self._timeline)
+            action()
+            ran = True
+        return ran
+
+
+@dataclass
+class Loopback:
+    """The stand-in, the real client, planner and push loop, on one virtual clock."""
+
+    standin: CadStandIn
+    planner: Planner
+    loop: PushLoop
+    clock: VirtualClock
+    events: list[tuple[float, Notice | Alert]] = field(default_factory=list)
+
+    def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
+        """The resource asks to follow a call (with the metaData it relayed, if any)."""
+        self.planner.tracker.track(SERVER_ID, call_id, subject, self.clock.now, meta=meta)
+        self.loop.wake()
+
+    def observe(self, subject: str, x: float, y: float) -> None:
+        """The resource reports where a subject is now."""
+        self.planner.tracker.observe(SERVER_ID, subject, x, y, 0.0, self.clock.now)
+        self.loop.wake()
+
+    def relay(self, call_id: int, meta: Meta) -> None:
+        """The resource relays the call's metaData (`call_meta`), as sonorancad saw it."""
+        call = self.planner.tracker.get(SERVER_ID, call_id)
+        if call is not None:
+            call.learn_meta(meta, self.clock.now, authoritative=False)
+        self.loop.wake()
+
+    def notices(self, state: str) -> list[tuple[float, Notice]]:
+        """(when, notice) of every notice of `state` the game server was sent."""
+        return [(t, e) for t, e in self.events if isinstance(e, Notice) and e.state == state]
+
+    def requests(self, route: str) -> list[RequestRecord]:
+        """The stand-in's requests of one route, in arrival order."""
+        return [r for r in self.standin.requests if r.route == route]
+
+    async def run(self, until: float) -> None:
+        """Let the push loop work until `until`, inputs arriving at their moments."""
+        while self.clock.now < until:
+            self.clock.run_due()
+            delay = await self.loop.step()
+            if delay is None:
+                continue  # a request went: look again at once, as the loop does
+            # Nothing worth a slot: the loop waits for input or its next slot (1 s at most).
+            wait = delay if 0 < delay < 1.0 else 1.0
+            self.clock.now = min(self.clock.now + wait, self.clock.next_input(), until)
+
+
+Naive = Callable[[Planner], Planner]
+
+
+async def loopback(
+    *,
+    meta_max_age: float = 15.0,
+    naive_planner: Naive | None = None,
+    client: type[CadClient] = CadClient,
+) -> tuple[Loopback, Callable[[], Any]]:
+    """A started loopback rig with the production config (and a way to close it)."""
+    clock = VirtualClock()
+    standin = CadStandIn(api_key=API_KEY, clock=clock)
+    await standin.start()
+    config = Config(
+        budget=BudgetConfig(state_file=""),
+        tracking=TrackingConfig(min_move=5.0, meta_max_age_seconds=meta_max_age),
+    )
+    planner = planner_from(config)
+    if naive_planner is not None:
+        planner = naive_planner(planner)
+    cad = client(standin.url, API_KEY, timeout=10.0)
+    rig: Loopback
+
+    def on_event(event: Notice | Alert) -> None:
+        rig.events.append((clock.now, event))
+
+    async def wait(event: asyncio.Event, seconds: float) -> None:
+        raise AssertionError("Loopback.run drives the loop by step()")
+
+    loop = PushLoop(planner, cad, clock=clock, on_event=on_event, wait=wait)
+    rig = Loopback(standin, planner, loop, clock)
+
+    async def close() -> None:
+        await cad.aclose()
+        await standin.stop()
+
+    return rig, close
+
+
+def moving(rig: Loopback, subjects: Iterable[tuple[str, float]], until: float) -> None:
+    """Subjects driving straight lines from the origin (each on its own heading), one report
+    a second, as the resource sends them."""
+    subjects = list(subjects)
+
+    def report() -> None:
+        t = rig.clock.now
+        for subject, heading in subjects:
+            rig.observe(subject, SPEED * t * math.cos(heading), SPEED * t * math.sin(heading))
+
+    rig.clock.every(1.0, report, start=0.0, until=until)
+
+
+def headings(count: int) -> list[float]:
+    """`count` headings spread evenly round the compass, radians."""
+    return [2 * math.pi * i / count for i in range(count)]
+
+
+def keys_lost(rig: Loopback, seeded: dict[int, Meta]) -> int:
+    """Seeded keys the stored calls no longer hold as they were."""
+    lost = 0
+    for call_id, meta in seeded.items():
+        stored = rig.standin.call(SERVER_ID, call_id)["metaData"]
+        lost += sum(1 for k, v in meta.items() if stored.get(k) != v)
+    return lost
