@@ -20,6 +20,7 @@ from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.outcomes import Meta
 from bridge.planner import Alert, Notice, Planner
+from bridge.protocol import CallMeta
 from bridge.pusher import PushLoop
 from bridge.standin.cad import CadStandIn, RequestRecord
 
@@ -90,9 +91,10 @@ class Loopback:
 
     def relay(self, call_id: int, meta: Meta) -> None:
         """The resource relays the call's metaData (`call_meta`), as sonorancad saw it."""
-        call = self.planner.tracker.get(SERVER_ID, call_id)
-        if call is not None:
-            call.learn_meta(meta, self.clock.now, authoritative=False)
+        message = CallMeta(call_id=call_id, meta=meta)
+        for said in self.planner.receive(SERVER_ID, message, self.clock.now):
+            if isinstance(said, Notice):
+                self.events.append((self.clock.now, said))
         self.loop.wake()
 
     def notices(self, state: str) -> list[tuple[float, Notice]]:
