@@ -14,6 +14,8 @@ twenty minutes takes a second or two and is the same on every machine.
   for the list; naive: one read without a call, or the 404, ends it.
 - edits without a relay: no sonorancad beside the resource, a dispatcher edits a call every
   20 s, with 503s and 429s; naive: the known metaData pushed however old it is.
+- an edit relayed while a PATCH is in flight (sonorancad beside the resource); naive: the
+  PATCH's answer replaces the relayed copy.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import itertools
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -42,8 +45,8 @@ from bench.loopback import (
 )
 from bench.rig import given_meta
 from bridge.cad import CadClient
-from bridge.outcomes import CallList, GetResult, Gone
-from bridge.planner import Alert, Fetch, Notice, Planner
+from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult
+from bridge.planner import Alert, Fetch, Notice, Planner, Push
 from bridge.standin.cad import Fault
 
 # -- item 2: metaData missing from the list ---------------------------------------------------
@@ -295,6 +298,96 @@ async def edits_without_relay(
         await close()
 
 
+# -- item 3: an edit relayed while a PATCH is in flight -------------------------------------
+
+
+class EditDuringPatch(CadClient):
+    """A client that lets a test act while a PATCH is in flight (after it began, before the
+    CAD takes it): `during(call_id)` runs then."""
+
+    during: Callable[[int], None] | None = None
+
+    async def update_call(
+        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
+    ) -> PatchResult:
+        if self.during is not None:
+            self.during(call_id)
+        return await super().update_call(server_id, call_id, meta, postal)
+
+
+class AnswerLast(Planner):
+    """The naive order of copies: the PATCH's answer replaces whatever came during it."""
+
+    def finish_push(self, push: Push, result: PatchResult, now: float) -> list[Notice | Alert]:
+        call = self.tracker.calls.get(push.key)
+        if call is not None:
+            call.relayed_in_flight = None
+        return super().finish_push(push, result, now)
+
+
+def answer_last(planner: Planner) -> Planner:
+    """The same planner, letting a PATCH's answer overwrite a relay that came during it."""
+    return AnswerLast(**{f.name: getattr(planner, f.name) for f in fields(planner) if f.init})
+
+
+@dataclass
+class InFlight:
+    """A dispatcher's edit, relayed while a PATCH of the call was in flight."""
+
+    label: str
+    later_patches: int
+    carrying: int
+    """Of the PATCHes of that call after the one in flight, those that carried the edit."""
+    stored: bool
+    """Whether the CAD holds the edit at the end."""
+
+
+async def edit_during_patch(*, naive: bool, minutes: float = 3.0) -> InFlight:
+    """Three moving calls whose metaData the resource relays (sonorancad beside it); while the
+    third PATCH of the first is in flight, a dispatcher edits it in the CAD (the PATCH then
+    overwrites the edit there) and the resource relays the edit."""
+    rig, close = await loopback(
+        client=EditDuringPatch, naive_planner=answer_last if naive else None
+    )
+    edited = FIRST_CALL
+    try:
+        subjects = []
+        for i, heading in enumerate(headings(3)):
+            call_id = FIRST_CALL + i
+            rig.standin.add_call(SERVER_ID, call_id, given_meta(call_id))
+            rig.track(call_id, f"veh:{call_id}", given_meta(call_id))
+            subjects.append((f"veh:{call_id}", heading))
+        moving(rig, subjects, until=60.0 * minutes)
+        seen = itertools.count(1)
+        marks: list[int] = []
+        client = rig.loop.cad
+        assert isinstance(client, EditDuringPatch)
+
+        def during(call_id: int) -> None:
+            if call_id != edited or next(seen) != 3:
+                return
+            meta = {**rig.standin.call(SERVER_ID, call_id)["metaData"], "note": "edited"}
+            rig.standin.edit_meta(SERVER_ID, call_id, meta)
+            rig.relay(call_id, meta)
+            marks.append(len(rig.standin.requests))
+
+        client.during = during
+        await rig.run(60.0 * minutes)
+        path = f"/v2/emergency/servers/{SERVER_ID}/dispatch-calls/{edited}"
+        later = [
+            r for r in rig.standin.requests[marks[0] + 1 :] if r.path == path and r.status == 200
+        ]
+        stored = rig.standin.call(SERVER_ID, edited)["metaData"].get("note") == "edited"
+        return InFlight(
+            "naive: the answer overwrites the relay" if naive else "daemon: copies ordered",
+            len(later),
+            sum(1 for r in later if r.body["metaData"].get("note") == "edited"),
+            stored,
+        )
+    finally:
+        await close()
+
+
 # -- the report -------------------------------------------------------------------------------
 
 
@@ -346,6 +439,17 @@ async def report(minutes: float) -> list[str]:
     lines.append(
         f"  before -> after: {off.reverted_share:.0%} -> {on.reverted_share:.0%} reverted "
         f"({_ratio(off.reverted_share, on.reverted_share)})"
+    )
+    naive3, ours3 = await edit_during_patch(naive=True), await edit_during_patch(naive=False)
+    lines.append("item 3, an edit relayed while a PATCH is in flight (3 moving calls, 3 min):")
+    for run3 in (naive3, ours3):
+        lines.append(
+            f"  {run3.label:40} later PATCHes carrying the edit {run3.carrying}/"
+            f"{run3.later_patches}; the CAD holds it at the end: {run3.stored}"
+        )
+    lines.append(
+        f"  before -> after: {naive3.carrying}/{naive3.later_patches} -> "
+        f"{ours3.carrying}/{ours3.later_patches} later PATCHes carry the edit"
     )
     return lines
 

@@ -25,6 +25,22 @@ def merged(known: Mapping[str, Any], x: float, y: float, z: float, radius: float
     return body
 
 
+def unowned(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys the bridge does not own, as they are."""
+    return {k: v for k, v in meta.items() if k not in OWNED_KEYS}
+
+
+def ordered(answered: Mapping[str, Any], relayed: Mapping[str, Any]) -> dict[str, Any]:
+    """The copy to keep after a PATCH answer when the game server relayed one during it.
+
+    The relay is newer than the request: its keys the bridge does not own stand (a
+    dispatcher's edit the PATCH may have overwritten); the answer gives the owned ones.
+    """
+    body = unowned(relayed)
+    body.update({k: answered[k] for k in OWNED_KEYS if k in answered})
+    return body
+
+
 def drawn_at(meta: Mapping[str, Any]) -> tuple[float, float] | None:
     """Where the CAD draws the call, read from its metaData; None when x/y are absent or junk."""
     try:

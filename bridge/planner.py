@@ -228,6 +228,8 @@ class Planner:
                 call = tracker.get(server_id, call_id)
                 if call is not None:
                     call.learn_meta(meta, now, authoritative=False)
+                    if call.push_began is not None:  # newer than the PATCH in flight
+                        call.relayed_in_flight = dict(meta)
             case CallClosed(call_id=call_id):
                 if tracker.untrack(server_id, call_id) is not None:
                     said.append(Notice(server_id, call_id, "gone", "closed in the CAD"))
@@ -249,7 +251,8 @@ class Planner:
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
                 continue
             self.tracker.settle(call, now)
-            error = call.acc_err
+            # An edit a PATCH overwrote is owed to the CAD, however little the subject moved.
+            error = max(call.acc_err, self.settings.min_move) if call.owed else call.acc_err
             pushed = call.pushed_at if call.pushed_at is not None else call.since
             # Stale time counts from the last moment the call was seen drawn right.
             if error < self.settings.min_move or call.right_at < pushed:
@@ -420,6 +423,8 @@ class Planner:
         self._budget_of(action).begin(now)
         if isinstance(action, Fetch):
             self._fetch_started[action.server_id] = now
+        elif (call := self.tracker.calls.get(action.key)) is not None:
+            call.push_began = now
 
     def _budget_of(self, action: Push | Fetch) -> Budget:
         if isinstance(action, Fetch):
@@ -432,6 +437,9 @@ class Planner:
         self._end(push, result, now)
         call = self.tracker.calls.get(push.key)
         server_id, call_id = push.key
+        relayed = None
+        if call is not None:
+            relayed, call.relayed_in_flight, call.push_began = call.relayed_in_flight, None, None
         events: list[Notice | Alert] = []
         match result:
             case Updated(meta=meta):
@@ -439,7 +447,12 @@ class Planner:
                 if call is not None:
                     # The PATCH replaced the stored object whole: an answer without readable
                     # metaData leaves what was sent as the best knowledge of it, never {}.
-                    call.learn_meta(meta if meta is not None else push.meta, now)
+                    stored = meta if meta is not None else push.meta
+                    call.owed = False
+                    if relayed is not None:
+                        stored = metadata.ordered(stored, relayed)
+                        call.owed = metadata.unowned(stored) != metadata.unowned(push.meta)
+                    call.learn_meta(stored, now)
                     call.absent_at = None
                     # The CAD's stored position is the truth; the pushed one if it sent none.
                     x, y = call.drawn or (push.x, push.y)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -33,7 +33,10 @@ Vertical = Annotated[float, Meta(ge=-LIMITS["vertical"], le=LIMITS["vertical"])]
 Heading = Annotated[float, Meta(ge=0, le=LIMITS["heading"])]
 Speed = Annotated[float, Meta(ge=0, le=LIMITS["speed"])]
 Velocity = Annotated[float, Meta(ge=-LIMITS["speed"], le=LIMITS["speed"])]
-MetaMap = Annotated[dict[Annotated[str, Meta(max_length=256)], str], Meta(max_length=256)]
+MetaMap = Annotated[dict[Annotated[str, Meta(max_length=256)], Any], Meta(max_length=256)]
+"""A call's metaData as the CAD holds it: any JSON value, carried verbatim (the CAD's own
+answers may hold numbers, lists or objects; the official SDK's `Record<string, string>` is
+what it writes, not all it may read back)."""
 
 
 class Inbound(Struct, tag_field="type", forbid_unknown_fields=False, frozen=True):

@@ -86,6 +86,13 @@ class Call:
     not make it gone: a list may lag behind the CAD)."""
     unknown_told: bool = False
     """The game server was told the call waits for its metaData."""
+    push_began: float | None = None
+    """When the PATCH of this call now in flight began (None: none is)."""
+    relayed_in_flight: Meta | None = None
+    """The latest copy the game server relayed while that PATCH was in flight: newer than what
+    the PATCH sent, so its answer must not overwrite it."""
+    owed: bool = False
+    """The CAD lacks an edit the bridge knows (a PATCH in flight overwrote it): push again."""
     relayed: bool = False
     """The game server has relayed the call's metaData (sonorancad runs beside the resource,
     and relays the dispatchers' edits as they come)."""

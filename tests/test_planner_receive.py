@@ -101,3 +101,51 @@ def test_a_postal_file_is_left_to_the_shell() -> None:
     planner = make_planner()
     assert planner.receive(1, PostalFile(path="/nowhere/postals.json"), 0.0) == []
     assert planner.postals is None
+
+
+# --- a relay while a PATCH is in flight ---------------------------------------------------
+
+
+def pushing(planner: Planner) -> Push:
+    """Call 7 moved 100 m and its PATCH has begun at 1.0."""
+    planner.receive(1, Track(call_id=7, subject="veh:7", meta=META), 0.0)
+    planner.receive(1, Positions(items=[Position(subject="veh:7", x=100, y=0, z=0)]), 1.0)
+    push = planner.next_action(1.0)
+    assert isinstance(push, Push)
+    planner.begin(push, 1.0)
+    return push
+
+
+def test_an_edit_relayed_during_a_patch_outlives_its_answer_and_is_pushed_again() -> None:
+    from bridge.outcomes import Updated
+
+    planner = make_planner()
+    push = pushing(planner)
+    edited = {**META, "note": "dispatcher edit", "units": [7, 8]}
+    planner.receive(1, CallMeta(call_id=7, meta=edited), 1.2)
+    # The answer is the CAD's copy after our PATCH: without the edit, which it overwrote.
+    planner.finish_push(push, Updated(call={"metaData": push.meta}, meta=dict(push.meta)), 1.4)
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.meta is not None
+    assert call.meta["note"] == "dispatcher edit" and call.meta["units"] == [7, 8]
+    assert (call.meta["x"], call.meta["y"]) == ("100", "0")  # the owned keys: the answer's
+    again = planner.next_action(8.0)  # the subject did not move: the edit alone is owed
+    assert isinstance(again, Push) and again.meta["note"] == "dispatcher edit"
+    planner.begin(again, 8.0)
+    planner.finish_push(again, Updated(call={}, meta=dict(again.meta)), 8.2)
+    assert planner.next_action(20.0) is None  # restored: nothing owed any more
+
+
+def test_a_relay_before_the_patch_began_is_no_reason_to_push_again() -> None:
+    from bridge.outcomes import Updated
+
+    planner = make_planner()
+    planner.receive(1, Track(call_id=7, subject="veh:7", meta=META), 0.0)
+    edited = {**META, "note": "dispatcher edit"}
+    planner.receive(1, CallMeta(call_id=7, meta=edited), 0.5)
+    planner.receive(1, Positions(items=[Position(subject="veh:7", x=100, y=0, z=0)]), 1.0)
+    push = planner.next_action(1.0)
+    assert isinstance(push, Push) and push.meta["note"] == "dispatcher edit"
+    planner.begin(push, 1.0)
+    planner.finish_push(push, Updated(call={}, meta=dict(push.meta)), 1.4)
+    assert planner.next_action(20.0) is None

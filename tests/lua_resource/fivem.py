@@ -22,48 +22,10 @@ NATIVES = Path(__file__).with_name("natives.lua")
 RESOURCE = "sonoran_bridge"
 
 
-def _daemon_takes_any_meta() -> bool:
-    try:
-        protocol.decode('{"type":"call_meta","call_id":1,"meta":{"n":1,"t":{"a":[true]}}}')
-    except protocol.ProtocolError:
-        return False
-    return True
-
-
-DAEMON_TAKES_ANY_META = _daemon_takes_any_meta()
-"""Whether bridge.protocol decodes `meta` holding any JSON value (the resource sends them)."""
-
-
-def _stringified(message: dict[str, Any]) -> dict[str, Any]:
-    """The message with every meta value as a string: what a string-only decoder accepts."""
-
-    def flat(meta: dict[str, Any]) -> dict[str, str]:
-        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
-
-    out = dict(message)
-    if isinstance(out.get("meta"), dict):
-        out["meta"] = flat(out["meta"])
-    if isinstance(out.get("tracks"), list):
-        out["tracks"] = [
-            {**t, "meta": flat(t["meta"])} if isinstance(t.get("meta"), dict) else t
-            for t in out["tracks"]
-        ]
-    return out
-
-
 def check_frame(text: str) -> dict[str, Any]:
-    """Decode a frame as the daemon does (bridge.protocol) and return it as JSON.
-
-    Until the daemon's decoder takes any JSON value in `meta`, the rest of such a frame is
-    still checked with its meta values turned into strings.
-    """
+    """Decode a frame as the daemon does (bridge.protocol) and return it as JSON."""
     message = strict_json(text)
-    try:
-        protocol.decode(text)  # raises ProtocolError naming the bad field
-    except protocol.ProtocolError:
-        if DAEMON_TAKES_ANY_META:
-            raise
-        protocol.decode(json.dumps(_stringified(message)))
+    protocol.decode(text)  # raises ProtocolError naming the bad field
     return message  # type: ignore[no-any-return]
 
 

@@ -20,15 +20,14 @@ from bridge.config import PostalConfig
 from bridge.postal import Postal, PostalIndex
 
 from .conftest import requires_node
-from .fivem import DAEMON_TAKES_ANY_META, FakeServer
+from .fivem import FakeServer
 from .node_transport import Link
 
 pytestmark = requires_node
 
 Run = Callable[..., Any]
-KEYS: dict[str, Any] = {"uuid": "u-501", "silentAlert": "false"}
-if DAEMON_TAKES_ANY_META:
-    KEYS.update({"units": [7, 8], "weight": 2})  # carried verbatim end to end
+KEYS: dict[str, Any] = {"uuid": "u-501", "silentAlert": "false", "units": [7, 8], "weight": 2}
+"""Values of any JSON type are carried verbatim end to end."""
 
 
 def postal_grid() -> list[dict[str, Any]]:

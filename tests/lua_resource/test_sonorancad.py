@@ -7,7 +7,7 @@ import pytest
 
 from bridge import protocol
 
-from .fivem import DAEMON_TAKES_ANY_META, FakeServer
+from .fivem import FakeServer
 
 META = {
     "x": "10.5",
@@ -205,9 +205,6 @@ def test_an_edit_with_any_json_values_is_relayed_verbatim(cad: FakeServer) -> No
     assert cad.sent() == []
 
 
-@pytest.mark.skipif(
-    not DAEMON_TAKES_ANY_META, reason="bridge.protocol does not yet take any JSON value in meta"
-)
 def test_the_daemon_decodes_the_relay_with_its_values_as_they_were(cad: FakeServer) -> None:
     cad.export("TrackCall", 501, 12)
     cad.cad_edit_call(501, RICH)

@@ -7,10 +7,18 @@ Each scenario is also run the naive way, so each test shows the fault it guards 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from conftest import MakeDaemon
 
-from bench.meta_faults import LIST_FAULTS, edits_without_relay, readings, unlisted_meta
+from bench.meta_faults import (
+    LIST_FAULTS,
+    edit_during_patch,
+    edits_without_relay,
+    readings,
+    unlisted_meta,
+)
 from bridge.planner import UNKNOWN_META
 from bridge.standin.cad import Fault
 
@@ -42,6 +50,13 @@ async def test_old_metadata_is_read_before_a_push_so_few_edits_are_reverted() ->
     assert ours.reverted_share <= 0.2
     # Within the GET bucket, with room left for sonorancad's own poll.
     assert ours.gets_per_minute <= 4.0
+
+
+async def test_an_edit_relayed_during_a_patch_is_carried_by_every_later_patch() -> None:
+    naive = await edit_during_patch(naive=True, minutes=2.0)
+    assert naive.later_patches > 0 and naive.carrying == 0 and not naive.stored
+    ours = await edit_during_patch(naive=False, minutes=2.0)
+    assert ours.later_patches > 0 and ours.carrying == ours.later_patches and ours.stored
 
 
 # -- what the game server sees -----------------------------------------------------------
@@ -91,3 +106,27 @@ def test_meta_max_age_outside_its_range_is_refused_naming_the_key(value: str) ->
     text += f"[tracking]\nmeta_max_age_seconds = {value}\n"
     with pytest.raises(ConfigError, match=r"tracking\.meta_max_age_seconds"):
         parse_config(text)
+
+
+async def test_a_relay_during_a_slow_patch_is_pushed_back_to_the_cad(
+    make_daemon: MakeDaemon,
+) -> None:
+    running = await make_daemon()
+    standin = running.standin
+    standin.add_call(1, 503, dict(KEYS))
+    standin.inject(Fault("slow", delay=0.6), 1, "update_call")
+    game = await running.game()
+    await game.send(type="track", call_id=503, subject="player:3", meta=KEYS)
+    await game.send(type="positions", items=[{"subject": "player:3", "x": 40, "y": 4, "z": 0}])
+    async with asyncio.timeout(5.0):
+        while not [r for r in standin.requests if r.route == "update_call"]:
+            await asyncio.sleep(0.01)
+    # The PATCH is held in the CAD: the dispatcher edits now, the PATCH then overwrites it.
+    edited = {**KEYS, "note": "dispatcher edit", "units": [7, 8]}
+    standin.edit_meta(1, 503, edited)
+    await game.send(type="call_meta", call_id=503, meta=edited)
+    await game.expect("call_state", call_id=503, state="pushed")
+    await game.expect("call_state", call_id=503, state="pushed", timeout=8.0)  # pushed again
+    stored = standin.call(1, 503)["metaData"]
+    assert stored["note"] == "dispatcher edit" and stored["units"] == [7, 8]
+    assert (stored["x"], stored["y"]) == ("40", "4")
