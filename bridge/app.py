@@ -23,7 +23,6 @@ from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
 from bridge.postal import PostalSource
 from bridge.protocol import (
     CallState,
-    CallStateName,
     InboundMessage,
     PostalFile,
 )
@@ -250,9 +249,8 @@ class Daemon:
 
     def _on_link(self, server_id: int, up: bool) -> None:
         if up:
-            for call in self.tracker.calls_of(server_id):
-                state: CallStateName = "pushed" if call.pushed_at is not None else "following"
-                self._notify(Notice(server_id, call.call_id, state))
+            for notice in self.planner.states_of(server_id):
+                self._notify(notice)
 
     def _on_event(self, event: Notice | Alert) -> None:
         if isinstance(event, Alert):

@@ -542,11 +542,7 @@ class Planner:
         events: list[Notice | Alert] = [
             Alert("server_unknown", f"404 for its list of calls: {detail}", server_id)
         ]
-        paused = f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
-        events.extend(
-            Notice(server_id, call.call_id, "failed", paused)
-            for call in self.tracker.calls_of(server_id)
-        )
+        events.extend(self.states_of(server_id))  # each call: failed, the server paused
         return events
 
     def _resume(self, server_id: int) -> list[Notice | Alert]:
@@ -554,6 +550,22 @@ class Planner:
             return []
         self._pauses.pop(server_id, None)
         return [Alert("server_known", "the CAD lists its calls again", server_id)]
+
+    def states_of(self, server_id: int) -> list[Notice]:
+        """Where each of a game server's calls stands, for a link that (re)connects."""
+        paused = (
+            f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
+        )
+        states = []
+        for call in self.tracker.calls_of(server_id):
+            if server_id in self._paused_until:
+                states.append(Notice(server_id, call.call_id, "failed", paused))
+            elif call.meta is None and call.unknown_told:
+                states.append(Notice(server_id, call.call_id, "failed", UNKNOWN_META))
+            else:
+                state: CallStateName = "pushed" if call.pushed_at is not None else "following"
+                states.append(Notice(server_id, call.call_id, state))
+        return states
 
     def paused_until(self, server_id: int) -> float | None:
         """Until when a server's requests wait for the CAD to know its id again, or None."""

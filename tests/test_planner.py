@@ -689,3 +689,19 @@ def test_reads_for_freshness_are_a_fetch_interval_apart() -> None:
     planner.begin(Fetch(1), 17.0)
     planner.finish_fetch(Fetch(1), CallList({7: None}), 17.5)
     assert isinstance(planner.next_action(20.0), Push)  # no read again before 32.5
+
+
+def test_a_reconnecting_server_hears_why_its_calls_wait() -> None:
+    planner = make_planner()
+    fetch = fetch_begun(planner)
+    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.finish_fetch(fetch, CallList({7: None, 8: META}), 1.5)
+    assert planner.states_of(1) == [
+        Notice(1, 7, "failed", UNKNOWN_META),
+        Notice(1, 8, "following"),
+    ]
+    again = Fetch(1)
+    planner.begin(again, 40.0)
+    planner.finish_fetch(again, Gone("Server 1 is not configured"), 40.5)
+    assert {n.state for n in planner.states_of(1)} == {"failed"}
+    assert all("server id 1" in (n.detail or "") for n in planner.states_of(1))
