@@ -299,17 +299,35 @@ secret_text = st.text(
 )
 
 
+def _stand_in(secret: str) -> str:
+    """A secret of the same length that shares no character with `secret`."""
+    filler = next(c for c in "ABCDEFGH" if c not in secret)
+    return filler * len(secret)
+
+
 @settings(max_examples=60, deadline=None)
 @given(key=secret_text, token=secret_text)
 def test_repr_and_str_never_contain_the_secrets(key: str, token: str) -> None:
+    # A drawn key can be a substring of the rest of the config ("sonorancad.com" is in the
+    # API URL), so "key not in text" would fail for nothing. Instead: the text shown must be
+    # exactly the text shown for other secrets of the same lengths, which a secret that leaks
+    # in any form (whole, a part, a prefix) changes.
+    other_key, other_token = _stand_in(key), _stand_in(token)
+    baseline = _shown(parse_config("", {API_KEY_ENV: other_key, TOKEN_ENV: other_token}))
     from_file = parse_config(f'[cad]\napi_key = "{key}"\n[listen]\ntoken = "{token}"\n', {})
     from_env = parse_config("", {API_KEY_ENV: key, TOKEN_ENV: token})
     for config in (from_file, from_env):
         assert config.cad.api_key == key
         assert config.listen.token == token
-        for text in _shown(config):
-            assert key not in text
-            assert token not in text
+        assert _shown(config) == baseline
+
+
+def test_the_secret_check_is_not_fooled_by_a_key_found_in_the_api_url() -> None:
+    key = "api.sonorancad.com"
+    shown = _shown(parse_config("", {API_KEY_ENV: key, TOKEN_ENV: TOKEN}))
+    baseline = _shown(parse_config("", {API_KEY_ENV: _stand_in(key), TOKEN_ENV: _stand_in(TOKEN)}))
+    assert any(key in text for text in shown)  # in the URL: a plain "not in" cannot hold
+    assert shown == baseline
 
 
 # --- secrets pasted with stray characters ------------------------------------------------
