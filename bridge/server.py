@@ -230,9 +230,15 @@ class Listener:
         return True
 
     async def _answers_ping(self, link: Link) -> bool:
+        """Whether `link` answers a ping within the liveness timeout.
+
+        The timeout covers the send as well as the pong: a half-open peer that stopped
+        reading can leave the send waiting on a full buffer, and that is no answer either.
+        """
         try:
-            pong = await link.ws.ping()
-            await asyncio.wait_for(pong, self.liveness_timeout)
+            async with asyncio.timeout(self.liveness_timeout):
+                pong = await link.ws.ping()
+                await pong
         except (TimeoutError, ConnectionClosed):
             return False
         return True

@@ -118,6 +118,25 @@ async def test_a_connection_that_stopped_answering_pings_is_replaced(daemon: Run
     first.ws.transport.abort()
 
 
+async def test_a_ping_whose_send_blocks_counts_as_unanswered(
+    daemon: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon.bridge.listener.liveness_timeout = 0.2
+    first = await daemon.game(server_id=3)
+    holder = daemon.bridge.listener.links[3].ws
+
+    async def send_stuck_on_a_full_buffer(data: object = None) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(holder, "ping", send_stuck_on_a_full_buffer)
+    async with asyncio.timeout(3):  # the liveness timeout covers the send, not only the pong
+        second = await daemon.game(server_id=3)
+    assert daemon.bridge.listener.links[3].ws is not holder
+    await second.send(type="track", call_id=9, subject="player:1")
+    await second.expect("call_state", call_id=9, state="following")
+    first.ws.transport.abort()
+
+
 async def test_a_connection_that_closed_is_replaced_without_waiting(daemon: Running) -> None:
     first = await daemon.game(server_id=3)
     first.ws.transport.abort()  # gone at once; the daemon may not have noticed yet
