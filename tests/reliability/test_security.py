@@ -30,6 +30,7 @@ from bridge.outcomes import Meta
 from bridge.protocol import Position, Positions, Track
 from bridge.server import Listener
 from bridge.standin.cad import CadStandIn
+from bridge.standin.http import problem
 
 
 def hello(token: str, server_id: int = 1) -> str:
@@ -191,11 +192,22 @@ async def test_tracebacks_in_the_logs_hold_no_secret(
     assert API_KEY not in text and TOKEN not in text
 
 
-def test_the_demo_prints_no_secret(
+class KeyQuotingCad(CadStandIn):
+    """A CAD that refuses the key and, carelessly, quotes the one it got in its error."""
+
+    def _gateway(self, record: Any, route: str, auth: bytes) -> Any:
+        presented = auth.decode("latin-1").partition(" ")[2]
+        return problem(401, f"API key {presented} is not valid for this community", record.path)
+
+
+def test_the_demo_prints_no_secret_when_the_cad_quotes_the_refused_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The refused key comes back in the CAD's detail, which the daemon logs and the status
+    # page lists: only the redaction stands between it and the output.
     made = iter(["demo-api-key-1f2e3d4c5b6a", "demo-token-9a8b7c6d5e4f"])
     monkeypatch.setattr("bridge.demo.secrets.token_urlsafe", lambda n=None: next(made))
+    monkeypatch.setattr("bridge.demo.CadStandIn", KeyQuotingCad)
     try:
         assert main(["demo", "--seconds", "2", "--calls", "2", "--speedup", "10"]) == 0
     finally:
@@ -204,4 +216,5 @@ def test_the_demo_prints_no_secret(
     captured = capsys.readouterr()
     out = captured.out + captured.err
     assert "summary" in out
+    assert "refused the API key" in out and "is not valid for this community" in out
     assert "demo-api-key-1f2e3d4c5b6a" not in out and "demo-token-9a8b7c6d5e4f" not in out
