@@ -28,7 +28,7 @@ from bridge.app import planner_from
 from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.config import Config, TrackingConfig
-from bridge.outcomes import RateLimited
+from bridge.outcomes import Meta, PatchResult, RateLimited
 from bridge.planner import Planner, Push, Settings
 from bridge.pusher import PushLoop
 from bridge.scheduler import PacedAccumulator
@@ -76,10 +76,23 @@ class NeighbourRun:
     settle: float | None = None
     """Seconds from the neighbour's going (and the subjects' parking) until every call is
     drawn within 1 m of its subject."""
+    keys_lost: int = 0
+    """PATCHes that left out, or changed, a metaData key the bridge does not own."""
+    busiest_second: int = 0
+    """The most steps of the push loop in any simulated second: a spin takes thousands."""
 
 
 CALLS = 7
 SPEED = 8.0
+STEPS_PER_SECOND = 10
+"""A loop that waits for input (a positions frame a second) and its slots looks a few times a
+second (3 in these runs); one that polls instead of waiting looks a hundred times or more."""
+
+
+def seeded_meta(call_id: int) -> dict[str, str]:
+    """What another resource wrote on the call: the bridge must send every key back as is."""
+    return {"postal": str(call_id), "uuid": f"u-{call_id}", "caller": f"caller {call_id}"}
+
 """Metres per second of every subject: always more movement than 10 updates a minute draw."""
 
 
@@ -96,7 +109,7 @@ async def run_neighbour(
     rng = random.Random(seed)
     headings = [2 * math.pi * i / CALLS for i in range(CALLS)]
     for call_id in range(1, CALLS + 1):
-        planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta={"postal": str(call_id)})
+        planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=seeded_meta(call_id))
     neighbour_until = (1 + windows) * WINDOW
     parked: list[float] = []
 
@@ -128,6 +141,26 @@ async def run_neighbour(
             loop.stop()
 
     run = NeighbourRun(0, 0, 0)
+    steps: dict[int, int] = {}
+    step = loop.step
+
+    async def counted_step() -> float | None:
+        second = int(time.now)
+        steps[second] = steps.get(second, 0) + 1
+        if steps[second] > 100 * STEPS_PER_SECOND:  # spinning on one instant: stop, report it
+            loop.stop()
+        return await step()
+
+    loop.step = counted_step  # type: ignore[method-assign]
+    update_call = cad.update_call
+
+    async def checked_update(server_id: int, call_id: int, meta: Meta) -> PatchResult:
+        others = {k: v for k, v in meta.items() if k not in ("x", "y", "z", "radius")}
+        if others != seeded_meta(call_id):
+            run.keys_lost += 1
+        return await update_call(server_id, call_id, meta)
+
+    cad.update_call = checked_update  # type: ignore[method-assign]
     share = planner.update_budget
     time.every(WINDOW, lambda: run.shares.append(share.share), until=neighbour_until)
     end = neighbour_until + 20 * WINDOW
@@ -142,6 +175,7 @@ async def run_neighbour(
     run.other_429s = len(other)
     run.late_429s = sum(t > first + 5 * WINDOW for t in other)
     run.settle = parked[0] if parked else None
+    run.busiest_second = max(steps.values(), default=0)
     return run
 
 
@@ -164,6 +198,8 @@ async def test_another_integration_on_the_key_is_learned_and_then_left_alone(
     for seed in SEEDS:
         run = await run_neighbour(seed, windows=8.0, quota_headers=quota_headers)
         assert run.own_429s == 0, (seed, run)
+        assert run.keys_lost == 0, (seed, run)
+        assert run.busiest_second <= STEPS_PER_SECOND, (seed, run)
         # Learning: a 429 teaches what the neighbour holds, and its spending varies by one a
         # window (+-20% jitter), so a few more come while the share settles.
         assert 1 <= run.other_429s <= 6, (seed, run)
@@ -180,6 +216,7 @@ async def test_a_neighbour_that_stays_draws_a_few_probes_not_a_stream() -> None:
     for seed in SEEDS[:8]:
         run = await run_neighbour(seed, windows=40.0)
         assert run.own_429s == 0, (seed, run)
+        assert run.keys_lost == 0 and run.busiest_second <= STEPS_PER_SECOND, (seed, run)
         # Probes after 5, 10, 20 windows of quiet, each drawing at most a 429 or two.
         assert run.late_429s <= 6, (seed, run)
         assert all(5 <= share <= 7 for share in run.shares[3:]), (seed, run)
@@ -193,6 +230,34 @@ async def test_without_learning_from_429s_the_same_runs_collide_all_along(
     monkeypatch.setattr(Budget, "refused", lambda self, now, admitted=None: None)
     run = await run_neighbour(1, windows=8.0)
     assert run.other_429s > 6 and run.late_429s > 2 and run.shares[-1] == LIMIT
+
+
+@pytest.mark.usefixtures("quiet_logs")
+async def test_a_merge_that_drops_keys_is_caught_in_the_neighbour_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The metaData check above can fail: a merge that keeps only the position loses keys."""
+    monkeypatch.setattr(
+        "bridge.planner.metadata.merged",
+        lambda known, x, y, z, radius: {"x": str(x), "y": str(y), "z": str(z), "radius": "50"},
+    )
+    run = await run_neighbour(1, windows=2.0)
+    assert run.keys_lost > 0
+
+
+@pytest.mark.usefixtures("quiet_logs")
+async def test_a_loop_that_polls_instead_of_waiting_is_caught_in_the_neighbour_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The spin check above can fail: a loop that wakes every 10 ms whatever it was told."""
+    real_sleep = PushLoop._sleep
+
+    async def polling(self: PushLoop, seconds: float) -> None:
+        await real_sleep(self, min(seconds, 0.01))
+
+    monkeypatch.setattr(PushLoop, "_sleep", polling)
+    run = await run_neighbour(1, windows=1.0)
+    assert run.busiest_second > STEPS_PER_SECOND
 
 
 # -- the learning, on an injected clock ----------------------------------------------------
