@@ -383,8 +383,17 @@ def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:
             loop.add_signal_handler(sig, stop)
     except (NotImplementedError, RuntimeError):
         previous = {sig: signal.getsignal(sig) for sig in signals}
-        for sig in signals:
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop))
+        try:
+            for sig in signals:
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop))
+        except ValueError:
+            # Not the main thread (a service wrapper or a host that runs the daemon in one):
+            # no signal can reach this loop, and request_stop() still stops it.
+            for sig, handler in previous.items():
+                with contextlib.suppress(ValueError):
+                    signal.signal(sig, handler)
+            log.info("signals not handled: the daemon runs outside the main thread")
+            return lambda: None
 
         def restore_plain() -> None:
             for sig, handler in previous.items():

@@ -170,7 +170,7 @@ def _init(path: str, server_id: int, port: int) -> int:
         return 1
     config = _quoted(path)
     print(
-        f"wrote {target} with a fresh listen.token (readable by you only).\n\n"
+        f"wrote {target} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
         f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
         f"{API_KEY_ENV}.\n"
         "2. Put the resource in the game server's resources folder:\n"

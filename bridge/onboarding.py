@@ -74,6 +74,14 @@ def write_new(path: Path, text: str) -> None:
         file.write(text)
 
 
+def privacy_of_new_files(os_name: str = os.name) -> str:
+    """What `write_new` promises about who can read the file, true for this system."""
+    if os_name == "posix":
+        return "readable by you only"
+    # Windows ignores the mode bits: the file is as private as the folder it is written in.
+    return "it holds the token: keep it in a folder only you and the service can read"
+
+
 def server_cfg_lines(token: str, *, url: str = "ws://127.0.0.1:30125", server_id: int = 1) -> str:
     """The lines for the game server's server.cfg, in the order they must come."""
     return "\n".join(

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -214,6 +215,29 @@ async def test_without_add_signal_handler_signals_still_stop_the_daemon(
         await asyncio.wait_for(stopped.wait(), 5)
     finally:
         restore()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_daemon_run_outside_the_main_thread_starts_without_signal_handlers() -> None:
+    """Where neither add_signal_handler nor signal.signal may be used, run still starts."""
+    from bridge.app import _install_signal_handlers
+
+    failures: list[BaseException] = []
+
+    def in_a_thread() -> None:
+        async def install() -> None:
+            _install_signal_handlers(lambda: None)()
+
+        try:
+            asyncio.run(install())
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    before = signal.getsignal(signal.SIGINT)
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(10)
+    assert failures == []
     assert signal.getsignal(signal.SIGINT) is before
 
 

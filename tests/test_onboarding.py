@@ -199,3 +199,11 @@ def test_an_installed_wheel_runs_init_and_install_resource_away_from_the_checkou
     bridge("install-resource", "resources/[sonoran]")
     installed = work / "resources" / "[sonoran]" / "sonoran_bridge" / "fxmanifest.lua"
     assert installed.read_bytes() == (ROOT / "lua_resource" / "fxmanifest.lua").read_bytes()
+
+
+def test_init_promises_owner_only_permissions_only_where_the_mode_bits_give_them() -> None:
+    from bridge.onboarding import privacy_of_new_files
+
+    assert privacy_of_new_files("posix") == "readable by you only"
+    assert "only you" not in privacy_of_new_files("nt").split(":")[0]
+    assert "folder" in privacy_of_new_files("nt")
