@@ -20,7 +20,7 @@ from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
-from bridge.postal import PostalSource
+from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
     CallState,
     InboundMessage,
@@ -100,6 +100,7 @@ class Daemon:
         self.tracker = self.planner.tracker
         self.postals = PostalSource(config.postal)
         self.planner.postals = self.postals.index
+        self._postals_cache: tuple[PostalIndex, bytes] | None = None
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
             config.cad.api_url, config.cad.api_key, timeout=config.cad.timeout_seconds
@@ -340,11 +341,22 @@ class Daemon:
             port=port,
             snapshot_json=lambda: _json(self.snapshot()),
             metrics=self.metrics.render,
+            postals_json=self._postals_json,
             loopback_only=loopback_only,
         )
         await page.start()
         self.status_page = page
         return page.url
+
+    def _postals_json(self) -> bytes:
+        """The postal points the page draws behind the map (`[]` without a postal file)."""
+        index = self.postals.index
+        if index is None:
+            return b"[]"
+        if self._postals_cache is None or self._postals_cache[0] is not index:
+            points = [{"code": p.code, "x": p.x, "y": p.y} for p in index.postals]
+            self._postals_cache = (index, _encoder.encode(points))
+        return self._postals_cache[1]
 
     def _on_result(
         self, action: Push | Fetch, result: PatchResult | GetResult, began: float, ended: float

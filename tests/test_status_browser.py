@@ -4,14 +4,17 @@ coordinates, fills the tables, and refreshes by itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import TOKEN, Running
+from conftest import TOKEN, MakeDaemon, Running, make_config
 
+from bridge.config import Config, PostalConfig
 from bridge.protocol import Position, Positions
+from bridge.standin.cad import CadStandIn
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
@@ -148,3 +151,31 @@ async def test_the_page_says_so_when_the_daemon_stops_answering(
     dom.feed(await chromium(url, tmp_path / "profile", "--dump-dom"))
     banner = next(a for t, a in dom.found if a.get("id") == "banner")
     assert "hidden" not in banner and "unreachable" in dom.text["banner"]
+
+
+async def test_with_a_postal_file_the_map_draws_its_postals_behind_the_calls(
+    make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    postals = [{"code": "101", "x": 0.0, "y": 0.0}, {"code": "102", "x": 150.0, "y": 90.0},
+               {"code": "903", "x": 4000.0, "y": 7000.0}]  # the last one off the drawn area
+    file = tmp_path / "postals.json"
+    file.write_text(json.dumps(postals))
+
+    def with_postals(standin: CadStandIn) -> Config:
+        config = make_config(standin)
+        config.postal = PostalConfig(file=str(file))
+        return config
+
+    daemon = await make_daemon(configure=with_postals)
+    url = await daemon.bridge.serve_status("127.0.0.1", 0)
+    daemon.standin.add_call(1, 501, dict(META))
+    game = await daemon.game()
+    await game.send(type="sync", tracks=[{"call_id": 501, "subject": "player:1", "meta": META}])
+    await game.send(type="positions", items=[{"subject": "player:1", "x": 60, "y": 40, "z": 0}])
+    await game.expect("call_state", call_id=501, state="pushed")
+    dom = Elements()
+    dom.feed(await chromium(url, tmp_path / "profile", "--dump-dom"))
+    drawn = dom.of_class("circle", "postal")
+    labels = [t for t, a in dom.found if t == "text" and "postal" in a.get("class", "")]
+    assert len(drawn) == 2 and len(labels) == 2  # the two near the call, not the far one
+    assert dom.of_class("circle", "pin")  # the call is drawn over them
