@@ -85,6 +85,10 @@ class Settings:
     """Seconds a game server's requests pause after the CAD answered 404 for its list of calls
     (it does not know the server id), doubling while it keeps answering so."""
     server_pause_cap: float = 600.0
+    reject_backoff_windows: float = 1.0
+    """Windows a call the CAD refused waits before its next push, doubling on each refusal..."""
+    reject_backoff_cap_windows: float = 8.0
+    """...up to this many: a call refused for good costs one request every eight windows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +253,8 @@ class Planner:
             if fix is None or call.meta is None or call.server_id in self._paused_until:
                 continue
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
+                continue
+            if call.refused_until > now:
                 continue
             self.tracker.settle(call, now)
             # An edit a PATCH overwrote is owed to the CAD, however little the subject moved.
@@ -458,6 +464,7 @@ class Planner:
                     x, y = call.drawn or (push.x, push.y)
                     self.tracker.drawn_moved(call, x, y, now)
                     call.held_fix_t = None
+                    call.rejections, call.refused_until = 0, -math.inf
                     answered = result.call.get("postal")
                     if isinstance(answered, str):
                         call.postal = answered  # the CAD's, whoever set it
@@ -468,12 +475,24 @@ class Planner:
                 self.tracker.untrack(server_id, call_id)
                 events.append(Notice(server_id, call_id, "gone", detail))
             case Rejected(status=status, detail=detail):
-                # Drop this update: the call waits for a fix newer than the one it came from.
+                # Drop this update: the call waits for a fix newer than the one it came from,
+                # and backs off on its own, so a call refused for good cannot take every slot
+                # (its error grows for ever: it would always be the most deserving).
                 if call is not None:
                     call.held_fix_t = push.fix_t
+                    call.rejections += 1
+                    call.refused_until = now + self._rejection_wait(call.rejections)
+                    call.acc, call.acc_at = 0.0, now
+                    call.right_at = now
                 events.append(Notice(server_id, call_id, "failed", f"HTTP {status}: {detail}"))
         events.extend(self._common(push, result, now))
         return events
+
+    def _rejection_wait(self, rejections: int) -> float:
+        """Seconds a call refused `rejections` times in a row waits: one window, doubling."""
+        settings, window = self.settings, self.update_budget.window
+        windows = settings.reject_backoff_windows * 2.0 ** min(rejections - 1, 30)
+        return window * min(settings.reject_backoff_cap_windows, windows)
 
     def finish_fetch(self, fetch: Fetch, result: GetResult, now: float) -> list[Notice | Alert]:
         """Fold the CAD's list of calls into state: metaData learned, calls gone, a server the
@@ -600,7 +619,9 @@ class Planner:
             case Transient():
                 budget.block_until(now + self._fault_backoff.delay())
                 self._in_spell("failed requests", budget, now)
-            case Updated() | CallList() | Gone() | Rejected():
+            case Updated() | CallList() | Gone():
+                # A Rejected is no news of the route: it says one call's update was refused,
+                # not that the CAD stopped limiting or failing; those waits stand.
                 if budget in self._refusing:
                     self._refusing.remove(budget)
                 events.extend(self._spells_over(budget, now))

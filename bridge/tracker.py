@@ -75,6 +75,10 @@ class Call:
     acc_err: float = 0.0
     held_fix_t: float | None = None
     """A rejected update is dropped: the call waits for a newer fix than this."""
+    rejections: int = 0
+    """Updates of this call the CAD refused in a row (400/422...): its own back-off grows."""
+    refused_until: float = -math.inf
+    """A call the CAD refused is not pushed again before this."""
     right_at: float = -math.inf
     """When the call was last seen drawn within `min_move` of its subject (for the stale cap)."""
     postal: str | None = None

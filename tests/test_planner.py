@@ -351,6 +351,57 @@ def test_rejected_drops_the_update_until_a_newer_fix() -> None:
     assert planner.tracker.get(1, 7).held_fix_t is None  # type: ignore[union-attr]
 
 
+def test_a_refused_call_backs_off_on_its_own_doubling_from_a_window_to_a_cap() -> None:
+    planner = make_planner()
+    moved_call(planner)
+    now, waits = 1.0, []
+    for _ in range(6):
+        push = push_now(planner, now)
+        planner.finish_push(push, Rejected(400, "bad metaData"), now)
+        call = planner.tracker.get(1, 7)
+        assert call is not None and call.acc == 0.0 and call.right_at == now
+        waits.append(call.refused_until - now)
+        planner.tracker.observe(1, "veh:7", 100.0 + now, 0.0, 20.0, call.refused_until - 0.5)
+        assert planner.next_action(call.refused_until - 0.1) is None
+        now = call.refused_until
+    assert waits == [60.0, 120.0, 240.0, 480.0, 480.0, 480.0]
+    push = push_now(planner, now)
+    planner.finish_push(push, updated(push), now)
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.rejections == 0 and call.refused_until == -math.inf
+
+
+def test_a_refused_call_leaves_the_others_their_turns() -> None:
+    planner = make_planner()
+    moved_call(planner, 7)
+    moved_call(planner, 8)
+    first = push_now(planner, 1.0)
+    planner.finish_push(first, Rejected(400, "bad metaData"), 1.5)
+    for step in range(1, 4):
+        now = 1.0 + 7.0 * step
+        for call_id in (7, 8):
+            planner.tracker.observe(1, f"veh:{call_id}", 100.0 + 50 * step, 0.0, 20.0, now)
+        push = push_now(planner, now)
+        assert push.key != first.key
+        planner.finish_push(push, updated(push), now)
+
+
+def test_a_rejection_is_not_a_success_for_the_shared_back_offs() -> None:
+    planner = make_planner()
+    moved_call(planner, 7)
+    moved_call(planner, 8)
+    first = push_now(planner, 1.0)
+    planner.finish_push(first, Transient("HTTP 503", reached_server=True), 1.5)
+    assert planner.update_budget.blocked_until() == 2.5  # the fault back-off's first second
+    second = push_now(planner, 2.5)
+    assert planner.finish_push(second, Rejected(400, "bad metaData"), 3.0) == [
+        Notice(*second.key, "failed", "HTTP 400: bad metaData")
+    ]  # no "cad_resolved": the spell of failures is not over
+    third = push_now(planner, 3.0)
+    planner.finish_push(third, Transient("HTTP 503", reached_server=True), 3.5)
+    assert planner.update_budget.blocked_until() == 5.5  # doubled, not started again
+
+
 def test_rejected_counts_against_the_budget() -> None:
     planner = make_planner()
     moved_call(planner)

@@ -140,7 +140,8 @@ class CadStandIn:
         self._logs = {route: SlidingLog(n, window) for route, n in limits.items()}
         self._calls: dict[tuple[int, int], dict[str, Any]] = {}
         self._closed: list[tuple[int, int]] = []  # in closing order
-        self._faults: list[tuple[Fault, int, str | None]] = []  # fault, times left, route
+        # fault, times left, route, (server id, call id) of the one call it hits
+        self._faults: list[tuple[Fault, int, str | None, tuple[int, int] | None]] = []
         self._revoked = False
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -221,11 +222,13 @@ class CadStandIn:
         for _ in range(n if route in self._logs else 0):
             self._logs[route].record(now)
 
-    def inject(self, fault: Fault, count: int = 1, route: str | None = None) -> None:
-        """Give `fault` to the next `count` requests (of `route`, or any) reaching its layer."""
+    def inject(self, fault: Fault, count: int = 1, route: str | None = None, *,
+               call: tuple[int, int] | None = None) -> None:
+        """Give `fault` to the next `count` requests (of `route`, or any) reaching its layer;
+        with `call` (server id, call id), only to the updates of that one call."""
         if count < 1 or (route is not None and route not in ROUTES):
             raise ValueError(f"need count >= 1 and route in {ROUTES} or None")
-        self._faults.append((fault, count, route))
+        self._faults.append((fault, count, "update_call" if call else route, call))
 
     def clear_faults(self) -> None:
         """Drop every injected fault not yet fired: the outage is over."""
@@ -254,16 +257,19 @@ class CadStandIn:
         """Accept the key again."""
         self._revoked = False
 
-    def _take_fault(self, route: str, at_gateway: bool) -> Fault | None:
-        for i, (fault, left, only) in enumerate(self._faults):
-            if fault.at_gateway == at_gateway and only in (None, route):
-                self._faults[i : i + 1] = [(fault, left - 1, only)] if left > 1 else []
+    def _take_fault(self, route: str, at_gateway: bool, ids: list[int]) -> Fault | None:
+        for i, (fault, left, only, call) in enumerate(self._faults):
+            if fault.at_gateway == at_gateway and only in (None, route) and (
+                call is None or list(call) == ids
+            ):
+                self._faults[i : i + 1] = [(fault, left - 1, only, call)] if left > 1 else []
                 return fault
         return None
 
-    def _gateway(self, record: RequestRecord, route: str, auth: bytes) -> Answer | None:
+    def _gateway(self, record: RequestRecord, route: str, ids: list[int],
+                 auth: bytes) -> Answer | None:
         """Gateway faults, auth and the rate limit; None when the request is admitted."""
-        if (fault := self._take_fault(route, at_gateway=True)) is not None:
+        if (fault := self._take_fault(route, at_gateway=True, ids=ids)) is not None:
             record.fault = fault
             if fault.what == 429:
                 return rate_limited(fault.retry_after)
@@ -277,7 +283,7 @@ class CadStandIn:
                 return rate_limited(max(1, math.ceil(log.wait(record.t))))
             log.record(record.t)
         record.counted = True
-        record.fault = self._take_fault(route, at_gateway=False)
+        record.fault = self._take_fault(route, at_gateway=False, ids=ids)
         return None
 
     # -- the API behind the gateway --------------------------------------------------------
@@ -371,7 +377,7 @@ class CadStandIn:
         self.requests.append(record)
         headers = dict(request.headers)
         if answer is None and route is not None:
-            answer = self._gateway(record, route, headers.get(b"authorization", b""))
+            answer = self._gateway(record, route, ids, headers.get(b"authorization", b""))
         body = await read_body(conn, reader, path)
         if isinstance(body, Answer):
             answer, body = body, b""
