@@ -79,6 +79,9 @@ class Settings:
     """Seconds after which the known metaData of a call about to be pushed is read afresh from
     the CAD's list first (when a read may go then), so a dispatcher's edit that no relay brought
     is not reverted by the push; 0: never."""
+    relay_lag: float = 2.0
+    """Seconds after a PATCH's answer within which a relayed edit may still be one that PATCH
+    overwrote (sonorancad hears of an edit through the CAD's push events): it is pushed back."""
     meta_wait: float = 10.0
     """Seconds a push of old metaData waits at most for a read held back by a failed one."""
     server_pause: float = 60.0
@@ -231,9 +234,19 @@ class Planner:
             case CallMeta(call_id=call_id, meta=meta):
                 call = tracker.get(server_id, call_id)
                 if call is not None:
+                    known = call.meta
                     call.learn_meta(meta, now, authoritative=False)
                     if call.push_began is not None:  # newer than the PATCH in flight
                         call.relayed_in_flight = dict(meta)
+                    elif (
+                        call.pushed_at is not None
+                        and now - call.pushed_at <= self.settings.relay_lag
+                        and known is not None
+                        and metadata.unowned(meta) != metadata.unowned(known)
+                    ):
+                        # Relayed just after an answer: the edit may be one that PATCH
+                        # overwrote in the CAD, its relay late. Push it back to be sure.
+                        call.owed = True
             case CallClosed(call_id=call_id):
                 if tracker.untrack(server_id, call_id) is not None:
                     said.append(Notice(server_id, call_id, "gone", "closed in the CAD"))

@@ -149,3 +149,18 @@ def test_a_relay_before_the_patch_began_is_no_reason_to_push_again() -> None:
     planner.begin(push, 1.0)
     planner.finish_push(push, Updated(call={}, meta=dict(push.meta)), 1.4)
     assert planner.next_action(20.0) is None
+
+
+def test_an_edit_relayed_just_after_the_answer_is_pushed_back_a_later_one_is_not() -> None:
+    from bridge.outcomes import Updated
+
+    for relayed_at, owed in ((2.5, True), (9.0, False)):
+        planner = make_planner()
+        push = pushing(planner)
+        planner.finish_push(push, Updated(call={}, meta=dict(push.meta)), 1.4)
+        edited = {**push.meta, "note": "dispatcher edit"}
+        planner.receive(1, CallMeta(call_id=7, meta=edited), relayed_at)
+        again = planner.next_action(20.0)
+        assert isinstance(again, Push) is owed, relayed_at
+        if owed:
+            assert again.meta["note"] == "dispatcher edit"  # type: ignore[union-attr]
