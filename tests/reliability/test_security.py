@@ -195,7 +195,7 @@ async def test_tracebacks_in_the_logs_hold_no_secret(
 class KeyQuotingCad(CadStandIn):
     """A CAD that refuses the key and, carelessly, quotes the one it got in its error."""
 
-    def _gateway(self, record: Any, route: str, auth: bytes) -> Any:
+    def _gateway(self, record: Any, route: str, ids: list[int], auth: bytes) -> Any:
         presented = auth.decode("latin-1").partition(" ")[2]
         return problem(401, f"API key {presented} is not valid for this community", record.path)
 
