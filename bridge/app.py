@@ -101,6 +101,7 @@ class Daemon:
         self.postals = PostalSource(config.postal)
         self.planner.postals = self.postals.index
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
+        self._rate_limited: dict[str, int] = {}
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
             config.cad.api_url, config.cad.api_key, timeout=config.cad.timeout_seconds
@@ -332,6 +333,7 @@ class Daemon:
             started=self.started,
             requests_made=self.pusher.requests,
             summary=self.status(),
+            rate_limited=self._rate_limited,
         )
 
     async def serve_status(self, host: str, port: int, *, loopback_only: bool = True) -> str:
@@ -362,6 +364,8 @@ class Daemon:
         self, action: Push | Fetch, result: PatchResult | GetResult, began: float, ended: float
     ) -> None:
         record = record_of(action, result, began, ended)
+        if record.status == "429":
+            self._rate_limited[record.route] = self._rate_limited.get(record.route, 0) + 1
         self.request_log.add(record)
         self.metrics.record(record, dropped_reason(result))
 

@@ -193,6 +193,8 @@ class BudgetView(Struct, frozen=True, kw_only=True):
     """Seconds until a request may start (0: now; None: when the one in flight ends)."""
     paused_for: float
     """Seconds the CAD asked the daemon to wait (Retry-After, a quota reset, a bad key)."""
+    rate_limited: int = 0
+    """429s on this route since start."""
 
 
 class RequestView(Struct, frozen=True, kw_only=True):
@@ -281,6 +283,7 @@ def snapshot(
     started: float,
     requests_made: int,
     summary: Mapping[str, Any] | None = None,
+    rate_limited: Mapping[str, int] | None = None,
 ) -> Snapshot:
     """The daemon as the status page shows it at `now`."""
     budgets: list[tuple[Route, Budget]] = [("update_call", planner.update_budget)]
@@ -295,6 +298,7 @@ def snapshot(
             window=budget.window,
             next_free_in=_finite(budget.next_slot(now) - now),
             paused_for=round(max(0.0, budget.blocked_until() - now), 3),
+            rate_limited=(rate_limited or {}).get(route, 0),
         )
         for route, budget in budgets
     ]

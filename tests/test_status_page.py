@@ -134,6 +134,7 @@ async def test_a_neighbours_429_shows_as_a_rate_limited_request_and_a_smaller_sh
     assert "429" in {r["status"] for r in view["recent"]}
     update = next(b for b in view["budgets"] if b["route"] == "update_call")
     assert update["share"] < update["limit"]
+    assert update["rate_limited"] == view["rate_limited"] >= 1  # the budget row counts them
     found = families((await get(url, "/metrics")).text)
     limited = {
         s.labels["route"]: s.value for s in found["sonoran_bridge_rate_limited_requests"].samples

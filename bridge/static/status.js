@@ -153,6 +153,7 @@ function render(view) {
     b.next_free_in === null ? "when the request in flight ends"
       : b.next_free_in === 0 ? "now" : "in " + seconds(b.next_free_in),
     b.paused_for ? [seconds(b.paused_for), "bad"] : "–",
+    [b.rate_limited, b.rate_limited ? "bad" : ""],
   ]));
   fill("calls", view.calls.map((c) => [
     c.server_id, c.call_id, c.subject, c.state,
