@@ -29,8 +29,7 @@ from bridge.config import ConfigError, ListenConfig, parse_config
 from bridge.outcomes import Meta
 from bridge.protocol import Position, Positions, Track
 from bridge.server import Listener
-from bridge.standin.cad import CadStandIn
-from bridge.standin.http import problem
+from bridge.standin.cad import CadStandIn, Fault
 
 
 def hello(token: str, server_id: int = 1) -> str:
@@ -193,11 +192,12 @@ async def test_tracebacks_in_the_logs_hold_no_secret(
 
 
 class KeyQuotingCad(CadStandIn):
-    """A CAD that refuses the key and, carelessly, quotes the one it got in its error."""
+    """A CAD that refuses the key and, carelessly, quotes it in its error."""
 
-    def _gateway(self, record: Any, route: str, ids: list[int], auth: bytes) -> Any:
-        presented = auth.decode("latin-1").partition(" ")[2]
-        return problem(401, f"API key {presented} is not valid for this community", record.path)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        detail = f"API key {self.api_key} is not valid for this community"
+        self.inject(Fault(401, detail=detail), count=10_000)
 
 
 def test_the_demo_prints_no_secret_when_the_cad_quotes_the_refused_key(
