@@ -15,7 +15,7 @@ import structlog
 
 from bridge import logs
 from bridge.budget import Budget
-from bridge.cad import CadClient
+from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
@@ -104,7 +104,10 @@ class Daemon:
         self._rate_limited: dict[str, int] = {}
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
-            config.cad.api_url, config.cad.api_key, timeout=config.cad.timeout_seconds
+            config.cad.api_url,
+            config.cad.api_key,
+            timeout=config.cad.timeout_seconds,
+            max_wait=MAX_WAIT_WINDOWS * config.budget.window_seconds,
         )
         self.listener = Listener(
             host=config.listen.host,

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import structlog
 
 import bridge
 
@@ -64,12 +65,19 @@ __all__ = [
 
 _Failure = Gone | RateLimited | AuthFailed | Rejected | Transient
 
+log = structlog.stdlib.get_logger("bridge.cad")
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
 _DETAIL_CAP = 300
-# Reset headers above this are Unix timestamps (GitHub style), not a number of seconds.
+# Reset headers above this are Unix timestamps (GitHub style), not a number of seconds...
 _EPOCH_THRESHOLD = 1e9
+# ...and above this, timestamps in milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_EPOCH_MS_THRESHOLD = 1e11
+MAX_WAIT_WINDOWS = 3.0
+"""Budget windows at most that a wait the server asks for is honoured."""
+DEFAULT_MAX_WAIT = MAX_WAIT_WINDOWS * 60.0
 
 
 def parse_retry_after(value: str, now: float) -> float | None:
@@ -99,7 +107,9 @@ def _parse_reset(value: str | None, now: float) -> float | None:
         return None
     if not math.isfinite(seconds):
         return None
-    if seconds > _EPOCH_THRESHOLD:
+    if seconds > _EPOCH_MS_THRESHOLD:
+        seconds = seconds / 1000.0 - now
+    elif seconds > _EPOCH_THRESHOLD:
         seconds -= now
     return max(0.0, seconds)
 
@@ -114,6 +124,15 @@ def _parse_remaining(value: str | None) -> int | None:
     return max(0, int(number)) if math.isfinite(number) else None
 
 
+def _reset(headers: Mapping[str, str], now: float) -> tuple[str, float] | None:
+    """(header, seconds) of the first readable reset header."""
+    for name in ("RateLimit-Reset", "X-RateLimit-Reset"):
+        seconds = _parse_reset(headers.get(name.lower()), now)
+        if seconds is not None:
+            return name, seconds
+    return None
+
+
 def parse_quota(headers: Mapping[str, str], now: float) -> Quota | None:
     """The quota from RateLimit-* or X-RateLimit-* headers; None when none are readable."""
     remaining = _parse_remaining(headers.get("ratelimit-remaining"))
@@ -121,25 +140,20 @@ def parse_quota(headers: Mapping[str, str], now: float) -> Quota | None:
         remaining = _parse_remaining(headers.get("x-ratelimit-remaining-minute"))
     if remaining is None:
         remaining = _parse_remaining(headers.get("x-ratelimit-remaining"))
-    reset = _parse_reset(headers.get("ratelimit-reset"), now)
-    if reset is None:
-        reset = _parse_reset(headers.get("x-ratelimit-reset"), now)
+    reset = _reset(headers, now)
     if remaining is None and reset is None:
         return None
-    return Quota(remaining=remaining, reset_after=reset)
+    return Quota(remaining=remaining, reset_after=reset[1] if reset is not None else None)
 
 
-def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+def _retry_after(headers: Mapping[str, str], now: float) -> tuple[str, float] | None:
+    """(header, seconds) of the wait a 429 asks for: Retry-After, else a reset header."""
     raw = headers.get("retry-after")
     if raw is not None:
         seconds = parse_retry_after(raw, now)
         if seconds is not None:
-            return seconds
-    for name in ("ratelimit-reset", "x-ratelimit-reset"):
-        seconds = _parse_reset(headers.get(name), now)
-        if seconds is not None:
-            return seconds
-    return None
+            return "Retry-After", seconds
+    return _reset(headers, now)
 
 
 class _Secret:
@@ -245,6 +259,7 @@ class CadClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         wall_clock: Callable[[], float] = time.time,
+        max_wait: float = DEFAULT_MAX_WAIT,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is empty")
@@ -260,6 +275,9 @@ class CadClient:
         self._secret = _Secret(api_key)
         self._timeout = timeout
         self._wall_clock = wall_clock
+        self._max_wait = max_wait
+        self._capped: set[str] = set()
+        """Headers whose waits were capped already: the cap is logged once for each."""
         self.last_quota: Quota | None = None
         self._http = httpx.AsyncClient(
             headers={
@@ -364,8 +382,31 @@ class CadClient:
         except (httpx.InvalidURL, httpx.StreamError, OSError) as exc:
             # Reason built from the type only: httpx messages may embed the request.
             return Transient(f"request failed ({type(exc).__name__})", reached_server=True)
-        self.last_quota = parse_quota(response.headers, self._wall_clock())
+        quota = parse_quota(response.headers, self._wall_clock())
+        if quota is not None and quota.reset_after is not None:
+            reset = _reset(response.headers, self._wall_clock())
+            header = reset[0] if reset is not None else "RateLimit-Reset"
+            capped = self._capped_wait(header, response.headers, quota.reset_after)
+            quota = Quota(remaining=quota.remaining, reset_after=capped)
+        self.last_quota = quota
         return response
+
+    def _capped_wait(self, header: str, headers: Mapping[str, str], seconds: float) -> float:
+        """A wait the server asked for, at most `max_wait`: a millisecond timestamp read as
+        seconds, or a Retry-After of a day, would otherwise stop every request until restart."""
+        if seconds <= self._max_wait:
+            return seconds
+        if header not in self._capped:
+            self._capped.add(header)
+            log.warning(
+                "the CAD asked for a wait past the cap; waiting the cap instead "
+                "(logged once per header)",
+                header=header,
+                value=headers.get(header.lower(), ""),
+                asked_seconds=round(seconds),
+                cap_seconds=self._max_wait,
+            )
+        return self._max_wait
 
     def _success_body(self, response: httpx.Response) -> dict[str, Any] | _Failure:
         status = response.status_code
@@ -381,7 +422,11 @@ class CadClient:
         if status == 404:
             return Gone(detail)
         if status == 429:
-            return RateLimited(_retry_after(response.headers, self._wall_clock()), detail)
+            asked = _retry_after(response.headers, self._wall_clock())
+            if asked is None:
+                return RateLimited(None, detail)
+            header, seconds = asked
+            return RateLimited(self._capped_wait(header, response.headers, seconds), detail)
         if status in (401, 403):
             return AuthFailed(status, detail)
         if 400 <= status < 500 and status != 408:

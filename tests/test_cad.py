@@ -279,11 +279,15 @@ async def test_request_shape_on_the_wire() -> None:
         ({"Retry-After": "7"}, 7.0),
         ({"Retry-After": " 2.5 "}, 2.5),
         ({"Retry-After": "-5"}, 0.0),
-        ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"},
-         datetime(2026, 10, 21, 7, 28, tzinfo=UTC).timestamp() - NOW),
+        ({"Retry-After": (datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=75)).strftime(
+            "%a, %d %b %Y %H:%M:%S GMT")}, 75.0),
+        ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, 180.0),  # months away: the cap
         ({"Retry-After": "soon", "RateLimit-Reset": "12"}, 12.0),
         ({"Retry-After": "nan", "X-RateLimit-Reset": "9"}, 9.0),
         ({"X-RateLimit-Reset": str(int(NOW) + 30)}, 30.0),  # a Unix timestamp
+        ({"RateLimit-Reset": str(int(NOW * 1000) + 30_000)}, 30.0),  # one in milliseconds
+        ({"Retry-After": "86400"}, 180.0),  # a day: the cap
+        ({"RateLimit-Reset": str(int(NOW * 1000) + 86_400_000)}, 180.0),
         ({"Retry-After": "soon"}, None),
         ({"Retry-After": "inf"}, None),
         ({}, None),
@@ -463,3 +467,16 @@ async def test_listed_calls_without_readable_metadata_are_unknown_never_empty() 
         result = await cad.get_calls(1)
     assert result == CallList({1: None, 2: None, 3: None, 4: {"postal": "9002"}, 5: {}})
     assert result.complete
+
+
+async def test_a_quota_reset_in_epoch_milliseconds_or_too_far_is_read_and_capped() -> None:
+    headers = {"RateLimit-Remaining": "0", "RateLimit-Reset": str(int(NOW * 1000) + 20_000)}
+    async with mock_client(answer(200, {"callId": 501, "metaData": {}}, headers)) as cad:
+        await cad.update_call(1, 501, {})
+        assert cad.last_quota == Quota(remaining=0, reset_after=pytest.approx(20.0))
+    far = {"RateLimit-Remaining": "0", "RateLimit-Reset": "99999999"}
+    client = CadClient("https://x.test", KEY, wall_clock=fixed_clock, max_wait=30.0,
+                       transport=httpx.MockTransport(answer(200, {"callId": 501}, far)))
+    async with client:
+        await client.update_call(1, 501, {})
+        assert client.last_quota == Quota(remaining=0, reset_after=30.0)

@@ -60,6 +60,8 @@ class Fault:
     retry_after: float | datetime | str | None = None
     detail: str = "Injected fault"
     """The problem+json detail of a status fault (a careless gateway may echo the key here)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers of a status fault's answer, e.g. (("RateLimit-Reset", "1780000030000"),)."""
 
     @property
     def at_gateway(self) -> bool:
@@ -115,7 +117,8 @@ class CadStandIn:
     """A local HTTP server that behaves like Sonoran CAD's v2 dispatch-call endpoints.
 
     Inspect `requests` (every request, in arrival order), `rate_limited` (429s answered),
-    and set `servers` (configured ids) or `send_quota_headers` (RateLimit-* on limited routes).
+    and set `servers` (configured ids) or `send_quota_headers` (RateLimit-* on limited routes;
+    `quota_reset` gives the reset in seconds, or as a Unix time in seconds or milliseconds).
     The list of calls can be made to misbehave as the real one may: `list_meta = False` serves
     its items without `metaData` (the shape of `emergencyCalls` is not documented),
     `list_hidden` leaves those call ids out (a list lagging behind the CAD), `list_junk` adds
@@ -124,7 +127,8 @@ class CadStandIn:
 
     def __init__(self, *, api_key: str = "standin-key", host: str = "127.0.0.1",
                  port: int = 0, window: float = 60.0, limits: dict[str, int] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         limits = {"update_call": 10, "get_calls": 5} if limits is None else limits
         if unknown := set(limits) - set(ROUTES):
             raise ValueError(f"unknown routes in limits: {sorted(unknown)}; known: {ROUTES}")
@@ -136,7 +140,9 @@ class CadStandIn:
         self.list_meta = True
         self.list_hidden: set[int] = set()
         self.list_junk = 0
+        self.quota_reset: Literal["seconds", "epoch", "epoch_ms"] = "seconds"
         self._clock = clock
+        self._wall_clock = wall_clock
         self._logs = {route: SlidingLog(n, window) for route, n in limits.items()}
         self._calls: dict[tuple[int, int], dict[str, Any]] = {}
         self._closed: list[tuple[int, int]] = []  # in closing order
@@ -271,9 +277,13 @@ class CadStandIn:
         """Gateway faults, auth and the rate limit; None when the request is admitted."""
         if (fault := self._take_fault(route, at_gateway=True, ids=ids)) is not None:
             record.fault = fault
-            if fault.what == 429:
-                return rate_limited(fault.retry_after)
-            return problem(int(fault.what), fault.detail, record.path)
+            answer = (
+                rate_limited(fault.retry_after)
+                if fault.what == 429
+                else problem(int(fault.what), fault.detail, record.path)
+            )
+            answer.headers += fault.headers
+            return answer
         scheme, _, key = auth.decode("latin-1").partition(" ")
         if self._revoked or scheme.lower() != "bearer" or key.strip() != self.api_key:
             return problem(401, "API key is missing, invalid or revoked", record.path)
@@ -400,14 +410,19 @@ class CadStandIn:
             await asyncio.sleep(fault.delay)
         if fault is not None and isinstance(fault.what, int):
             answer = problem(fault.what, fault.detail, path)
+            answer.headers += fault.headers
         elif fault is not None and fault.what == "bad_json":
             answer = Answer(200, b'{"callId": 501, "metaData": {"x')
         elif answer is None:
             answer = self._handle(record, ids, body)
         if route in self._logs and self.send_quota_headers:
             log, now = self._logs[route], record.t
+            reset = math.ceil(log.wait(now))
+            if self.quota_reset != "seconds":
+                reset += math.ceil(self._wall_clock())
+                reset *= 1000 if self.quota_reset == "epoch_ms" else 1
             answer.headers += [("RateLimit-Remaining", str(max(0, log.limit - log.used(now)))),
-                               ("RateLimit-Reset", str(math.ceil(log.wait(now))))]
+                               ("RateLimit-Reset", str(reset))]
         record.status = answer.status
         self.rate_limited += answer.status == 429
         await send(conn, writer, answer)
