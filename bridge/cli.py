@@ -88,6 +88,7 @@ def _positive(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m bridge`."""
+    _survive_the_code_page()
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args.seconds, args.calls, args.speedup, args.status_port)
@@ -186,6 +187,18 @@ def _init(path: str, server_id: int, port: int) -> int:
         f"     sonoran-bridge run --config {config}"
     )
     return 0
+
+
+def _survive_the_code_page() -> None:
+    """Print what the console cannot encode as escapes instead of dying on it.
+
+    Output redirected on Windows (an NSSM log, a panel's console) is in the ANSI code page,
+    cp1252 on most machines: a path or a CAD detail outside it raised UnicodeEncodeError.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "strict") == "strict":
+            reconfigure(errors="backslashreplace")
 
 
 def _quoted(path: str) -> str:

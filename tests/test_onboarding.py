@@ -3,6 +3,7 @@ and the wheel carries both the resource and the example config."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -207,3 +208,17 @@ def test_init_promises_owner_only_permissions_only_where_the_mode_bits_give_them
     assert privacy_of_new_files("posix") == "readable by you only"
     assert "only you" not in privacy_of_new_files("nt").split(":")[0]
     assert "folder" in privacy_of_new_files("nt")
+
+
+def test_init_prints_a_path_its_console_code_page_cannot_encode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output redirected on Windows (a service log, a panel's console) is in the ANSI code page,
+    cp1252 on most; a path or a CAD detail outside it must not crash the command."""
+    raw = io.BytesIO()
+    console = io.TextIOWrapper(raw, encoding="cp1252", errors="strict", write_through=True)
+    monkeypatch.setattr(sys, "stdout", console)
+    path = tmp_path / "конфиг" / "config.toml"
+    assert main(["init", "--config", str(path)]) == 0
+    assert path.exists()
+    assert b"wrote " in raw.getvalue()
