@@ -44,6 +44,8 @@ class Reservation(Struct, frozen=True):
 
     route: str
     id: str
+    epoch: str = ""
+    """The engine's state's name: a new one means the engine forgot the window (see `Wait`)."""
 
 
 WaitReason = Literal["full", "paced", "paused", "deferred"]
@@ -54,6 +56,9 @@ class Wait(Struct, frozen=True):
 
     seconds: float
     reason: WaitReason
+    epoch: str = ""
+    """Named when the key's state was first made; an engine that lost it (a Redis restarted
+    without persistence, a database dropped) answers with a new one."""
 
 
 class Unavailable(Struct, frozen=True):

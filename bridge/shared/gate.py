@@ -80,6 +80,8 @@ class SharedGate:
         self.last_contact = clock()
         """A fresh start counts as contact: slots taken by a predecessor may still count."""
         self.last_error: str | None = None
+        self.epochs: dict[str, str] = {}
+        """Route -> the engine's state this daemon has been counting in (see `Wait.epoch`)."""
         self.waits: Counter[str] = Counter()
         self.reserved = 0
         self.local_sends = 0
@@ -121,6 +123,9 @@ class SharedGate:
         if isinstance(answer, Unavailable):
             return self._unreachable(action, route, answer.reason, now)
         await self._contact(now)
+        if self._forgotten(route, answer.epoch):
+            await self._wait_out_lost_window(route, answer, now)
+            return False
         if isinstance(answer, Wait):
             self.waits[answer.reason] += 1
             # A daemon waiting on a full window asks again within the demand's lifetime, so
@@ -133,6 +138,32 @@ class SharedGate:
         self.reserved += 1
         self._held[id(action)] = (answer, route)
         return True
+
+    def _forgotten(self, route: str, epoch: str) -> bool:
+        """Whether the engine's state of `route` is not the one this daemon spoke to before."""
+        known = self.epochs.get(route, "")
+        self.epochs[route] = epoch or known
+        return bool(known and epoch and epoch != known)
+
+    async def _wait_out_lost_window(
+        self, route: str, answer: Reservation | Wait, now: float
+    ) -> None:
+        """The engine forgot who sent what: nobody sends until all of that has expired.
+
+        The first daemon to see the new state gives back its slot and pauses every route for a
+        window plus the hold; the others find the pause.
+        """
+        if isinstance(answer, Reservation):
+            await self.engine.cancel(answer, self.terms[route])
+        if not (isinstance(answer, Wait) and answer.reason == "paused"):
+            for name, terms in self.terms.items():
+                await self.engine.pause(name, terms.window + terms.hold, terms)
+        log.warning(
+            "the shared budget forgot its window (restarted without persistence?): every "
+            "daemon on the key waits until what it had counted has expired",
+            engine=self.describe,
+        )
+        self._refuse(route, now + 0.01)
 
     def _refuse(self, route: str, until: float) -> None:
         self._budget(route).block_until(until)

@@ -45,6 +45,7 @@ TABLES = (
     """CREATE TABLE IF NOT EXISTS sonoran_bridge_route (
         keyspace VARCHAR(40) NOT NULL, route VARCHAR(32) NOT NULL,
         paused_until DOUBLE NOT NULL DEFAULT 0, granted_at DOUBLE NOT NULL DEFAULT 0,
+        epoch VARCHAR(40) NOT NULL DEFAULT '',
         PRIMARY KEY (keyspace, route)
     ) ENGINE=InnoDB""",
     """CREATE TABLE IF NOT EXISTS sonoran_bridge_demand (
@@ -137,9 +138,9 @@ class MariaDbEngine:
             tuple(args),
         )
         await self._run(
-            "INSERT INTO sonoran_bridge_route (keyspace, route) VALUES (%s, %s) "
+            "INSERT INTO sonoran_bridge_route (keyspace, route, epoch) VALUES (%s, %s, %s) "
             "ON DUPLICATE KEY UPDATE route = route",
-            (ks, route),
+            (ks, route, uuid.uuid4().hex),
         )
         self._ready.add((route, limit))
 
@@ -152,15 +153,16 @@ class MariaDbEngine:
             ks, rid = self._keyspace, uuid.uuid4().hex
             await self._ensure(route, terms.limit)
             _, rows = await self._run(
-                f"SELECT {NOW}, paused_until, granted_at FROM sonoran_bridge_route "
+                f"SELECT {NOW}, paused_until, granted_at, epoch FROM sonoran_bridge_route "
                 "WHERE keyspace = %s AND route = %s",
                 (ks, route),
             )
-            now, paused, granted = (float(v) for v in rows[0])
+            now, paused, granted = (float(v) for v in rows[0][:3])
+            epoch = str(rows[0][3])
             if terms.demand_ttl > 0:
                 await self._publish(route, demand, now)
             if paused > now:
-                return Wait(seconds(paused - now), "paused")
+                return Wait(seconds(paused - now), "paused", epoch)
             _, rows = await self._run(
                 "SELECT COUNT(*), MIN(mark) FROM sonoran_bridge_slot "
                 "WHERE keyspace = %s AND route = %s AND slot < %s AND mark + %s >= %s",
@@ -168,9 +170,9 @@ class MariaDbEngine:
             )
             if int(rows[0][0]) >= terms.limit:
                 oldest = float(rows[0][1])
-                return Wait(seconds(min(oldest, now) + terms.window - now), "full")
+                return Wait(seconds(min(oldest, now) + terms.window - now), "full", epoch)
             if granted + terms.spacing > now:
-                return Wait(seconds(granted + terms.spacing - now), "paced")
+                return Wait(seconds(granted + terms.spacing - now), "paced", epoch)
             if terms.demand_ttl > 0:
                 _, rows = await self._run(
                     "SELECT MAX(demand) FROM sonoran_bridge_demand WHERE keyspace = %s "
@@ -178,7 +180,7 @@ class MariaDbEngine:
                     (ks, route, self.member, terms.demand_ttl, now),
                 )
                 if rows and rows[0][0] is not None and float(rows[0][0]) > demand:
-                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "deferred")
+                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "deferred", epoch)
             # The pacing mark first: of two daemons past every check, one takes it.
             if terms.spacing > 0:
                 paced, _ = await self._run(
@@ -187,7 +189,7 @@ class MariaDbEngine:
                     (now, ks, route, terms.spacing, now, now),
                 )
                 if paced == 0:
-                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "paced")
+                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "paced", epoch)
             taken, _ = await self._run(
                 "UPDATE sonoran_bridge_slot SET mark = %s, holder = %s "
                 "WHERE keyspace = %s AND route = %s AND slot < %s AND mark + %s < %s "
@@ -207,10 +209,11 @@ class MariaDbEngine:
                     "WHERE keyspace = %s AND route = %s AND slot < %s",
                     (ks, route, terms.limit),
                 )
-                return Wait(seconds(min(float(rows[0][0]), now) + terms.window - now), "full")
+                wait = seconds(min(float(rows[0][0]), now) + terms.window - now)
+                return Wait(wait, "full", epoch)
             if terms.demand_ttl > 0:
                 await self._publish(route, after, now)
-            return Reservation(route, rid)
+            return Reservation(route, rid, epoch)
 
         answer: Answer = await self._guarded(work)
         return answer

@@ -29,7 +29,13 @@ class MemoryBudget:
     clock: Callable[[], float]
     down: bool = False
     routes: dict[str, _Route] = field(default_factory=dict)
+    epoch: int = 1
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def forget(self) -> None:
+        """Lose every count and pause, as a Redis restarted without persistence does."""
+        self.routes.clear()
+        self.epoch += 1
 
     def engine(self, member: str) -> MemoryEngine:
         """A daemon's connection to this budget."""
@@ -56,16 +62,17 @@ class MemoryEngine:
         if self.budget.down:
             return Unavailable("engine down")
         state, now = self.budget._route(route, terms), self.budget.clock()
+        epoch = str(self.budget.epoch)
         if terms.demand_ttl > 0:
             state.demand[self.member] = (demand, now)
         if state.paused_until > now:
-            return Wait(seconds(state.paused_until - now), "paused")
+            return Wait(seconds(state.paused_until - now), "paused", epoch)
         if len(state.log) >= terms.limit:
             ordered = sorted(state.log.values())
             oldest = ordered[len(ordered) - terms.limit]
-            return Wait(seconds(min(oldest, now) + terms.window - now), "full")
+            return Wait(seconds(min(oldest, now) + terms.window - now), "full", epoch)
         if state.granted_at + terms.spacing > now:
-            return Wait(seconds(state.granted_at + terms.spacing - now), "paced")
+            return Wait(seconds(state.granted_at + terms.spacing - now), "paced", epoch)
         if terms.demand_ttl > 0:
             for member, (theirs, at) in list(state.demand.items()):
                 if member == self.member:
@@ -73,12 +80,12 @@ class MemoryEngine:
                 if at + terms.demand_ttl < now:
                     del state.demand[member]
                 elif theirs > demand:
-                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "deferred")
+                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "deferred", epoch)
             state.demand[self.member] = (after, now)
         rid = f"{self.member}:{next(self.budget._ids)}"
         state.log[rid] = now + terms.hold
         state.granted_at = now
-        return Reservation(route, rid)
+        return Reservation(route, rid, epoch)
 
     async def confirm(self, reservation: Reservation, terms: Terms) -> bool:
         """The request ended now."""

@@ -4,7 +4,8 @@ Per route, `{keyspace}:{route}:log` holds one member per reservation, scored by 
 (the reservation time plus the hold while it is in flight); `{keyspace}:{route}:state` holds
 the pause, the last grant (for pacing) and each daemon's published demand. Everything happens
 inside one script call, so two daemons never see the same free slot. Keys expire by
-themselves once nobody uses them.
+themselves once nobody uses them, except `{keyspace}:epoch`, the state's name: a Redis restarted
+without persistence makes a new one, and the daemons wait out the window it forgot.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ TIMEOUT = 1.0
 """Seconds any one engine call may take: a frozen server must not stall the push loop."""
 
 SCRIPT = """
-local log, state = KEYS[1], KEYS[2]
+local log, state, epoch_key = KEYS[1], KEYS[2], KEYS[3]
 local op = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -68,6 +69,12 @@ local id, limit, window, hold = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), t
 local spacing, member = tonumber(ARGV[6]), ARGV[7]
 local demand, after, ttl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local keep = math.ceil((window + hold + ttl + spacing) * 1000) + 1000
+-- The state's name, kept without expiry: a new one tells every daemon the window was lost.
+local epoch = redis.call('GET', epoch_key)
+if not epoch then
+  epoch = fmt(now) .. ':' .. id
+  redis.call('SET', epoch_key, epoch)
+end
 -- A request that ended at e counts until e + window: keep every score >= now - window.
 redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. fmt(now - window))
 if ttl > 0 then
@@ -75,15 +82,15 @@ if ttl > 0 then
 end
 redis.call('PEXPIRE', state, keep)
 local paused = tonumber(redis.call('HGET', state, 'paused_until') or '0')
-if paused > now then return {'paused', fmt(paused - now)} end
+if paused > now then return {'paused', fmt(paused - now), epoch} end
 local count = redis.call('ZCARD', log)
 if count >= limit then
   -- The oldest that must leave: in flight (scored ahead of now), it ends no earlier than now.
   local oldest = tonumber(redis.call('ZRANGE', log, count - limit, count - limit, 'WITHSCORES')[2])
-  return {'full', fmt(math.min(oldest, now) + window - now)}
+  return {'full', fmt(math.min(oldest, now) + window - now), epoch}
 end
 local granted = tonumber(redis.call('HGET', state, 'granted_at') or '0')
-if granted + spacing > now then return {'paced', fmt(granted + spacing - now)} end
+if granted + spacing > now then return {'paced', fmt(granted + spacing - now), epoch} end
 if ttl > 0 then
   local fields = redis.call('HGETALL', state)
   for i = 1, #fields, 2 do
@@ -95,7 +102,7 @@ if ttl > 0 then
       if at + ttl < now then
         redis.call('HDEL', state, name)
       elseif theirs > demand then
-        return {'deferred', fmt(math.max(spacing, 0.05) / 2)}
+        return {'deferred', fmt(math.max(spacing, 0.05) / 2), epoch}
       end
     end
   end
@@ -104,7 +111,7 @@ end
 redis.call('ZADD', log, fmt(now + hold), id)
 redis.call('PEXPIRE', log, keep)
 redis.call('HSET', state, 'granted_at', fmt(now))
-return {'granted'}
+return {'granted', '', epoch}
 """
 
 
@@ -131,7 +138,7 @@ class RedisEngine:
 
     def _keys(self, route: str) -> list[str]:
         base = f"{self._keyspace}:{route}"
-        return [f"{base}:log", f"{base}:state"]
+        return [f"{base}:log", f"{base}:state", f"{self._keyspace}:epoch"]
 
     async def _call(self, route: str, *args: str | float) -> list[str] | str:
         reply = await self._script(keys=self._keys(route), args=list(args))
@@ -160,10 +167,11 @@ class RedisEngine:
             )
         except (RedisError, OSError, TimeoutError) as exc:
             return Unavailable(_reason(exc))
+        epoch = reply[2] if len(reply) > 2 else ""
         if reply[0] == "granted":
-            return Reservation(route, rid)
+            return Reservation(route, rid, epoch)
         reason: WaitReason = reply[0]  # type: ignore[assignment]
-        return Wait(seconds(float(reply[1])), reason)
+        return Wait(seconds(float(reply[1])), reason, epoch)
 
     async def confirm(self, reservation: Reservation, terms: Terms) -> bool:
         """The request ended now: its slot counts from now for a window."""

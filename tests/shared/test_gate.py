@@ -150,3 +150,24 @@ async def test_slots_are_held_until_settled_and_a_reservation_is_one_each() -> N
     admitted = [await gate.admit(a, clock()) for a in actions]
     assert admitted == [True] * 5 + [False]
     assert all(isinstance(r, Reservation) for r, _ in gate._held.values())
+
+
+async def test_an_engine_that_forgot_its_window_pauses_everyone_for_a_window_and_the_hold() -> None:
+    clock = Clock()
+    shared = MemoryBudget(clock)
+    first, second = make(clock, shared, "a"), make(clock, shared, "b")
+    for gate in (first, second):
+        assert await gate.admit(push(), clock())
+        clock.t += 6.0
+    shared.forget()  # restarted between requests: its counts are gone
+    with capture_logs() as logged:
+        assert not await first.admit(push(), clock())
+        assert shared.routes[UPDATE].log == {}  # the slot taken in the new state went back
+        assert not await second.admit(push(), clock())
+    assert sum("forgot its window" in e["event"] for e in logged) == 2
+    terms = first.terms[UPDATE]
+    answer = await shared.engine("c").reserve(UPDATE, terms)
+    assert isinstance(answer, Wait) and answer.reason == "paused"
+    assert answer.seconds == pytest.approx(terms.window + terms.hold)
+    clock.t += terms.window + terms.hold
+    assert await first.admit(push(), clock())
