@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -58,7 +59,7 @@ def parse(url: str) -> Location:
         database = path.lstrip("/")
         if not database or "/" in database:
             raise SharedUrlError(f"{KEY}: name the database, as in {EXAMPLES.split(', ')[0]}")
-        socket = query.get("unix_socket", "")
+        socket = os.path.expanduser(query.get("unix_socket", ""))
         if not socket and not parts.hostname:
             raise SharedUrlError(f"{KEY}: give a host or ?unix_socket=PATH")
         return Location(
@@ -77,9 +78,11 @@ def parse(url: str) -> Location:
             number = path.lstrip("/") or query.get("db", "0")
             socket = ""
         else:
-            socket = path
+            # redis+unix://~/r.sock puts the ~ where a host would be: it belongs to the path.
+            home = unquote(parts.netloc) if parts.netloc.startswith("~") else ""
+            socket = os.path.expanduser(home + path)
             number = query.get("db", "0")
-            if not socket.startswith("/"):
+            if not os.path.isabs(socket):
                 raise SharedUrlError(
                     f"{KEY}: give the socket's path, as in redis+unix:///run/r.sock"
                 )
@@ -87,7 +90,7 @@ def parse(url: str) -> Location:
             raise SharedUrlError(f"{KEY}: the Redis database must be a number, got {number!r}")
         return Location(
             kind="redis",
-            host=parts.hostname or "",
+            host="" if socket else parts.hostname or "",
             port=port or 6379,
             unix_socket=socket,
             user=user,

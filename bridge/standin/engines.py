@@ -3,7 +3,8 @@
 `RedisServer` and `MariaDbServer` start Debian's `redis-server` / `mariadbd` with no TCP
 listener, answer `url` for `budget.shared_url`, and can be stopped and started again on the
 same data (to prove a daemon sends nothing while its engine is away). `missing()` says which
-binary is absent, so a test can skip with that reason.
+binary is absent, so a test can skip with that reason. Where unix sockets are missing
+(Windows), each listens on a free loopback TCP port instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -37,16 +39,47 @@ def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
 
 
-def _wait_for_socket(path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+def has_unix_sockets() -> bool:
+    """Whether this platform has AF_UNIX (Windows' Python does not)."""
+    return hasattr(socket, "AF_UNIX")
+
+
+def _as_root() -> bool:
+    # os.geteuid is POSIX-only; where it is missing nobody is root in this sense.
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _answers(path: Path | None, port: int) -> bool:
+    with contextlib.suppress(OSError):
+        if path is not None:
+            if not path.exists():
+                return False
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(str(path))
+        else:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    return False
+
+
+def _wait_until_ready(
+    path: Path | None, port: int, process: subprocess.Popen[bytes], log: Path
+) -> None:
     name = Path(str(process.args[0] if isinstance(process.args, list) else process.args)).name
     deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited: {_tail(log)}")
-        if path.exists():
-            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
-                probe.connect(str(path))
-                return
+        if _answers(path, port):
+            return
         time.sleep(0.01)
     raise RuntimeError(f"{name} did not answer within {READY_WITHIN} s: {_tail(log)}")
 
@@ -59,14 +92,17 @@ def _tail(log: Path) -> str:
 
 
 class _Server:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, tcp: bool | None = None) -> None:
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
         self.log = folder / "server.log"
+        self.tcp = not has_unix_sockets() if tcp is None else tcp
+        """Listen on a loopback TCP port rather than a unix socket."""
+        self.port = _free_port() if self.tcp else 0
 
     @property
     def socket(self) -> Path:
-        """The server's unix socket."""
+        """The server's unix socket (unused when `tcp`)."""
         return self.folder / "engine.sock"
 
     def _command(self) -> list[str]:
@@ -80,7 +116,7 @@ class _Server:
             self.process = subprocess.Popen(
                 self._command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        _wait_for_socket(self.socket, self.process, self.log)
+        _wait_until_ready(None if self.tcp else self.socket, self.port, self.process, self.log)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
@@ -96,13 +132,18 @@ class _Server:
 
     def freeze(self) -> None:
         """Stop the server's process where it is (SIGSTOP): it keeps its socket, answers nothing."""
-        assert self.process is not None
-        self.process.send_signal(19)
+        self._signal("SIGSTOP")
 
     def thaw(self) -> None:
         """Let a frozen server go on (SIGCONT)."""
+        self._signal("SIGCONT")
+
+    def _signal(self, name: str) -> None:
         assert self.process is not None
-        self.process.send_signal(18)
+        number = getattr(signal, name, None)
+        if number is None:
+            raise NotImplementedError(f"{name} does not exist on this platform")
+        self.process.send_signal(number)
 
     def __enter__(self) -> _Server:
         self.start()
@@ -118,16 +159,20 @@ class RedisServer(_Server):
     @property
     def url(self) -> str:
         """`budget.shared_url` for this server."""
+        if self.tcp:
+            return f"redis://127.0.0.1:{self.port}/0"
         return f"redis+unix://{self.socket}?db=0"
 
     def _command(self) -> list[str]:
         binary = _which("redis-server") or "redis-server"
+        listen = (
+            ["--port", str(self.port), "--bind", "127.0.0.1"]
+            if self.tcp
+            else ["--port", "0", "--unixsocket", str(self.socket)]
+        )
         return [
             binary,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(self.socket),
+            *listen,
             "--save",
             "",
             "--appendonly",
@@ -146,19 +191,25 @@ class MariaDbServer(_Server):
 
     @property
     def url(self) -> str:
-        """`budget.shared_url` for this server (root over the socket)."""
+        """`budget.shared_url` for this server (root over the socket, or loopback TCP)."""
+        if self.tcp:
+            return f"mariadb://root@127.0.0.1:{self.port}/{self.DATABASE}"
         return f"mariadb://root@/{self.DATABASE}?unix_socket={self.socket}"
 
     def _command(self) -> list[str]:
         binary = _which("mariadbd") or "mariadbd"
-        user = ["--user=root"] if os.geteuid() == 0 else []
+        user = ["--user=root"] if _as_root() else []
+        listen = (
+            [f"--port={self.port}", "--bind-address=127.0.0.1"]
+            if self.tcp
+            else [f"--socket={self.socket}", "--skip-networking"]
+        )
         return [
             binary,
             "--no-defaults",
             *user,
             f"--datadir={self.folder / 'data'}",
-            f"--socket={self.socket}",
-            "--skip-networking",
+            *listen,
             f"--pid-file={self.folder / 'pid'}",
             "--innodb-buffer-pool-size=16M",
             "--innodb-log-file-size=8M",
@@ -170,7 +221,9 @@ class MariaDbServer(_Server):
         """Make the data folder on first start, then start and create the database."""
         data = self.folder / "data"
         if not data.exists():
-            user = ["--user=root"] if os.geteuid() == 0 else []
+            user = ["--user=root"] if _as_root() else []
+            # Over TCP the socket's peer credentials are not there: root gets no password.
+            auth = "normal" if self.tcp else "socket"
             install = _which("mariadb-install-db") or "mariadb-install-db"
             subprocess.run(
                 [
@@ -178,7 +231,7 @@ class MariaDbServer(_Server):
                     "--no-defaults",
                     *user,
                     f"--datadir={data}",
-                    "--auth-root-authentication-method=socket",
+                    f"--auth-root-authentication-method={auth}",
                     "--skip-test-db",
                 ],
                 check=True,
@@ -192,7 +245,11 @@ class MariaDbServer(_Server):
                 client,
                 "--no-defaults",
                 "-uroot",
-                f"--socket={self.socket}",
+                *(
+                    ["--protocol=tcp", "--host=127.0.0.1", f"--port={self.port}"]
+                    if self.tcp
+                    else [f"--socket={self.socket}"]
+                ),
                 "-e",
                 f"CREATE DATABASE IF NOT EXISTS {self.DATABASE}",
             ],

@@ -100,3 +100,55 @@ def test_a_missing_client_is_a_config_error_naming_the_extra(
     )
     with pytest.raises(ConfigError, match=rf"pip install 'sonoran-bridge\[{kind}\]'"):
         gate_from(config, planner_from(config), time.monotonic)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis+unix://~/run/r.sock?db=1", "redis"),
+        ("mariadb://u@/db?unix_socket=~/run/r.sock", "mariadb"),
+    ],
+)
+def test_a_unix_socket_under_home_is_expanded(
+    url: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", "/home/fivem")
+    location = parse(url)
+    assert (location.kind, location.unix_socket) == (kind, "/home/fivem/run/r.sock")
+
+
+async def test_the_password_never_reaches_logs_errors_or_status_of_a_running_daemon() -> None:
+    from structlog.testing import capture_logs
+
+    from bridge.app import Daemon
+    from bridge.outcomes import Updated
+    from bridge.planner import Fetch
+
+    class Cad:
+        last_quota = None
+
+        async def update_call(self, *args: object) -> Updated:
+            return Updated({}, {})
+
+        async def get_calls(self, server_id: int) -> object:
+            raise AssertionError("no request may leave without a slot")
+
+    secret = "pw-Zq81-secret"
+    config = parse_config(
+        '[cad]\napi_key = "k"\n[listen]\nport = 0\ntoken = "t0123456789ab"\n'
+        f'[budget]\nstate_file = ""\nshared_url = "redis://:{secret}@127.0.0.1:1/0"\n',
+        require_secrets=False,
+    )
+    daemon = Daemon(config, cad=Cad())  # type: ignore[arg-type]
+    assert daemon.gate is not None
+    with capture_logs() as logged:
+        await daemon.start()
+        try:
+            assert not await daemon.gate.admit(Fetch(1), time.monotonic())
+            status = daemon.status()
+        finally:
+            await daemon.stop(grace=0.5)
+    assert status["shared"]["state"] == "unreachable"
+    assert any("unreachable" in e["event"] for e in logged)
+    for text in (repr(logged), repr(status), repr(config), str(daemon.gate.status())):
+        assert secret not in text
