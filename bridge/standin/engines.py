@@ -93,6 +93,7 @@ def _tail(log: Path) -> str:
 
 class _Server:
     def __init__(self, folder: Path, *, tcp: bool | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.process: subprocess.Popen[bytes] | None = None
         self.log = folder / "server.log"
