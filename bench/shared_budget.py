@@ -141,7 +141,8 @@ class Game:
     def errors(self, g: float) -> list[float]:
         """How far each subject is from where the CAD draws its call, at game time `g`."""
         found = []
-        for (call_id, _), (_, x, y, _) in zip(self.calls.items(), self.fleet.positions(g), strict=True):
+        positions = self.fleet.positions(g)
+        for (call_id, _), (_, x, y, _) in zip(self.calls.items(), positions, strict=True):
             drawn = drawn_at(self.standin.call(self.server_id, call_id)["metaData"])
             assert drawn is not None
             found.append(math.hypot(x - drawn[0], y - drawn[1]))
