@@ -24,7 +24,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bridge.app import Daemon
-from bridge.budget import Backoff
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
 from bridge.outcomes import Meta
@@ -103,10 +102,19 @@ class Pace:
         They are constants in production seconds; left alone, a 2 s window would meet a 15 s
         auth pause, and every recovery figure would measure that instead of the daemon.
         """
-        planner._rate_backoff = Backoff(initial=self.scaled(6.0), cap=self.scaled(60.0))
-        planner._fault_backoff = Backoff(initial=self.scaled(1.0), cap=self.scaled(60.0))
-        planner._auth_backoff = Backoff(initial=self.scaled(15.0), cap=self.scaled(300.0))
-        planner.settings = replace(planner.settings, fetch_interval=self.scaled(15.0))
+        settings = planner.settings
+        planner.configure(
+            replace(
+                settings,
+                fetch_interval=self.scaled(settings.fetch_interval),
+                rate_backoff=self.scaled(settings.rate_backoff),
+                rate_backoff_cap=self.scaled(settings.rate_backoff_cap),
+                fault_backoff=self.scaled(settings.fault_backoff),
+                fault_backoff_cap=self.scaled(settings.fault_backoff_cap),
+                auth_backoff=self.scaled(settings.auth_backoff),
+                auth_backoff_cap=self.scaled(settings.auth_backoff_cap),
+            )
+        )
 
 
 class Feeder:

@@ -104,7 +104,7 @@ def daemon_planner(**settings: Any) -> Planner:
     """The planner the daemon builds from its default config (`bridge.app.planner_from`)."""
     planner = planner_from(Config())
     if settings:
-        planner.settings = replace(planner.settings, **settings)
+        planner.configure(replace(planner.settings, **settings))
     return planner
 
 
@@ -127,7 +127,7 @@ def variant(pace: float | None = None, **settings: Any) -> PlannerFactory:
         if pace is not None:
             policy.pace = pace
         planner = planner_from(config, policy)
-        planner.settings = replace(planner.settings, **settings)
+        planner.configure(replace(planner.settings, **settings))
         return planner
 
     return make

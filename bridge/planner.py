@@ -92,6 +92,16 @@ class Settings:
     """Windows a call the CAD refused waits before its next push, doubling on each refusal..."""
     reject_backoff_cap_windows: float = 8.0
     """...up to this many: a call refused for good costs one request every eight windows."""
+    rate_backoff: float = 6.0
+    """Seconds the first 429 without a Retry-After pauses its route, doubling on each more..."""
+    rate_backoff_cap: float = 60.0
+    """...up to this many; an answer that comes through starts again."""
+    fault_backoff: float = 1.0
+    """Seconds the first transport failure or 5xx pauses its route, doubling on each more..."""
+    fault_backoff_cap: float = 60.0
+    auth_backoff: float = 15.0
+    """Seconds the first 401/403 pauses every route, doubling while the key stays refused..."""
+    auth_backoff_cap: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +182,9 @@ class Planner:
     _paused_until: dict[int, float] = field(default_factory=dict)
     """Servers whose list of calls answered 404, and until when their requests wait."""
     _pauses: dict[int, Backoff] = field(default_factory=dict)
-    _rate_backoff: Backoff = field(default_factory=Backoff)
-    _fault_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, cap=60.0))
-    _auth_backoff: Backoff = field(default_factory=lambda: Backoff(initial=15.0, cap=300.0))
+    _rate_backoff: Backoff = field(init=False)
+    _fault_backoff: Backoff = field(init=False)
+    _auth_backoff: Backoff = field(init=False)
     auth_failing: bool = False
     _refusing: list[Budget] = field(default_factory=list)
     """Budgets whose last answer was a 429: another is the same spell, not news of a neighbour."""
@@ -184,6 +194,14 @@ class Planner:
     def __post_init__(self) -> None:
         if isinstance(self.policy, BudgetAware):
             self.policy.bind(self.update_budget)
+        self.configure(self.settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Take new settings; the back-offs start again from theirs."""
+        self.settings = settings
+        self._rate_backoff = Backoff(settings.rate_backoff, settings.rate_backoff_cap)
+        self._fault_backoff = Backoff(settings.fault_backoff, settings.fault_backoff_cap)
+        self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
 
     def receive(self, server_id: int, message: InboundMessage, now: float) -> list[Notice | Heard]:
         """Fold one message from a game server into state; returns what to tell it and log.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from bridge import logs
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.standin.cad import CadStandIn
@@ -22,6 +23,16 @@ TOKEN = "test-shared-token-0123456789"
 WINDOW = 2.0
 """Tests run the real budget on a short window, so a minute's behaviour fits in seconds."""
 
+
+
+@pytest.fixture(autouse=True)
+def _secrets_registered_by_a_test_end_with_it() -> Iterator[None]:
+    """The log scrubber's secrets are process-wide: one test's key must not mask another's text
+    (a one-letter key registered by one test turned every 'k' of later pages into '***')."""
+    before = set(logs._secrets)
+    yield
+    logs._secrets.clear()
+    logs._secrets.update(before)
 
 @dataclass
 class Running:

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 from bisect import bisect_right
+from dataclasses import replace
 
 import pytest
 
@@ -439,6 +440,24 @@ def test_rate_limited_without_retry_after_backs_off_from_6_s_doubling() -> None:
         now = planner.next_wake(now)
     assert waits[:4] == [6.0, 12.0, 24.0, 48.0]
     assert waits[4] >= 60.0  # capped back-off, or the window itself is later still
+
+
+def test_the_back_offs_are_settings_and_configure_starts_them_again() -> None:
+    planner = make_planner()
+    planner.configure(replace(planner.settings, rate_backoff=2.0, rate_backoff_cap=5.0))
+    moved_call(planner)
+    waits = []
+    now = 1.0
+    for _ in range(3):
+        push = push_now(planner, now)
+        planner.finish_push(push, RateLimited(None, "API rate limit exceeded"), now)
+        waits.append(planner.update_budget.blocked_until() - now)
+        now = planner.next_wake(now)
+    assert waits == [2.0, 4.0, 5.0]
+    planner.configure(planner.settings)  # the same settings again: the doubling starts over
+    push = push_now(planner, now)
+    planner.finish_push(push, RateLimited(None, "API rate limit exceeded"), now)
+    assert planner.update_budget.blocked_until() - now == 2.0
 
 
 def test_a_success_resets_the_rate_back_off() -> None:

@@ -96,7 +96,8 @@ def test_a_missing_client_is_a_config_error_naming_the_extra(
     monkeypatch.delitem(sys.modules, f"bridge.shared.{kind}_budget", raising=False)
     url = "mariadb://u@h/db" if kind == "mariadb" else "redis://h:6379/0"
     config = parse_config(
-        f'[cad]\napi_key = "k"\n[budget]\nshared_url = "{url}"\n', require_secrets=False
+        f'[cad]\napi_key = "test-api-key-for-the-extras"\n[budget]\nshared_url = "{url}"\n',
+        require_secrets=False,
     )
     with pytest.raises(ConfigError, match=rf"pip install 'sonoran-bridge\[{kind}\]'"):
         gate_from(config, planner_from(config), time.monotonic)
