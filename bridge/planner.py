@@ -6,6 +6,7 @@ The push loop and the replay benchmark both drive this same class; the clock is 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -37,7 +38,7 @@ from bridge.protocol import (
     Untrack,
 )
 from bridge.scheduler import BudgetAware, Candidate, Policy
-from bridge.tracker import Call, CallKey, Tracker
+from bridge.tracker import Call, CallKey, Fix, Tracker
 
 MOVING = 1.0
 """Metres per second above which a subject counts as moving."""
@@ -79,6 +80,9 @@ class Settings:
     """Seconds after which the known metaData of a call about to be pushed is read afresh from
     the CAD's list first (when a read may go then), so a dispatcher's edit that no relay brought
     is not reverted by the push; 0: never."""
+    read_ahead: float = 1.0
+    """Seconds before the next push's slot its read may begin, so the push need not wait for
+    the read's answer (the GET budget is its own)."""
     relay_lag: float = 2.0
     """Seconds after a PATCH's answer within which a relayed edit may still be one that PATCH
     overwrote (sonorancad hears of an edit through the CAD's push events): it is pushed back."""
@@ -199,6 +203,7 @@ class Planner:
     def configure(self, settings: Settings) -> None:
         """Take new settings; the back-offs start again from theirs."""
         self.settings = settings
+        self.tracker.near = settings.min_move
         self._rate_backoff = Backoff(settings.rate_backoff, settings.rate_backoff_cap)
         self._fault_backoff = Backoff(settings.fault_backoff, settings.fault_backoff_cap)
         self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
@@ -277,8 +282,26 @@ class Planner:
         return said
 
     def candidates(self, now: float) -> list[Candidate]:
-        """Calls that could be pushed now: a fix of their subject and known metaData."""
+        """Calls that could be pushed now: a fix of their subject and known metaData.
+
+        Looking changes nothing: the figures are what settling at `now` would make them, and
+        they are settled only when a request begins (`begin`).
+        """
         found = []
+        for call, fix in self._eligible(now):
+            acc, error, right_at = self.tracker.accrued(call, now)
+            # An edit a PATCH overwrote is owed to the CAD, however little the subject moved.
+            if call.owed:
+                error = max(error, self.settings.min_move)
+            # Stale time counts from the last moment the call was drawn right, or its push.
+            pushed = self._pushed_at(call)
+            stale = now - max(right_at, pushed)
+            found.append(Candidate(call, fix, error, now - pushed, acc, stale))
+        waits = self._waits(found, now)
+        return [replace(c, wait=wait) for c, wait in zip(found, waits, strict=True)]
+
+    def _eligible(self, now: float) -> Iterator[tuple[Call, Fix]]:
+        """Calls a push could go to now, with their subject's fix."""
         for call in self.tracker:
             fix = self.tracker.fix_of(call)
             if fix is None or call.meta is None or call.server_id in self._paused_until:
@@ -287,17 +310,16 @@ class Planner:
                 continue
             if call.refused_until > now:
                 continue
+            yield call, fix
+
+    @staticmethod
+    def _pushed_at(call: Call) -> float:
+        return call.pushed_at if call.pushed_at is not None else call.since
+
+    def _settle(self, now: float) -> None:
+        """Fold the figures `candidates` shows at `now` into the calls: a request begins."""
+        for call, _ in self._eligible(now):
             self.tracker.settle(call, now)
-            # An edit a PATCH overwrote is owed to the CAD, however little the subject moved.
-            error = max(call.acc_err, self.settings.min_move) if call.owed else call.acc_err
-            pushed = call.pushed_at if call.pushed_at is not None else call.since
-            # Stale time counts from the last moment the call was seen drawn right.
-            if error < self.settings.min_move or call.right_at < pushed:
-                call.right_at = now if error < self.settings.min_move else pushed
-            stale = now - call.right_at
-            found.append(Candidate(call, fix, error, now - pushed, call.acc, stale))
-        waits = self._waits(found, now)
-        return [replace(c, wait=wait) for c, wait in zip(found, waits, strict=True)]
 
     def _waits(self, found: list[Candidate], now: float) -> list[float]:
         """Each call's expected wait for its next push: movers by the square-root law."""
@@ -315,35 +337,74 @@ class Planner:
         fetch = self._next_fetch(now)
         if fetch is not None:
             return fetch
-        if not self.update_budget.available(now):
-            return None
+        slot = self._push_slot(now)
+        if slot > now:
+            return self._read_ahead(slot, now)
         chosen = self.policy.choose(self.candidates(now), now)
         if chosen is None:
             return None
-        read = self._freshen(chosen.call, now)
+        read = self._freshen(chosen.call, now, now)
         if read is not None:
-            unspend = getattr(self.policy, "unspend", None)
-            if unspend is not None:
-                unspend()  # the slot it was chosen for is still the push's, after the read
             return read if isinstance(read, Fetch) else None
         return self._push_for(chosen, now)
 
-    def _freshen(self, call: Call, now: float) -> Fetch | Literal["wait"] | None:
-        """A read of the call's list before its push, when what is known of its metaData is
-        older than `meta_max_age`: an edit no relay brought is then kept, not reverted.
+    def _push_slot(self, now: float) -> float:
+        """When the next push may begin: the budget's next slot, and the policy's pacing."""
+        slot = self.update_budget.next_slot(now)
+        if isinstance(self.policy, BudgetAware):
+            slot = max(slot, self.policy.ready_at())
+        return slot
+
+    def _read_ahead(self, slot: float, now: float) -> Fetch | None:
+        """The read the push at `slot` would want first, begun now (`read_ahead` before it) so
+        the push goes at its slot with what the read brought. Choosing changes nothing, so the
+        call the slot would go to is known ahead; at the slot it is chosen afresh."""
+        if not self._reading_ahead(slot, now, now):
+            return None
+        chosen = self.policy.choose(self.candidates(slot), slot)
+        if chosen is None:
+            return None
+        read = self._freshen(chosen.call, slot, now)
+        return read if isinstance(read, Fetch) else None
+
+    def _reading_ahead(self, slot: float, at: float, now: float) -> bool:
+        """Whether a read begun at `at`, ahead of the push at `slot`, may be wanted (looked at
+        `now`, without choosing: a budget is only ever asked about the present)."""
+        if not at < slot <= at + self.settings.read_ahead:
+            return False
+        if self.get_budget is None or self.get_budget.next_slot(now) > at:
+            return False
+        return any(
+            self._meta_old(call, slot) and self._may_read(call.server_id, at)
+            for call, _ in self._eligible(slot)
+        )
+
+    def _meta_old(self, call: Call, at: float) -> bool:
+        """Whether a push of the call at `at` wants its metaData read afresh first: known for
+        longer than `meta_max_age`, and no relay brings its edits."""
+        max_age = self.settings.meta_max_age
+        if not max_age or call.relayed:
+            return False
+        return call.meta_at is None or at - call.meta_at > max_age
+
+    def _may_read(self, server_id: int, now: float) -> bool:
+        """Whether the fetch interval lets a read of the server's list go now."""
+        last = self._fetched_at.get(server_id, -math.inf)
+        return now >= last + self.settings.fetch_interval
+
+    def _freshen(self, call: Call, at: float, now: float) -> Fetch | Literal["wait"] | None:
+        """A read of the call's list, begun `now`, before its push at `at`, when what is known
+        of its metaData is older than `meta_max_age`: an edit no relay brought is then kept,
+        not reverted.
 
         Reads of a server are a fetch interval apart at least (4 a minute by default, leaving
         room in the GET bucket for sonorancad's own poll); between them the push goes as is.
         A read held back by a failure's back-off is waited for (`meta_wait` at most). A call
         whose metaData the game server relays needs none: its relays bring the edits.
         """
-        max_age = self.settings.meta_max_age
-        if not max_age or self.get_budget is None or call.relayed:
+        if self.get_budget is None or not self._meta_old(call, at):
             return None
-        if call.meta_at is not None and now - call.meta_at <= max_age:
-            return None
-        last = self._fetched_at.get(call.server_id, -math.inf)
-        if now < last + self.settings.fetch_interval:
+        if not self._may_read(call.server_id, now):
             return None
         slot = self.get_budget.next_slot(now)
         if slot <= now:
@@ -352,10 +413,11 @@ class Planner:
         return "wait" if held else None
 
     def next_wake(self, now: float) -> float:
-        """When a slot opens next (inf while the budget waits on a request in flight)."""
-        wake = self.update_budget.next_slot(now)
-        if isinstance(self.policy, BudgetAware):
-            wake = max(wake, self.policy.ready_at())
+        """When a slot opens next (inf while the budget waits on a request in flight), or the
+        read ahead of it may begin."""
+        slot = self._push_slot(now)
+        ahead = max(now, slot - self.settings.read_ahead)
+        wake = ahead if self._reading_ahead(slot, ahead, now) else slot
         return min(wake, self._fetch_due_at(now))
 
     def _fetches_wanted(self) -> dict[int, float]:
@@ -456,11 +518,14 @@ class Planner:
         return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
 
     def begin(self, action: Push | Fetch, now: float) -> None:
-        """Spend the slot the action takes."""
+        """Spend the slot the action takes: what choosing it looked at becomes state."""
         self._budget_of(action).begin(now)
+        self._settle(now)
         if isinstance(action, Fetch):
             self._fetch_started[action.server_id] = now
-        elif (call := self.tracker.calls.get(action.key)) is not None:
+            return
+        self.policy.spent(action.key, now)
+        if (call := self.tracker.calls.get(action.key)) is not None:
             call.push_began = now
 
     def _budget_of(self, action: Push | Fetch) -> Budget:
@@ -603,9 +668,7 @@ class Planner:
 
     def states_of(self, server_id: int) -> list[Notice]:
         """Where each of a game server's calls stands, for a link that (re)connects."""
-        paused = (
-            f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
-        )
+        paused = f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
         states = []
         for call in self.tracker.calls_of(server_id):
             if server_id in self._paused_until:
@@ -680,8 +743,11 @@ class Planner:
             if spell is not None:
                 since, count = spell
                 events.append(
-                    Alert(event, f"{route}: the CAD answers again after {count} {kind} "
-                                 f"in {now - since:.0f} s")
+                    Alert(
+                        event,
+                        f"{route}: the CAD answers again after {count} {kind} "
+                        f"in {now - since:.0f} s",
+                    )
                 )
         return events
 

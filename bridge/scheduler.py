@@ -33,12 +33,21 @@ class Candidate:
 
 
 class Policy(Protocol):
-    """Chooses the call to push from the candidates, or None to leave the slot unspent."""
+    """Chooses the call to push from the candidates, or None to leave the slot unspent.
+
+    Choosing changes nothing: a choice may come to nothing (a shared budget says wait, a read
+    goes first). What a policy remembers of its pushes it learns from `spent`, which the
+    planner calls when a push really begins.
+    """
 
     name: str
 
     def choose(self, candidates: Sequence[Candidate], now: float) -> Candidate | None:
         """The candidate to push now, or None."""
+        ...
+
+    def spent(self, key: tuple[int, int], now: float) -> None:
+        """A push of the call `key` began at `now`."""
         ...
 
 
@@ -67,12 +76,21 @@ class RoundRobin:
         """The call whose turn it is (the one served longest ago)."""
         if not candidates:
             return None
-        pick = min(candidates, key=lambda c: (self._last.get(c.call.key, -math.inf), c.call.key))
-        self._last[pick.call.key] = now
-        return pick
+        return min(candidates, key=lambda c: (self._last.get(c.call.key, -math.inf), c.call.key))
+
+    def spent(self, key: tuple[int, int], now: float) -> None:
+        """The call was served now: its next turn comes after every other's."""
+        self._last[key] = now
 
 
-class OldestFirst:
+class _Forgetful:
+    """A policy that chooses from the figures alone, remembering nothing of its pushes."""
+
+    def spent(self, key: tuple[int, int], now: float) -> None:
+        """Nothing to remember."""
+
+
+class OldestFirst(_Forgetful):
     """The moved call that has waited longest since its last push."""
 
     name = "oldest-first"
@@ -86,7 +104,7 @@ class OldestFirst:
         return max(moved, key=lambda c: c.age, default=None)
 
 
-class GreedyError:
+class GreedyError(_Forgetful):
     """The call drawn furthest from its subject right now."""
 
     name = "greedy-error"
@@ -100,7 +118,7 @@ class GreedyError:
         return max(moved, key=lambda c: c.error, default=None)
 
 
-class Accumulator:
+class Accumulator(_Forgetful):
     """The priority accumulator: the largest error area since the last push goes next."""
 
     name = "accumulator"
@@ -135,7 +153,6 @@ class PacedAccumulator:
         self.pace = pace
         self._budget: Budget | None = None
         self._spent_at = -math.inf
-        self._spent_before = -math.inf
 
     def bind(self, budget: Budget) -> None:
         """Pace the slots against this budget (the planner binds its update budget)."""
@@ -162,12 +179,9 @@ class PacedAccumulator:
         # Start serving a stale call a few slots before its cap, so a queue of them still fits.
         starving = [c for c in moved if c.stale >= self.max_stale - STARVING_SLOTS * spacing]
         if starving:
-            pick = max(starving, key=lambda c: c.stale)
-        else:
-            pick = max(moved, key=lambda c: c.acc)
-        self._spent_before, self._spent_at = self._spent_at, now
-        return pick
+            return max(starving, key=lambda c: c.stale)
+        return max(moved, key=lambda c: c.acc)
 
-    def unspend(self) -> None:
-        """The slot chosen last was not spent after all (a shared budget said wait)."""
-        self._spent_at = self._spent_before
+    def spent(self, key: tuple[int, int], now: float) -> None:
+        """A push began: the next waits a paced spacing from now."""
+        self._spent_at = now

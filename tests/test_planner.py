@@ -542,6 +542,98 @@ def test_a_spent_quota_from_the_gateway_blocks_the_budget() -> None:
     assert planner.update_budget.blocked_until() == 41.0
 
 
+# --- choosing is pure; beginning is what commits -------------------------------------
+
+
+def _state(planner: Planner) -> object:
+    calls = [(c.key, c.acc, c.acc_at, c.acc_err, c.right_at, c.push_began) for c in planner.tracker]
+    assert isinstance(planner.policy, PacedAccumulator)
+    return calls, planner.policy.ready_at()
+
+
+def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
+    planner = make_planner(daemon_policy=True)
+    moved_call(planner, 7)
+    moved_call(planner, 8)
+    planner.tracker.observe(1, "veh:8", 30.0, 0.0, 20.0, 1.0)  # nearer its pin than call 7
+    before = _state(planner)
+    looks = [planner.next_action(t) for t in (5.0, 9.0, 5.0)]
+    planner.candidates(7.0)
+    assert looks[0] == looks[2]  # the same instant, the same answer, however often asked
+    assert isinstance(looks[0], Push) and looks[0].key == (1, 7)
+    assert _state(planner) == before
+    # What it would settle is what it shows: the trapezoid up to now, as begin then stores.
+    shown = {c.call.key: c.acc for c in planner.candidates(9.0)}
+    action = planner.next_action(9.0)
+    assert isinstance(action, Push)
+    planner.begin(action, 9.0)
+    calls = {c.key: c for c in planner.tracker}
+    assert {key: calls[key].acc for key in shown} == pytest.approx(shown)
+    assert all(c.acc_at == 9.0 for c in calls.values())
+    assert calls[(1, 7)].push_began == 9.0
+    assert planner.policy.ready_at() > 9.0  # type: ignore[attr-defined]
+    assert planner.next_action(10.0) is None  # paced from the push that began
+
+
+def test_a_read_that_goes_before_a_push_leaves_its_pacing_alone() -> None:
+    planner = make_planner(daemon_policy=True)
+    planner.settings = replace(planner.settings, meta_max_age=30.0)
+    planner.tracker.track(1, 7, "veh:7", 0.0)
+    planner.tracker.calls[(1, 7)].learn_meta(META, 0.0)  # from the CAD: no relay brings edits
+    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
+    push = push_now(planner, 1.0)
+    planner.finish_push(push, updated(push), 1.5)
+    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 20.0, 40.0)
+    paced = planner.policy.ready_at()  # type: ignore[attr-defined]
+    read = planner.next_action(40.0)  # the metaData known is 38.5 s old: read it first
+    assert read == Fetch(1)
+    planner.begin(read, 40.0)
+    assert planner.policy.ready_at() == paced  # type: ignore[attr-defined]
+    planner.finish_fetch(read, CallList({7: META}), 40.5)
+    assert isinstance(planner.next_action(40.5), Push)  # the slot it chose is still its own
+
+
+def read_ahead_planner(*, relayed: bool = False) -> tuple[Planner, float]:
+    """Call 8, known since 0 and 100 m off its pin; a push began at 30: the next slot's time."""
+    planner = make_planner(daemon_policy=True)
+    planner.settings = replace(planner.settings, meta_max_age=15.0, read_ahead=1.0)
+    if relayed:
+        moved_call(planner, 8)
+    else:
+        planner.tracker.track(1, 8, "veh:8", 0.0)
+        planner.tracker.calls[(1, 8)].learn_meta(META, 0.0)  # from the CAD: no relay
+        planner.tracker.observe(1, "veh:8", 100.0, 0.0, 20.0, 1.0)
+    planner.policy.spent((1, 99), 30.0)  # as a push of another call that began at 30
+    return planner, planner.policy.ready_at()  # type: ignore[attr-defined]
+
+
+def test_the_read_a_push_wants_goes_ahead_of_its_slot_and_the_push_does_not_wait() -> None:
+    planner, slot = read_ahead_planner()
+    assert planner.next_wake(30.5) == pytest.approx(slot - 1.0)
+    assert planner.next_action(slot - 1.5) is None  # not yet
+    read = planner.next_action(slot - 1.0)
+    assert read == Fetch(1)
+    planner.begin(read, slot - 1.0)
+    edited = {**META, "note": "dispatcher edit"}
+    planner.finish_fetch(read, CallList({8: edited}), slot - 0.6)
+    assert planner.next_wake(slot - 0.6) == pytest.approx(slot)  # read done: wait for the slot
+    push = planner.next_action(slot)
+    assert isinstance(push, Push) and push.key == (1, 8)
+    assert push.meta["note"] == "dispatcher edit"
+
+
+def test_no_read_goes_ahead_for_a_relayed_call_or_a_spent_get_budget() -> None:
+    relayed, slot = read_ahead_planner(relayed=True)
+    assert relayed.next_wake(30.5) == pytest.approx(slot)
+    assert relayed.next_action(slot - 0.5) is None
+    spent, slot = read_ahead_planner()
+    assert spent.get_budget is not None
+    for _ in range(spent.get_budget.share):
+        spent.get_budget.begin(30.0)
+    assert spent.next_wake(30.5) == pytest.approx(slot)
+    assert spent.next_action(slot - 0.5) is None
+
+
 # --- over time ----------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from bridge.scheduler import (
     GreedyError,
     OldestFirst,
     PacedAccumulator,
+    Policy,
     RoundRobin,
 )
 from bridge.tracker import Call, Fix
@@ -48,11 +49,31 @@ def test_a_parked_call_drawn_right_is_never_chosen_over_a_moving_one() -> None:
         assert chosen is moving, policy.name
 
 
+def serve(policy: Policy, group: list[Candidate], now: float) -> Candidate | None:
+    """Choose as the planner does, and begin the push chosen."""
+    chosen = policy.choose(group, now)
+    if chosen is not None:
+        policy.spent(chosen.call.key, now)
+    return chosen
+
+
 def test_round_robin_spends_slots_on_parked_calls_too() -> None:
     policy = RoundRobin()
     parked, moving = candidate(1, error=0.0), candidate(2, error=400.0)
-    chosen = [policy.choose([parked, moving], now=float(t)) for t in range(4)]
+    chosen = [serve(policy, [parked, moving], now=float(t)) for t in range(4)]
     assert [c.call.call_id for c in chosen if c] == [1, 2, 1, 2]
+
+
+def test_choosing_remembers_nothing_until_a_push_begins() -> None:
+    group = [candidate(1, error=300.0, acc=5_000.0), candidate(2, error=200.0, acc=4_000.0)]
+    paced = PacedAccumulator(THRESHOLD, 180.0)
+    paced.bind(Budget(10, 60.0))
+    for policy in (RoundRobin(), paced):
+        first = [policy.choose(group, float(t)) for t in range(3)]
+        assert first[0] is not None and first == [first[0]] * 3, policy.name
+    assert paced.ready_at() == -math.inf
+    paced.spent((1, 1), 100.0)
+    assert paced.choose(group, 101.0) is None
 
 
 def test_baselines_rank_by_their_own_figure() -> None:
@@ -84,10 +105,10 @@ def test_slots_are_paced_not_burst_when_the_budget_is_full() -> None:
     policy = PacedAccumulator(THRESHOLD, 180.0, pace=0.85)
     policy.bind(Budget(10, 60.0))
     group = [candidate(1, error=300.0, acc=5_000.0), candidate(2, error=200.0, acc=4_000.0)]
-    assert policy.choose(group, 100.0) is not None
-    assert policy.choose(group, 101.0) is None  # plenty of error, but 1 s after the last push
-    assert policy.choose(group, 105.0) is None
-    assert policy.choose(group, 105.2) is not None  # 0.85 x the 6 s even spacing later
+    assert serve(policy, group, 100.0) is not None
+    assert serve(policy, group, 101.0) is None  # plenty of error, but 1 s after the last push
+    assert serve(policy, group, 105.0) is None
+    assert serve(policy, group, 105.2) is not None  # 0.85 x the 6 s even spacing later
 
 
 def test_the_planner_binds_the_policy_to_its_update_budget() -> None:

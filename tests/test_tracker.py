@@ -302,6 +302,31 @@ def test_settle_accumulates_the_trapezoid_of_the_error_between_fixes() -> None:
     assert call.acc == pytest.approx(500.0)
 
 
+def test_what_settling_would_make_does_not_depend_on_how_often_anyone_looked() -> None:
+    def passing(looks: list[float]) -> tuple[float, float]:
+        tracker = Tracker()
+        tracker.near = 10.0
+        call = tracker.track(1, 1, "a", 0.0, meta=META)  # drawn at (0, 0)
+        # A subject reported 30 m short of the pin, driving through it at 2 m/s.
+        tracker.observe(1, "a", -30.0, 0.0, 0.0, 0.0, vx=2.0, vy=0.0)
+        for t in looks:
+            tracker.settle(call, t)
+        before = (call.acc, call.acc_at, call.right_at)
+        acc, error, right_at = tracker.accrued(call, 30.0)
+        assert (call.acc, call.acc_at, call.right_at) == before  # looking changed nothing
+        assert error == pytest.approx(30.0)
+        return acc, right_at
+
+    # |2t - 30| over 30 s: 225 + 225 m·s; within 10 m of the pin from t = 10 to t = 20.
+    once, right_once = passing([])
+    often, right_often = passing([t / 4 for t in range(1, 120)])
+    assert once == pytest.approx(450.0, rel=0.01)
+    assert often == pytest.approx(450.0, rel=0.01)
+    assert right_once == pytest.approx(20.0, abs=1.0) and right_often == pytest.approx(
+        20.0, abs=0.3
+    )
+
+
 def test_drawn_moved_restarts_the_accumulator() -> None:
     tracker = Tracker()
     call = tracker.track(1, 1, "a", 0.0, meta=META)

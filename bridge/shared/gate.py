@@ -24,7 +24,6 @@ from bridge.budget import Backoff, Budget
 from bridge.config import Config, ConfigError
 from bridge.outcomes import GetResult, PatchResult, RateLimited, Transient
 from bridge.planner import Fetch, Planner, Push
-from bridge.scheduler import PacedAccumulator
 from bridge.shared.engine import (
     Engine,
     MissingClient,
@@ -166,10 +165,8 @@ class SharedGate:
         self._refuse(route, now + 0.01)
 
     def _refuse(self, route: str, until: float) -> None:
+        # Choosing changed nothing, so a refused slot leaves the pacing as it was.
         self._budget(route).block_until(until)
-        policy = self.planner.policy
-        if route == UPDATE and isinstance(policy, PacedAccumulator):
-            policy.unspend()  # the slot it chose was not spent: pace from the one before
 
     def _unreachable(self, action: Push | Fetch, route: str, reason: str, now: float) -> bool:
         if self.up is not False:

@@ -136,9 +136,8 @@ async def test_a_refused_slot_leaves_the_pacing_as_it_was() -> None:
     policy = second.planner.policy
     assert isinstance(policy, PacedAccumulator)
     before = policy.ready_at()
-    policy.choose([], clock())  # nothing to choose: pacing untouched
-    policy._spent_at = clock()  # as if it had chosen a call now
-    assert not await second.admit(push(), clock())  # paced by the other daemon's slot
+    action = push()
+    assert not await second.admit(action, clock())  # paced by the other daemon's slot
     assert policy.ready_at() == before
 
 
