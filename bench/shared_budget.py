@@ -39,6 +39,7 @@ from bridge.meta import drawn_at
 from bridge.standin.cad import CadStandIn
 from bridge.standin.engines import MariaDbServer, RedisServer, missing
 from bridge.standin.routes import Fleet
+from bridge.standin.window import most_in_window
 
 API_KEY = "shared-bench-api-key-5d0c2e71"
 TOKEN = "shared-bench-token-0123456789"
@@ -72,15 +73,6 @@ class Result:
         """Share of the key's update budget the daemons spent."""
         return self.updates / (10 * self.windows)
 
-
-def most_in_window(times: list[float], window: float) -> int:
-    """The most of `times` in any closed window (the stand-in's rule)."""
-    ordered, best, start = sorted(times), 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] > window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def config_for(standin: CadStandIn, server_id: int, budget: BudgetConfig) -> Config:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_right
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.budget import Backoff, Budget
+from bridge.standin.window import most_in_window
 
 
 def just_after(t: float) -> float:
@@ -19,13 +19,6 @@ def just_after(t: float) -> float:
 
 # --- the core property ----------------------------------------------------------------
 
-
-def max_in_closed_window(arrivals: list[float], window: float) -> int:
-    """The most arrivals any closed window [t, t + window] holds."""
-    times = sorted(arrivals)
-    return max(
-        (bisect_right(times, start + window) - i for i, start in enumerate(times)), default=0
-    )
 
 
 @st.composite
@@ -90,7 +83,7 @@ def test_no_window_holds_more_than_limit_arrivals_wherever_the_server_saw_them(
     at_end = [end for _, end, _ in sent]
     between = [start + where * (end - start) for start, end, where in sent]
     for arrivals in (at_start, at_end, between):
-        assert max_in_closed_window(arrivals, budget.window) <= budget.limit
+        assert most_in_window(arrivals, budget.window) <= budget.limit
 
 
 # --- bursts, in-flight requests, margin -----------------------------------------------
@@ -178,7 +171,7 @@ def test_margin_keeps_exact_spacing_safe_against_jitter() -> None:
         jitter = 0.9 if i % 10 == 0 else 0.0
         budget.end(now + jitter)
         arrivals.append(now + jitter)
-    assert max_in_closed_window(arrivals, 60.0) <= 10
+    assert most_in_window(arrivals, 60.0) <= 10
 
 
 def test_block_until_delays_the_next_slot() -> None:

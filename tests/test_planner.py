@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from bisect import bisect_right
 from dataclasses import replace
 
 import pytest
@@ -24,6 +23,7 @@ from bridge.outcomes import (
 )
 from bridge.planner import UNKNOWN_META, Alert, Fetch, Notice, Planner, Push, Settings
 from bridge.scheduler import Accumulator, PacedAccumulator
+from bridge.standin.window import most_in_window
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221", "uuid": "u-1"}
 
@@ -70,10 +70,6 @@ def fetch_begun(planner: Planner) -> Fetch:
     planner.begin(fetch, 1.0)
     return fetch
 
-
-def max_in_closed_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    return max((bisect_right(times, t + window) - i for i, t in enumerate(times)), default=0)
 
 
 # --- unknown metaData: fetch, never push ---------------------------------------------
@@ -134,7 +130,7 @@ def test_fetches_stay_within_the_get_budget() -> None:
             planner.finish_fetch(action, Transient("timeout", reached_server=True), now + 0.2)
         now += 0.25
     assert starts
-    assert max_in_closed_window(starts, 60.0) <= 2
+    assert most_in_window(starts, 60.0) <= 2
 
 
 def test_a_fetch_is_not_repeated_within_the_fetch_interval() -> None:
@@ -693,8 +689,8 @@ def test_twenty_moving_calls_never_exceed_ten_requests_in_any_minute(
     sent = _drive(planner, 600, move, seed)
     starts = [began for began, _, _ in sent]
     ends = [done for _, done, _ in sent]
-    assert max_in_closed_window(starts, 60.0) <= 10
-    assert max_in_closed_window(ends, 60.0) <= 10
+    assert most_in_window(starts, 60.0) <= 10
+    assert most_in_window(ends, 60.0) <= 10
     assert len(sent) >= 90  # and the budget is actually used
     assert {push.key for _, _, push in sent} == {(1, i) for i in range(1, 21)}
 

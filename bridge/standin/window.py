@@ -40,3 +40,9 @@ class SlidingLog:
 def counted_at(times: list[float], at: float, length: float) -> int:
     """How many of the sorted arrival `times` the rule counts in the window ending at `at`."""
     return bisect.bisect_right(times, at) - bisect.bisect_left(times, at - length)
+
+
+def most_in_window(times: list[float], length: float) -> int:
+    """The most of the arrival `times` the rule ever counts at once (the fullest window)."""
+    ordered = sorted(times)
+    return max((counted_at(ordered, at, length) for at in ordered), default=0)

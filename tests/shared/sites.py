@@ -139,15 +139,6 @@ def arrivals(standin: CadStandIn, route: str = "update_call") -> list[float]:
     return [r.t for r in standin.requests if r.route == route]
 
 
-def most_in_window(times: list[float], window: float = WINDOW) -> int:
-    """The most of `times` in any closed window of `window` seconds (the stand-in's rule)."""
-    ordered, best, start = sorted(times), 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] > window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
 
 async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
     """Poll until `condition()` holds."""

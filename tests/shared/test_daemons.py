@@ -22,13 +22,13 @@ from bridge.shared.gate import ENGINE_TIMEOUT, UPDATE, terms_for
 from bridge.shared.url import parse
 from bridge.standin.cad import Fault
 from bridge.standin.engines import MariaDbServer, RedisServer, missing
+from bridge.standin.window import most_in_window
 from shared.sites import (
     WINDOW,
     arrivals,
     fleet,
     free_port,
     join,
-    most_in_window,
     shared_config,
     track,
     until,
@@ -49,8 +49,8 @@ async def test_three_daemons_keep_to_the_limit_together(server: Server) -> None:
         await asyncio.sleep(3 * WINDOW)
         standin = running.standin
         assert standin.rate_limited == 0
-        assert most_in_window(arrivals(standin)) <= 10
-        assert most_in_window(arrivals(standin, "get_calls")) <= 5
+        assert most_in_window(arrivals(standin), WINDOW) <= 10
+        assert most_in_window(arrivals(standin, "get_calls"), WINDOW) <= 5
         # The budget was used, by every daemon: shared, not idled.
         assert len(arrivals(standin)) >= 20
         assert all(daemon.planner.pushes > 0 for daemon in running.daemons)
@@ -115,7 +115,7 @@ async def test_a_daemon_killed_mid_request_leaves_the_others_going_and_its_slot_
             await daemon.stop(grace=1.0)
         running.daemons.clear()
         assert standin.rate_limited == 0
-        assert most_in_window(arrivals(standin)) <= 10
+        assert most_in_window(arrivals(standin), WINDOW) <= 10
         assert len(arrivals(standin)) > 5  # the others went on
         # Once the survivors' slots have run out, the dead daemon's still counts: it holds
         # its reservation until the hold is over, then a window more, and no longer.
@@ -179,12 +179,12 @@ async def test_the_engine_away_nothing_is_sent_and_all_resume_when_it_is_back(
         assert events.count("resolved") >= 2
         # Stopped and started at once, between requests: a Redis without persistence forgets
         # the window, the daemons notice the new state and wait it out, so no 429.
-        await until(lambda: most_in_window(arrivals(standin)[-10:]) >= 8, within=3 * WINDOW)
+        await until(lambda: most_in_window(arrivals(standin)[-10:], WINDOW) >= 8, within=3 * WINDOW)
         own_server.stop()
         own_server.start()
         before = len(standin.requests)
         await until(lambda: len(standin.requests) > before + 5, within=TERMS.hold + 3 * WINDOW)
         assert standin.rate_limited == 0
-        assert most_in_window(arrivals(standin)) <= 10
+        assert most_in_window(arrivals(standin), WINDOW) <= 10
         for daemon in running.daemons:
             assert daemon.status()["shared"]["state"] == "up"

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `bench` lives be
 from bench.sim import SimCad
 from bridge.outcomes import RateLimited
 from bridge.standin.cad import CadStandIn
-from bridge.standin.window import SlidingLog, counted_at
+from bridge.standin.window import SlidingLog, counted_at, most_in_window
 
 
 def test_the_window_is_closed_a_request_exactly_a_window_later_still_counts() -> None:
@@ -41,3 +41,10 @@ def test_the_stand_in_and_the_simulated_cad_admit_the_same_requests() -> None:
             rule.record(at)
         answered = sim.update_call(1, {"x": "1"}, at)
         assert admitted == (not isinstance(answered, RateLimited)), at
+
+
+def test_the_fullest_window_counts_both_ends_and_any_order() -> None:
+    assert most_in_window([], 60.0) == 0
+    assert most_in_window([60.0, 0.0, 30.0], 60.0) == 3  # 0 and 60 share a closed window
+    assert most_in_window([60.001, 0.0, 30.0], 60.0) == 2
+    assert most_in_window([5.0, 5.0, 5.0, 100.0], 60.0) == 3
