@@ -424,16 +424,23 @@ def test_rate_limited_with_retry_after_blocks_until_then() -> None:
     assert isinstance(planner.next_action(32.0), Push)
 
 
-def test_rate_limited_without_retry_after_backs_off_from_6_s_doubling() -> None:
-    planner = make_planner()
-    moved_call(planner)
+def rate_limited_waits(planner: Planner, times: int) -> tuple[list[float], float]:
+    """Push and be answered 429 without a Retry-After `times` times, each at the next wake:
+    the pause each answer set, and when the next push may go."""
     waits = []
     now = 1.0
-    for _ in range(5):
+    for _ in range(times):
         push = push_now(planner, now)
         planner.finish_push(push, RateLimited(None, "API rate limit exceeded"), now)
         waits.append(planner.update_budget.blocked_until() - now)
         now = planner.next_wake(now)
+    return waits, now
+
+
+def test_rate_limited_without_retry_after_backs_off_from_6_s_doubling() -> None:
+    planner = make_planner()
+    moved_call(planner)
+    waits, _ = rate_limited_waits(planner, 5)
     assert waits[:4] == [6.0, 12.0, 24.0, 48.0]
     assert waits[4] >= 60.0  # capped back-off, or the window itself is later still
 
@@ -442,13 +449,7 @@ def test_the_back_offs_are_settings_and_configure_starts_them_again() -> None:
     planner = make_planner()
     planner.configure(replace(planner.settings, rate_backoff=2.0, rate_backoff_cap=5.0))
     moved_call(planner)
-    waits = []
-    now = 1.0
-    for _ in range(3):
-        push = push_now(planner, now)
-        planner.finish_push(push, RateLimited(None, "API rate limit exceeded"), now)
-        waits.append(planner.update_budget.blocked_until() - now)
-        now = planner.next_wake(now)
+    waits, now = rate_limited_waits(planner, 3)
     assert waits == [2.0, 4.0, 5.0]
     planner.configure(planner.settings)  # the same settings again: the doubling starts over
     push = push_now(planner, now)
