@@ -93,8 +93,8 @@ WORKLOADS: dict[str, WorkloadMaker] = {
         lambda: Still(10, seed=905 + 1000 * k),
     ),
 }  # fmt: skip
-TUNING = (1, 2)
-"""Seed offsets the defaults were tuned on; the reported runs (offset 0) are not among them."""
+TUNING = (1, 2, 13, 14, 15, 16, 17, 18)
+"""Seed offsets the defaults were tuned on; neither the reported run (0) nor HELD_OUT is here."""
 HELD_OUT = tuple(range(3, 13))
 """Seed offsets no tuning looked at; the issue's targets are decided on their mean (--held-out)."""
 

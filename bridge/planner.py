@@ -67,9 +67,9 @@ class Settings:
     max_stale: float = 180.0
     lead: bool = True
     """Push where a steady mover will be a while after the push, not where it was."""
-    lead_share: float = 0.4
+    lead_share: float = 0.35
     """The lead as a share of the call's expected wait (0.5 is ideal only on straight roads)."""
-    lead_cap: float = 20.0
+    lead_cap: float = 15.0
     """Seconds ahead the pushed position may be projected at most (roads turn)."""
     grow_radius: bool = False
     """Widen a mover's radius to how far it may stray from the pushed point before its next push."""

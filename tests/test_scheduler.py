@@ -184,8 +184,8 @@ def lead_for(fix: Fix, *, wait: float, now: float = 100.0) -> float:
 
 def test_lead_is_a_share_of_the_expected_wait_and_capped() -> None:
     steady = Fix(0.0, 0.0, 0.0, 99.0, vx=15.0)
-    assert lead_for(steady, wait=30.0) == pytest.approx(0.4 * 30.0)
-    assert lead_for(steady, wait=600.0) == Settings().lead_cap
+    assert lead_for(steady, wait=30.0) == pytest.approx(0.35 * 30.0)  # below the cap
+    assert lead_for(steady, wait=600.0) == Settings().lead_cap == 15.0
 
 
 @pytest.mark.parametrize(
