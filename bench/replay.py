@@ -260,6 +260,12 @@ def check(results: dict[str, Seeds], limit: int) -> list[str]:
     return faults
 
 
+def _feeds(args: argparse.Namespace) -> tuple[Feed, Feed | None]:
+    """The feed the command line asks for, and the before feed beside it (or None)."""
+    feed: Feed = ThresholdFeed() if args.threshold_feed else ShippedFeed(args.min_move)
+    return feed, None if args.no_before or args.threshold_feed else ThresholdFeed()
+
+
 def _job(job: tuple[str, int, argparse.Namespace]) -> tuple[str, dict[str, Run], float]:
     """One workload at one seed offset, every planner (a worker process's share); returns the
     workload's description, the runs and the square-root-law floor."""
@@ -271,8 +277,7 @@ def _job(job: tuple[str, int, argparse.Namespace]) -> tuple[str, dict[str, Run],
     planners = dict(POLICIES)
     if args.ablations:
         planners.update(ABLATIONS)
-    feed: Feed = ThresholdFeed() if args.threshold_feed else ShippedFeed(args.min_move)
-    before = None if args.no_before or args.threshold_feed else ThresholdFeed()
+    feed, before = _feeds(args)
     runs, floor = bench(
         workload, planners, int(args.minutes * 60), args.latency, feed, before,
         ablations=args.ablations,
@@ -332,8 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     count = len(POLICIES) + (len(ABLATIONS) if args.ablations else 0)
 
     started = time.perf_counter()
-    feed = "threshold 2 m" if args.threshold_feed else "the shipped sampler"
-    print(f"feed: {feed}; {len(jobs)} runs of {count} planners on {args.jobs} worker(s)")
+    feed, before = _feeds(args)
+    print(
+        f"feed: {feed.name}" + (f"; {BEFORE}{before.name}" if before else "")
+        + f". {len(jobs)} workload run{'s' * (len(jobs) != 1)} of {count} planners,"
+        + f" {args.jobs} worker process{'es' * (args.jobs != 1)}"
+    )  # fmt: skip
     results: dict[str, Seeds] = {}
     with ProcessPoolExecutor(max(1, min(args.jobs, len(jobs)))) as pool:
         for (name, k, _), (text, runs, floor) in zip(jobs, pool.map(_job, jobs), strict=True):
