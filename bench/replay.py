@@ -21,6 +21,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from statistics import fmean
 
 if __package__ in (None, ""):  # run as a file: python bench/replay.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -174,10 +175,6 @@ Seeds = list[tuple[int, dict[str, Run]]]
 """One workload's runs at each seed offset it was run on."""
 
 
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def targets(
     results: dict[str, Seeds], today: dict[str, tuple[float, ...]] = TODAY
 ) -> list[tuple[str, bool]]:
@@ -196,13 +193,13 @@ def targets(
         drawn = [(k, runs) for k, runs in seeds if runs[ROUND_ROBIN].mean_error >= 1.0]
         if not drawn:  # nothing moved to draw
             continue
-        ratio = mean([ratio_of(runs) for _, runs in drawn])
+        ratio = fmean([ratio_of(runs) for _, runs in drawn])
         if name == "mixed-10":
             bar, why = MIXED_10_TARGET, "the target"
         elif name in today and all(k < len(today[name]) for k, _ in drawn):
-            bar, why = mean([today[name][k] for k, _ in drawn]), "today's"
+            bar, why = fmean([today[name][k] for k, _ in drawn]), "today's"
         elif all(BEFORE + OURS in runs for _, runs in drawn):
-            bar, why = mean([ratio_of(runs, BEFORE) for _, runs in drawn]), "before's"
+            bar, why = fmean([ratio_of(runs, BEFORE) for _, runs in drawn]), "before's"
         else:
             continue
         over_seeds = f" (mean of {len(drawn)} seeds)" if len(drawn) > 1 else ""
@@ -236,11 +233,11 @@ def print_seeds(name: str, seeds: Seeds) -> None:
         ]
         stops = [r.overshoot_p95 for r in runs if r.stop_pushes]
         print(
-            f"{label:<31}{mean([r.mean_error for r in runs]):9.1f}"
-            f"{mean([r.p95_error for r in runs]):8.1f}{max(r.longest_stale for r in runs):9.0f}"
-            f"{mean([r.requests for r in runs]):9.0f}{sum(r.refusals for r in runs):6d}"
+            f"{label:<31}{fmean([r.mean_error for r in runs]):9.1f}"
+            f"{fmean([r.p95_error for r in runs]):8.1f}{max(r.longest_stale for r in runs):9.0f}"
+            f"{fmean([r.requests for r in runs]):9.0f}{sum(r.refusals for r in runs):6d}"
             + (f"{max(stops):8.1f}" if stops else f"{'-':>8}")
-            + (f"{mean(ratios):8.3f}" if ratios else f"{'-':>8}")
+            + (f"{fmean(ratios):8.3f}" if ratios else f"{'-':>8}")
         )
     if all(by[ROUND_ROBIN].mean_error >= 1.0 for _, by in seeds):
         print("  ours/round-robin by seed: " + " ".join(f"{ratio_of(by):.3f}" for _, by in seeds))
@@ -379,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, by_seed in results.items():
         drawn = [runs for _, runs in by_seed if runs[ROUND_ROBIN].mean_error >= 1.0]
         if drawn:  # else nothing moved to draw
-            print(f"{name}: {OURS}/{ROUND_ROBIN} = {mean([ratio_of(r) for r in drawn]):.2f}")
+            print(f"{name}: {OURS}/{ROUND_ROBIN} = {fmean([ratio_of(r) for r in drawn]):.2f}")
     return 1 if faults else 0
 
 
