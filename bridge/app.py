@@ -37,6 +37,24 @@ from bridge.statuspage import StatusPage
 log = structlog.stdlib.get_logger("bridge.app")
 
 
+class StartFailed(Exception):
+    """A port could not be bound; the text names the config key that sets it."""
+
+
+def _bind_error(key: str, host: str, port: int, exc: OSError) -> StartFailed:
+    """What a failed bind means for the owner, naming the key to change."""
+    import errno
+
+    if exc.errno in (errno.EADDRINUSE, 10048):  # 10048: WSAEADDRINUSE
+        why = (
+            "address already in use: another program (or another sonoran-bridge) has it; stop "
+            f"that one, or set {key} to a free port"
+        )
+    else:
+        why = f"{exc.strerror or exc}: set {key} (and its host) to a port this user may bind"
+    return StartFailed(f"{key} = {port} on {host}: {why}")
+
+
 def spendlog_from(config: Config) -> SpendLog | None:
     """The spend log the config asks for, or None when `budget.state_file` is empty."""
     budget = config.budget
@@ -139,6 +157,7 @@ class Daemon:
         self.status_page: StatusPage | None = None
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
+        self._started = False
 
     @property
     def positions_received(self) -> int:
@@ -153,13 +172,19 @@ class Daemon:
     async def start(self) -> None:
         """Bind the listener and start the push loop."""
         self._resume_spending()
-        await self.listener.start()
-        if self.config.status.port:
-            await self.serve_status(
-                self.config.status.host,
-                self.config.status.port,
-                loopback_only=not self.config.status.allow_remote,
-            )
+        listen, status = self.config.listen, self.config.status
+        try:
+            await self.listener.start()
+        except OSError as exc:
+            raise _bind_error("listen.port", listen.host, listen.port, exc) from None
+        if status.port:
+            try:
+                await self.serve_status(
+                    status.host, status.port, loopback_only=not status.allow_remote
+                )
+            except OSError as exc:
+                raise _bind_error("status.port", status.host, status.port, exc) from None
+        self._started = True
         self._push_task = asyncio.create_task(self.pusher.run(), name="push-loop")
 
     async def run(self) -> None:
@@ -185,7 +210,10 @@ class Daemon:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Close the listener, let a request in flight finish within `grace` seconds, then stop."""
-        log.info("stopping")
+        # Nothing to stop when the start failed: the error alone is the news.
+        started, self._started = self._started, False
+        if started:
+            log.info("stopping")
         self._stop.set()
         await self.listener.stop()
         if self.status_page is not None:
@@ -206,7 +234,8 @@ class Daemon:
             close = getattr(self.cad, "aclose", None)
             if close is not None:
                 await close()
-        log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
+        if started:
+            log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
 
     def _budgets(self) -> dict[str, Budget]:
         budgets = {"update_call": self.planner.update_budget}
@@ -425,4 +454,3 @@ def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:
             loop.remove_signal_handler(sig)
 
     return restore
-

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from bridge import __version__, logs
 from bridge.config import (
     API_KEY_ENV,
+    DEFAULT_CONFIG,
     LOOPBACK_HOSTS,
     TOKEN_ENV,
     Config,
@@ -30,9 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sonoran-bridge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the daemon")
-    run.add_argument("--config", "-c", required=True, help="path of the TOML config file")
+    run.add_argument(
+        "--config", "-c", default=DEFAULT_CONFIG, help=f"the TOML config (default {DEFAULT_CONFIG})"
+    )
     check = commands.add_parser("check-config", help="validate a config and show what it would do")
-    check.add_argument("--config", "-c", required=True, help="path of the TOML config file")
+    check.add_argument(
+        "--config", "-c", default=DEFAULT_CONFIG, help=f"the TOML config (default {DEFAULT_CONFIG})"
+    )
     check.add_argument(
         "--online",
         action="store_true",
@@ -42,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         "init", help="write a first config with a fresh token and print the server.cfg lines"
     )
     init.add_argument(
-        "--config", "-c", default="config.toml", help="where to write it (default config.toml)"
+        "--config",
+        "-c",
+        default=DEFAULT_CONFIG,
+        help=f"where to write it (default {DEFAULT_CONFIG})",
     )
     init.add_argument(
         "--server-id", type=int, default=1, help="the CAD server id of this game server"
@@ -177,9 +185,7 @@ def _init(path: str, server_id: int, port: int) -> int:
         "2. Put the resource in the game server's resources folder:\n"
         '     sonoran-bridge install-resource "resources/[sonoran]/sonoran_bridge"\n'
         "3. Add these lines to server.cfg (the token is the one now in the config):\n\n"
-        + onboarding.server_cfg_lines(
-            token, url=f"ws://127.0.0.1:{port}", server_id=server_id
-        )
+        + onboarding.server_cfg_lines(token, url=f"ws://127.0.0.1:{port}", server_id=server_id)
         + "\n\n"
         f"4. Check the key and the server id with the CAD:\n"
         f"     sonoran-bridge check-config --online --config {config}\n"
@@ -248,7 +254,7 @@ def _env() -> dict[str, str]:
 
 
 def _run(config: Config) -> int:
-    from bridge.app import Daemon
+    from bridge.app import Daemon, StartFailed
 
     logs.configure(
         config.log.level, config.log.format, secrets=[config.cad.api_key, config.listen.token]
@@ -256,8 +262,10 @@ def _run(config: Config) -> int:
     log = logs.get_logger("bridge.cli")
     if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         log.warning("listening beyond loopback: keep the port firewalled", host=config.listen.host)
-    if config.status.port and config.status.allow_remote and (
-        config.status.host not in LOOPBACK_HOSTS
+    if (
+        config.status.port
+        and config.status.allow_remote
+        and (config.status.host not in LOOPBACK_HOSTS)
     ):
         log.warning(
             "status page beyond loopback: it shows every call and subject; keep it firewalled",
@@ -272,7 +280,7 @@ def _run(config: Config) -> int:
 
     try:
         asyncio.run(serve())
-    except OSError as exc:
+    except (StartFailed, OSError) as exc:
         log.error("could not start", error=str(exc))
         return 1
     return 0
