@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import sysconfig
 from collections.abc import Sequence
 
 from bridge import __version__, logs
@@ -21,6 +22,9 @@ from bridge.config import (
 )
 
 EXIT_CONFIG = 2
+RESOURCE_TARGET = "resources/[sonoran]/sonoran_bridge"
+"""Where the docs and `init` tell owners to install the resource, relative to FXServer's data
+folder."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,20 +181,24 @@ def _init(path: str, server_id: int, port: int) -> int:
     except OSError as exc:
         print(f"sonoran-bridge: cannot write {target}: {exc.strerror}", file=sys.stderr)
         return 1
-    config = _quoted(path)
+    config = str(target.resolve())
+    program = onboarding.start_program(sys.argv[0], sys.executable, sysconfig.get_path("scripts"))
+    check = onboarding.shell_line([*program, "check-config", "--online", "--config", config])
     print(
-        f"wrote {target} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
+        f"wrote {config} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
         f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
         f"{API_KEY_ENV}.\n"
-        "2. Put the resource in the game server's resources folder:\n"
-        '     sonoran-bridge install-resource "resources/[sonoran]/sonoran_bridge"\n'
+        "2. Put the resource in the game server's resources folder (the FXServer data folder's "
+        "resources):\n"
+        f'     {onboarding.shell_line(program)} install-resource "{RESOURCE_TARGET}"\n'
         "3. Add these lines to server.cfg (the token is the one now in the config):\n\n"
         + onboarding.server_cfg_lines(token, url=f"ws://127.0.0.1:{port}", server_id=server_id)
         + "\n\n"
         f"4. Check the key and the server id with the CAD:\n"
-        f"     sonoran-bridge check-config --online --config {config}\n"
-        f"5. Start it (before or after the game server):\n"
-        f"     sonoran-bridge run --config {config}"
+        f"     {check}\n"
+        "5. Start it (before or after the game server), with this installation's program by "
+        "its full path (a venv is not on PATH for a service or a start script):\n"
+        + onboarding.start_lines(program, config)
     )
     return 0
 
