@@ -223,7 +223,7 @@ def _install_resource(folder: str, upgrade: bool) -> int:
     from bridge.bundled import BundleMissing, install_resource
 
     try:
-        target = install_resource(folder, replace=upgrade)
+        done = install_resource(folder, replace=upgrade)
     except BundleMissing as exc:
         print(f"sonoran-bridge: {exc}", file=sys.stderr)
         return 1
@@ -233,8 +233,20 @@ def _install_resource(folder: str, upgrade: bool) -> int:
     except OSError as exc:
         print(f"sonoran-bridge: cannot write the resource: {exc}", file=sys.stderr)
         return 1
+    print(f"wrote the sonoran_bridge resource (version {__version__}) to {done.target}")
+    if done.backup is not None:
+        why = (
+            "they differ from this version and no install record says whether you edited them"
+            if done.unrecorded
+            else "you edited them"
+        )
+        print(
+            f"saved {len(done.backed_up)} replaced file(s) first ({why}): "
+            f"{', '.join(done.backed_up)} in {done.backup}; compare and carry your changes over"
+        )
+    for warning in done.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(
-        f"wrote the sonoran_bridge resource (version {__version__}) to {target}\n"
         "add `ensure sonoran_bridge` to server.cfg after `ensure sonorancad` (see "
         "`sonoran-bridge init` for every line)"
     )
