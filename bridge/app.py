@@ -37,6 +37,13 @@ from bridge.statuspage import StatusPage
 log = structlog.stdlib.get_logger("bridge.app")
 
 
+KEY_REFUSED = (
+    "the CAD refuses the daemon's API key: no call moves until cad.api_key in the daemon's "
+    "config is fixed"
+)
+"""The `failed` detail each followed call gets while the CAD answers 401/403."""
+
+
 class StartFailed(Exception):
     """A port could not be bound; the text names the config key that sets it."""
 
@@ -141,6 +148,9 @@ class Daemon:
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)
         self._pushed: dict[int, int] = {}
+        self.departed: dict[int, float] = {}
+        """Game servers whose link went down (server id -> when), until they come back."""
+        self._refusal = KEY_REFUSED
         self.pusher = PushLoop(
             self.planner,
             self.cad,
@@ -283,6 +293,22 @@ class Daemon:
 
     def _on_link(self, server_id: int, up: bool) -> None:
         if up:
+            self.departed.pop(server_id, None)
+            for notice in self.planner.states_of(server_id):
+                self._notify(notice)
+        else:
+            self.departed[server_id] = self.clock()
+
+    def _key_refused(self, notice: Notice) -> Notice:
+        """While the CAD refuses the key, a call the resource thinks is `following` or
+        `pushed` is not moving: say so, and why, so the console and `callState` show it."""
+        if not self.planner.auth_failing or notice.state not in ("following", "pushed"):
+            return notice
+        return Notice(notice.server_id, notice.call_id, "failed", self._refusal)
+
+    def _tell_every_link(self) -> None:
+        """Each connected game server's calls as they stand now (the key refused or not)."""
+        for server_id in list(self.listener.links):
             for notice in self.planner.states_of(server_id):
                 self._notify(notice)
 
@@ -293,6 +319,11 @@ class Daemon:
                     "the CAD refused the API key: check cad.api_key; pausing and retrying",
                     detail=event.detail,
                 )
+                self._refusal = f"{KEY_REFUSED} ({event.detail})"
+                self._tell_every_link()
+            elif event.event == "auth_resolved":
+                log.warning("resolved", alert=event.event, detail=event.detail)
+                self._tell_every_link()
             elif event.event == "server_unknown":
                 log.error(
                     "the CAD does not know this server id: check cad.server_id and the "
@@ -310,6 +341,7 @@ class Daemon:
         self._notify(event)
 
     def _notify(self, notice: Notice) -> None:
+        notice = self._key_refused(notice)
         self.listener.send(
             notice.server_id,
             CallState(call_id=notice.call_id, state=notice.state, detail=notice.detail),
@@ -364,6 +396,7 @@ class Daemon:
             self.clock(),
             started=self.started,
             requests_made=self.pusher.requests,
+            departed=self.departed,
             summary=self.status(),
             rate_limited=self._rate_limited,
         )
