@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.app import KEY_REFUSED
+from bridge.budget import Backoff
 
 from .conftest import requires_node
 from .fivem import FakeServer
@@ -32,6 +33,8 @@ async def test_a_refused_key_reaches_the_console_and_callstate_then_clears(
     daemon: Any, run_transport: Run, make_server: Callable[..., FakeServer]
 ) -> None:
     daemon.standin.add_call(daemon.server_id, 501, dict(KEYS))
+    # The real pause after a refused key is 15 s, doubling: too long to wait for here.
+    daemon.bridge.planner._auth_backoff = Backoff(0.3, 0.6)
     daemon.standin.revoke_key()
     server = make_server()
     server.start_sonorancad()
