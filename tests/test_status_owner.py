@@ -48,6 +48,8 @@ async def test_the_daemon_remembers_a_link_that_went_down_until_it_comes_back(
     view = daemon.bridge.snapshot()
     assert [d.server_id for d in view.departed] == [1] and view.links == []
     assert view.calls[0].state == DEPARTED_STATE
+    metrics = daemon.bridge.metrics.render().decode()
+    assert "sonoran_bridge_game_servers_disconnected 1.0" in metrics
     await daemon.game()
     async with asyncio.timeout(5):
         while daemon.bridge.snapshot().departed:
