@@ -287,9 +287,33 @@ def load_config(
             f"{'' if str(path) == DEFAULT_CONFIG else ' --config ' + _shell_quoted(str(path))}`"
             ", then set cad.api_key in it"
         ) from None
+    except PermissionError as exc:
+        raise ConfigError(
+            f"cannot read config file {str(file)!r}: {exc.strerror}{_who_may_read(file)}"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
     return parse_config(text, env, require_secrets=require_secrets)
+
+
+def _who_may_read(file: Path) -> str:
+    """Who is refused and who owns the file, with the fix (a service user other than the one
+    that ran `init`, whose file is readable by its owner only); "" where that cannot be told."""
+    try:
+        import grp
+        import pwd
+
+        stat = file.stat()
+        owner = pwd.getpwuid(stat.st_uid).pw_name
+        group = grp.getgrgid(stat.st_gid).gr_name
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return ""
+    return (
+        f" for user {user} (the file is {owner}:{group}, mode {stat.st_mode & 0o777:04o}): let "
+        f"the user the daemon runs as read it, e.g. chgrp {user} {file} && chmod 0640 {file} "
+        "(see docs/operations.md, the config's owner under systemd)"
+    )
 
 
 def validate(config: Config, *, require_secrets: bool = True) -> None:

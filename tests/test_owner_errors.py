@@ -186,3 +186,25 @@ def test_the_console_script_reads_a_bom_config(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout
+
+
+def test_a_config_the_service_user_cannot_read_names_both_users_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests run as root, who reads everything: the refusal is simulated at the read."""
+    import pwd
+
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD)
+    path.chmod(0o600)
+
+    def refused(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert text.startswith(f"cannot read config file '{path}': Permission denied for user {user}")
+    assert "mode 0600" in text and f"chmod 0640 {path}" in text
