@@ -37,6 +37,31 @@ from bridge.statuspage import StatusPage
 log = structlog.stdlib.get_logger("bridge.app")
 
 
+KEY_REFUSED = (
+    "the CAD refuses the daemon's API key: no call moves until cad.api_key in the daemon's "
+    "config is fixed"
+)
+"""The `failed` detail each followed call gets while the CAD answers 401/403."""
+
+
+class StartFailed(Exception):
+    """A port could not be bound; the text names the config key that sets it."""
+
+
+def _bind_error(key: str, host: str, port: int, exc: OSError) -> StartFailed:
+    """What a failed bind means for the owner, naming the key to change."""
+    import errno
+
+    if exc.errno in (errno.EADDRINUSE, 10048):  # 10048: WSAEADDRINUSE
+        why = (
+            "address already in use: another program (or another sonoran-bridge) has it; stop "
+            f"that one, or set {key} to a free port"
+        )
+    else:
+        why = f"{exc.strerror or exc}: set {key} (and its host) to a port this user may bind"
+    return StartFailed(f"{key} = {port} on {host}: {why}")
+
+
 def spendlog_from(config: Config) -> SpendLog | None:
     """The spend log the config asks for, or None when `budget.state_file` is empty."""
     budget = config.budget
@@ -123,6 +148,9 @@ class Daemon:
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)
         self._pushed: dict[int, int] = {}
+        self.departed: dict[int, float] = {}
+        """Game servers whose link went down (server id -> when), until they come back."""
+        self._refusal = KEY_REFUSED
         self.pusher = PushLoop(
             self.planner,
             self.cad,
@@ -139,6 +167,7 @@ class Daemon:
         self.status_page: StatusPage | None = None
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
+        self._started = False
 
     @property
     def positions_received(self) -> int:
@@ -153,13 +182,19 @@ class Daemon:
     async def start(self) -> None:
         """Bind the listener and start the push loop."""
         self._resume_spending()
-        await self.listener.start()
-        if self.config.status.port:
-            await self.serve_status(
-                self.config.status.host,
-                self.config.status.port,
-                loopback_only=not self.config.status.allow_remote,
-            )
+        listen, status = self.config.listen, self.config.status
+        try:
+            await self.listener.start()
+        except OSError as exc:
+            raise _bind_error("listen.port", listen.host, listen.port, exc) from None
+        if status.port:
+            try:
+                await self.serve_status(
+                    status.host, status.port, loopback_only=not status.allow_remote
+                )
+            except OSError as exc:
+                raise _bind_error("status.port", status.host, status.port, exc) from None
+        self._started = True
         self._push_task = asyncio.create_task(self.pusher.run(), name="push-loop")
 
     async def run(self) -> None:
@@ -185,7 +220,10 @@ class Daemon:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Close the listener, let a request in flight finish within `grace` seconds, then stop."""
-        log.info("stopping")
+        # Nothing to stop when the start failed: the error alone is the news.
+        started, self._started = self._started, False
+        if started:
+            log.info("stopping")
         self._stop.set()
         await self.listener.stop()
         if self.status_page is not None:
@@ -206,7 +244,8 @@ class Daemon:
             close = getattr(self.cad, "aclose", None)
             if close is not None:
                 await close()
-        log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
+        if started:
+            log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
 
     def _budgets(self) -> dict[str, Budget]:
         budgets = {"update_call": self.planner.update_budget}
@@ -254,6 +293,22 @@ class Daemon:
 
     def _on_link(self, server_id: int, up: bool) -> None:
         if up:
+            self.departed.pop(server_id, None)
+            for notice in self.planner.states_of(server_id):
+                self._notify(notice)
+        else:
+            self.departed[server_id] = self.clock()
+
+    def _key_refused(self, notice: Notice) -> Notice:
+        """While the CAD refuses the key, a call the resource thinks is `following` or
+        `pushed` is not moving: say so, and why, so the console and `callState` show it."""
+        if not self.planner.auth_failing or notice.state not in ("following", "pushed"):
+            return notice
+        return Notice(notice.server_id, notice.call_id, "failed", self._refusal)
+
+    def _tell_every_link(self) -> None:
+        """Each connected game server's calls as they stand now (the key refused or not)."""
+        for server_id in list(self.listener.links):
             for notice in self.planner.states_of(server_id):
                 self._notify(notice)
 
@@ -264,6 +319,11 @@ class Daemon:
                     "the CAD refused the API key: check cad.api_key; pausing and retrying",
                     detail=event.detail,
                 )
+                self._refusal = f"{KEY_REFUSED} ({event.detail})"
+                self._tell_every_link()
+            elif event.event == "auth_resolved":
+                log.warning("resolved", alert=event.event, detail=event.detail)
+                self._tell_every_link()
             elif event.event == "server_unknown":
                 log.error(
                     "the CAD does not know this server id: check cad.server_id and the "
@@ -281,6 +341,7 @@ class Daemon:
         self._notify(event)
 
     def _notify(self, notice: Notice) -> None:
+        notice = self._key_refused(notice)
         self.listener.send(
             notice.server_id,
             CallState(call_id=notice.call_id, state=notice.state, detail=notice.detail),
@@ -335,6 +396,7 @@ class Daemon:
             self.clock(),
             started=self.started,
             requests_made=self.pusher.requests,
+            departed=self.departed,
             summary=self.status(),
             rate_limited=self._rate_limited,
         )
@@ -425,4 +487,3 @@ def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:
             loop.remove_signal_handler(sig)
 
     return restore
-

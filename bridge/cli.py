@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import sysconfig
 from collections.abc import Sequence
 
 from bridge import __version__, logs
 from bridge.config import (
     API_KEY_ENV,
+    DEFAULT_CONFIG,
     LOOPBACK_HOSTS,
     TOKEN_ENV,
     Config,
@@ -20,6 +22,9 @@ from bridge.config import (
 )
 
 EXIT_CONFIG = 2
+RESOURCE_TARGET = "resources/[sonoran]/sonoran_bridge"
+"""Where the docs and `init` tell owners to install the resource, relative to FXServer's data
+folder."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,9 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sonoran-bridge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the daemon")
-    run.add_argument("--config", "-c", required=True, help="path of the TOML config file")
+    run.add_argument(
+        "--config", "-c", default=DEFAULT_CONFIG, help=f"the TOML config (default {DEFAULT_CONFIG})"
+    )
     check = commands.add_parser("check-config", help="validate a config and show what it would do")
-    check.add_argument("--config", "-c", required=True, help="path of the TOML config file")
+    check.add_argument(
+        "--config", "-c", default=DEFAULT_CONFIG, help=f"the TOML config (default {DEFAULT_CONFIG})"
+    )
     check.add_argument(
         "--online",
         action="store_true",
@@ -42,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         "init", help="write a first config with a fresh token and print the server.cfg lines"
     )
     init.add_argument(
-        "--config", "-c", default="config.toml", help="where to write it (default config.toml)"
+        "--config",
+        "-c",
+        default=DEFAULT_CONFIG,
+        help=f"where to write it (default {DEFAULT_CONFIG})",
     )
     init.add_argument(
         "--server-id", type=int, default=1, help="the CAD server id of this game server"
@@ -169,22 +181,24 @@ def _init(path: str, server_id: int, port: int) -> int:
     except OSError as exc:
         print(f"sonoran-bridge: cannot write {target}: {exc.strerror}", file=sys.stderr)
         return 1
-    config = _quoted(path)
+    config = str(target.resolve())
+    program = onboarding.start_program(sys.argv[0], sys.executable, sysconfig.get_path("scripts"))
+    check = onboarding.shell_line([*program, "check-config", "--online", "--config", config])
     print(
-        f"wrote {target} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
+        f"wrote {config} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
         f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
         f"{API_KEY_ENV}.\n"
-        "2. Put the resource in the game server's resources folder:\n"
-        '     sonoran-bridge install-resource "resources/[sonoran]/sonoran_bridge"\n'
+        "2. Put the resource in the game server's resources folder (the FXServer data folder's "
+        "resources):\n"
+        f'     {onboarding.shell_line(program)} install-resource "{RESOURCE_TARGET}"\n'
         "3. Add these lines to server.cfg (the token is the one now in the config):\n\n"
-        + onboarding.server_cfg_lines(
-            token, url=f"ws://127.0.0.1:{port}", server_id=server_id
-        )
+        + onboarding.server_cfg_lines(token, url=f"ws://127.0.0.1:{port}", server_id=server_id)
         + "\n\n"
         f"4. Check the key and the server id with the CAD:\n"
-        f"     sonoran-bridge check-config --online --config {config}\n"
-        f"5. Start it (before or after the game server):\n"
-        f"     sonoran-bridge run --config {config}"
+        f"     {check}\n"
+        "5. Start it (before or after the game server), with this installation's program by "
+        "its full path (a venv is not on PATH for a service or a start script):\n"
+        + onboarding.start_lines(program, config)
     )
     return 0
 
@@ -209,7 +223,7 @@ def _install_resource(folder: str, upgrade: bool) -> int:
     from bridge.bundled import BundleMissing, install_resource
 
     try:
-        target = install_resource(folder, replace=upgrade)
+        done = install_resource(folder, replace=upgrade)
     except BundleMissing as exc:
         print(f"sonoran-bridge: {exc}", file=sys.stderr)
         return 1
@@ -219,8 +233,20 @@ def _install_resource(folder: str, upgrade: bool) -> int:
     except OSError as exc:
         print(f"sonoran-bridge: cannot write the resource: {exc}", file=sys.stderr)
         return 1
+    print(f"wrote the sonoran_bridge resource (version {__version__}) to {done.target}")
+    if done.backup is not None:
+        why = (
+            "they differ from this version and no install record says whether you edited them"
+            if done.unrecorded
+            else "you edited them"
+        )
+        print(
+            f"saved {len(done.backed_up)} replaced file(s) first ({why}): "
+            f"{', '.join(done.backed_up)} in {done.backup}; compare and carry your changes over"
+        )
+    for warning in done.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(
-        f"wrote the sonoran_bridge resource (version {__version__}) to {target}\n"
         "add `ensure sonoran_bridge` to server.cfg after `ensure sonorancad` (see "
         "`sonoran-bridge init` for every line)"
     )
@@ -248,7 +274,7 @@ def _env() -> dict[str, str]:
 
 
 def _run(config: Config) -> int:
-    from bridge.app import Daemon
+    from bridge.app import Daemon, StartFailed
 
     logs.configure(
         config.log.level, config.log.format, secrets=[config.cad.api_key, config.listen.token]
@@ -256,8 +282,10 @@ def _run(config: Config) -> int:
     log = logs.get_logger("bridge.cli")
     if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         log.warning("listening beyond loopback: keep the port firewalled", host=config.listen.host)
-    if config.status.port and config.status.allow_remote and (
-        config.status.host not in LOOPBACK_HOSTS
+    if (
+        config.status.port
+        and config.status.allow_remote
+        and (config.status.host not in LOOPBACK_HOSTS)
     ):
         log.warning(
             "status page beyond loopback: it shows every call and subject; keep it firewalled",
@@ -272,7 +300,7 @@ def _run(config: Config) -> int:
 
     try:
         asyncio.run(serve())
-    except OSError as exc:
+    except (StartFailed, OSError) as exc:
         log.error("could not start", error=str(exc))
         return 1
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -28,6 +29,8 @@ RESOURCE_KEEPALIVE_SECONDS = 30.0
 """The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
 much silence it sends an empty batch, on a timer that ticks every third of it, so a quiet link
 can stay silent for up to 40 s."""
+DEFAULT_CONFIG = "config.toml"
+"""Where `init` writes the config and where `run` and `check-config` read it by default."""
 PATH_KEYS = (("budget", "state_file"), ("postal", "file"))
 """Config keys that hold file paths: `~` in them is expanded."""
 
@@ -171,6 +174,8 @@ def parse_config(
     text: str | bytes, env: Mapping[str, str] | None = None, *, require_secrets: bool = True
 ) -> Config:
     """Decode TOML text into a validated `Config`, applying environment overrides."""
+    text = _utf8_text(text)
+    _refuse_windows_paths(text)
     try:
         config = msgspec.toml.decode(text, type=Config)
     except msgspec.ValidationError as exc:
@@ -192,6 +197,63 @@ def parse_config(
             setattr(part, key, os.path.expanduser(value))
     validate(config, require_secrets=require_secrets)
     return config
+
+
+def _utf8_text(text: str | bytes) -> str:
+    """The config's text: UTF-8, with the byte-order mark Notepad writes dropped.
+
+    UTF-16 (what PowerShell 5's `>` and `Out-File` write) and legacy code pages are refused by
+    name, not with a codec error.
+    """
+    if isinstance(text, str):
+        return text.removeprefix("\ufeff")
+    if text.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in text[:64]:
+        raise ConfigError(
+            "the config file is saved as UTF-16 (PowerShell 5's `>` and `Out-File` write that), "
+            "not UTF-8: save it again as UTF-8 (Notepad: File > Save as > Encoding UTF-8; "
+            "PowerShell: `Set-Content -Encoding utf8`)"
+        )
+    try:
+        return text.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = text[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"the config file is not UTF-8 (byte 0x{text[exc.start]:02X} at line {line}; "
+            "a Windows code page such as cp1252?): save it again as UTF-8 (Notepad: File > "
+            "Save as > Encoding UTF-8)"
+        ) from None
+
+
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\(?!\\)|^\\\\(?!\\)[^\\]")
+r"""`C:\x` or `\\server\share`, as typed: in a double-quoted TOML string each backslash
+starts an escape (`\f` is a form feed, `\U` must be hex)."""
+_BASIC_STRING_LINE = re.compile(r'^[ \t]*([A-Za-z0-9_-]+)[ \t]*=[ \t]*"((?:[^"\\\n]|\\.)*)"')
+_TABLE_LINE = re.compile(r"^[ \t]*\[[ \t]*([A-Za-z0-9_.-]+)[ \t]*\]")
+
+
+def _refuse_windows_paths(text: str) -> None:
+    r"""Refuse a Windows path written with single backslashes in double quotes, naming the key.
+
+    TOML reads `"C:\fivem\nearest"` as a form feed and a line break (or refuses `\U`), so the
+    value would be mangled or the error would name an escape the owner never meant.
+    """
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if heading := _TABLE_LINE.match(line):
+            table = heading[1]
+            continue
+        found = _BASIC_STRING_LINE.match(line)
+        if found is None or not _WINDOWS_PATH.match(found[2]):
+            continue
+        key = f"{table}.{found[1]}" if table else found[1]
+        value = found[2]
+        forward = value.replace("\\", "/")
+        raise ConfigError(
+            f"{key} (line {number}): {value} is a Windows path in double quotes, where TOML "
+            "reads each backslash as the start of an escape (\\f, \\n, \\U...): write it "
+            f'with forward slashes, {found[1]} = "{forward}", or in single quotes, '
+            f"{found[1]} = '{value}'"
+        )
 
 
 def _secret(value: str, name: str) -> str:
@@ -221,11 +283,37 @@ def load_config(
         text = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {str(file)!r} not found: copy config.example.toml to it and edit it"
+            f"config file {str(file)!r} not found: write one with `sonoran-bridge init"
+            f"{'' if str(path) == DEFAULT_CONFIG else ' --config ' + _shell_quoted(str(path))}`"
+            ", then set cad.api_key in it"
+        ) from None
+    except PermissionError as exc:
+        raise ConfigError(
+            f"cannot read config file {str(file)!r}: {exc.strerror}{_who_may_read(file)}"
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(file)!r}: {exc.strerror}") from None
     return parse_config(text, env, require_secrets=require_secrets)
+
+
+def _who_may_read(file: Path) -> str:
+    """Who is refused and who owns the file, with the fix (a service user other than the one
+    that ran `init`, whose file is readable by its owner only); "" where that cannot be told."""
+    try:
+        import grp
+        import pwd
+
+        stat = file.stat()
+        owner = pwd.getpwuid(stat.st_uid).pw_name
+        group = grp.getgrgid(stat.st_gid).gr_name
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return ""
+    return (
+        f" for user {user} (the file is {owner}:{group}, mode {stat.st_mode & 0o777:04o}): let "
+        f"the user the daemon runs as read it, e.g. chgrp {user} {file} && chmod 0640 {file} "
+        "(see docs/operations.md, the config's owner under systemd)"
+    )
 
 
 def validate(config: Config, *, require_secrets: bool = True) -> None:
@@ -326,13 +414,33 @@ def _toml_path(message: str) -> str:
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", text)
     if unknown:
         key = f"{path}.{unknown[1]}" if path else unknown[1]
-        return f"{key}: unknown key (check its spelling against config.example.toml)"
+        near = difflib.get_close_matches(unknown[1], _fields(path), n=1, cutoff=0.6)
+        hint = f"did you mean `{near[0]}`?" if near else "check its spelling"
+        return f"{key}: unknown key ({hint} Every key is in config.example.toml.)"
     choices = _choices(path)
     if choices:
         listed = ", ".join(repr(choice) for choice in choices)
         got = re.fullmatch(r"Invalid enum value (.+)", text)
         return f"{path}: expected one of {listed}; " + (f"got {got[1]}" if got else text)
     return f"{path}: {text}" if path else text
+
+
+def _fields(path: str) -> tuple[str, ...]:
+    """The keys the table at `path` allows ("" is the top level), or () if it is not a table."""
+    kind: Any = Config
+    for name in path.split(".") if path else []:
+        hints = typing.get_type_hints(kind) if isinstance(kind, type) else {}
+        if name not in hints:
+            return ()
+        kind = hints[name]
+    if isinstance(kind, type) and issubclass(kind, Struct):
+        return kind.__struct_fields__
+    return ()
+
+
+def _shell_quoted(path: str) -> str:
+    """A path as typed in cmd.exe, PowerShell or a POSIX shell: double-quoted when it must be."""
+    return f'"{path}"' if any(c in path for c in " []()&'") else path
 
 
 def _choices(path: str) -> tuple[Any, ...]:

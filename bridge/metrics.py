@@ -53,6 +53,11 @@ class _FromSnapshot(Collector):
             "Game servers linked to the daemon.",
             value=len(view.links),
         )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_game_servers_disconnected",
+            "Game servers whose link went down and has not come back (their calls stand still).",
+            value=len(view.departed),
+        )
         error = GaugeMetricFamily(
             f"{PREFIX}_map_error_meters",
             "Mean distance between followed subjects and their calls as the CAD draws them.",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from pathlib import Path
+import shlex
+from collections.abc import Callable
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from bridge import bundled
 from bridge.config import ConfigError, parse_config
@@ -96,3 +98,64 @@ def server_cfg_lines(token: str, *, url: str = "ws://127.0.0.1:30125", server_id
             "ensure sonoran_bridge",
         ]
     )
+
+
+def start_program(
+    argv0: str,
+    executable: str,
+    scripts: str,
+    *,
+    os_name: str = os.name,
+    exists: Callable[[str], bool] = os.path.isfile,
+) -> list[str]:
+    """The command that runs this very installation, by absolute path.
+
+    A venv's `sonoran-bridge` is not on PATH once the shell that activated it is gone (a
+    service, a start script), so the start lines name the program this command ran from: the
+    console script (`argv0`, `.exe` added on Windows where the launcher drops it), else the one
+    in this interpreter's scripts folder, else `python -m bridge` with this interpreter.
+    """
+    path: type[PurePath] = PureWindowsPath if os_name == "nt" else PurePosixPath
+    suffix = ".exe" if os_name == "nt" else ""
+    ran = path(argv0)
+    if ran.is_absolute() and ran.stem.lower() == "sonoran-bridge":
+        for candidate in (str(ran), str(ran) + suffix if suffix and not ran.suffix else ""):
+            if candidate and exists(candidate):
+                return [candidate]
+    beside = str(path(scripts) / f"sonoran-bridge{suffix}")
+    if exists(beside):
+        return [beside]
+    return [executable, "-m", "bridge"]
+
+
+def shell_line(command: list[str], os_name: str = os.name) -> str:
+    """`command` as typed in cmd.exe (Windows) or a POSIX shell."""
+    if os_name == "nt":
+        return " ".join(
+            f'"{part}"' if any(c in part for c in " &()[]'") else part for part in command
+        )
+    return " ".join(shlex.quote(part) for part in command)
+
+
+def start_lines(program: list[str], config: str, os_name: str = os.name) -> str:
+    """How to start the daemon with `config`, and what the deploy recipes take, by absolute path."""
+    run = shell_line([*program, "run", "--config", config], os_name)
+    lines = [f"     {run}"]
+    if os_name == "nt":
+        exe = shell_line(program[:1], "nt") if len(program) == 1 else ""
+        if run.startswith('"'):
+            lines.append("   (in PowerShell, put & and a space before it)")
+        if exe:
+            lines += [
+                "   from the start script beside the config (restarts it when it fails):",
+                f"     sonoran-bridge.cmd {exe}",
+                "   or as a service (NSSM), from an elevated PowerShell:",
+                "     powershell -ExecutionPolicy Bypass -File install-service.ps1 "
+                f"-Config {shell_line([config], 'nt')} -Exe {exe}",
+            ]
+    else:
+        lines += [
+            "   as a service: deploy/systemd/sonoran-bridge.service, its ExecStart= set to that "
+            "line",
+        ]
+    return "\n".join(lines)

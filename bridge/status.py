@@ -157,6 +157,19 @@ class LinkView(Struct, frozen=True, kw_only=True):
     errors: int
 
 
+class DepartedView(Struct, frozen=True, kw_only=True):
+    """A game server whose link went down and has not come back."""
+
+    server_id: int
+    gone_for: float
+    """Seconds since its link went down."""
+    calls: int
+    """Its calls the daemon still holds: they stay where the map last drew them."""
+
+
+DEPARTED_STATE = "game server disconnected: stays where last drawn"
+
+
 class CallView(Struct, frozen=True, kw_only=True):
     """One followed call: where its subject is, where the CAD draws it, when it moves next."""
 
@@ -215,6 +228,8 @@ class Snapshot(Struct, frozen=True, kw_only=True):
     version: str
     uptime: float
     links: list[LinkView]
+    departed: list[DepartedView]
+    """Game servers that were connected and are no longer, longest gone first."""
     calls: list[CallView]
     budgets: list[BudgetView]
     requests: int
@@ -237,11 +252,14 @@ def _call_view(
     waits: Mapping[tuple[int, int], float],
     now: float,
     next_slot: float,
+    departed: bool = False,
 ) -> CallView:
     tracker, settings = planner.tracker, planner.settings
     fix = tracker.fix_of(call)
     error = tracker.error(call) if call.drawn is not None else None
-    if call.meta is None:
+    if departed:
+        state = DEPARTED_STATE
+    elif call.meta is None:
         state = "waiting for its metaData"
     elif fix is None:
         state = "waiting for a position"
@@ -284,8 +302,13 @@ def snapshot(
     requests_made: int,
     summary: Mapping[str, Any] | None = None,
     rate_limited: Mapping[str, int] | None = None,
+    departed: Mapping[int, float] | None = None,
 ) -> Snapshot:
-    """The daemon as the status page shows it at `now`."""
+    """The daemon as the status page shows it at `now`; `departed` maps each game server whose
+    link went down (and has not come back) to when."""
+    links = list(links)
+    connected = {link.server_id for link in links}
+    gone = {k: t for k, t in (departed or {}).items() if k not in connected}
     budgets: list[tuple[Route, Budget]] = [("update_call", planner.update_budget)]
     if planner.get_budget is not None:
         budgets.append(("get_calls", planner.get_budget))
@@ -305,7 +328,7 @@ def snapshot(
     waits = planner.expected_waits(now)
     next_slot = planner.update_budget.next_slot(now)
     calls = [
-        _call_view(planner, call, waits, now, next_slot)
+        _call_view(planner, call, waits, now, next_slot, call.server_id in gone)
         for call in sorted(planner.tracker, key=lambda c: c.key)
     ]
     errors = [c.error for c in calls if c.error is not None and c.subject_at is not None]
@@ -331,6 +354,14 @@ def snapshot(
             ),
             key=lambda view: view.server_id,
         ),
+        departed=[
+            DepartedView(
+                server_id=server_id,
+                gone_for=round(max(0.0, now - since), 3),
+                calls=sum(1 for call in calls if call.server_id == server_id),
+            )
+            for server_id, since in sorted(gone.items(), key=lambda item: item[1])
+        ],
         calls=calls,
         budgets=budget_views,
         requests=requests_made,

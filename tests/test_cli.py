@@ -73,9 +73,9 @@ def test_config_errors_name_the_key_and_exit_non_zero(
     assert named in capsys.readouterr().err
 
 
-def test_a_missing_config_points_at_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_config_points_at_init(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", "/nonexistent/config.toml"]) == 2
-    assert "config.example.toml" in capsys.readouterr().err
+    assert "sonoran-bridge init" in capsys.readouterr().err
 
 
 def test_the_demo_runs_offline_and_reports(capsys: pytest.CaptureFixture[str]) -> None:

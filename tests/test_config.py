@@ -237,12 +237,12 @@ def test_other_http_api_urls_are_accepted(url: str) -> None:
 # --- files ---------------------------------------------------------------------------
 
 
-def test_missing_file_points_at_the_example(tmp_path: Path) -> None:
+def test_missing_file_points_at_init(tmp_path: Path) -> None:
     path = tmp_path / "bridge.toml"
     with pytest.raises(ConfigError) as info:
         load_config(path, {})
     assert str(path) in str(info.value)
-    assert "config.example.toml" in str(info.value)
+    assert "sonoran-bridge init --config" in str(info.value)
 
 
 def test_unreadable_path_is_a_config_error(tmp_path: Path) -> None:

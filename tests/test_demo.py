@@ -10,7 +10,7 @@ import socket
 
 import httpx
 
-from bridge.demo import print_summary, run_demo
+from bridge.demo import DemoReport, print_summary, run_demo
 from bridge.naive import NaiveLoop
 from bridge.outcomes import Meta, PatchResult, RateLimited, Transient, Updated
 
@@ -120,3 +120,20 @@ async def test_a_taken_status_port_falls_back_to_a_free_one() -> None:
             seconds=1.0, calls=1, speedup=20.0, out=io.StringIO(), status_port=taken
         )
     assert report.status_url is not None and f":{taken}/" not in report.status_url
+
+
+def test_the_summary_says_what_the_map_error_means() -> None:
+    out = io.StringIO()
+    report = DemoReport(
+        seconds=1.0,
+        simulated_seconds=4.0,
+        calls=[],
+        requests=0,
+        rate_limited=0,
+        max_in_window=0,
+        limit=10,
+    )
+    print_summary(report, out)
+    text = out.getvalue()
+    assert "mean map error: how far, on average, a call on the dispatcher's map is" in text
+    assert "50 m radius" in text

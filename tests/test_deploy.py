@@ -101,7 +101,7 @@ def test_every_recipe_runs_commands_the_cli_accepts() -> None:
     (cmd,) = re.findall(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
     cli_accepts(json.loads(cmd))
     command_file = (DEPLOY / "windows" / "sonoran-bridge.cmd").read_text()
-    (line,) = re.findall(r"^sonoran-bridge (run .*)$", command_file, re.MULTILINE)
+    (line,) = re.findall(r"^\"%PROGRAM%\" (run .*)$", command_file, re.MULTILINE)
     cli_accepts(shlex.split(line.replace("%CONFIG%", "config.toml")))
     script = (DEPLOY / "windows" / "install-service.ps1").read_text()
     check = re.search(r"^& \$Exe (check-config .*)$", script, re.MULTILINE)

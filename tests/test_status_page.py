@@ -91,6 +91,7 @@ async def test_metrics_parse_as_prometheus_text_with_the_expected_families(
         "sonoran_bridge_positions_received": "counter",
         "sonoran_bridge_calls_tracked": "gauge",
         "sonoran_bridge_game_servers_connected": "gauge",
+        "sonoran_bridge_game_servers_disconnected": "gauge",
         "sonoran_bridge_map_error_meters": "gauge",
         "sonoran_bridge_budget_slots_used": "gauge",
         "sonoran_bridge_budget_slots_limit": "gauge",

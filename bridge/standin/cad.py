@@ -429,12 +429,35 @@ class CadStandIn:
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
 
+STANDIN_HELP = """\
+Point the daemon at it with, in config.toml (with the defaults):
+  [cad]
+  api_url = "http://127.0.0.1:8080"
+  api_key = "standin-key"
+  server_id = 1
+
+Look at its calls (where each is drawn, its metaData) with the bridge's own read:
+  curl -H "Authorization: Bearer standin-key" http://127.0.0.1:8080/v2/emergency/servers/1/calls
+or on the daemon's status page (the "drawn at" column). With --port or --api-key, use those
+values instead.
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the stand-in until interrupted: python -m bridge.standin.cad --calls 501,502."""
-    parser = argparse.ArgumentParser(description="Local Sonoran CAD v2 stand-in")
-    parser.add_argument("--port", type=int, default=8080)
+    parser = argparse.ArgumentParser(
+        description="A local Sonoran CAD v2 stand-in: the two dispatch-call routes the bridge "
+        "uses, with Sonoran's metaData replace and its 10-a-minute limit per key, on loopback.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=STANDIN_HELP,
+    )
+    parser.add_argument("--port", type=int, default=8080, help="its port (default 8080)")
     parser.add_argument("--calls", default="", help="comma-separated call ids on server 1")
-    parser.add_argument("--api-key", default="standin-key")
+    parser.add_argument(
+        "--api-key",
+        default="standin-key",
+        help="the API key it accepts (default standin-key): put it in cad.api_key",
+    )
     args = parser.parse_args(argv)
 
     async def serve() -> None:

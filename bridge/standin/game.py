@@ -137,3 +137,67 @@ class SimulatedGame:
                     log.warning("daemon reported an error", message=message.get("message"))
         except ConnectionClosed:
             pass
+
+
+GAME_HELP = """\
+With the CAD stand-in and the real daemon, three terminals, in the folder of config.toml:
+  python -m bridge.standin.cad --calls 501,502
+  sonoran-bridge run          (config.toml: cad.api_url = "http://127.0.0.1:8080",
+                               cad.api_key = "standin-key")
+  python -m bridge.standin.game --calls 501,502
+then watch the calls move on the status page (http://127.0.0.1:30126/).
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Drive simulated units that calls follow, against a running daemon, until interrupted."""
+    import argparse
+    import contextlib
+
+    from bridge.config import ConfigError, load_config
+    from bridge.standin.routes import Fleet
+
+    parser = argparse.ArgumentParser(
+        description="A simulated game server: connects to a running sonoran-bridge like the "
+        "FiveM resource, and its calls follow units that drive around.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=GAME_HELP,
+    )
+    parser.add_argument(
+        "--config", "-c", default="config.toml", help="the daemon's config: its token and port"
+    )
+    parser.add_argument("--calls", default="501,502", help="call ids to follow (default 501,502)")
+    parser.add_argument("--seconds", type=float, default=600.0, help="how long (default 600)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, require_secrets=False)
+        calls = [int(c) for c in args.calls.split(",") if c.strip()]
+    except (ConfigError, ValueError) as exc:
+        parser.exit(2, f"bridge.standin.game: {exc}\n")
+    fleet = Fleet(len(calls), seed=7, moving_share=1.0)
+    game = SimulatedGame(
+        f"ws://127.0.0.1:{config.listen.port}",
+        config.listen.token,
+        fleet,
+        dict(zip(calls, fleet.subjects, strict=True)),
+        server_id=config.cad.server_id,
+    )
+
+    async def play() -> None:
+        task = asyncio.create_task(game.run(args.seconds))
+        told: dict[int, str] = {}
+        while not task.done():
+            for call_id, state in sorted(game.states.items()):
+                if told.get(call_id) != state:
+                    told[call_id] = state
+                    print(f"call {call_id}: {state}", flush=True)
+            await asyncio.sleep(0.2)
+        await task
+
+    print(f"simulated game server: calls {args.calls} follow units that drive", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(play())
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,12 @@ const WORLD = { minX: -4000, maxX: 4500, minY: -4000, maxY: 8000 };
 
 let postals = [];
 
+// Plain words for the API's route names.
+const ROUTES = {
+  update_call: "call moves (update_call)",
+  get_calls: "call list reads (get_calls)",
+};
+
 function el(tag, attrs = {}, text) {
   const node = tag.startsWith("svg:")
     ? document.createElementNS(SVG_NS, tag.slice(4))
@@ -123,7 +129,7 @@ function drawMap(calls) {
         cx: sx(x), cy: sy(y), r: Math.max(4, (call.radius || 0) * scale),
       }));
       nodes.push(el("svg:circle", { class: "pin-dot", cx: sx(x), cy: sy(y), r: 2.5 }));
-      nodes.push(el("svg:text", { class: "label", x: sx(x) + 6, y: sy(y) - 6 }, String(call.call_id)));
+      nodes.push(el("svg:text", { class: "label", x: sx(x) + 6, y: sy(y) - 6 }, `call ${call.call_id}`));
     }
   }
   const subjects = new Map();
@@ -133,36 +139,49 @@ function drawMap(calls) {
     nodes.push(el("svg:circle", {
       class: "subject", "data-subject": key, "data-x": x, "data-y": y, cx: sx(x), cy: sy(y), r: 5,
     }));
+    nodes.push(el("svg:text", { class: "label subject-label", x: sx(x) + 7, y: sy(y) + 12 }, call.subject));
   }
   svg.replaceChildren(...nodes);
 }
 
 function render(view) {
   const failing = view.auth_failing ? " · CAD REFUSES THE API KEY" : "";
+  const gone = view.departed.length ? ` · ${view.departed.length} disconnected` : "";
   document.getElementById("headline").textContent =
-    `v${view.version} · up ${seconds(view.uptime)} · ${view.links.length} game server(s) · ` +
+    `v${view.version} · up ${seconds(view.uptime)} · ${view.links.length} game server(s)${gone} · ` +
     `${view.calls.length} call(s) · ${view.requests} requests, ${view.pushes} pushes, ` +
     `${view.rate_limited} × 429 · mean map error ${metres(view.mean_error)}${failing}`;
   document.getElementById("banner").hidden = true;
   drawMap(view.calls);
-  fill("links", view.links.map((k) => [k.server_id, "#" + k.conn, k.frames, [k.errors, k.errors ? "bad" : ""]]));
+  fill("links", [
+    ...view.links.map((k) => [k.server_id, ["connected", "ok"], "#" + k.conn, k.frames, [k.errors, k.errors ? "bad" : ""]]),
+    ...view.departed.map((d) => [
+      d.server_id,
+      [`disconnected ${seconds(d.gone_for)} ago`, "bad"],
+      [`its ${d.calls} call(s) stay where the map last drew them until it reconnects ` +
+        "(check that the game server and sonoran_bridge are running)", "detail"],
+      "–", "–",
+    ]),
+  ]);
   fill("budgets", view.budgets.map((b) => [
-    b.route,
-    [`${b.used} / ${b.limit} per ${b.window} s`, b.used >= b.share ? "bad" : "ok"],
-    b.share < b.limit ? [`${b.share} (another integration takes ${b.limit - b.share})`, "bad"] : b.share,
+    ROUTES[b.route] ?? b.route,
+    // Using the budget is its purpose: only what needs action is coloured.
+    `${b.used} of ${b.share} used, per ${b.window} s`,
+    b.share < b.limit ? [`${b.share} of ${b.limit} (another program takes ${b.limit - b.share})`, "warn"] : `${b.share} of ${b.limit}`,
     b.next_free_in === null ? "when the request in flight ends"
       : b.next_free_in === 0 ? "now" : "in " + seconds(b.next_free_in),
     b.paused_for ? [seconds(b.paused_for), "bad"] : "–",
     [b.rate_limited, b.rate_limited ? "bad" : ""],
   ]));
   fill("calls", view.calls.map((c) => [
-    c.server_id, c.call_id, c.subject, c.state,
+    c.server_id, c.call_id, c.subject,
+    view.departed.some((d) => d.server_id === c.server_id) ? [c.state, "bad"] : c.state,
     point(c.subject_at), point(c.drawn_at), metres(c.error),
     c.last_push_ago === null ? "never" : seconds(c.last_push_ago) + " ago",
     c.next_push_in === null ? "–" : "≈ " + seconds(c.next_push_in),
   ]));
   fill("requests", view.recent.map((r) => [
-    seconds(r.ago) + " ago", r.route, r.server_id, r.call_id ?? "–",
+    seconds(r.ago) + " ago", ROUTES[r.route] ?? r.route, r.server_id, r.call_id ?? "–",
     [r.status, r.status === "200" ? "ok" : "bad"], r.latency_ms.toFixed(0) + " ms",
     [r.detail ?? "", "detail"],
   ]));

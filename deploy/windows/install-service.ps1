@@ -2,7 +2,10 @@
 # with Windows and restarts when it fails. From an elevated PowerShell, in the folder that holds
 # config.toml:
 #
-#   powershell -ExecutionPolicy Bypass -File install-service.ps1 -Config .\config.toml
+#   powershell -ExecutionPolicy Bypass -File install-service.ps1 -Config .\config.toml -Exe "C:\fivem\sonoran-bridge\venv\Scripts\sonoran-bridge.exe"
+#
+# -Exe is the program `sonoran-bridge init` printed (a venv is not on PATH for a service);
+# without it, the sonoran-bridge on PATH (pipx) is used.
 #
 # Remove it again with:  nssm stop sonoran-bridge; nssm remove sonoran-bridge confirm
 param(
@@ -16,7 +19,15 @@ $ErrorActionPreference = "Stop"
 
 $Config = (Resolve-Path $Config).Path
 $Folder = Split-Path -Parent $Config
-if (-not $Exe) { $Exe = (Get-Command sonoran-bridge -ErrorAction Stop).Source }
+if (-not $Exe) {
+    $Found = Get-Command sonoran-bridge -ErrorAction SilentlyContinue
+    if (-not $Found) {
+        throw "sonoran-bridge is not on PATH: pass -Exe with the full path that ``sonoran-bridge init`` printed (...\Scripts\sonoran-bridge.exe)"
+    }
+    $Exe = $Found.Source
+}
+if (-not (Test-Path -PathType Leaf $Exe)) { throw "-Exe ${Exe}: no such program" }
+$Exe = (Resolve-Path $Exe).Path
 $Logs = Join-Path $Folder "logs"
 
 # A config error would only show up in the service's log: check it here first.

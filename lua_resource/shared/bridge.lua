@@ -311,6 +311,17 @@ function Bridge:on_daemon_message(text)
             self.host.log(("call %d is gone from the CAD; no longer tracked"):format(msg.call_id))
         end
     end
+    -- A call that stopped moving says why in the console (a refused API key, an unknown
+    -- server id), once per cause rather than at every repeat of the same news.
+    self.failed_told = self.failed_told or {}
+    if msg.state == "failed" then
+        if self.failed_told[msg.call_id] ~= (msg.detail or "") then
+            self.failed_told[msg.call_id] = msg.detail or ""
+            self.host.log(("call %d is not moving: %s"):format(msg.call_id, msg.detail or "failed"))
+        end
+    else
+        self.failed_told[msg.call_id] = nil
+    end
     self.host.call_state(msg.call_id, msg.state, msg.detail)
 end
 
