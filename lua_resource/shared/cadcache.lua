@@ -147,6 +147,29 @@ function CadCache.caller_player(call_object)
     return id
 end
 
+---The entry as a tracking announcement says it now is: dispatchnotify fires
+---CallEdit:Tracking(callId, trackPrimary, primary) before sonorancad writes the
+---edited call to its cache, so the cached entry still holds the old controls.
+---Returns a copy with the announced `trackPrimary` and `primary`; the cached
+---entry itself is left alone.
+---@param entry any
+---@param on boolean
+---@param primary integer|nil
+---@return table|nil
+function CadCache.with_tracking(entry, on, primary)
+    local call = call_of(entry)
+    if call == nil then
+        return nil
+    end
+    local copy = {}
+    for k, v in pairs(call) do
+        copy[k] = v
+    end
+    copy.trackPrimary = on == true
+    copy.primary = primary
+    return { dispatch_type = entry.dispatch_type, dispatch = copy }
+end
+
 ---Whether two metaData tables hold the same keys and values.
 ---@param a table<string, any>|nil
 ---@param b table<string, any>|nil

@@ -18,11 +18,7 @@ function Bridge:refresh_call(call_id, entry)
         return
     end
     if CadCache.is_closed(entry) then
-        self.tracker:untrack(call_id)
-        self:release(call.subject)
-        self:send(Messages.call_closed(call_id))
-        self:save()
-        self.host.log(("call %d was closed in the CAD; no longer tracked"):format(call_id))
+        self:closed(call_id, "was closed in the CAD")
         return
     end
     local meta, reason = CadCache.meta(entry)
@@ -37,6 +33,37 @@ function Bridge:refresh_call(call_id, entry)
         call.meta_refused = nil
         self.tracker:set_meta(call_id, meta)
         self:send(Messages.call_meta(call_id, meta))
+    end
+end
+
+---A tracked call the CAD closed (or removed): untracked, and the daemon told.
+---@param call_id integer
+---@param how string what happened to it, for the console
+function Bridge:closed(call_id, how)
+    local call = self.tracker:untrack(call_id)
+    if call == nil then
+        return
+    end
+    self:release(call.subject)
+    self:send(Messages.call_closed(call_id))
+    self:save()
+    self.host.log(("call %d %s; no longer tracked"):format(call_id, how))
+end
+
+---A push event body as the CAD sent it to sonorancad (its
+---`SonoranCAD::pushevents:shim` event carries each one, raw). Read here for what
+---sonorancad v4.0.104 drops: EVENT_DISPATCH_CLOSED closes only the first of its
+---`callIds` in sonorancad's cache (and none when that one is not cached), so
+---every call it names is closed here.
+---@param event PushEvent|nil
+function Bridge:on_cad_push(event)
+    if event == nil then
+        return
+    end
+    if event.type == "EVENT_DISPATCH_CLOSED" then
+        for _, call_id in ipairs(event.call_ids) do
+            self:closed(call_id, "was closed in the CAD")
+        end
     end
 end
 
@@ -86,7 +113,11 @@ function Bridge:on_cad_tracking(call_id, on, primary)
         return
     end
     self.follow_rules:on_cad_tracking(id, on, primary)
-    local entry = CadCache.find(self.host.call_cache(), id)
+    -- Fired before sonorancad caches the edited call: the cached entry still holds the
+    -- old controls, so the announced ones are laid over it (re-reading the cache alone
+    -- would follow, stop and follow again).
+    local told = self.follow_rules.cad_tracking[id]
+    local entry = CadCache.with_tracking(CadCache.find(self.host.call_cache(), id), told.on, told.primary)
     if entry ~= nil and self.follow_rules:primary_on() then
         self.follow_rules:reconcile_call(id, entry, self.host.unit_players())
     end

@@ -34,6 +34,8 @@ class CadWorld:
                  ours: FakeServer) -> None:
         self.cad, self.world, self.sonorancad, self.ours = cad, world, sonorancad, ours
         self._seen = 0
+        self.players: dict[int, tuple[float, float, float]] = {}
+        self.retired_errors: list[str] = []
 
     # -- time --------------------------------------------------------------------------------
 
@@ -43,20 +45,33 @@ class CadWorld:
     # -- the game ------------------------------------------------------------------------------
 
     def add_player(self, player_id: int, pos: tuple[float, float, float]) -> None:
+        self.players[player_id] = pos
         self.ours.add_player(player_id, pos)
         self.world.add_player(player_id, default_identifiers(player_id))
 
     def move_player(self, player_id: int, pos: tuple[float, float, float]) -> None:
+        self.players[player_id] = pos
         self.ours.move_player(player_id, pos)
 
     # -- the CAD -------------------------------------------------------------------------------
 
-    def unit(self, ident_id: int, player_id: int) -> dict[str, Any]:
-        """A unit whose apiIds hold the player's license, as sonorancad matches them."""
+    def unit(self, ident_id: int, player_id: int, community_user: str | None = None
+             ) -> dict[str, Any]:
+        """A unit whose apiIds hold the player's license, as sonorancad matches them; with
+        `community_user`, a unit known only by that community user id, which sonorancad
+        matches through the player's CAD link (`link`)."""
         license_id = default_identifiers(player_id)[0].split(":", 1)[1]
+        ids: dict[str, Any] = (
+            {"communityUserId": community_user} if community_user else {"apiIds": [license_id]}
+        )
         return {"id": ident_id, "accId": f"acc-{ident_id}", "status": 1, "isPanic": False,
-                "data": {"unitNum": f"1-{ident_id}", "name": f"Unit {ident_id}",
-                         "apiIds": [license_id]}}
+                "data": {"unitNum": f"1-{ident_id}", "name": f"Unit {ident_id}", **ids}}
+
+    def link(self, player_id: int, community_user: str) -> None:
+        """The player linked their game identity to this CAD account (the link check says so)."""
+        license_full = default_identifiers(player_id)[0]
+        for identifier in (license_full, license_full.split(":", 1)[1]):
+            self.cad.integration.links[identifier] = community_user
 
     def unit_login(self, ident_id: int, player_id: int) -> None:
         unit = self.unit(ident_id, player_id)
@@ -118,7 +133,25 @@ class CadWorld:
         return sorted(int(calls[i].callId) for i in range(1, len(calls) + 1))
 
     def errors(self) -> list[str]:
-        return self.sonorancad.errors + self.ours.errors
+        return self.sonorancad.errors + self.ours.errors + self.retired_errors
+
+    async def restart_ours(self) -> None:
+        """`restart sonoran_bridge`: a fresh Lua state with the KVP carried over, the players
+        where they were, its handlers where the old ones were in the order."""
+        old = self.ours
+        self.retired_errors += old.errors
+        place = [r.resource for r in self.world.resources]
+        self.world.remove(old.resource)
+        new = FakeServer(old.convars, old.resource, kvp=old.kvp(), runtime=self.world.lua)
+        for player_id in self.players:
+            pos = self.players[player_id]
+            new.add_player(player_id, pos)
+        self.world.add(new)
+        self.world.order(place)
+        self.ours, self._seen = new, 0
+        new.start()
+        new.link_up()
+        await self.world.advance(0)
 
     def gets(self, route: str = "get_calls") -> int:
         return sum(1 for r in self.cad.requests if r.route == route and r.counted)

@@ -23,6 +23,7 @@ PURE = [
     "shared/sampler.lua",
     "shared/messages.lua",
     "shared/cadcache.lua",
+    "shared/pushevents.lua",
     "shared/units.lua",
     "shared/saved.lua",
     "shared/follow.lua",
@@ -98,6 +99,7 @@ def test_each_module_returns_its_table_and_publishes_it() -> None:
         "Sampler",
         "Messages",
         "CadCache",
+        "PushEvents",
         "Units",
         "Saved",
         "Follow",
@@ -399,6 +401,29 @@ def test_parse_daemon_messages(bare: Bare, text: str, ok: bool) -> None:
     else:
         msg, reason = result
         assert msg is None and isinstance(reason, str)
+
+
+# -- pushevents -------------------------------------------------------------------------
+
+
+def test_push_events_read_every_id_of_a_bulk_close(bare: Bare) -> None:
+    def read(body: object) -> object:
+        event = bare.m.PushEvents.read(json.dumps(body), bare.decode)
+        return None if event is None else (event.type, list(lua_list(event.call_ids)))
+
+    close = {"key": "the-api-key", "type": "EVENT_DISPATCH_CLOSED"}
+    assert read({**close, "data": {"callIds": [1234, 5678]}}) == (
+        "EVENT_DISPATCH_CLOSED", [1234, 5678])
+    # the shape Sonoran's page shows (data as a one-item list), odd ids skipped, any case
+    assert read({**close, "type": "event_dispatch_closed",
+                 "data": [{"callIds": ["12", 0, -3, 1.5, "x", None, 13]}]}) == (
+        "EVENT_DISPATCH_CLOSED", [12, 13])
+    assert read({**close, "data": {}}) == ("EVENT_DISPATCH_CLOSED", [])
+    assert read({**close, "type": "EVENT_DISPATCH_NEW", "data": {"callIds": [1]}}) is None
+    assert bare.m.PushEvents.read("{not json", bare.decode) is None
+    assert bare.m.PushEvents.read(None, bare.decode) is None
+    event = bare.m.PushEvents.read(json.dumps({**close, "data": {"callIds": [1]}}), bare.decode)
+    assert "the-api-key" not in bare.encode(event)  # the key is not kept
 
 
 # -- cadcache ---------------------------------------------------------------------------
