@@ -223,6 +223,58 @@ def _call_id(value: Any) -> int | None:
     return None
 
 
+LISTS = {
+    "active": ("ActiveCalls", "activeCalls"),
+    "emergency": ("EmergencyCalls", "emergencyCalls"),
+    "closed": ("ClosedCalls", "closedCalls"),
+}
+"""Each list of `GET .../calls` by its documented name (PascalCase since 2026-04-27) and the
+camelCase one the API and sonorancad used before; the first present is read."""
+
+
+def _list_in(body: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | None:
+    for name in names:
+        if name in body:
+            return name, body[name]
+    return None
+
+
+def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
+    """The lists of a `GET .../calls` answer, in either case; a body without the active or the
+    911 list is refused (an empty result would read as "every call closed")."""
+    found = {which: _list_in(body, names) for which, names in LISTS.items()}
+    if found["active"] is None and found["emergency"] is None:
+        return Transient(
+            f"HTTP {status}: body has no call lists (expected ActiveCalls/EmergencyCalls)", True
+        )
+    read: dict[str, dict[int, Meta | None]] = {}
+    complete = True
+    for which, listed in found.items():
+        read[which] = {}
+        if listed is None:
+            continue
+        name, items = listed
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            return Transient(f"HTTP {status}: {name} is not a list", True)
+        for item in items:
+            call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
+            if call_id is None:
+                if which != "closed":
+                    complete = False  # some call is listed here, and it may be any of ours
+                continue
+            # A missing metaData field says nothing of what the call holds, so it stays
+            # unknown like an unreadable one.
+            read[which][call_id] = _meta_of(item)
+    return CallList(
+        calls=read["active"],
+        complete=complete,
+        emergency=read["emergency"],
+        closed=frozenset(read["closed"]),
+    )
+
+
 def _connect_reason(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None:
@@ -336,24 +388,7 @@ class CadClient:
         body = self._success_body(response)
         if not isinstance(body, dict):
             return body
-        if "activeCalls" not in body and "emergencyCalls" not in body:
-            # An empty result would read as "every call closed"; refuse to guess.
-            return Transient(f"HTTP {response.status_code}: body has no call lists", True)
-        calls: dict[int, Meta | None] = {}
-        complete = True
-        for key in ("activeCalls", "emergencyCalls"):
-            items = body.get(key) or []
-            if not isinstance(items, list):
-                return Transient(f"HTTP {response.status_code}: {key} is not a list", True)
-            for item in items:
-                call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
-                if call_id is None:
-                    complete = False  # some call is listed here, and it may be any of ours
-                    continue
-                # The shape of these items is not documented: a missing metaData field says
-                # nothing of what the call holds, so it stays unknown like an unreadable one.
-                calls[call_id] = _meta_of(item)
-        return CallList(calls=calls, complete=complete)
+        return _call_list(body, response.status_code)
 
     async def _send(
         self,

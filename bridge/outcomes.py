@@ -21,16 +21,21 @@ class Updated(Struct, frozen=True):
 
 
 class CallList(Struct, frozen=True):
-    """The GET of calls succeeded: call id -> metaData of every active and emergency call.
+    """The GET of calls succeeded: call id -> metaData of every active dispatch call (`calls`)
+    and every 911 call (`emergency`), and the ids of the closed dispatch calls listed.
 
     A call listed without metaData, or with metaData that could not be read, maps to None: it
     exists, its metaData is unknown (never `{}`: a PATCH of that would erase every key).
+    Dispatch and 911 ids are apart: nothing says the CAD never gives both kinds one id.
     """
 
     calls: dict[int, Meta | None]
     complete: bool = True
     """Every item of the lists was read; False when one had no readable call id, so that a
     call absent from `calls` may still have been listed."""
+    emergency: dict[int, Meta | None] = {}
+    closed: frozenset[int] = frozenset()
+    """Dispatch calls the CAD lists as closed (`ClosedCalls`, the newest `closedLimit`)."""
 
 
 class Gone(Struct, frozen=True):

@@ -23,6 +23,7 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.planner import Alert, Fetch, Notice, Planner, Push
+from bridge.protocol import DISPATCH
 
 log = structlog.stdlib.get_logger("bridge.pusher")
 
@@ -154,7 +155,10 @@ class PushLoop:
         if self.on_spent is not None:
             self.on_spent()
         if isinstance(action, Push):
-            context = {"server_id": action.key[0], "call_id": action.key[1]}
+            server_id, kind, call_id = action.key
+            context: dict[str, int | str] = {"server_id": server_id, "call_id": call_id}
+            if kind != DISPATCH:
+                context["kind"] = kind
         else:
             context = {"server_id": action.server_id}
         with structlog.contextvars.bound_contextvars(**context):
@@ -175,8 +179,10 @@ class PushLoop:
 
     async def _request(self, action: Push | Fetch) -> PatchResult | GetResult:
         if isinstance(action, Push):
-            server_id, call_id = action.key
-            if action.postal is None:  # stand-ins of the client that predate postals still work
+            server_id, kind, call_id = action.key
+            # A 911 call's postal rides in its metaData (the planner put it there).
+            if action.postal is None or kind != DISPATCH:
+                # stand-ins of the client that predate postals still work
                 return await self.cad.update_call(server_id, call_id, action.meta)
             return await self.cad.update_call(server_id, call_id, action.meta, action.postal)
         return await self.cad.get_calls(action.server_id)
@@ -198,7 +204,7 @@ class PushLoop:
 
 
 def _log_outcome(action: Push | Fetch, result: PatchResult | GetResult) -> None:
-    call_id = action.key[1] if isinstance(action, Push) else None
+    call_id = action.key[2] if isinstance(action, Push) else None
     match result:
         case Updated():
             log.debug("pushed", call_id=call_id, x=round(action.x, 1), y=round(action.y, 1))  # type: ignore[union-attr]

@@ -381,7 +381,7 @@ async def test_2xx_without_a_json_object_is_transient(raw: bytes) -> None:
     assert isinstance(listing, Transient) and listing.reached_server
 
 
-async def test_get_calls_reads_active_and_emergency_calls() -> None:
+async def test_get_calls_still_reads_the_camel_case_lists() -> None:
     body = {
         "activeCalls": [{"callId": 1, "metaData": {"x": "1"}}, {"callId": "2"}, {"nope": 1}, 7],
         "emergencyCalls": [{"callId": 9, "metaData": {"y": "2"}}],
@@ -391,7 +391,9 @@ async def test_get_calls_reads_active_and_emergency_calls() -> None:
     async with mock_client(answer(200, body)) as cad:
         listed = await cad.get_calls(1)
     # Item 2 carries no metaData: unknown, not {}; two items have no call id to read.
-    assert listed == CallList({1: {"x": "1"}, 2: None, 9: {"y": "2"}}, complete=False)
+    assert listed == CallList(
+        {1: {"x": "1"}, 2: None}, complete=False, emergency={9: {"y": "2"}}, closed=frozenset({3})
+    )
 
 
 @pytest.mark.parametrize("body", [{"calls": []}, {"activeCalls": {"1": {}}}])
