@@ -206,8 +206,12 @@ local bridge = Bridge.new({
     check_subject = check_subject,
     locate = locate,
     call_cache = call_cache,
-    call_state = function(call_id, state, detail)
-        TriggerEvent(RESOURCE .. ":callState", call_id, state, detail)
+    call_state = function(call_id, state, detail, kind)
+        if kind == "emergency" then -- a 4th argument for 911 calls only: absent = a dispatch call
+            TriggerEvent(RESOURCE .. ":callState", call_id, state, detail, kind)
+        else
+            TriggerEvent(RESOURCE .. ":callState", call_id, state, detail)
+        end
     end,
     identify = identify,
     save = function(text) SetResourceKvp(Saved.KEY, text) end,

@@ -83,6 +83,14 @@ function CadCache.is_closed(entry)
     return call ~= nil and as_integer(call.status) == CALL_STATUS_CLOSED
 end
 
+---The call's metaData as sonorancad holds it (nil when the entry has none).
+---@param entry any
+---@return any
+function CadCache.raw_meta(entry)
+    local call = call_of(entry)
+    return call and call.metaData or nil
+end
+
 ---The call's metaData as the wire carries it: every value verbatim (see
 ---shared/metadata.lua). Returns nil when the entry has no metaData the wire
 ---can carry as the CAD holds it, with the reason.

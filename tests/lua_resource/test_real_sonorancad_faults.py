@@ -79,6 +79,16 @@ async def test_a_unit_logout_stops_its_follow_promptly(game: CadWorld) -> None:
     assert game.tracks() == [("untrack", 501, None)]
 
 
+async def test_removing_a_911_call_leaves_the_dispatch_call_with_its_id(game: CadWorld) -> None:
+    assert game.ours.export("TrackCall", 501, "player:3")[0] is True
+    game.sent()
+    game.call_911(501, caller=12)
+    game.remove_911(501)
+    await game.advance(1_000)
+    assert game.tracks() == []
+    assert game.tracked() == [501]
+
+
 async def test_a_dispatcher_call_with_empty_metadata_is_still_followed(game: CadWorld) -> None:
     game.new_call(503, {}, primary=8, trackPrimary=True)
     await game.advance(1_000)
@@ -127,3 +137,47 @@ async def test_the_unit_poll_forgets_no_wrong_player(order: str) -> None:
         items = [i for m in sent if m["type"] == "positions" for i in m["items"]]
         assert ("unit:8", 30.0) in [(i["subject"], i["x"]) for i in items]
         assert game.errors() == []
+
+
+@pytest.mark.parametrize("order", ORDERS)
+async def test_a_911_call_follows_its_caller_as_a_911_call(order: str) -> None:
+    async with cad_world(order, players=PLAYERS, units={7: 3, 8: 12},
+                         sonoran_bridge_follow_caller_seconds=60) as game:
+        game.new_call(501, dict(META))
+        await game.advance(1_000)
+        game.ours.link_up()
+        assert game.ours.export("TrackCall", 501, "player:3")[0] is True
+        game.sent()
+        game.call_911(501, caller=12)  # 911 call 501: not dispatch call 501
+        await game.advance(0)
+        tracks = [m for m in game.sent() if m["type"] == "track"]
+        assert [(m["call_id"], m.get("kind"), m["subject"]) for m in tracks] == [
+            (501, "emergency", "player:12")
+        ]
+        game.remove_911(501)
+        await game.advance(1_000)
+        closed = [m for m in game.sent() if m["type"] == "call_closed"]
+        assert closed == [{"type": "call_closed", "call_id": 501, "kind": "emergency"}]
+        assert game.tracked() == [501]
+        (calls,) = game.ours.export("GetTrackedCalls")
+        assert calls[1].kind is None and calls[1].subject == "player:3"
+        assert game.errors() == []
+
+
+@pytest.mark.parametrize("empty", [{}, []], ids=["object", "list"])
+async def test_an_edit_it_cannot_relay_tells_the_daemon_its_copy_is_stale(
+    game: CadWorld, empty: object
+) -> None:
+    assert game.ours.export("TrackCall", 501, "player:3")[0] is True
+    assert [m.get("meta") for m in game.sent() if m["type"] == "track"] == [META]
+    game.edit_call(501, meta={**META, "tags": empty})  # {} or [] reach Lua as one empty table
+    await game.advance(1_000)
+    assert about_meta(game) == [{"type": "call_meta_stale", "call_id": 501}]
+    game.edit_call(501, meta={**META, "note": "ok"})  # one it can relay goes through again
+    await game.advance(1_000)
+    edited = {**META, "note": "ok"}
+    assert about_meta(game) == [{"type": "call_meta", "call_id": 501, "meta": edited}]
+
+
+def about_meta(game: CadWorld) -> list[dict[str, object]]:
+    return [m for m in game.sent() if m["type"] in ("call_meta", "call_meta_stale")]
