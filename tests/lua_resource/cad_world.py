@@ -142,7 +142,8 @@ class CadWorld:
         self.retired_errors += old.errors
         place = [r.resource for r in self.world.resources]
         self.world.remove(old.resource)
-        new = FakeServer(old.convars, old.resource, kvp=old.kvp(), runtime=self.world.lua)
+        new = FakeServer(old.convars, old.resource, kvp=old.kvp(), runtime=self.world.lua,
+                         resource_dir=old.resource_dir)
         for player_id in self.players:
             pos = self.players[player_id]
             new.add_player(player_id, pos)

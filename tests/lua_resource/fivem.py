@@ -81,8 +81,10 @@ class FakeServer:
         resource: str = RESOURCE,
         kvp: dict[str, str] | None = None,
         runtime: Any = None,
+        resource_dir: Path = RESOURCE_DIR,
     ) -> None:
         self.convars = dict(convars or {})
+        self.resource_dir = resource_dir
         if runtime is None:
             self.lua = lua54.LuaRuntime(unpack_returned_tuples=True)
             self.g = self.lua.globals()
@@ -123,7 +125,7 @@ class FakeServer:
                 return fields
             end"""
         )
-        fields = reader((RESOURCE_DIR / "fxmanifest.lua").read_text())
+        fields = reader((self.resource_dir / "fxmanifest.lua").read_text())
         pairs = []
         for i in range(1, len(fields) + 1):
             name, value = fields[i][1], fields[i][2]
@@ -140,7 +142,7 @@ class FakeServer:
         """Run the manifest's Lua server scripts in order (the JS ones run under Node)."""
         for script in self.server_scripts():
             if script.endswith(".lua"):
-                self._run_file(RESOURCE_DIR / script)
+                self._run_file(self.resource_dir / script)
         self.run()
         return self
 
