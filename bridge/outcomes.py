@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from msgspec import Struct
 
 Meta = dict[str, Any]
 """A call's metaData, values kept exactly as the CAD sent them (normally strings)."""
+
+Trace = dict[str, str]
+"""What names a failed request for Sonoran's support: the problem's `traceId`, a 429's
+`request_id` and the gateway's `x-kong-request-id` header, those the answer carried."""
+
+GoneWhat = Literal["call", "server", "unknown"]
 
 
 class Updated(Struct, frozen=True):
@@ -39,9 +45,16 @@ class CallList(Struct, frozen=True):
 
 
 class Gone(Struct, frozen=True):
-    """404: the call (or the server id) does not exist in the CAD."""
+    """404, or a call that answers as closed: the call (or the server id) is not there.
+
+    `what` tells which: "call" (the answer says the call is not found, or the update's answer
+    has `status` 2, closed), "server" (the serverId is not configured: the only 404 the CAD
+    documents) or "unknown" (a 404 that says neither: a read of the list decides).
+    """
 
     detail: str
+    what: GoneWhat = "unknown"
+    trace: Trace = {}
 
 
 class RateLimited(Struct, frozen=True):
@@ -49,6 +62,7 @@ class RateLimited(Struct, frozen=True):
 
     retry_after: float | None
     detail: str
+    trace: Trace = {}
 
 
 class AuthFailed(Struct, frozen=True):
@@ -56,6 +70,7 @@ class AuthFailed(Struct, frozen=True):
 
     status: int
     detail: str
+    trace: Trace = {}
 
 
 class Rejected(Struct, frozen=True):
@@ -63,6 +78,7 @@ class Rejected(Struct, frozen=True):
 
     status: int
     detail: str
+    trace: Trace = {}
 
 
 class Transient(Struct, frozen=True):
@@ -70,6 +86,7 @@ class Transient(Struct, frozen=True):
 
     reason: str
     reached_server: bool
+    trace: Trace = {}
 
 
 class Quota(Struct, frozen=True):

@@ -175,6 +175,10 @@ UNKNOWN_META = (
 
 
 CLOSED_LISTED = "closed in the CAD (its list of closed calls)"
+MISSING = (
+    "the CAD answered 404 to its update without saying whether the call or the server id is "
+    "missing; not pushed until a read of the list of calls tells"
+)
 
 
 @dataclass
@@ -199,7 +203,9 @@ class Planner:
     """Servers whose list of calls answered 404, and until when their requests wait."""
     _pauses: dict[int, Backoff] = field(default_factory=dict)
     _rate_backoff: Backoff = field(init=False)
-    _fault_backoff: Backoff = field(init=False)
+    _fault_backoffs: dict[str, Backoff] = field(default_factory=dict)
+    """Route -> its back-off after failures: a read failing for good must not start again
+    from a second each time an update goes through (it would read at every free slot)."""
     _auth_backoff: Backoff = field(init=False)
     auth_failing: bool = False
     _refusing: list[Budget] = field(default_factory=list)
@@ -217,7 +223,7 @@ class Planner:
         self.settings = settings
         self.tracker.near = settings.min_move
         self._rate_backoff = Backoff(settings.rate_backoff, settings.rate_backoff_cap)
-        self._fault_backoff = Backoff(settings.fault_backoff, settings.fault_backoff_cap)
+        self._fault_backoffs = {}
         self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
 
     def receive(self, server_id: int, message: InboundMessage, now: float) -> list[Notice | Heard]:
@@ -325,6 +331,8 @@ class Planner:
                 continue
             if call.stale_at is not None:
                 continue  # its copy is older than an edit the relay could not carry: read first
+            if call.missing_at is not None:
+                continue  # a 404 of its update: the list tells whether it closed
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
                 continue
             if call.refused_until > now:
@@ -451,7 +459,11 @@ class Planner:
         wanted: dict[int, float] = {}
         for call in self.tracker:
             server_id = call.server_id
-            if call.absent_at is not None or server_id in self._paused_until:
+            if (
+                call.absent_at is not None
+                or call.missing_at is not None
+                or server_id in self._paused_until
+            ):
                 least = interval
             elif (call.meta is None or call.stale_at is not None) and self.tracker.fix_of(
                 call
@@ -598,6 +610,13 @@ class Planner:
                     elif push.postal is not None:
                         call.postal = push.postal
                 events.append(Notice(server_id, call_id, "pushed", None, kind))
+            case Gone(detail=detail, what="server"):
+                events.extend(self._pause(server_id, f"404 for an update: {detail}", now))
+            case Gone(detail=detail, what="unknown") if call is not None:
+                # The only 404 the CAD documents is "serverId not configured": never drop a
+                # call on one that does not say which; the list read tells the two apart.
+                call.missing_at = now
+                events.append(Notice.of(call, "failed", f"{MISSING}: {detail}"))
             case Gone(detail=detail):
                 self.tracker.untrack(server_id, call_id, kind)
                 events.append(Notice(server_id, call_id, "gone", detail, kind))
@@ -638,7 +657,8 @@ class Planner:
             events.extend(self._resume(server_id))
             events.extend(self._read_list(server_id, result, asked_at, now))
         elif isinstance(result, Gone):
-            events.extend(self._pause(server_id, result.detail, now))
+            detail = f"404 for its list of calls: {result.detail}"
+            events.extend(self._pause(server_id, detail, now))
         events.extend(self._common(fetch, result, now))
         return events
 
@@ -653,10 +673,20 @@ class Planner:
             if call.since > asked_at:
                 continue  # tracked after the list was asked for: it may be newer than it
             active = listed.emergency if call.emergency else listed.calls
+            missing = call.missing_at is not None and call.missing_at <= asked_at
             if not call.emergency and call.call_id in listed.closed:
                 self.tracker.untrack(server_id, call.call_id, call.kind)
                 events.append(Notice.of(call, "gone", CLOSED_LISTED))
+            elif missing and call.call_id not in active and listed.complete:
+                self.tracker.untrack(server_id, call.call_id, call.kind)
+                detail = "404 for its update, and the CAD's list of calls lacks it"
+                events.append(Notice.of(call, "gone", detail))
             elif call.call_id in active:
+                if missing:
+                    # Listed, yet its update was a 404: refused, not gone; it backs off.
+                    call.missing_at = None
+                    call.rejections += 1
+                    call.refused_until = now + self._rejection_wait(call.rejections)
                 call.absent_at = None
                 meta = active[call.call_id]
                 unknown = call.meta is None or (
@@ -686,8 +716,9 @@ class Planner:
         return events
 
     def _pause(self, server_id: int, detail: str, now: float) -> list[Notice | Alert]:
-        """A 404 for a server's list: the CAD does not know the server id (now). Its calls are
-        kept, its requests wait, doubling while the answer stays 404."""
+        """A 404 for a server's list, or one of an update that says so: the CAD does not know
+        the server id (now). Its calls are kept, its requests wait, doubling while the answer
+        stays 404."""
         backoff = self._pauses.setdefault(
             server_id, Backoff(self.settings.server_pause, self.settings.server_pause_cap)
         )
@@ -697,7 +728,7 @@ class Planner:
         if not first:
             return []
         events: list[Notice | Alert] = [
-            Alert("server_unknown", f"404 for its list of calls: {detail}", server_id)
+            Alert("server_unknown", detail, server_id)
         ]
         events.extend(self.states_of(server_id))  # each call: failed, the server paused
         return events
@@ -710,7 +741,7 @@ class Planner:
 
     def states_of(self, server_id: int) -> list[Notice]:
         """Where each of a game server's calls stands, for a link that (re)connects."""
-        paused = f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
+        paused = f"paused: the CAD does not know server id {server_id} (it answered 404)"
         states = []
         for call in self.tracker.calls_of(server_id):
             if server_id in self._paused_until:
@@ -753,7 +784,7 @@ class Planner:
                     self.auth_failing = True
                     events.append(Alert("auth_failed", f"HTTP {status}: {detail}"))
             case Transient():
-                budget.block_until(now + self._fault_backoff.delay())
+                budget.block_until(now + self._fault_backoff(budget).delay())
                 self._in_spell("failed requests", budget, now)
             case Updated() | CallList() | Gone():
                 # A Rejected is no news of the route: it says one call's update was refused,
@@ -762,12 +793,20 @@ class Planner:
                     self._refusing.remove(budget)
                 events.extend(self._spells_over(budget, now))
                 self._rate_backoff.reset()
-                self._fault_backoff.reset()
+                self._fault_backoff(budget).reset()
                 if self.auth_failing:
                     self.auth_failing = False
                     self._auth_backoff.reset()
                     events.append(Alert("auth_resolved", "the CAD accepts the API key again"))
         return events
+
+    def _fault_backoff(self, budget: Budget) -> Backoff:
+        route = self._route(budget)
+        if route not in self._fault_backoffs:
+            settings = self.settings
+            initial, cap = settings.fault_backoff, settings.fault_backoff_cap
+            self._fault_backoffs[route] = Backoff(initial, cap)
+        return self._fault_backoffs[route]
 
     def _route(self, budget: Budget) -> str:
         return "update_call" if budget is self.update_budget else "get_calls"

@@ -109,6 +109,9 @@ class Call:
     relayed: bool = False
     """The game server has relayed the call's metaData (sonorancad runs beside the resource,
     and relays the dispatchers' edits as they come)."""
+    missing_at: float | None = None
+    """When the CAD answered an update of the call with a 404 that did not say whether the
+    call or the server id is missing: the call waits for a read of its list to tell."""
     stale_at: float | None = None
     """When the game server said the CAD changed the call's metaData in a way it cannot relay
     (`call_meta_stale`): the known copy is not pushed until a read begun after this, or a

@@ -143,7 +143,7 @@ def test_a_404_of_the_911_call_ends_only_it() -> None:
     push = planner.next_action(1.0)
     assert isinstance(push, Push) and push.key == (1, "emergency", 501)
     planner.begin(push, 1.0)
-    events = planner.finish_push(push, Gone("call not found"), 1.5)
+    events = planner.finish_push(push, Gone("call not found", "call"), 1.5)
     assert events == [Notice(1, 501, "gone", "call not found", "emergency")]
     assert planner.tracker.get(1, 501) is not None
 

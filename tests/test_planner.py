@@ -327,7 +327,7 @@ def test_gone_untracks_the_call_and_says_so() -> None:
     planner = make_planner()
     moved_call(planner)
     push = push_now(planner, 1.0)
-    events = planner.finish_push(push, Gone("call 7 not found"), 1.5)
+    events = planner.finish_push(push, Gone("call 7 not found", "call"), 1.5)
     assert planner.tracker.get(1, 7) is None
     assert events == [Notice(1, 7, "gone", "call 7 not found")]
     assert planner.next_action(100.0) is None
@@ -576,7 +576,7 @@ def test_a_read_that_goes_before_a_push_leaves_its_pacing_alone() -> None:
     planner = make_planner(daemon_policy=True)
     planner.settings = replace(planner.settings, meta_max_age=30.0)
     planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.calls[(1, "dispatch", 7)].learn_meta(META, 0.0)  # from the CAD: no relay brings edits
+    planner.tracker.get(1, 7).learn_meta(META, 0.0)  # type: ignore[union-attr]  # from the CAD
     planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
     push = push_now(planner, 1.0)
     planner.finish_push(push, updated(push), 1.5)

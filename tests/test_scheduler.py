@@ -204,7 +204,8 @@ def test_radius_grows_with_the_wait_only_when_asked() -> None:
     plain, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True))
     grown, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True, grow_radius=True))
     assert plain.tracker.calls[(1, "dispatch", 1)].meta is not None
-    assert float(plain.tracker.calls[(1, "dispatch", 1)].meta["radius"]) == Settings().default_radius
+    plain_meta = plain.tracker.calls[(1, "dispatch", 1)].meta
+    assert float(plain_meta["radius"]) == Settings().default_radius  # type: ignore[index]
     radius = float(grown.tracker.calls[(1, "dispatch", 1)].meta["radius"])  # type: ignore[index]
     assert Settings().default_radius < radius <= 1_000.0
 
