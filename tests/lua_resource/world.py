@@ -4,8 +4,9 @@
   the world's resource order (FiveM promises none: tests run both), each with its own copy of
   the arguments, as FXServer's msgpack makes them: tables copied key by key (so `{}` and `[]`
   are the same empty table), integers stay integers and floats floats, functions dropped.
-- `exports.other:Fn(...)` calls into the other resource's Lua state; arguments and results
-  are copied the same way.
+- `exports.other:Fn(...)` calls into the other resource; arguments and results are copied the
+  same way.
+- Each handler runs as a thread of its own (it may `Wait` or `Citizen.Await`).
 - Time is one clock: `advance` resumes the threads of every resource in wake order.
 - `PerformHttpRequest` is answered over a real socket (httpx) when the URL is on loopback
   (the CAD stand-in), between two steps of the clock; any other URL gets status 0, as
