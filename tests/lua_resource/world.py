@@ -146,7 +146,7 @@ class World:
 
     def emit(self, name: str, *args: Any, source: Any = None) -> None:
         """An event from outside every resource (e.g. a client's), to all handlers."""
-        packed = self.lua.table_from(list(args))
+        packed = self.lua.table_from(list(args), recursive=True)
         packed.n = len(args)
         self.bus.emit(name, source, packed)
 
