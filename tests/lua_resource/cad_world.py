@@ -9,7 +9,6 @@ object, which is what the CAD must send for it to work at all).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -212,7 +211,3 @@ async def cad_world(
     finally:
         await world.close()
         await cad.stop()
-
-
-def copy_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(meta)
