@@ -28,8 +28,9 @@ async def test_every_scenario_on_one_key(order: str) -> None:
     assert figures["pushes_on_bulk_closed_calls"] == 0
     assert figures["pushes_on_api_closed_call"] <= 3  # until the daemon reads the CAD's list
     assert figures["edits_reverted"] == 0
-    assert figures["911_call_to_first_push_near_caller_s"] is not None
-    assert figures["restart_to_pin_near_unit_after_a_400_m_drive_s"] is not None
+    assert figures["911_call_to_its_first_push_s"] is not None
+    assert figures["911_call_near_caller_after_a_20_s_drive_s"] is not None
+    assert figures["restart_to_pin_near_unit_after_a_10_s_drive_s"] is not None
     # sonorancad keeps the postal of a track primary call: the daemon never writes it
     assert figures["postal_writes_by_daemon_on_cad_track_primary"] == 0
     assert figures["postal_writes_after_restart_on_cad_track_primary"] == 0
