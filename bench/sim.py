@@ -181,10 +181,10 @@ class _Replay:
             self.fetch = (now + self.latency, action, self.cad.get_calls())
             return
         arrives = now + self.latency / 2
-        result = self.cad.update_call(action.key[1], action.meta, arrives)
+        result = self.cad.update_call(action.key[2], action.meta, arrives)
         if isinstance(result, Updated):
-            self.stale_since[action.key[1] - 1] = math.inf
-            self.pins.append((arrives, action.key[1] - 1, action.x, action.y))
+            self.stale_since[action.key[2] - 1] = math.inf
+            self.pins.append((arrives, action.key[2] - 1, action.x, action.y))
         self.push = (now + self.latency, action, result)
 
     def answer(self, now: float) -> None:

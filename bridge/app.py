@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from msgspec import UNSET
 
 from bridge import logs
 from bridge.budget import Budget
@@ -22,6 +23,7 @@ from bridge.outcomes import GetResult, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
 from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
+    DISPATCH,
     CallState,
     InboundMessage,
     PostalFile,
@@ -344,7 +346,12 @@ class Daemon:
         notice = self._key_refused(notice)
         self.listener.send(
             notice.server_id,
-            CallState(call_id=notice.call_id, state=notice.state, detail=notice.detail),
+            CallState(
+                call_id=notice.call_id,
+                state=notice.state,
+                detail=notice.detail,
+                kind=UNSET if notice.kind == DISPATCH else notice.kind,
+            ),
         )
 
     def status(self) -> dict[str, Any]:

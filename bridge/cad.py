@@ -6,13 +6,16 @@ Every request ends in one typed result; nothing from httpx escapes::
     GetResult   = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient
 
     Updated / CallList   2xx with a JSON object body
-    Gone                 404: server id not configured, or the call does not exist
+    Gone                 404: server id not configured, or the call does not exist (`what`
+                         tells which, when the answer says); a PATCH answered with the
+                         call's `status` 2 (closed) is Gone too
     RateLimited          429, with the wait the server asked for (or None)
     AuthFailed           401 / 403
     Rejected             any other 4xx: the request itself is wrong, do not resend as is
     Transient            5xx, 408, timeout, reset, refused, garbled 2xx body
 
-One call is one HTTP attempt: the caller owns the request budget and the retries.
+One call is one HTTP attempt: the caller owns the request budget and the retries. Every
+failure that got an answer carries `trace`: the ids Sonoran's support asks for.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ from bridge.outcomes import (
     CallList,
     GetResult,
     Gone,
+    GoneWhat,
     Meta,
     PatchResult,
     Quota,
     RateLimited,
     Rejected,
+    Trace,
     Transient,
     Updated,
 )
@@ -75,6 +80,10 @@ _DETAIL_CAP = 300
 _EPOCH_THRESHOLD = 1e9
 # ...and above this, timestamps in milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
 _EPOCH_MS_THRESHOLD = 1e11
+CLOSED_LIMIT = 10
+"""Closed calls asked for with each list (the docs' default; they give no meaning to 0): a
+followed call closed among the newest ten is seen closed at the next read. One closed
+earlier than those is still ended by two reads that lack it."""
 MAX_WAIT_WINDOWS = 3.0
 """Budget windows at most that a wait the server asks for is honoured."""
 DEFAULT_MAX_WAIT = MAX_WAIT_WINDOWS * 60.0
@@ -189,14 +198,57 @@ def _problem_text(body: Any) -> str:
     return text
 
 
-def _detail(response: httpx.Response, secret: _Secret) -> str:
+def _body(response: httpx.Response) -> Any:
     try:
-        text = _problem_text(_decoder.decode(response.content))
+        return _decoder.decode(response.content)
     except msgspec.DecodeError:
+        return None
+
+
+def _detail(response: httpx.Response, secret: _Secret) -> str:
+    body = _body(response)
+    if body is not None:
+        text = _problem_text(body)
+    else:
         text = response.content[:2 * _DETAIL_CAP].decode("utf-8", "replace")
     text = " ".join(text.split()) or response.reason_phrase or f"HTTP {response.status_code}"
     text = secret.redact(text)
     return text if len(text) <= _DETAIL_CAP else text[: _DETAIL_CAP - 1] + "…"
+
+
+_TRACE_FIELDS = ("traceId", "request_id")
+_TRACE_CAP = 128
+
+
+def trace_of(response: httpx.Response, secret: _Secret) -> Trace:
+    """The ids that name a failed request for Sonoran's support, those the answer carries:
+    the problem's `traceId`, a 429's `request_id`, the gateway's `x-kong-request-id`."""
+    found: Trace = {}
+    body = _body(response)
+    if isinstance(body, dict):
+        for name in _TRACE_FIELDS:
+            value = body.get(name)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                found[name] = secret.redact(str(value))[:_TRACE_CAP]
+    kong = response.headers.get("x-kong-request-id")
+    if kong:
+        found["x-kong-request-id"] = secret.redact(kong)[:_TRACE_CAP]
+    return found
+
+
+def gone_what(detail: str) -> GoneWhat:
+    """Which thing a 404's text says is missing: the server id ("not configured", the one 404
+    the CAD documents), the call ("call ... not found"), or neither."""
+    text = detail.lower()
+    if "server" in text and ("configured" in text or "server not found" in text):
+        return "server"
+    if "call" in text and ("not found" in text or "does not exist" in text or "closed" in text):
+        return "call"
+    return "unknown"
+
+
+CLOSED_STATUS = 2
+"""`status` of a closed call (CALL_STATUS 0 PENDING, 1 ACTIVE, 2 CLOSED)."""
 
 
 def _meta_of(call: Mapping[str, Any]) -> Meta | None:
@@ -213,6 +265,11 @@ def _meta_of(call: Mapping[str, Any]) -> Meta | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _is_closed(call: Mapping[str, Any]) -> bool:
+    status = call.get("status")
+    return not isinstance(status, bool) and status in (CLOSED_STATUS, str(CLOSED_STATUS))
+
+
 def _call_id(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -221,6 +278,63 @@ def _call_id(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
+
+
+LISTS = {
+    "active": ("ActiveCalls", "activeCalls"),
+    "emergency": ("EmergencyCalls", "emergencyCalls"),
+    "closed": ("ClosedCalls", "closedCalls"),
+}
+"""Each list of `GET .../calls` by its documented name (PascalCase since 2026-04-27) and the
+camelCase one the API and sonorancad used before; the first present is read."""
+
+
+def _list_in(body: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | None:
+    for name in names:
+        if name in body:
+            return name, body[name]
+    return None
+
+
+def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
+    """The lists of a `GET .../calls` answer, in either case; a body without the active or the
+    911 list is refused (an empty result would read as "every call closed")."""
+    found = {which: _list_in(body, names) for which, names in LISTS.items()}
+    if found["active"] is None and found["emergency"] is None:
+        return Transient(
+            f"HTTP {status}: body has no call lists (expected ActiveCalls/EmergencyCalls)", True
+        )
+    read: dict[str, dict[int, Meta | None]] = {}
+    closing: set[int] = set()
+    complete = True
+    for which, listed in found.items():
+        read[which] = {}
+        if listed is None:
+            continue
+        name, items = listed
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            return Transient(f"HTTP {status}: {name} is not a list", True)
+        for item in items:
+            call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
+            if call_id is None:
+                if which != "closed":
+                    complete = False  # some call is listed here, and it may be any of ours
+                continue
+            if which == "active" and _is_closed(item):
+                closing.add(call_id)  # listed among the active ones, yet closed
+                continue
+            # A missing metaData field says nothing of what the call holds, so it stays
+            # unknown like an unreadable one.
+            read[which][call_id] = _meta_of(item)
+    closed = (set(read["closed"]) | closing) - set(read["active"])
+    return CallList(
+        calls=read["active"],
+        complete=complete,
+        emergency=read["emergency"],
+        closed=frozenset(closed),
+    )
 
 
 def _connect_reason(exc: BaseException) -> str:
@@ -324,36 +438,23 @@ class CadClient:
         body = self._success_body(response)
         if not isinstance(body, dict):
             return body
+        if _is_closed(body):
+            # What a PATCH of a closed call answers is not documented: a 200 saying so ends
+            # the call as a 404 of it does.
+            return Gone("the CAD answered the update with status 2: the call is closed", "call")
         return Updated(call=body, meta=_meta_of(body))
 
     async def get_calls(self, server_id: int) -> GetResult:
-        """GET every active and emergency call of the server (no closed ones)."""
+        """GET every active and emergency call of the server, and its newest closed ones."""
         path = f"/v2/emergency/servers/{int(server_id)}/calls"
-        params = {"closedLimit": "0", "closedOffset": "0", "type": "100"}
+        params = {"closedLimit": str(CLOSED_LIMIT), "closedOffset": "0", "type": "100"}
         response = await self._send("GET", path, params=params)
         if not isinstance(response, httpx.Response):
             return response
         body = self._success_body(response)
         if not isinstance(body, dict):
             return body
-        if "activeCalls" not in body and "emergencyCalls" not in body:
-            # An empty result would read as "every call closed"; refuse to guess.
-            return Transient(f"HTTP {response.status_code}: body has no call lists", True)
-        calls: dict[int, Meta | None] = {}
-        complete = True
-        for key in ("activeCalls", "emergencyCalls"):
-            items = body.get(key) or []
-            if not isinstance(items, list):
-                return Transient(f"HTTP {response.status_code}: {key} is not a list", True)
-            for item in items:
-                call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
-                if call_id is None:
-                    complete = False  # some call is listed here, and it may be any of ours
-                    continue
-                # The shape of these items is not documented: a missing metaData field says
-                # nothing of what the call holds, so it stays unknown like an unreadable one.
-                calls[call_id] = _meta_of(item)
-        return CallList(calls=calls, complete=complete)
+        return _call_list(body, response.status_code)
 
     async def _send(
         self,
@@ -419,16 +520,18 @@ class CadClient:
                 return Transient(f"HTTP {status}: body is not a JSON object", reached_server=True)
             return body
         detail = _detail(response, self._secret)
+        trace = trace_of(response, self._secret)
         if status == 404:
-            return Gone(detail)
+            return Gone(detail, gone_what(detail), trace)
         if status == 429:
             asked = _retry_after(response.headers, self._wall_clock())
             if asked is None:
-                return RateLimited(None, detail)
+                return RateLimited(None, detail, trace)
             header, seconds = asked
-            return RateLimited(self._capped_wait(header, response.headers, seconds), detail)
+            wait = self._capped_wait(header, response.headers, seconds)
+            return RateLimited(wait, detail, trace)
         if status in (401, 403):
-            return AuthFailed(status, detail)
+            return AuthFailed(status, detail, trace)
         if 400 <= status < 500 and status != 408:
-            return Rejected(status, detail)
-        return Transient(f"HTTP {status}: {detail}", reached_server=True)
+            return Rejected(status, detail, trace)
+        return Transient(f"HTTP {status}: {detail}", True, trace)

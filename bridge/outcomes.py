@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from msgspec import Struct
 
 Meta = dict[str, Any]
 """A call's metaData, values kept exactly as the CAD sent them (normally strings)."""
+
+Trace = dict[str, str]
+"""What names a failed request for Sonoran's support: the problem's `traceId`, a 429's
+`request_id` and the gateway's `x-kong-request-id` header, those the answer carried."""
+
+GoneWhat = Literal["call", "server", "unknown"]
 
 
 class Updated(Struct, frozen=True):
@@ -21,22 +27,34 @@ class Updated(Struct, frozen=True):
 
 
 class CallList(Struct, frozen=True):
-    """The GET of calls succeeded: call id -> metaData of every active and emergency call.
+    """The GET of calls succeeded: call id -> metaData of every active dispatch call (`calls`)
+    and every 911 call (`emergency`), and the ids of the closed dispatch calls listed.
 
     A call listed without metaData, or with metaData that could not be read, maps to None: it
     exists, its metaData is unknown (never `{}`: a PATCH of that would erase every key).
+    Dispatch and 911 ids are apart: nothing says the CAD never gives both kinds one id.
     """
 
     calls: dict[int, Meta | None]
     complete: bool = True
     """Every item of the lists was read; False when one had no readable call id, so that a
     call absent from `calls` may still have been listed."""
+    emergency: dict[int, Meta | None] = {}
+    closed: frozenset[int] = frozenset()
+    """Dispatch calls the CAD lists as closed (`ClosedCalls`, the newest `closedLimit`)."""
 
 
 class Gone(Struct, frozen=True):
-    """404: the call (or the server id) does not exist in the CAD."""
+    """404, or a call that answers as closed: the call (or the server id) is not there.
+
+    `what` tells which: "call" (the answer says the call is not found, or the update's answer
+    has `status` 2, closed), "server" (the serverId is not configured: the only 404 the CAD
+    documents) or "unknown" (a 404 that says neither: a read of the list decides).
+    """
 
     detail: str
+    what: GoneWhat = "unknown"
+    trace: Trace = {}
 
 
 class RateLimited(Struct, frozen=True):
@@ -44,6 +62,7 @@ class RateLimited(Struct, frozen=True):
 
     retry_after: float | None
     detail: str
+    trace: Trace = {}
 
 
 class AuthFailed(Struct, frozen=True):
@@ -51,6 +70,7 @@ class AuthFailed(Struct, frozen=True):
 
     status: int
     detail: str
+    trace: Trace = {}
 
 
 class Rejected(Struct, frozen=True):
@@ -58,6 +78,7 @@ class Rejected(Struct, frozen=True):
 
     status: int
     detail: str
+    trace: Trace = {}
 
 
 class Transient(Struct, frozen=True):
@@ -65,6 +86,7 @@ class Transient(Struct, frozen=True):
 
     reason: str
     reached_server: bool
+    trace: Trace = {}
 
 
 class Quota(Struct, frozen=True):

@@ -28,10 +28,13 @@ from bridge.outcomes import (
 )
 from bridge.postal import PostalIndex
 from bridge.protocol import (
+    DISPATCH,
     CallClosed,
     CallMeta,
+    CallMetaStale,
     CallStateName,
     InboundMessage,
+    Kind,
     Positions,
     Sync,
     Track,
@@ -139,6 +142,12 @@ class Notice:
     call_id: int
     state: CallStateName
     detail: str | None = None
+    kind: Kind = DISPATCH
+
+    @classmethod
+    def of(cls, call: Call, state: CallStateName, detail: str | None = None) -> Notice:
+        """A notice about a tracked call."""
+        return cls(call.server_id, call.call_id, state, detail, call.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +174,13 @@ UNKNOWN_META = (
 )
 
 
+CLOSED_LISTED = "closed in the CAD (its list of closed calls)"
+MISSING = (
+    "the CAD answered 404 to its update without saying whether the call or the server id is "
+    "missing; not pushed until a read of the list of calls tells"
+)
+
+
 @dataclass
 class Planner:
     """Chooses each request within the budgets and folds the CAD's answers back into state."""
@@ -187,7 +203,9 @@ class Planner:
     """Servers whose list of calls answered 404, and until when their requests wait."""
     _pauses: dict[int, Backoff] = field(default_factory=dict)
     _rate_backoff: Backoff = field(init=False)
-    _fault_backoff: Backoff = field(init=False)
+    _fault_backoffs: dict[str, Backoff] = field(default_factory=dict)
+    """Route -> its back-off after failures: a read failing for good must not start again
+    from a second each time an update goes through (it would read at every free slot)."""
     _auth_backoff: Backoff = field(init=False)
     auth_failing: bool = False
     _refusing: list[Budget] = field(default_factory=list)
@@ -205,7 +223,7 @@ class Planner:
         self.settings = settings
         self.tracker.near = settings.min_move
         self._rate_backoff = Backoff(settings.rate_backoff, settings.rate_backoff_cap)
-        self._fault_backoff = Backoff(settings.fault_backoff, settings.fault_backoff_cap)
+        self._fault_backoffs = {}
         self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
 
     def receive(self, server_id: int, message: InboundMessage, now: float) -> list[Notice | Heard]:
@@ -223,26 +241,29 @@ class Planner:
                         server_id, item.subject, item.x, item.y, item.z, now,
                         vx=item.vx, vy=item.vy, speed=item.speed, heading=item.heading,
                     )  # fmt: skip
-            case Track(call_id=call_id, subject=subject, radius=radius, meta=meta):
-                tracked = tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta)
-                tracked.cad_postal = message.cad_postal
-                said.append(Notice(server_id, call_id, "following"))
-                said.append(
-                    Heard(
-                        "tracking", {"server_id": server_id, "call_id": call_id, "subject": subject}
-                    )
+            case Track(call_id=call_id, subject=subject, radius=radius, meta=meta, kind=kind):
+                tracked = tracker.track(
+                    server_id, call_id, subject, now, radius=radius, meta=meta, kind=kind
                 )
-            case Untrack(call_id=call_id):
-                if tracker.untrack(server_id, call_id) is not None:
-                    said.append(Heard("untracked", {"server_id": server_id, "call_id": call_id}))
+                tracked.cad_postal = message.cad_postal
+                said.append(Notice.of(tracked, "following"))
+                said.append(Heard("tracking", {**_fields(tracked), "subject": subject}))
+            case Untrack(call_id=call_id, kind=kind):
+                if (untracked := tracker.untrack(server_id, call_id, kind)) is not None:
+                    said.append(Heard("untracked", _fields(untracked)))
             case Sync(tracks=tracks):
                 added, removed = tracker.sync(
-                    server_id, [(t.call_id, t.subject, t.radius, t.meta) for t in tracks], now
+                    server_id,
+                    [(t.call_id, t.subject, t.radius, t.meta, t.kind) for t in tracks],
+                    now,
                 )
                 for spec in tracks:
-                    if (synced := tracker.get(server_id, spec.call_id)) is not None:
+                    if (synced := tracker.get(server_id, spec.call_id, spec.kind)) is not None:
                         synced.cad_postal = spec.cad_postal
-                said.extend(Notice(server_id, call_id, "following") for call_id in added)
+                said.extend(
+                    Notice(server_id, call_id, "following", None, kind)
+                    for _, kind, call_id in added
+                )
                 said.append(
                     Heard(
                         "synced",
@@ -254,11 +275,12 @@ class Planner:
                         },
                     )
                 )
-            case CallMeta(call_id=call_id, meta=meta):
-                call = tracker.get(server_id, call_id)
+            case CallMeta(call_id=call_id, meta=meta, kind=kind):
+                call = tracker.get(server_id, call_id, kind)
                 if call is not None:
                     known = call.meta
                     call.learn_meta(meta, now, authoritative=False)
+                    call.stale_at = None  # a faithful copy of the CAD's, newer than the edit
                     if call.push_began is not None:  # newer than the PATCH in flight
                         call.relayed_in_flight = dict(meta)
                     elif (
@@ -270,15 +292,16 @@ class Planner:
                         # Relayed just after an answer: the edit may be one that PATCH
                         # overwrote in the CAD, its relay late. Push it back to be sure.
                         call.owed = True
-            case CallClosed(call_id=call_id):
-                if tracker.untrack(server_id, call_id) is not None:
-                    said.append(Notice(server_id, call_id, "gone", "closed in the CAD"))
-                    said.append(
-                        Heard(
-                            "call closed, stopped following",
-                            {"server_id": server_id, "call_id": call_id},
-                        )
-                    )
+            case CallMetaStale(call_id=call_id, kind=kind):
+                call = tracker.get(server_id, call_id, kind)
+                if call is not None:
+                    call.stale_at = now
+                    said.append(Heard("metaData stale, reading it before the next push",
+                                      _fields(call)))  # fmt: skip
+            case CallClosed(call_id=call_id, kind=kind):
+                if (closed := tracker.untrack(server_id, call_id, kind)) is not None:
+                    said.append(Notice.of(closed, "gone", "closed in the CAD"))
+                    said.append(Heard("call closed, stopped following", _fields(closed)))
         return said
 
     def candidates(self, now: float) -> list[Candidate]:
@@ -306,6 +329,10 @@ class Planner:
             fix = self.tracker.fix_of(call)
             if fix is None or call.meta is None or call.server_id in self._paused_until:
                 continue
+            if call.stale_at is not None:
+                continue  # its copy is older than an edit the relay could not carry: read first
+            if call.missing_at is not None:
+                continue  # a 404 of its update: the list tells whether it closed
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
                 continue
             if call.refused_until > now:
@@ -432,9 +459,15 @@ class Planner:
         wanted: dict[int, float] = {}
         for call in self.tracker:
             server_id = call.server_id
-            if call.absent_at is not None or server_id in self._paused_until:
+            if (
+                call.absent_at is not None
+                or call.missing_at is not None
+                or server_id in self._paused_until
+            ):
                 least = interval
-            elif call.meta is None and self.tracker.fix_of(call) is not None:
+            elif (call.meta is None or call.stale_at is not None) and self.tracker.fix_of(
+                call
+            ) is not None:
                 least = interval * 2 ** min(self._barren.get(server_id, 0), 2)
             else:
                 continue
@@ -480,7 +513,11 @@ class Planner:
             radius = max(radius, min(MAX_RADIUS, stray))
         assert call.meta is not None
         body = metadata.merged(call.meta, x, y, fix.z, radius)
-        return Push(call.key, body, x, y, fix.z, radius, fix.t, self._postal_for(call, x, y))
+        postal = self._postal_for(call, x, y)
+        if call.emergency and postal is not None:
+            # A 911 call keeps its postal in its metaData (its list item has none on top).
+            body["postal"] = postal
+        return Push(call.key, body, x, y, fix.z, radius, fix.t, postal)
 
     def _postal_for(self, call: Call, x: float, y: float) -> str | None:
         """The postal to send with a push to (x, y): None without a postal file, for a call whose
@@ -488,7 +525,11 @@ class Planner:
         if self.postals is None or call.cad_postal:
             return None
         code = self.postals.nearest(x, y)
-        return None if code == call.postal else code
+        known = call.postal
+        if call.emergency and known is None and call.meta is not None:
+            held = call.meta.get("postal")
+            known = held if isinstance(held, str) else None
+        return None if code == known else code
 
     def refresh_interval(self, now: float) -> float:
         """Seconds until a moving call's next turn, were the budget shared evenly."""
@@ -538,7 +579,7 @@ class Planner:
         """Fold the CAD's answer to a PATCH into state; returns what to tell whom."""
         self._end(push, result, now)
         call = self.tracker.calls.get(push.key)
-        server_id, call_id = push.key
+        server_id, kind, call_id = push.key
         relayed = None
         if call is not None:
             relayed, call.relayed_in_flight, call.push_began = call.relayed_in_flight, None, None
@@ -561,15 +602,24 @@ class Planner:
                     self.tracker.drawn_moved(call, x, y, now)
                     call.held_fix_t = None
                     call.rejections, call.refused_until = 0, -math.inf
-                    answered = result.call.get("postal")
+                    answered = (call.meta or {}).get("postal") if call.emergency else (
+                        result.call.get("postal")
+                    )
                     if isinstance(answered, str):
                         call.postal = answered  # the CAD's, whoever set it
                     elif push.postal is not None:
                         call.postal = push.postal
-                events.append(Notice(server_id, call_id, "pushed"))
+                events.append(Notice(server_id, call_id, "pushed", None, kind))
+            case Gone(detail=detail, what="server"):
+                events.extend(self._pause(server_id, f"404 for an update: {detail}", now))
+            case Gone(detail=detail, what="unknown") if call is not None:
+                # The only 404 the CAD documents is "serverId not configured": never drop a
+                # call on one that does not say which; the list read tells the two apart.
+                call.missing_at = now
+                events.append(Notice.of(call, "failed", f"{MISSING}: {detail}"))
             case Gone(detail=detail):
-                self.tracker.untrack(server_id, call_id)
-                events.append(Notice(server_id, call_id, "gone", detail))
+                self.tracker.untrack(server_id, call_id, kind)
+                events.append(Notice(server_id, call_id, "gone", detail, kind))
             case Rejected(status=status, detail=detail):
                 # Drop this update: the call waits for a fix newer than the one it came from,
                 # and backs off on its own, so a call refused for good cannot take every slot
@@ -580,7 +630,9 @@ class Planner:
                     call.refused_until = now + self._rejection_wait(call.rejections)
                     call.acc, call.acc_at = 0.0, now
                     call.right_at = now
-                events.append(Notice(server_id, call_id, "failed", f"HTTP {status}: {detail}"))
+                events.append(
+                    Notice(server_id, call_id, "failed", f"HTTP {status}: {detail}", kind)
+                )
         events.extend(self._common(push, result, now))
         return events
 
@@ -605,7 +657,8 @@ class Planner:
             events.extend(self._resume(server_id))
             events.extend(self._read_list(server_id, result, asked_at, now))
         elif isinstance(result, Gone):
-            events.extend(self._pause(server_id, result.detail, now))
+            detail = f"404 for its list of calls: {result.detail}"
+            events.extend(self._pause(server_id, detail, now))
         events.extend(self._common(fetch, result, now))
         return events
 
@@ -619,33 +672,53 @@ class Planner:
         for call in self.tracker.calls_of(server_id):
             if call.since > asked_at:
                 continue  # tracked after the list was asked for: it may be newer than it
-            if call.call_id in listed.calls:
+            active = listed.emergency if call.emergency else listed.calls
+            missing = call.missing_at is not None and call.missing_at <= asked_at
+            if not call.emergency and call.call_id in listed.closed:
+                self.tracker.untrack(server_id, call.call_id, call.kind)
+                events.append(Notice.of(call, "gone", CLOSED_LISTED))
+            elif missing and call.call_id not in active and listed.complete:
+                self.tracker.untrack(server_id, call.call_id, call.kind)
+                detail = "404 for its update, and the CAD's list of calls lacks it"
+                events.append(Notice.of(call, "gone", detail))
+            elif call.call_id in active:
+                if missing:
+                    # Listed, yet its update was a 404: refused, not gone; it backs off.
+                    call.missing_at = None
+                    call.rejections += 1
+                    call.refused_until = now + self._rejection_wait(call.rejections)
                 call.absent_at = None
-                meta = listed.calls[call.call_id]
-                wanted = wanted or call.meta is None
+                meta = active[call.call_id]
+                unknown = call.meta is None or (
+                    call.stale_at is not None and call.stale_at <= asked_at
+                )
+                wanted = wanted or unknown
                 if meta is None:
-                    if call.meta is None and not call.unknown_told:
+                    if unknown and not call.unknown_told:
                         call.unknown_told = True
-                        events.append(Notice(server_id, call.call_id, "failed", UNKNOWN_META))
-                elif call.meta is None or call.meta_at is None or call.meta_at <= asked_at:
+                        events.append(Notice.of(call, "failed", UNKNOWN_META))
+                elif unknown or call.meta_at is None or call.meta_at <= asked_at:
                     # Newer than anything known: a relay that came during the read is kept.
-                    taught = taught or call.meta is None
+                    taught = taught or unknown
                     call.learn_meta(meta, now)
+                    if call.stale_at is not None and call.stale_at <= asked_at:
+                        call.stale_at = None
             elif not listed.complete:
                 continue  # an item could not be read: it may have been this call
             elif call.absent_at is None:
                 call.absent_at = asked_at
             elif asked_at - call.absent_at >= self.settings.fetch_interval:
-                self.tracker.untrack(server_id, call.call_id)
+                self.tracker.untrack(server_id, call.call_id, call.kind)
                 apart = asked_at - call.absent_at
                 detail = f"not an active call in the CAD (two reads {apart:.0f} s apart)"
-                events.append(Notice(server_id, call.call_id, "gone", detail))
+                events.append(Notice.of(call, "gone", detail))
         self._barren[server_id] = self._barren.get(server_id, 0) + 1 if wanted and not taught else 0
         return events
 
     def _pause(self, server_id: int, detail: str, now: float) -> list[Notice | Alert]:
-        """A 404 for a server's list: the CAD does not know the server id (now). Its calls are
-        kept, its requests wait, doubling while the answer stays 404."""
+        """A 404 for a server's list, or one of an update that says so: the CAD does not know
+        the server id (now). Its calls are kept, its requests wait, doubling while the answer
+        stays 404."""
         backoff = self._pauses.setdefault(
             server_id, Backoff(self.settings.server_pause, self.settings.server_pause_cap)
         )
@@ -655,7 +728,7 @@ class Planner:
         if not first:
             return []
         events: list[Notice | Alert] = [
-            Alert("server_unknown", f"404 for its list of calls: {detail}", server_id)
+            Alert("server_unknown", detail, server_id)
         ]
         events.extend(self.states_of(server_id))  # each call: failed, the server paused
         return events
@@ -668,16 +741,16 @@ class Planner:
 
     def states_of(self, server_id: int) -> list[Notice]:
         """Where each of a game server's calls stands, for a link that (re)connects."""
-        paused = f"paused: the CAD does not know server id {server_id} (404 for its list of calls)"
+        paused = f"paused: the CAD does not know server id {server_id} (it answered 404)"
         states = []
         for call in self.tracker.calls_of(server_id):
             if server_id in self._paused_until:
-                states.append(Notice(server_id, call.call_id, "failed", paused))
-            elif call.meta is None and call.unknown_told:
-                states.append(Notice(server_id, call.call_id, "failed", UNKNOWN_META))
+                states.append(Notice.of(call, "failed", paused))
+            elif (call.meta is None or call.stale_at is not None) and call.unknown_told:
+                states.append(Notice.of(call, "failed", UNKNOWN_META))
             else:
                 state: CallStateName = "pushed" if call.pushed_at is not None else "following"
-                states.append(Notice(server_id, call.call_id, state))
+                states.append(Notice.of(call, state))
         return states
 
     def paused_until(self, server_id: int) -> float | None:
@@ -711,7 +784,7 @@ class Planner:
                     self.auth_failing = True
                     events.append(Alert("auth_failed", f"HTTP {status}: {detail}"))
             case Transient():
-                budget.block_until(now + self._fault_backoff.delay())
+                budget.block_until(now + self._fault_backoff(budget).delay())
                 self._in_spell("failed requests", budget, now)
             case Updated() | CallList() | Gone():
                 # A Rejected is no news of the route: it says one call's update was refused,
@@ -720,12 +793,20 @@ class Planner:
                     self._refusing.remove(budget)
                 events.extend(self._spells_over(budget, now))
                 self._rate_backoff.reset()
-                self._fault_backoff.reset()
+                self._fault_backoff(budget).reset()
                 if self.auth_failing:
                     self.auth_failing = False
                     self._auth_backoff.reset()
                     events.append(Alert("auth_resolved", "the CAD accepts the API key again"))
         return events
+
+    def _fault_backoff(self, budget: Budget) -> Backoff:
+        route = self._route(budget)
+        if route not in self._fault_backoffs:
+            settings = self.settings
+            initial, cap = settings.fault_backoff, settings.fault_backoff_cap
+            self._fault_backoffs[route] = Backoff(initial, cap)
+        return self._fault_backoffs[route]
 
     def _route(self, budget: Budget) -> str:
         return "update_call" if budget is self.update_budget else "get_calls"
@@ -766,3 +847,11 @@ class Planner:
             if (fix := self.tracker.fix_of(call)) is not None and call.meta is not None
         ]
         return {c.call.key: wait for c, wait in zip(found, self._waits(found, now), strict=True)}
+
+
+def _fields(call: Call) -> dict[str, int | str]:
+    """The fields naming a call in an operator's log line (its kind only for a 911 call)."""
+    fields: dict[str, int | str] = {"server_id": call.server_id, "call_id": call.call_id}
+    if call.emergency:
+        fields["kind"] = call.kind
+    return fields

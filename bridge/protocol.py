@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -33,6 +33,12 @@ Vertical = Annotated[float, Meta(ge=-LIMITS["vertical"], le=LIMITS["vertical"])]
 Heading = Annotated[float, Meta(ge=0, le=LIMITS["heading"])]
 Speed = Annotated[float, Meta(ge=0, le=LIMITS["speed"])]
 Velocity = Annotated[float, Meta(ge=-LIMITS["speed"], le=LIMITS["speed"])]
+Kind = Literal["dispatch", "emergency"]
+"""What list a call id comes from: the CAD's dispatch calls (`ActiveCalls`) or its 911 calls
+(`EmergencyCalls`). A call is (server id, kind, call id): dispatch call 501 and 911 call 501 are
+two calls (nothing in the CAD's docs says their ids cannot collide)."""
+DISPATCH: Kind = "dispatch"
+EMERGENCY: Kind = "emergency"
 MetaMap = Annotated[dict[Annotated[str, Meta(max_length=256)], Any], Meta(max_length=256)]
 """A call's metaData as the CAD holds it: any JSON value, carried verbatim (the CAD's own
 answers may hold numbers, lists or objects; the official SDK's `Record<string, string>` is
@@ -58,6 +64,7 @@ class TrackSpec(Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
 
     call_id: CallId
     subject: Subject
+    kind: Kind = DISPATCH
     radius: Radius | None = None
     meta: MetaMap | None = None
     cad_postal: bool = False
@@ -72,6 +79,7 @@ class Untrack(Inbound, tag="untrack", frozen=True, kw_only=True):
     """Stop following a call."""
 
     call_id: CallId
+    kind: Kind = DISPATCH
 
 
 class Position(Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
@@ -106,12 +114,23 @@ class CallMeta(Inbound, tag="call_meta", frozen=True, kw_only=True):
 
     call_id: CallId
     meta: MetaMap
+    kind: Kind = DISPATCH
+
+
+class CallMetaStale(Inbound, tag="call_meta_stale", frozen=True, kw_only=True):
+    """The CAD changed the call's metaData, and the resource cannot relay it faithfully (an
+    empty Lua table may have been `{}` or `[]`; a value it cannot encode): the daemon's copy is
+    stale, and is read afresh from the CAD before the call's next push."""
+
+    call_id: CallId
+    kind: Kind = DISPATCH
 
 
 class CallClosed(Inbound, tag="call_closed", frozen=True, kw_only=True):
     """The CAD closed the call: stop following it."""
 
     call_id: CallId
+    kind: Kind = DISPATCH
 
 
 class PostalFile(Inbound, tag="postal_file", frozen=True, kw_only=True):
@@ -120,7 +139,9 @@ class PostalFile(Inbound, tag="postal_file", frozen=True, kw_only=True):
     path: Annotated[str, Meta(min_length=1, max_length=4096)]
 
 
-InboundMessage = Hello | Track | Untrack | Positions | Sync | CallMeta | CallClosed | PostalFile
+InboundMessage = (
+    Hello | Track | Untrack | Positions | Sync | CallMeta | CallMetaStale | CallClosed | PostalFile
+)
 
 
 class Outbound(Struct, tag_field="type", frozen=True):
@@ -150,6 +171,8 @@ class CallState(Outbound, tag="call_state", frozen=True, kw_only=True):
     call_id: int
     state: CallStateName
     detail: str | None = None
+    kind: Kind | UnsetType = UNSET
+    """Set for an emergency (911) call only: absent means a dispatch call."""
 
 
 OutboundMessage = Welcome | Error | CallState

@@ -23,6 +23,7 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.planner import Alert, Fetch, Notice, Planner, Push
+from bridge.protocol import DISPATCH
 
 log = structlog.stdlib.get_logger("bridge.pusher")
 
@@ -154,7 +155,10 @@ class PushLoop:
         if self.on_spent is not None:
             self.on_spent()
         if isinstance(action, Push):
-            context = {"server_id": action.key[0], "call_id": action.key[1]}
+            server_id, kind, call_id = action.key
+            context: dict[str, int | str] = {"server_id": server_id, "call_id": call_id}
+            if kind != DISPATCH:
+                context["kind"] = kind
         else:
             context = {"server_id": action.server_id}
         with structlog.contextvars.bound_contextvars(**context):
@@ -175,8 +179,10 @@ class PushLoop:
 
     async def _request(self, action: Push | Fetch) -> PatchResult | GetResult:
         if isinstance(action, Push):
-            server_id, call_id = action.key
-            if action.postal is None:  # stand-ins of the client that predate postals still work
+            server_id, kind, call_id = action.key
+            # A 911 call's postal rides in its metaData (the planner put it there).
+            if action.postal is None or kind != DISPATCH:
+                # stand-ins of the client that predate postals still work
                 return await self.cad.update_call(server_id, call_id, action.meta)
             return await self.cad.update_call(server_id, call_id, action.meta, action.postal)
         return await self.cad.get_calls(action.server_id)
@@ -198,21 +204,38 @@ class PushLoop:
 
 
 def _log_outcome(action: Push | Fetch, result: PatchResult | GetResult) -> None:
-    call_id = action.key[1] if isinstance(action, Push) else None
+    call_id = action.key[2] if isinstance(action, Push) else None
+    # The ids Sonoran's support asks for ride on every failure's line.
+    trace = {} if isinstance(result, Updated | CallList) else dict(result.trace)
     match result:
         case Updated():
             log.debug("pushed", call_id=call_id, x=round(action.x, 1), y=round(action.y, 1))  # type: ignore[union-attr]
-        case CallList(calls=calls):
-            log.info("fetched calls", active=len(calls))
+        case CallList(calls=calls, emergency=emergency, closed=closed):
+            log.info("fetched calls", active=len(calls), emergency=len(emergency),
+                     closed=len(closed))  # fmt: skip
         case RateLimited(retry_after=retry_after):
-            log.warning("rate limited by the CAD", call_id=call_id, retry_after=retry_after)
+            log.warning(
+                "rate limited by the CAD", call_id=call_id, retry_after=retry_after, **trace
+            )
         case Transient(reason=reason):
-            log.warning("CAD request failed, will retry", call_id=call_id, reason=reason)
+            log.warning("CAD request failed, will retry", call_id=call_id, reason=reason, **trace)
         case Rejected(status=status, detail=detail):
             log.error(
-                "CAD rejected the update, dropped it", call_id=call_id, status=status, detail=detail
-            )
+                "CAD rejected the update, dropped it",
+                call_id=call_id, status=status, detail=detail, **trace,
+            )  # fmt: skip
+        case Gone(detail=detail, what="server"):
+            log.warning("the CAD does not know the server id (404)", detail=detail, **trace)
+        case Gone(detail=detail, what="unknown") if call_id is not None:
+            log.warning(
+                "404 for the update, reading the list of calls to tell why",
+                call_id=call_id, detail=detail, **trace,
+            )  # fmt: skip
         case Gone(detail=detail):
-            log.info("call is gone from the CAD, stopped following", call_id=call_id, detail=detail)
-        case AuthFailed():
-            pass  # the planner raises one alert for the whole spell
+            log.info(
+                "call is gone from the CAD, stopped following",
+                call_id=call_id, detail=detail, **trace,
+            )  # fmt: skip
+        case AuthFailed(status=status):
+            # The planner raises one alert for the whole spell; each answer's ids go here.
+            log.debug("the CAD refused the API key", status=status, **trace)

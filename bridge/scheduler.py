@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from bridge.budget import Budget
-from bridge.tracker import Call, Fix
+from bridge.tracker import Call, CallKey, Fix
 
 STARVING_SLOTS = 5
 """How many paced slots before its stale cap a call is served first."""
@@ -46,7 +46,7 @@ class Policy(Protocol):
         """The candidate to push now, or None."""
         ...
 
-    def spent(self, key: tuple[int, int], now: float) -> None:
+    def spent(self, key: CallKey, now: float) -> None:
         """A push of the call `key` began at `now`."""
         ...
 
@@ -70,7 +70,7 @@ class RoundRobin:
     name = "round-robin"
 
     def __init__(self) -> None:
-        self._last: dict[tuple[int, int], float] = {}
+        self._last: dict[CallKey, float] = {}
 
     def choose(self, candidates: Sequence[Candidate], now: float) -> Candidate | None:
         """The call whose turn it is (the one served longest ago)."""
@@ -78,7 +78,7 @@ class RoundRobin:
             return None
         return min(candidates, key=lambda c: (self._last.get(c.call.key, -math.inf), c.call.key))
 
-    def spent(self, key: tuple[int, int], now: float) -> None:
+    def spent(self, key: CallKey, now: float) -> None:
         """The call was served now: its next turn comes after every other's."""
         self._last[key] = now
 
@@ -86,7 +86,7 @@ class RoundRobin:
 class _Forgetful:
     """A policy that chooses from the figures alone, remembering nothing of its pushes."""
 
-    def spent(self, key: tuple[int, int], now: float) -> None:
+    def spent(self, key: CallKey, now: float) -> None:
         """Nothing to remember."""
 
 
@@ -182,6 +182,6 @@ class PacedAccumulator:
             return max(starving, key=lambda c: c.stale)
         return max(moved, key=lambda c: c.acc)
 
-    def spent(self, key: tuple[int, int], now: float) -> None:
+    def spent(self, key: CallKey, now: float) -> None:
         """A push began: the next waits a paced spacing from now."""
         self._spent_at = now

@@ -28,7 +28,7 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.planner import Fetch, Planner, Push
-from bridge.tracker import Call
+from bridge.tracker import Call, CallKey
 
 RECENT_REQUESTS = 50
 """How many finished requests the page lists."""
@@ -117,7 +117,7 @@ def record_of(
             detail = None
     if isinstance(action, Push):
         route: Route = "update_call"
-        server_id, call_id = action.key
+        server_id, _, call_id = action.key
     else:
         route, server_id, call_id = "get_calls", action.server_id, None
     return RequestRecord(
@@ -175,6 +175,8 @@ class CallView(Struct, frozen=True, kw_only=True):
 
     server_id: int
     call_id: int
+    kind: str
+    """"dispatch", or "emergency" for a 911 call."""
     subject: str
     state: str
     subject_at: list[float] | None
@@ -249,7 +251,7 @@ def _finite(value: float) -> float | None:
 def _call_view(
     planner: Planner,
     call: Call,
-    waits: Mapping[tuple[int, int], float],
+    waits: Mapping[CallKey, float],
     now: float,
     next_slot: float,
     departed: bool = False,
@@ -261,6 +263,8 @@ def _call_view(
         state = DEPARTED_STATE
     elif call.meta is None:
         state = "waiting for its metaData"
+    elif call.stale_at is not None:
+        state = "reading its changed metaData"
     elif fix is None:
         state = "waiting for a position"
     elif call.held_fix_t is not None and fix.t <= call.held_fix_t:
@@ -279,6 +283,7 @@ def _call_view(
     return CallView(
         server_id=call.server_id,
         call_id=call.call_id,
+        kind=call.kind,
         subject=call.subject,
         state=state,
         subject_at=[round(fix.x, 2), round(fix.y, 2), round(fix.z, 2)] if fix else None,

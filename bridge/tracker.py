@@ -9,9 +9,14 @@ from dataclasses import dataclass
 from bridge import motion
 from bridge.meta import OWNED_KEYS, drawn_at
 from bridge.outcomes import Meta
+from bridge.protocol import DISPATCH, Kind
 
-CallKey = tuple[int, int]
-"""(server_id, call_id): call ids are only unique within one CAD server."""
+CallKey = tuple[int, Kind, int]
+"""(server_id, kind, call_id): call ids are only unique within one CAD server and one list (a
+dispatch call and a 911 call may share an id)."""
+
+SyncItem = tuple[int, str, float | None, Meta | None, Kind]
+"""(call_id, subject, radius, meta, kind): one call of a game server's `sync`."""
 
 MAX_SPEED = 150.0
 """Metres per second above which two fixes are a teleport, not travel."""
@@ -61,13 +66,14 @@ class Fix:
 
 @dataclass(slots=True)
 class Call:
-    """One followed dispatch call, and what the bridge knows of it."""
+    """One followed call (dispatch or 911), and what the bridge knows of it."""
 
     server_id: int
     call_id: int
     subject: str
     radius: float | None
     since: float
+    kind: Kind = DISPATCH
     meta: Meta | None = None
     meta_at: float | None = None
     drawn: tuple[float, float] | None = None
@@ -103,11 +109,23 @@ class Call:
     relayed: bool = False
     """The game server has relayed the call's metaData (sonorancad runs beside the resource,
     and relays the dispatchers' edits as they come)."""
+    missing_at: float | None = None
+    """When the CAD answered an update of the call with a 404 that did not say whether the
+    call or the server id is missing: the call waits for a read of its list to tell."""
+    stale_at: float | None = None
+    """When the game server said the CAD changed the call's metaData in a way it cannot relay
+    (`call_meta_stale`): the known copy is not pushed until a read begun after this, or a
+    faithful relay, brings the new one."""
 
     @property
     def key(self) -> CallKey:
         """The call's key in the tracker."""
-        return (self.server_id, self.call_id)
+        return (self.server_id, self.kind, self.call_id)
+
+    @property
+    def emergency(self) -> bool:
+        """A 911 call (from the CAD's `EmergencyCalls`), not a dispatch call."""
+        return self.kind != DISPATCH
 
     def learn_meta(self, meta: Meta, now: float, *, authoritative: bool = True) -> None:
         """Adopt metaData as the known object, and where it draws the call.
@@ -145,9 +163,9 @@ class Tracker:
     def __iter__(self) -> Iterator[Call]:
         return iter(self.calls.values())
 
-    def get(self, server_id: int, call_id: int) -> Call | None:
+    def get(self, server_id: int, call_id: int, kind: Kind = DISPATCH) -> Call | None:
         """The tracked call, or None."""
-        return self.calls.get((server_id, call_id))
+        return self.calls.get((server_id, kind, call_id))
 
     def track(
         self,
@@ -158,12 +176,13 @@ class Tracker:
         *,
         radius: float | None = None,
         meta: Meta | None = None,
+        kind: Kind = DISPATCH,
     ) -> Call:
         """Follow `subject` with the call; re-tracking keeps what is known of the call."""
-        key = (server_id, call_id)
+        key: CallKey = (server_id, kind, call_id)
         call = self.calls.get(key)
         if call is None:
-            call = Call(server_id, call_id, subject, radius, since=now, acc_at=now)
+            call = Call(server_id, call_id, subject, radius, since=now, kind=kind, acc_at=now)
             self.calls[key] = call
         elif call.subject != subject:
             self._unfollow(call)
@@ -176,9 +195,9 @@ class Tracker:
         self._followers.setdefault((server_id, subject), set()).add(key)
         return call
 
-    def untrack(self, server_id: int, call_id: int) -> Call | None:
+    def untrack(self, server_id: int, call_id: int, kind: Kind = DISPATCH) -> Call | None:
         """Stop following a call; returns it, or None if it was not tracked."""
-        call = self.calls.pop((server_id, call_id), None)
+        call = self.calls.pop((server_id, kind, call_id), None)
         if call is not None:
             self._unfollow(call)
         return call
@@ -190,17 +209,20 @@ class Tracker:
     def sync(
         self,
         server_id: int,
-        tracks: Iterable[tuple[int, str, float | None, Meta | None]],
+        tracks: Iterable[SyncItem],
         now: float,
-    ) -> tuple[list[int], list[int]]:
-        """Replace a game server's set of calls; returns (call ids added, call ids removed)."""
-        wanted = {call_id: (subject, radius, meta) for call_id, subject, radius, meta in tracks}
-        removed = [c.call_id for c in self.calls_of(server_id) if c.call_id not in wanted]
-        for call_id in removed:
-            self.untrack(server_id, call_id)
-        added = [call_id for call_id in wanted if (server_id, call_id) not in self.calls]
-        for call_id, (subject, radius, meta) in wanted.items():
-            self.track(server_id, call_id, subject, now, radius=radius, meta=meta)
+    ) -> tuple[list[CallKey], list[CallKey]]:
+        """Replace a game server's set of calls; returns (keys added, keys removed)."""
+        wanted: dict[CallKey, tuple[str, float | None, Meta | None]] = {
+            (server_id, kind, call_id): (subject, radius, meta)
+            for call_id, subject, radius, meta, kind in tracks
+        }
+        removed = [c.key for c in self.calls_of(server_id) if c.key not in wanted]
+        for _, kind, call_id in removed:
+            self.untrack(server_id, call_id, kind)
+        added = [key for key in wanted if key not in self.calls]
+        for (_, kind, call_id), (subject, radius, meta) in wanted.items():
+            self.track(server_id, call_id, subject, now, radius=radius, meta=meta, kind=kind)
         return added, removed
 
     def observe(

@@ -22,6 +22,7 @@ server_scripts {
     'shared/sampler.lua',
     'shared/messages.lua',
     'shared/cadcache.lua',
+    'shared/pushevents.lua',
     'shared/units.lua',
     'shared/saved.lua',
     'shared/follow.lua',

@@ -167,7 +167,7 @@ def test_a_reported_mover_is_predicted_on_its_track_until_the_horizon() -> None:
     tracker = Tracker()
     tracker.track(1, 7, "veh:7", 0.0, meta=META)
     tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
-    call = tracker.calls[(1, 7)]
+    call = tracker.calls[(1, "dispatch", 7)]
     assert tracker.error(call, 0.0) == pytest.approx(100.0)
     assert tracker.error(call, 10.0) == pytest.approx(300.0)
     assert tracker.error(call, 100.0) == pytest.approx(100.0 + 20.0 * motion.HORIZON)
@@ -177,7 +177,7 @@ def test_speed_and_heading_are_a_velocity_when_vx_vy_are_missing() -> None:
     tracker = Tracker()
     tracker.track(1, 7, "veh:7", 0.0, meta=META)
     tracker.observe(1, "veh:7", 0.0, 100.0, 0.0, 0.0, speed=10.0, heading=0.0)  # north
-    assert tracker.error(tracker.calls[(1, 7)], 5.0) == pytest.approx(150.0)
+    assert tracker.error(tracker.calls[(1, "dispatch", 7)], 5.0) == pytest.approx(150.0)
 
 
 def test_a_subject_that_stopped_is_held_where_it_stopped() -> None:
@@ -185,7 +185,7 @@ def test_a_subject_that_stopped_is_held_where_it_stopped() -> None:
     tracker.track(1, 7, "veh:7", 0.0, meta=META)
     tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=25.0, vy=0.0)
     tracker.observe(1, "veh:7", 480.0, 0.0, 0.0, 20.0, vx=0.0, vy=0.0)
-    call = tracker.calls[(1, 7)]
+    call = tracker.calls[(1, "dispatch", 7)]
     assert tracker.error(call, 20.0) == tracker.error(call, 200.0) == pytest.approx(480.0)
 
 
@@ -196,7 +196,7 @@ def test_an_item_without_velocity_is_held_at_its_fix() -> None:
     tracker.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)  # 20 m/s by differencing
     fix = tracker.fixes[(1, "veh:7")]
     assert (fix.speed, fix.reported) == (pytest.approx(20.0), False)
-    assert tracker.error(tracker.calls[(1, 7)], 30.0) == pytest.approx(120.0)
+    assert tracker.error(tracker.calls[(1, "dispatch", 7)], 30.0) == pytest.approx(120.0)
 
 
 def test_a_stopped_subject_is_pushed_where_it_stands_not_led_on() -> None:

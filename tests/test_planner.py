@@ -52,7 +52,7 @@ def push_now(planner: Planner, now: float) -> Push:
 
 
 def updated(push: Push) -> Updated:
-    return Updated(call={"callId": push.key[1], "metaData": push.meta}, meta=dict(push.meta))
+    return Updated(call={"callId": push.key[2], "metaData": push.meta}, meta=dict(push.meta))
 
 
 def moved_call(planner: Planner, call_id: int = 7, *, meta: dict[str, str] | None = None) -> None:
@@ -111,7 +111,7 @@ def test_the_call_list_fills_the_meta_and_the_call_is_then_pushed() -> None:
     assert call.meta == META
     assert call.drawn == (0.0, 0.0)
     push = push_now(planner, 2.0)
-    assert push.key == (1, 7)
+    assert push.key == (1, "dispatch", 7)
     assert push.meta == merged(META, 100.0, 0.0, 20.0, 50.0)
 
 
@@ -277,7 +277,7 @@ def test_the_push_is_chosen_by_the_policy() -> None:
     planner.tracker.observe(1, "veh:8", 0.0, 400.0, 0.0, 1.0)
     planner.tracker.settle(planner.tracker.get(1, 7), 5.0)  # type: ignore[arg-type]
     push = push_now(planner, 5.0)
-    assert push.key == (1, 8)
+    assert push.key == (1, "dispatch", 8)
 
 
 # --- answers to a push --------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_gone_untracks_the_call_and_says_so() -> None:
     planner = make_planner()
     moved_call(planner)
     push = push_now(planner, 1.0)
-    events = planner.finish_push(push, Gone("call 7 not found"), 1.5)
+    events = planner.finish_push(push, Gone("call 7 not found", "call"), 1.5)
     assert planner.tracker.get(1, 7) is None
     assert events == [Notice(1, 7, "gone", "call 7 not found")]
     assert planner.next_action(100.0) is None
@@ -343,7 +343,7 @@ def test_rejected_drops_the_update_until_a_newer_fix() -> None:
         assert planner.next_action(now) is None
     planner.tracker.observe(1, "veh:7", 120.0, 0.0, 20.0, 301.0)
     again = push_now(planner, 301.0)
-    assert again.key == (1, 7)
+    assert again.key == (1, "dispatch", 7)
     planner.finish_push(again, updated(again), 301.5)
     assert planner.tracker.get(1, 7).held_fix_t is None  # type: ignore[union-attr]
 
@@ -392,7 +392,7 @@ def test_a_rejection_is_not_a_success_for_the_shared_back_offs() -> None:
     assert planner.update_budget.blocked_until() == 2.5  # the fault back-off's first second
     second = push_now(planner, 2.5)
     assert planner.finish_push(second, Rejected(400, "bad metaData"), 3.0) == [
-        Notice(*second.key, "failed", "HTTP 400: bad metaData")
+        Notice(1, second.key[2], "failed", "HTTP 400: bad metaData")
     ]  # no "cad_resolved": the spell of failures is not over
     third = push_now(planner, 3.0)
     planner.finish_push(third, Transient("HTTP 503", reached_server=True), 3.5)
@@ -557,7 +557,7 @@ def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
     looks = [planner.next_action(t) for t in (5.0, 9.0, 5.0)]
     planner.candidates(7.0)
     assert looks[0] == looks[2]  # the same instant, the same answer, however often asked
-    assert isinstance(looks[0], Push) and looks[0].key == (1, 7)
+    assert isinstance(looks[0], Push) and looks[0].key == (1, "dispatch", 7)
     assert _state(planner) == before
     # What it would settle is what it shows: the trapezoid up to now, as begin then stores.
     shown = {c.call.key: c.acc for c in planner.candidates(9.0)}
@@ -567,7 +567,7 @@ def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
     calls = {c.key: c for c in planner.tracker}
     assert {key: calls[key].acc for key in shown} == pytest.approx(shown)
     assert all(c.acc_at == 9.0 for c in calls.values())
-    assert calls[(1, 7)].push_began == 9.0
+    assert calls[(1, "dispatch", 7)].push_began == 9.0
     assert planner.policy.ready_at() > 9.0  # type: ignore[attr-defined]
     assert planner.next_action(10.0) is None  # paced from the push that began
 
@@ -576,7 +576,7 @@ def test_a_read_that_goes_before_a_push_leaves_its_pacing_alone() -> None:
     planner = make_planner(daemon_policy=True)
     planner.settings = replace(planner.settings, meta_max_age=30.0)
     planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.calls[(1, 7)].learn_meta(META, 0.0)  # from the CAD: no relay brings edits
+    planner.tracker.get(1, 7).learn_meta(META, 0.0)  # type: ignore[union-attr]  # from the CAD
     planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
     push = push_now(planner, 1.0)
     planner.finish_push(push, updated(push), 1.5)
@@ -598,7 +598,7 @@ def read_ahead_planner(*, relayed: bool = False) -> tuple[Planner, float]:
         moved_call(planner, 8)
     else:
         planner.tracker.track(1, 8, "veh:8", 0.0)
-        planner.tracker.calls[(1, 8)].learn_meta(META, 0.0)  # from the CAD: no relay
+        planner.tracker.calls[(1, "dispatch", 8)].learn_meta(META, 0.0)  # from the CAD: no relay
         planner.tracker.observe(1, "veh:8", 100.0, 0.0, 20.0, 1.0)
     planner.policy.spent((1, 99), 30.0)  # as a push of another call that began at 30
     return planner, planner.policy.ready_at()  # type: ignore[attr-defined]
@@ -615,7 +615,7 @@ def test_the_read_a_push_wants_goes_ahead_of_its_slot_and_the_push_does_not_wait
     planner.finish_fetch(read, CallList({8: edited}), slot - 0.6)
     assert planner.next_wake(slot - 0.6) == pytest.approx(slot)  # read done: wait for the slot
     push = planner.next_action(slot)
-    assert isinstance(push, Push) and push.key == (1, 8)
+    assert isinstance(push, Push) and push.key == (1, "dispatch", 8)
     assert push.meta["note"] == "dispatcher edit"
 
 
@@ -693,7 +693,7 @@ def test_twenty_moving_calls_never_exceed_ten_requests_in_any_minute(
     assert most_in_window(starts, 60.0) <= 10
     assert most_in_window(ends, 60.0) <= 10
     assert len(sent) >= 90  # and the budget is actually used
-    assert {push.key for _, _, push in sent} == {(1, i) for i in range(1, 21)}
+    assert {push.key for _, _, push in sent} == {(1, "dispatch", i) for i in range(1, 21)}
 
 
 @pytest.mark.parametrize("daemon_policy", [True, False])
@@ -703,7 +703,7 @@ def test_a_parked_call_is_never_pushed(daemon_policy: bool) -> None:
     planner.tracker.track(1, 2, "mover", 0.0, meta=META)
     sent = _drive(planner, 600, {"parked": (0.0, 0.0), "mover": (12.0, 5.0)}, seed=3)
     assert sent
-    assert all(push.key == (1, 2) for _, _, push in sent)
+    assert all(push.key == (1, "dispatch", 2) for _, _, push in sent)
 
 
 def test_an_answer_without_readable_metadata_keeps_what_was_sent() -> None:

@@ -145,7 +145,7 @@ def drive(
         if isinstance(action, Push):
             planner.begin(action, now)
             planner.finish_push(action, Updated(call={}, meta=action.meta), now + 0.2)
-            pushes[action.key[1]].append(now)
+            pushes[action.key[2]].append(now)
     return planner, pushes
 
 
@@ -166,7 +166,7 @@ def test_refresh_rates_follow_the_square_root_of_speed() -> None:
 
 def test_a_steady_mover_is_pushed_ahead_along_its_heading() -> None:
     planner, _ = drive([15.0], 30, settings=Settings(lead=True), heading=[math.pi / 2])
-    call = planner.tracker.calls[(1, 1)]
+    call = planner.tracker.calls[(1, "dispatch", 1)]
     fix = planner.tracker.fix_of(call)
     assert fix is not None and call.drawn is not None
     assert call.drawn[1] > fix.y - 15.0 * 30  # drawn ahead of where it was pushed from
@@ -203,9 +203,10 @@ def test_no_lead_for_a_stopping_turning_or_silent_subject(fix: Fix) -> None:
 def test_radius_grows_with_the_wait_only_when_asked() -> None:
     plain, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True))
     grown, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True, grow_radius=True))
-    assert plain.tracker.calls[(1, 1)].meta is not None
-    assert float(plain.tracker.calls[(1, 1)].meta["radius"]) == Settings().default_radius
-    radius = float(grown.tracker.calls[(1, 1)].meta["radius"])  # type: ignore[index]
+    assert plain.tracker.calls[(1, "dispatch", 1)].meta is not None
+    plain_meta = plain.tracker.calls[(1, "dispatch", 1)].meta
+    assert float(plain_meta["radius"]) == Settings().default_radius  # type: ignore[index]
+    radius = float(grown.tracker.calls[(1, "dispatch", 1)].meta["radius"])  # type: ignore[index]
     assert Settings().default_radius < radius <= 1_000.0
 
 

@@ -68,7 +68,7 @@ def test_a_moving_call_shows_where_its_subject_is_where_it_is_drawn_and_the_erro
     assert call.error == 50.0 and call.radius == 60.0
     assert call.fix_age == 1.0 and call.last_push_ago is None
     # Parked, alone: one turn per slot (60 s / 10), counted from when tracking began.
-    assert planner.expected_waits(3.0) == {(1, 501): pytest.approx(6.0)}
+    assert planner.expected_waits(3.0) == {(1, "dispatch", 501): pytest.approx(6.0)}
     assert call.next_push_in == pytest.approx(3.0)
     assert view.mean_error == 50.0
 
@@ -86,7 +86,7 @@ def test_after_a_push_the_call_shows_when_it_was_pushed_and_when_the_next_is_exp
     assert call.last_push_ago == pytest.approx(4.8)
     # One mover alone on a budget of 10 per 61 s: every 6.1 s, counted from the push.
     waits = planner.expected_waits(6.0)
-    assert call.next_push_in == pytest.approx(1.2 + waits[(1, 501)] - 6.0, abs=1e-3)
+    assert call.next_push_in == pytest.approx(1.2 + waits[(1, "dispatch", 501)] - 6.0, abs=1e-3)
 
 
 def test_a_call_drawn_on_its_subject_expects_no_push() -> None:
@@ -163,7 +163,7 @@ def test_each_answer_is_logged_with_its_http_status_and_why_an_update_was_droppe
 ) -> None:
     assert outcome_status(result) == status  # type: ignore[arg-type]
     assert dropped_reason(result) == dropped  # type: ignore[arg-type]
-    push = Push((1, 501), META, 0.0, 0.0, 0.0, 50.0)
+    push = Push((1, "dispatch", 501), META, 0.0, 0.0, 0.0, 50.0)
     record = record_of(push, result, 10.0, 10.25)  # type: ignore[arg-type]
     assert (record.route, record.call_id, record.status) == ("update_call", 501, status)
     assert record.latency == 0.25

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 import h11
 import msgspec
 
+from bridge.standin import integration
 from bridge.standin.http import (
     READ_SIZE,
     Answer,
@@ -100,6 +101,8 @@ def _match(method: str, path: str) -> tuple[str | None, list[int], Answer | None
             route, allowed, ids = "update_call", "PATCH", [server, call]
         elif len(parts) == 6 and parts[5] == "calls":
             route, allowed, ids = "get_calls", "GET", [server]
+    if route is None and (found := integration.match(method, parts)) is not None:
+        route, allowed, ids = found  # a route the official sonorancad resource calls
     if route is None:
         return None, [], problem(404, f"No route for {path}", path)
     if method != allowed:
@@ -151,6 +154,8 @@ class CadStandIn:
         self._revoked = False
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self.integration = integration.Integration()
+        """Units, servers and version for the official sonorancad resource's own requests."""
 
     @property
     def url(self) -> str:
@@ -299,6 +304,8 @@ class CadStandIn:
     # -- the API behind the gateway --------------------------------------------------------
 
     def _handle(self, record: RequestRecord, ids: list[int], body: bytes) -> Answer:
+        if record.route in integration.ROUTES:
+            return self.integration.answer(record.route, ids, body, record.path)
         server_id, path = ids[0], record.path
         if server_id not in self.servers:
             return problem(404, f"Server {server_id} is not configured", path)

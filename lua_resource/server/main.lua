@@ -8,6 +8,7 @@ local Settings = SonoranBridge.Settings
 local Bridge = SonoranBridge.Bridge
 local Units = SonoranBridge.Units
 local Saved = SonoranBridge.Saved
+local PushEvents = SonoranBridge.PushEvents
 
 local function log(line)
     print(("[%s] %s"):format(RESOURCE, line))
@@ -51,6 +52,18 @@ end
 -- Unit identId -> player id, as sonorancad announced it (SonoranCAD::core:AddPlayer,
 -- at each unit login and unit poll): it resolved those players itself.
 local announced = {}
+-- Unit identIds whose logout sonorancad announced (UnitLogout), until they log in
+-- again: it keeps them in its unit cache until its next unit poll.
+local logged_out = {}
+
+local function ident_of(value)
+    local id = type(value) == "table" and value.id or value
+    id = math.tointeger(tonumber(id) or 0)
+    if id ~= nil and id > 0 then
+        return id
+    end
+    return nil
+end
 
 ---The connected players with their identifiers, prefix stripped.
 local function unit_candidates()
@@ -68,7 +81,7 @@ local function unit_players()
     if type(cache) ~= "table" then
         return {}
     end
-    return Units.players(cache, unit_candidates(), announced)
+    return Units.players(cache, unit_candidates(), announced, logged_out)
 end
 
 local function unit_in_cache(unit_id)
@@ -193,8 +206,12 @@ local bridge = Bridge.new({
     check_subject = check_subject,
     locate = locate,
     call_cache = call_cache,
-    call_state = function(call_id, state, detail)
-        TriggerEvent(RESOURCE .. ":callState", call_id, state, detail)
+    call_state = function(call_id, state, detail, kind)
+        if kind == "emergency" then -- a 4th argument for 911 calls only: absent = a dispatch call
+            TriggerEvent(RESOURCE .. ":callState", call_id, state, detail, kind)
+        else
+            TriggerEvent(RESOURCE .. ":callState", call_id, state, detail)
+        end
     end,
     identify = identify,
     save = function(text) SetResourceKvp(Saved.KEY, text) end,
@@ -268,30 +285,50 @@ AddEventHandler("SonoranCAD::dispatchnotify:CallEdit:Tracking", function(call_id
     bridge:on_cad_tracking(call_id, on, primary)
 end)
 AddEventHandler("SonoranCAD::core:AddPlayer", function(player, unit)
-    local ident_id = type(unit) == "table" and math.tointeger(tonumber(unit.id) or 0) or nil
-    if ident_id ~= nil and ident_id > 0 then
+    local ident_id = ident_of(unit)
+    if ident_id ~= nil then
         announced[ident_id] = tostring(player)
+        logged_out[ident_id] = nil -- listed by a login or a unit poll: logged in
     end
     bridge:on_units_changed()
 end)
-local function forget_player(player)
+-- RemovePlayer(k, unit): from sonorancad's unit poll `k` is an index into its unit
+-- cache, not a player, so only the unit is trusted.
+AddEventHandler("SonoranCAD::core:RemovePlayer", function(_, unit)
+    local ident_id = ident_of(unit)
+    if ident_id ~= nil then
+        announced[ident_id] = nil
+    end
+    bridge:on_units_changed()
+end)
+AddEventHandler("playerDropped", function()
     for ident_id, id in pairs(announced) do
-        if id == tostring(player) then
+        if id == tostring(source) then
             announced[ident_id] = nil
         end
     end
     bridge:on_units_changed()
-end
-AddEventHandler("SonoranCAD::core:RemovePlayer", function(player) forget_player(player) end)
-AddEventHandler("playerDropped", function() forget_player(source) end)
-for _, name in ipairs({ "SonoranCAD::pushevents:UnitLogin", "SonoranCAD::pushevents:UnitLogout",
-    "playerJoining" }) do
-    AddEventHandler(name, function() bridge:on_units_changed() end)
-end
-AddEventHandler("SonoranCAD::pushevents:DispatchEdit", function(_, data)
-    if type(data) == "table" then
-        bridge:on_cad_entry({ dispatch_type = "CALL_EDIT", dispatch = data.dispatch or data })
+end)
+AddEventHandler("SonoranCAD::pushevents:UnitLogin", function(unit)
+    local ident_id = ident_of(unit)
+    if ident_id ~= nil then
+        logged_out[ident_id] = nil
     end
+    bridge:on_units_changed()
+end)
+AddEventHandler("SonoranCAD::pushevents:UnitLogout", function(ident)
+    local ident_id = ident_of(ident)
+    if ident_id ~= nil then
+        logged_out[ident_id] = true
+    end
+    bridge:on_units_changed()
+end)
+AddEventHandler("playerJoining", function() bridge:on_units_changed() end)
+-- No handler of DispatchEdit: it fires before sonorancad caches the edit, and its
+-- DispatchEvent, fired right after, carries the same call. (dispatchnotify's
+-- CallEdit:Tracking, fired inside it, is read with what it announces.)
+AddEventHandler("SonoranCAD::pushevents:shim", function(chunk)
+    bridge:on_cad_push(PushEvents.read(chunk, json.decode))
 end)
 AddEventHandler("SonoranCAD::pushevents:CallCacheUpdated", function()
     bridge:on_cad_cache()

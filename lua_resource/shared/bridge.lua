@@ -27,7 +27,7 @@ Bridge.RECONCILE_MS = 5000
 ---@field check_subject fun(subject: Subject): boolean, string|nil whether it can be followed now
 ---@field locate fun(subjects: string[]): table<string, Reading> current readings; missing = not located
 ---@field call_cache fun(): table|nil the sonorancad call cache, nil when that resource is not running
----@field call_state fun(call_id: integer, state: string, detail: string|nil) fires the public event
+---@field call_state fun(call_id: integer, state: string, detail: string|nil, kind: CallKind) fires the public event
 ---@field identify fun(subject: string): string|nil what the subject is now (player identifier, entity model)
 ---@field save fun(text: string) keeps the tracked calls (resource KVP)
 ---@field unit_players fun(): table<integer, string> unit identId -> player id, for units in game
@@ -66,7 +66,8 @@ function Bridge:restore(text)
     local cache, now, resumed = self.host.call_cache(), self.host.now(), 0
     for _, saved in ipairs(state.tracks) do
         local ok, why = Saved.still_valid(saved, self.host.identify)
-        local entry = CadCache.find(cache, saved.call_id)
+        -- sonorancad's call cache holds dispatch calls only
+        local entry = saved.kind ~= "emergency" and CadCache.find(cache, saved.call_id) or nil
         if ok and entry ~= nil and CadCache.is_closed(entry) then
             ok, why = false, "the call is closed in the CAD"
         elseif ok and saved.until_ms ~= nil and saved.until_ms <= now then
@@ -78,7 +79,7 @@ function Bridge:restore(text)
             local meta = entry ~= nil and CadCache.meta(entry) or nil
             self.tracker:track(saved.call_id, saved.subject, saved.radius, meta, saved)
             local unit = saved.subject:match("^unit:(%d+)$")
-            if saved.cad_postal and unit ~= nil then
+            if saved.cad_postal and unit ~= nil and saved.kind ~= "emergency" then
                 self.follow_rules:on_cad_tracking(saved.call_id, true, math.tointeger(tonumber(unit)))
             end
             resumed = resumed + 1
@@ -219,10 +220,10 @@ end
 ---Follow a call by one of the CAD's rules (track primary, caller).
 ---@param call_id integer
 ---@param subject string wire subject
----@param extra TrackExtra
+---@param extra TrackExtra (its `kind` says which call: dispatch when absent)
 ---@param meta table<string, any>|nil
 function Bridge:follow(call_id, subject, extra, meta)
-    if self.tracker:get(call_id) == nil and self.tracker:count() >= Bridge.MAX_TRACKED then
+    if self.tracker:get(call_id, extra.kind) == nil and self.tracker:count() >= Bridge.MAX_TRACKED then
         self.host.log(("call %d not followed: already tracking %d calls, the most this resource "
             .. "follows"):format(call_id, Bridge.MAX_TRACKED))
         return
@@ -238,15 +239,24 @@ end
 ---Stop a rule's follow; the pin stays where it was last put.
 ---@param call_id integer
 ---@param why string
-function Bridge:stop(call_id, why)
-    local removed = self.tracker:untrack(call_id)
+---@param kind CallKind|nil dispatch when nil
+function Bridge:stop(call_id, why, kind)
+    local removed = self.tracker:untrack(call_id, kind)
     if removed == nil then
         return
     end
     self:release(removed.subject)
-    self:send(Messages.untrack(call_id))
+    self:send(Messages.untrack(call_id, kind))
     self:save()
-    self:say(call_id, "stopped", why .. "; the call stays where it was last put")
+    self:say(call_id, "stopped", why .. "; the call stays where it was last put", kind)
+end
+
+---How the console names a call: "call 501", or "911 call 501".
+---@param call_id integer
+---@param kind CallKind|nil
+---@return string
+function Bridge.name(call_id, kind)
+    return (kind == "emergency" and "911 call " or "call ") .. call_id
 end
 
 ---Tell the console and other resources what a rule did with a call: the
@@ -254,18 +264,20 @@ end
 ---@param call_id integer
 ---@param state string
 ---@param detail string
-function Bridge:say(call_id, state, detail)
-    self.host.log(("call %d %s: %s"):format(call_id, state, detail))
-    self.host.call_state(call_id, state, detail)
+---@param kind CallKind|nil dispatch when nil
+function Bridge:say(call_id, state, detail, kind)
+    self.host.log(("%s %s: %s"):format(Bridge.name(call_id, kind), state, detail))
+    self.host.call_state(call_id, state, detail, kind or "dispatch")
 end
 
 ---A copy of the tracked calls for other resources, ordered by call id.
----@return { callId: integer, subject: string, radius: number|nil, origin: string }[]
+---`kind` is there for a 911 call only ("emergency"; absent = a dispatch call).
+---@return { callId: integer, kind: "emergency"|nil, subject: string, radius: number|nil, origin: string }[]
 function Bridge:tracked()
     local list = {}
     for i, call in ipairs(self.tracker:calls()) do
         list[i] = { callId = call.call_id, subject = call.subject, radius = call.radius,
-            origin = call.origin }
+            origin = call.origin, kind = call.kind == "emergency" and "emergency" or nil }
     end
     return list
 end
@@ -301,28 +313,31 @@ function Bridge:on_daemon_message(text)
     if msg.state == "gone" then
         -- The call no longer exists in the CAD: following it is pointless, and
         -- the next sync must not bring it back.
-        local removed = self.tracker:untrack(msg.call_id)
+        local removed = self.tracker:untrack(msg.call_id, msg.kind)
         if removed ~= nil then
             self:release(removed.subject)
             -- No rule follows it again (each try would cost an update that fails) until the
             -- CAD's cache shows a change to the call.
-            self.follow_rules:hold(msg.call_id)
+            if msg.kind == "dispatch" then
+                self.follow_rules:hold(msg.call_id)
+            end
             self:save()
-            self.host.log(("call %d is gone from the CAD; no longer tracked"):format(msg.call_id))
+            self.host.log(("%s is gone from the CAD; no longer tracked"):format(Bridge.name(msg.call_id, msg.kind)))
         end
     end
     -- A call that stopped moving says why in the console (a refused API key, an unknown
     -- server id), once per cause rather than at every repeat of the same news.
     self.failed_told = self.failed_told or {}
+    local told_key = (msg.kind or "dispatch") .. ":" .. msg.call_id
     if msg.state == "failed" then
-        if self.failed_told[msg.call_id] ~= (msg.detail or "") then
-            self.failed_told[msg.call_id] = msg.detail or ""
-            self.host.log(("call %d is not moving: %s"):format(msg.call_id, msg.detail or "failed"))
+        if self.failed_told[told_key] ~= (msg.detail or "") then
+            self.failed_told[told_key] = msg.detail or ""
+            self.host.log(("%s is not moving: %s"):format(Bridge.name(msg.call_id, msg.kind), msg.detail or "failed"))
         end
     else
-        self.failed_told[msg.call_id] = nil
+        self.failed_told[told_key] = nil
     end
-    self.host.call_state(msg.call_id, msg.state, msg.detail)
+    self.host.call_state(msg.call_id, msg.state, msg.detail, msg.kind)
 end
 
 ---One sampling period: read the followed subjects, send what moved or is due.

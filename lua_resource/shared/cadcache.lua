@@ -83,6 +83,14 @@ function CadCache.is_closed(entry)
     return call ~= nil and as_integer(call.status) == CALL_STATUS_CLOSED
 end
 
+---The call's metaData as sonorancad holds it (nil when the entry has none).
+---@param entry any
+---@return any
+function CadCache.raw_meta(entry)
+    local call = call_of(entry)
+    return call and call.metaData or nil
+end
+
 ---The call's metaData as the wire carries it: every value verbatim (see
 ---shared/metadata.lua). Returns nil when the entry has no metaData the wire
 ---can carry as the CAD holds it, with the reason.
@@ -145,6 +153,29 @@ function CadCache.caller_player(call_object)
         return nil
     end
     return id
+end
+
+---The entry as a tracking announcement says it now is: dispatchnotify fires
+---CallEdit:Tracking(callId, trackPrimary, primary) before sonorancad writes the
+---edited call to its cache, so the cached entry still holds the old controls.
+---Returns a copy with the announced `trackPrimary` and `primary`; the cached
+---entry itself is left alone.
+---@param entry any
+---@param on boolean
+---@param primary integer|nil
+---@return table|nil
+function CadCache.with_tracking(entry, on, primary)
+    local call = call_of(entry)
+    if call == nil then
+        return nil
+    end
+    local copy = {}
+    for k, v in pairs(call) do
+        copy[k] = v
+    end
+    copy.trackPrimary = on == true
+    copy.primary = primary
+    return { dispatch_type = entry.dispatch_type, dispatch = copy }
 end
 
 ---Whether two metaData tables hold the same keys and values.

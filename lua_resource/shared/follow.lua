@@ -152,7 +152,9 @@ end
 ---A call the CAD just created (a CALL_NEW push, or a 911 call): with the
 ---caller rule on, follow the player in its metaData.callerPlayerId for a while.
 ---@param call_object any the call object (an entry's `dispatch`, or the emergency call)
-function Follow:on_new_call(call_object)
+---@param kind CallKind|nil "emergency" for a 911 call (its id is a 911 call id); dispatch when nil
+function Follow:on_new_call(call_object, kind)
+    kind = kind == "emergency" and "emergency" or "dispatch"
     local bridge = self.bridge
     local seconds = bridge.settings.follow_caller_seconds or 0
     if seconds <= 0 or type(call_object) ~= "table" then
@@ -163,22 +165,23 @@ function Follow:on_new_call(call_object)
     if call_id == nil or player == nil then
         return
     end
-    if bridge.tracker:get(call_id) ~= nil or self.held[call_id] ~= nil then
+    if bridge.tracker:get(call_id, kind) ~= nil or (kind == "dispatch" and self.held[call_id] ~= nil) then
         return -- an explicit track or track primary came first, or a manual untrack holds it
     end
     local subject = Subjects.parse(player)
     local ok, reason = bridge.host.check_subject(subject)
     if not ok then
-        bridge.host.log(("call %d: its caller is not followed (%s)"):format(call_id, reason or "?"))
+        bridge.host.log(("%s: its caller is not followed (%s)"):format(bridge.name(call_id, kind), reason or "?"))
         return
     end
     local meta = Metadata.copy(call_object.metaData)
     bridge:follow(call_id, subject.key, {
+        kind = kind,
         origin = "caller",
         who = bridge.host.identify(subject.key),
         until_ms = bridge.host.now() + seconds * 1000,
     }, meta)
-    bridge:say(call_id, "following", ("follows its caller, player %d, for %d s"):format(player, seconds))
+    bridge:say(call_id, "following", ("follows its caller, player %d, for %d s"):format(player, seconds), kind)
 end
 
 ---End the caller follows whose time is up; the pin stays where it was put.
@@ -187,7 +190,7 @@ function Follow:expire(now)
     for _, call in ipairs(self.bridge.tracker:calls()) do
         if call.origin == "caller" and call.until_ms ~= nil and call.until_ms <= now then
             self.bridge:stop(call.call_id, "its caller was followed for "
-                .. (self.bridge.settings.follow_caller_seconds or 0) .. " s")
+                .. (self.bridge.settings.follow_caller_seconds or 0) .. " s", call.kind)
         end
     end
 end

@@ -30,6 +30,18 @@ local LIMITS = Messages.LIMITS
 Messages.FRAME_BUDGET = 60 * 1024
 
 local STATES = { following = true, pushed = true, gone = true, failed = true }
+local KINDS = { dispatch = true, emergency = true }
+
+---@param where string
+---@param kind any
+---@return boolean ok
+---@return string|nil reason
+local function kind_ok(where, kind)
+    if kind ~= nil and not KINDS[kind] then
+        return false, where .. ".kind: expected dispatch or emergency, got " .. tostring(kind)
+    end
+    return true
+end
 
 ---@param n any
 ---@return boolean
@@ -73,6 +85,10 @@ local function track_spec_ok(spec, where)
     end
     if spec.radius ~= nil and not (finite(spec.radius) and spec.radius >= 0 and spec.radius <= LIMITS.radius) then
         return false, where .. ".radius: expected metres 0-10000, got " .. tostring(spec.radius)
+    end
+    local kind_fine, kind_reason = kind_ok(where, spec.kind)
+    if not kind_fine then
+        return false, kind_reason
     end
     if spec.cad_postal ~= nil and type(spec.cad_postal) ~= "boolean" then
         return false, where .. ".cad_postal: expected a boolean, got " .. type(spec.cad_postal)
@@ -127,14 +143,18 @@ function Messages.check(msg)
     local kind = msg.type
     if kind == "track" then
         return track_spec_ok(msg, "track")
-    elseif kind == "untrack" or kind == "call_closed" then
+    elseif kind == "untrack" or kind == "call_closed" or kind == "call_meta_stale" then
         if not call_id_ok(msg.call_id) then
             return false, kind .. ".call_id: expected an integer >= 1, got " .. tostring(msg.call_id)
         end
-        return true
+        return kind_ok(kind, msg.kind)
     elseif kind == "call_meta" then
         if not call_id_ok(msg.call_id) then
             return false, "call_meta.call_id: expected an integer >= 1, got " .. tostring(msg.call_id)
+        end
+        local fine, why = kind_ok("call_meta", msg.kind)
+        if not fine then
+            return false, why
         end
         local ok, reason = meta_ok(msg.meta)
         if not ok then
@@ -177,6 +197,9 @@ end
 ---@return table
 local function spec_of(call, with_meta)
     local spec = { call_id = call.call_id, subject = call.subject, radius = call.radius }
+    if call.kind == "emergency" then
+        spec.kind = "emergency" -- left out for a dispatch call, the default
+    end
     if call.cad_postal then
         spec.cad_postal = true -- sonorancad keeps the postal: the daemon leaves it alone
     end
@@ -195,16 +218,27 @@ function Messages.track(call)
 end
 
 ---@param call_id integer
+---@param kind CallKind|nil
 ---@return table
-function Messages.untrack(call_id)
-    return { type = "untrack", call_id = call_id }
+function Messages.untrack(call_id, kind)
+    return { type = "untrack", call_id = call_id, kind = kind == "emergency" and kind or nil }
 end
 
 ---@param call_id integer
 ---@param meta table<string, any>
+---@param kind CallKind|nil
 ---@return table
-function Messages.call_meta(call_id, meta)
-    return { type = "call_meta", call_id = call_id, meta = meta }
+function Messages.call_meta(call_id, meta, kind)
+    return { type = "call_meta", call_id = call_id, meta = meta, kind = kind == "emergency" and kind or nil }
+end
+
+---The CAD changed the call's metaData in a way this side cannot relay as it is:
+---the daemon must read the call before its next push, never push its old copy.
+---@param call_id integer
+---@param kind CallKind|nil
+---@return table
+function Messages.call_meta_stale(call_id, kind)
+    return { type = "call_meta_stale", call_id = call_id, kind = kind == "emergency" and kind or nil }
 end
 
 ---@param path string
@@ -214,9 +248,10 @@ function Messages.postal_file(path)
 end
 
 ---@param call_id integer
+---@param kind CallKind|nil
 ---@return table
-function Messages.call_closed(call_id)
-    return { type = "call_closed", call_id = call_id }
+function Messages.call_closed(call_id, kind)
+    return { type = "call_closed", call_id = call_id, kind = kind == "emergency" and kind or nil }
 end
 
 ---@param calls TrackedCall[]
@@ -244,7 +279,7 @@ function Messages.sync_frames(calls, encode)
     local frames = { encode(Messages.sync(calls, false)) }
     for _, call in ipairs(calls) do
         if call.meta ~= nil then
-            frames[#frames + 1] = encode(Messages.call_meta(call.call_id, call.meta))
+            frames[#frames + 1] = encode(Messages.call_meta(call.call_id, call.meta, call.kind))
         end
     end
     return frames
@@ -291,6 +326,7 @@ end
 ---@field call_id integer
 ---@field state "following"|"pushed"|"gone"|"failed"
 ---@field detail string|nil
+---@field kind CallKind dispatch when the frame has none
 
 ---Parse a frame the daemon sent. Only `call_state` reaches Lua; the transport
 ---handles `welcome` and `error` itself.
@@ -321,7 +357,11 @@ function Messages.parse_daemon(text, decode)
     if detail ~= nil and type(detail) ~= "string" then
         detail = nil
     end
-    return { type = "call_state", call_id = call_id, state = msg.state, detail = detail }
+    local kind = msg.kind == nil and "dispatch" or msg.kind
+    if not KINDS[kind] then
+        return nil, "call_state.kind: expected dispatch or emergency, got " .. tostring(msg.kind)
+    end
+    return { type = "call_state", call_id = call_id, state = msg.state, detail = detail, kind = kind }
 end
 
 SonoranBridge = SonoranBridge or {}

@@ -172,6 +172,57 @@ function Metadata.same(a, b)
     return true
 end
 
+---A text that differs whenever the value differs (tables by content, keys in a
+---fixed order, integers told from floats): to notice that the CAD's metaData
+---changed even when it cannot be relayed. Tables that contain themselves are
+---marked, not followed.
+---@param value any
+---@return string
+function Metadata.fingerprint(value)
+    local parts, seen = {}, {}
+    local function walk(v)
+        local kind = type(v)
+        if kind == "table" then
+            if seen[v] then
+                parts[#parts + 1] = "<cycle>"
+                return
+            end
+            seen[v] = true
+            local keys = {}
+            for k in pairs(v) do
+                keys[#keys + 1] = k
+            end
+            table.sort(keys, function(a, b)
+                local ta, tb = type(a), type(b)
+                if ta ~= tb then
+                    return ta < tb
+                end
+                if ta == "number" or ta == "string" then
+                    return a < b
+                end
+                return tostring(a) < tostring(b)
+            end)
+            parts[#parts + 1] = "{"
+            for _, k in ipairs(keys) do
+                walk(k)
+                parts[#parts + 1] = "="
+                walk(v[k])
+                parts[#parts + 1] = ","
+            end
+            parts[#parts + 1] = "}"
+            seen[v] = nil
+        elseif kind == "number" then
+            parts[#parts + 1] = (math.type(v) == "integer" and "i" or "f") .. string.format("%.17g", v)
+        elseif kind == "string" then
+            parts[#parts + 1] = string.format("%q", v)
+        else
+            parts[#parts + 1] = kind .. ":" .. tostring(v)
+        end
+    end
+    walk(value)
+    return table.concat(parts)
+end
+
 SonoranBridge = SonoranBridge or {}
 SonoranBridge.Metadata = Metadata
 return Metadata

@@ -21,6 +21,7 @@ local ORIGINS = { manual = true, primary = true, caller = true }
 
 ---@class SavedTrack
 ---@field call_id integer
+---@field kind CallKind|nil dispatch when absent (what saves before 911 calls had)
 ---@field subject string
 ---@field radius number|nil
 ---@field origin "manual"|"primary"|"caller"
@@ -42,6 +43,7 @@ function Saved.encode(calls, held, encode)
     for i, call in ipairs(calls) do
         tracks[i] = {
             call_id = call.call_id,
+            kind = call.kind == "emergency" and "emergency" or nil,
             subject = call.subject,
             radius = call.radius,
             origin = call.origin or "manual",
@@ -89,9 +91,13 @@ local function track_of(raw)
     if not ORIGINS[origin] then
         return nil, "call " .. call_id .. ": bad origin " .. Subjects.describe(origin)
     end
+    if raw.kind ~= nil and raw.kind ~= "dispatch" and raw.kind ~= "emergency" then
+        return nil, "call " .. call_id .. ": bad kind " .. Subjects.describe(raw.kind)
+    end
     local who = type(raw.who) == "string" and raw.who or nil
     return {
         call_id = call_id,
+        kind = raw.kind == "emergency" and "emergency" or nil,
         subject = subject.key,
         radius = options.radius,
         origin = origin,

@@ -6,10 +6,14 @@
 local Bridge = SonoranBridge.Bridge
 local CadCache = SonoranBridge.CadCache
 local Messages = SonoranBridge.Messages
+local Metadata = SonoranBridge.Metadata
 local Subjects = SonoranBridge.Subjects
 
 ---Compare a tracked call with its sonorancad cache entry and tell the daemon
----what changed: `call_closed` when it closed, `call_meta` when its metaData did.
+---what changed: `call_closed` when it closed, `call_meta` when its metaData did,
+---`call_meta_stale` when its metaData changed in a way that cannot be relayed as
+---the CAD holds it (the daemon then reads the call before its next push, and
+---never pushes its old copy back over the edit).
 ---@param call_id integer
 ---@param entry table
 function Bridge:refresh_call(call_id, entry)
@@ -18,25 +22,63 @@ function Bridge:refresh_call(call_id, entry)
         return
     end
     if CadCache.is_closed(entry) then
-        self.tracker:untrack(call_id)
-        self:release(call.subject)
-        self:send(Messages.call_closed(call_id))
-        self:save()
-        self.host.log(("call %d was closed in the CAD; no longer tracked"):format(call_id))
+        self:closed(call_id, "was closed in the CAD")
         return
     end
+    local seen = Metadata.fingerprint(CadCache.raw_meta(entry))
+    local first_look, changed = call.meta_seen == nil, seen ~= call.meta_seen
+    call.meta_seen = seen
     local meta, reason = CadCache.meta(entry)
     if meta == nil then
         if reason ~= call.meta_refused then
             call.meta_refused = reason -- said once per reason, not at every cache write
-            self.host.log(("call %d: metaData not relayed (%s); the daemon keeps what it knows"):format(
-                call_id, reason))
+            self.host.log(("call %d: metaData not relayed (%s)"):format(call_id, reason))
+        end
+        -- Nothing to say when the call went to the daemon without meta and nothing changed
+        -- since: it reads the call itself.
+        if changed and not (first_look and call.meta == nil) then
+            self.tracker:set_meta(call_id, nil) -- our copy is not the CAD's any more
+            self:send(Messages.call_meta_stale(call_id))
+            self.host.log(("call %d: its metaData changed in the CAD; the daemon reads it before "
+                .. "its next update"):format(call_id))
         end
     elseif not CadCache.same_meta(meta, call.meta) then
         -- Recorded even while the link is down: the next sync carries it.
         call.meta_refused = nil
         self.tracker:set_meta(call_id, meta)
         self:send(Messages.call_meta(call_id, meta))
+    end
+end
+
+---A tracked call the CAD closed (or removed): untracked, and the daemon told.
+---@param call_id integer
+---@param how string what happened to it, for the console
+---@param kind CallKind|nil dispatch when nil
+function Bridge:closed(call_id, how, kind)
+    local call = self.tracker:untrack(call_id, kind)
+    if call == nil then
+        return
+    end
+    self:release(call.subject)
+    self:send(Messages.call_closed(call_id, kind))
+    self:save()
+    self.host.log(("%s %s; no longer tracked"):format(Bridge.name(call_id, kind), how))
+end
+
+---A push event body as the CAD sent it to sonorancad (its
+---`SonoranCAD::pushevents:shim` event carries each one, raw). Read here for what
+---sonorancad v4.0.104 drops: EVENT_DISPATCH_CLOSED closes only the first of its
+---`callIds` in sonorancad's cache (and none when that one is not cached), so
+---every call it names is closed here.
+---@param event PushEvent|nil
+function Bridge:on_cad_push(event)
+    if event == nil then
+        return
+    end
+    if event.type == "EVENT_DISPATCH_CLOSED" then
+        for _, call_id in ipairs(event.call_ids) do
+            self:closed(call_id, "was closed in the CAD")
+        end
     end
 end
 
@@ -56,23 +98,20 @@ function Bridge:on_cad_entry(entry)
     end
 end
 
----A 911 call sonorancad was told of (its IncomingCadCall event).
+---A 911 call sonorancad was told of (its IncomingCadCall event): its id is a
+---911 call id, never a dispatch call's.
 ---@param call any the emergency call object
 function Bridge:on_emergency_call(call)
-    self.follow_rules:on_new_call(call)
+    self.follow_rules:on_new_call(call, "emergency")
 end
 
----sonorancad removed a 911 call (EVENT_REMOVE_911): like a closed call.
+---sonorancad removed a 911 call (EVENT_REMOVE_911, its CadCallRemoved event):
+---like a closed call, for the 911 call with that id only.
 ---@param call_id any
 function Bridge:on_cad_removed(call_id)
     local id = Subjects.call_id(call_id)
-    local call = id and self.tracker:get(id)
-    if call then
-        self.tracker:untrack(id)
-        self:release(call.subject)
-        self:send(Messages.call_closed(id))
-        self:save()
-        self.host.log(("call %d was removed from the CAD; no longer tracked"):format(id))
+    if id ~= nil then
+        self:closed(id, "was removed from the CAD", "emergency")
     end
 end
 
@@ -86,7 +125,11 @@ function Bridge:on_cad_tracking(call_id, on, primary)
         return
     end
     self.follow_rules:on_cad_tracking(id, on, primary)
-    local entry = CadCache.find(self.host.call_cache(), id)
+    -- Fired before sonorancad caches the edited call: the cached entry still holds the
+    -- old controls, so the announced ones are laid over it (re-reading the cache alone
+    -- would follow, stop and follow again).
+    local told = self.follow_rules.cad_tracking[id]
+    local entry = CadCache.with_tracking(CadCache.find(self.host.call_cache(), id), told.on, told.primary)
     if entry ~= nil and self.follow_rules:primary_on() then
         self.follow_rules:reconcile_call(id, entry, self.host.unit_players())
     end
@@ -106,7 +149,7 @@ function Bridge:on_cad_cache()
         return
     end
     for _, call in ipairs(self.tracker:calls()) do
-        local entry = CadCache.find(cache, call.call_id)
+        local entry = call.kind == "dispatch" and CadCache.find(cache, call.call_id) or nil
         if entry ~= nil then
             self:refresh_call(call.call_id, entry)
         end

@@ -5,29 +5,45 @@
 local Tracking = {}
 Tracking.__index = Tracking
 
+---@alias CallKind "dispatch"|"emergency" a dispatch call, or a 911 call (ids of the two may collide)
+
 ---@class TrackedCall
 ---@field call_id integer
+---@field kind CallKind
 ---@field subject string wire subject, e.g. "player:12"
 ---@field radius number|nil metres
 ---@field meta table<string, any>|nil the call's metaData as last read from the CAD cache
 ---@field meta_refused string|nil why the cache's latest metaData was not relayed (said once)
+---@field meta_seen string|nil fingerprint of the cache's metaData when last compared
 ---@field origin "manual"|"primary"|"caller" who asked: a command or export, the CAD's track primary, the caller rule
 ---@field who string|nil what the subject was when tracked (a player's identifier, an entity's model)
 ---@field until_ms integer|nil when a caller follow ends (game timer)
 ---@field cad_postal boolean|nil sonorancad keeps this call's postal itself (its track primary)
 
 ---@class TrackExtra
+---@field kind CallKind|nil dispatch when left out
 ---@field origin "manual"|"primary"|"caller"|nil manual when left out
 ---@field who string|nil
 ---@field until_ms integer|nil
 ---@field cad_postal boolean|nil
 
 ---@class Tracker
----@field private by_id table<integer, TrackedCall>
+---@field private by_id table<integer|string, TrackedCall> keyed by Tracking.key
 
 ---@return Tracker
 function Tracking.new()
     return setmetatable({ by_id = {} }, Tracking)
+end
+
+---The key of a call: dispatch call 501 and 911 call 501 are two calls.
+---@param call_id integer
+---@param kind CallKind|nil dispatch when nil
+---@return integer|string
+function Tracking.key(call_id, kind)
+    if kind == "emergency" then
+        return "emergency:" .. call_id
+    end
+    return call_id
 end
 
 ---Follow `subject` with the call, replacing what the call followed before.
@@ -42,9 +58,12 @@ function Tracking:track(call_id, subject, radius, meta, extra)
     assert(math.type(call_id) == "integer", "call_id must be an integer")
     assert(type(subject) == "string", "subject must be a string")
     extra = extra or {}
-    local previous = self.by_id[call_id]
+    local kind = extra.kind == "emergency" and "emergency" or "dispatch"
+    local key = Tracking.key(call_id, kind)
+    local previous = self.by_id[key]
     local call = {
         call_id = call_id,
+        kind = kind,
         subject = subject,
         radius = radius,
         meta = meta,
@@ -56,31 +75,35 @@ function Tracking:track(call_id, subject, radius, meta, extra)
     if meta == nil and previous ~= nil then
         call.meta = previous.meta -- re-tracking keeps what is known of the call
     end
-    self.by_id[call_id] = call
+    self.by_id[key] = call
     return call, previous
 end
 
 ---Stop following a call.
 ---@param call_id integer
+---@param kind CallKind|nil dispatch when nil
 ---@return TrackedCall|nil removed nil when the call was not tracked
-function Tracking:untrack(call_id)
-    local call = self.by_id[call_id]
-    self.by_id[call_id] = nil
+function Tracking:untrack(call_id, kind)
+    local key = Tracking.key(call_id, kind)
+    local call = self.by_id[key]
+    self.by_id[key] = nil
     return call
 end
 
 ---@param call_id integer
+---@param kind CallKind|nil dispatch when nil
 ---@return TrackedCall|nil
-function Tracking:get(call_id)
-    return self.by_id[call_id]
+function Tracking:get(call_id, kind)
+    return self.by_id[Tracking.key(call_id, kind)]
 end
 
 ---Record the call's metaData as the CAD now holds it.
 ---@param call_id integer
 ---@param meta table<string, any>|nil
+---@param kind CallKind|nil dispatch when nil
 ---@return boolean tracked false when the call is not tracked
-function Tracking:set_meta(call_id, meta)
-    local call = self.by_id[call_id]
+function Tracking:set_meta(call_id, meta, kind)
+    local call = self.by_id[Tracking.key(call_id, kind)]
     if call == nil then
         return false
     end
@@ -88,14 +111,20 @@ function Tracking:set_meta(call_id, meta)
     return true
 end
 
----The tracked calls, ordered by call id.
+---The tracked calls, ordered by call id (a dispatch call before the 911 call
+---with its id).
 ---@return TrackedCall[]
 function Tracking:calls()
     local list = {}
     for _, call in pairs(self.by_id) do
         list[#list + 1] = call
     end
-    table.sort(list, function(a, b) return a.call_id < b.call_id end)
+    table.sort(list, function(a, b)
+        if a.call_id ~= b.call_id then
+            return a.call_id < b.call_id
+        end
+        return a.kind < b.kind
+    end)
     return list
 end
 

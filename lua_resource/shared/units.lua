@@ -109,18 +109,22 @@ function Units.player_of(unit, players, announced)
 end
 
 ---Unit identId -> player server id for every unit in the cache that is in game.
+---A unit in `logged_out` counts as gone even while the cache still holds it:
+---sonorancad v4.0.104 announces a logout (UnitLogout) but leaves the unit in
+---its cache until its next 60 s unit poll.
 ---@param cache any
 ---@param players UnitPlayer[]
 ---@param announced table<integer, string>|nil
+---@param logged_out table<integer, boolean>|nil unit identIds whose logout was announced
 ---@return table<integer, string>
-function Units.players(cache, players, announced)
+function Units.players(cache, players, announced, logged_out)
     local map = {}
     if type(cache) ~= "table" then
         return map
     end
     for _, unit in pairs(cache) do
         local ident_id = type(unit) == "table" and as_integer(unit.id) or nil
-        if ident_id ~= nil then
+        if ident_id ~= nil and not (logged_out and logged_out[ident_id]) then
             map[ident_id] = Units.player_of(unit, players, announced)
         end
     end

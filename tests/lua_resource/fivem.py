@@ -80,10 +80,18 @@ class FakeServer:
         convars: dict[str, Any] | None = None,
         resource: str = RESOURCE,
         kvp: dict[str, str] | None = None,
+        runtime: Any = None,
+        resource_dir: Path = RESOURCE_DIR,
     ) -> None:
         self.convars = dict(convars or {})
-        self.lua = lua54.LuaRuntime(unpack_returned_tuples=True)
-        g = self.lua.globals()
+        self.resource_dir = resource_dir
+        if runtime is None:
+            self.lua = lua54.LuaRuntime(unpack_returned_tuples=True)
+            self.g = self.lua.globals()
+        else:  # beside other resources (tests/lua_resource/world.py): globals of its own
+            self.lua = runtime
+            self.g = new_environment(runtime)
+        g = self.g
         g.json = self.lua.table_from({"encode": encode_like_fivem, "decode": decoder(self.lua)})
         self._run_file(NATIVES)
         self.fake = g.FAKE
@@ -99,7 +107,7 @@ class FakeServer:
     # -- loading -------------------------------------------------------------------------
 
     def _run_file(self, path: Path) -> Any:
-        loaded = self.lua.globals().load(path.read_text(), "@" + str(path))
+        loaded = self.g.load(path.read_text(), "@" + str(path), "t", self.g)
         if isinstance(loaded, tuple):  # (nil, message)
             raise SyntaxError(loaded[1])
         return loaded()
@@ -117,7 +125,7 @@ class FakeServer:
                 return fields
             end"""
         )
-        fields = reader((RESOURCE_DIR / "fxmanifest.lua").read_text())
+        fields = reader((self.resource_dir / "fxmanifest.lua").read_text())
         pairs = []
         for i in range(1, len(fields) + 1):
             name, value = fields[i][1], fields[i][2]
@@ -134,7 +142,7 @@ class FakeServer:
         """Run the manifest's Lua server scripts in order (the JS ones run under Node)."""
         for script in self.server_scripts():
             if script.endswith(".lua"):
-                self._run_file(RESOURCE_DIR / script)
+                self._run_file(self.resource_dir / script)
         self.run()
         return self
 
@@ -228,9 +236,9 @@ class FakeServer:
         handle = self.ped(player_id)
         self.fake.players[player_id] = None
         self.fake.entities[handle] = None
-        self.lua.globals().source = player_id
+        self.g.source = player_id
         self.trigger("playerDropped", "Exiting")
-        self.lua.globals().source = None
+        self.g.source = None
 
     def add_vehicle(
         self, netid: int, pos: tuple[float, float, float], model: int = 0x2B6DC64A, **fields: float
@@ -250,7 +258,7 @@ class FakeServer:
 
     def trigger(self, name: str, *args: Any) -> None:
         """TriggerEvent from outside the resource (another resource, or the JS transport)."""
-        self.lua.globals().TriggerEvent(name, *args)
+        self.g.TriggerEvent(name, *args)
 
     def link_up(self, daemon_version: str = "0.1.0") -> None:
         self.trigger(f"{self.resource}:linkUp", daemon_version)
@@ -281,11 +289,19 @@ class FakeServer:
 
     def export(self, name: str, *args: Any) -> tuple[Any, ...]:
         """Call exports.<resource>:<name>(...) from another resource; returns all results."""
-        call = self.lua.eval(
+        call = self.eval(
             "function(res, name, ...) return table.pack(exports[res][name](exports[res], ...)) end"
         )
         packed = call(self.resource, name, *args)
         return tuple(packed[i] for i in range(1, packed.n + 1))
+
+    def eval(self, code: str) -> Any:
+        """Evaluate a Lua expression in this resource's globals."""
+        return self.g.load("return " + code, "=eval", "t", self.g)()
+
+    def execute(self, code: str) -> Any:
+        """Run Lua statements in this resource's globals."""
+        return self.g.load(code, "=execute", "t", self.g)()
 
     def table(self, value: Any) -> Any:
         return self.lua.table_from(value, recursive=True)
@@ -468,6 +484,32 @@ class FakeServer:
         self.trigger("SonoranCAD::pushevents:UnitLogout", unit_id)
         units = [u for u in lua_list(self.fake.cad.units) if u.id != unit_id]
         self.fake.cad.units = self.lua.table_from(units)
+
+
+def new_environment(runtime: Any) -> Any:
+    """A global table of its own for one resource in a shared Lua runtime: the base
+    functions, and copies of the library tables (a resource changing `table` or `os` changes
+    its own copy, as in a Lua state of its own)."""
+    return runtime.eval(
+        """function()
+            local env = {}
+            for name, value in pairs(_G) do
+                if type(value) == "table" and name ~= "_G" and name ~= "package" then
+                    local copy = {}
+                    for k, v in pairs(value) do copy[k] = v end
+                    env[name] = copy
+                elseif type(value) == "function" then
+                    env[name] = value
+                end
+            end
+            env._G = env
+            local base_load = load
+            env.load = function(chunk, name, mode, scope) -- chunks it loads see its globals
+                return base_load(chunk, name, mode or "bt", scope or env)
+            end
+            return env
+        end"""
+    )()
 
 
 def default_identifiers(player_id: int) -> list[str]:

@@ -173,8 +173,37 @@ function AddEventHandler(name, fn)
     return { name = name, fn = fn }
 end
 
+---Run this resource's handlers of an event (FXServer sets `source` meanwhile).
+---Each handler runs as a thread of its own (it may Wait or Await, as in FXServer).
+function FAKE.deliver(name, from, ...)
+    local outer = source
+    source = from
+    for _, fn in ipairs(FAKE.handlers[name] or {}) do
+        FAKE.run_now("event " .. name, fn, ...)
+    end
+    source = outer
+end
+
+---Run `fn` now as a thread of its own; what is left after its first Wait/Await
+---runs later, as FXServer runs event handlers and HTTP callbacks.
+function FAKE.run_now(where, fn, ...)
+    local co = coroutine.create(fn)
+    local ok, wait, awaited = coroutine.resume(co, ...)
+    if not ok then
+        record_error(where, FAKE.traceback and debug.traceback(co, tostring(wait)) or wait)
+    elseif coroutine.status(co) == "suspended" then
+        FAKE.threads[#FAKE.threads + 1] = { co = co, wake = FAKE.time + (type(wait) == "number" and wait or 0),
+            awaiting = type(wait) ~= "number" and wait ~= nil and awaited or nil }
+    end
+end
+
 function TriggerEvent(name, ...)
     FAKE.triggered[#FAKE.triggered + 1] = { name = name, args = table.pack(...) }
+    if FAKE.world ~= nil then
+        -- several resources: the world copies the arguments (msgpack) to every resource's handlers
+        FAKE.world.emit(name, source, table.pack(...))
+        return
+    end
     for _, fn in ipairs(FAKE.handlers[name] or {}) do
         local ok, err = pcall(fn, ...)
         if not ok then
@@ -196,13 +225,86 @@ function Wait(ms)
     coroutine.yield(ms or 0)
 end
 
+---A FiveM promise (its deferred.lua, as far as resources use it): resolve/reject
+---once, `next` callbacks, and `Citizen.Await` suspending the calling thread.
+promise = {}
+promise.__index = promise
+
+function promise.new()
+    return setmetatable({ state = "pending", callbacks = {} }, promise)
+end
+
+local function settle(p, state, value)
+    if p.state ~= "pending" then
+        return
+    end
+    p.state, p.value = state, value
+    for _, cb in ipairs(p.callbacks) do
+        local ok, err = pcall(cb[state == "resolved" and 1 or 2], value)
+        if not ok then
+            record_error("promise callback", err)
+        end
+    end
+end
+
+function promise:resolve(value) settle(self, "resolved", value) end
+function promise:reject(value) settle(self, "rejected", value) end
+
+function promise:next(on_resolved, on_rejected)
+    local cb = { on_resolved or function() end, on_rejected or function() end }
+    if self.state == "pending" then
+        self.callbacks[#self.callbacks + 1] = cb
+    else
+        settle({ state = "pending", callbacks = { cb } }, self.state, self.value)
+    end
+end
+
+local AWAIT = {}
+
+Citizen = {
+    CreateThread = function(fn) CreateThread(fn) end,
+    Wait = function(ms) Wait(ms) end,
+    Await = function(p)
+        if p.state == "pending" then
+            assert(coroutine.isyieldable(), "Citizen.Await outside a thread")
+            coroutine.yield(AWAIT, p)
+        end
+        if p.state == "rejected" then
+            error(p.value, 2)
+        end
+        return p.value
+    end,
+    SetTimeout = function(ms, fn) SetTimeout(ms, fn) end,
+    Trace = function(text) print(text) end,
+}
+
+function SetTimeout(ms, fn)
+    CreateThread(function()
+        Wait(ms)
+        fn()
+    end)
+end
+
+---The first time a thread wants to run again (nil when none will).
+function FAKE.next_wake()
+    local wake
+    for _, t in ipairs(FAKE.threads) do
+        local ready = t.awaiting == nil or t.awaiting.state ~= "pending"
+        if coroutine.status(t.co) == "suspended" and ready and (wake == nil or t.wake < wake) then
+            wake = t.wake
+        end
+    end
+    return wake
+end
+
 ---Advance the clock to `until_ms`, resuming every thread whose Wait is over,
----in wake order.
+---in wake order (a thread awaiting a promise waits for it to settle).
 function FAKE.run_until(until_ms)
     while true do
         local next_thread
         for _, t in ipairs(FAKE.threads) do
-            if coroutine.status(t.co) == "suspended" and t.wake <= until_ms
+            local ready = t.awaiting == nil or t.awaiting.state ~= "pending"
+            if coroutine.status(t.co) == "suspended" and ready and t.wake <= until_ms
                 and (next_thread == nil or t.wake < next_thread.wake) then
                 next_thread = t
             end
@@ -213,14 +315,61 @@ function FAKE.run_until(until_ms)
         if next_thread.wake > FAKE.time then
             FAKE.time = next_thread.wake
         end
-        local ok, wait = coroutine.resume(next_thread.co)
+        next_thread.awaiting = nil
+        local ok, wait, awaited = coroutine.resume(next_thread.co)
         if not ok then
-            record_error("thread", wait)
+            record_error("thread", FAKE.traceback and debug.traceback(next_thread.co, tostring(wait)) or wait)
         elseif coroutine.status(next_thread.co) == "suspended" then
-            next_thread.wake = FAKE.time + (wait or 0)
+            if wait == AWAIT then
+                next_thread.awaiting = awaited
+                next_thread.wake = FAKE.time
+            else
+                next_thread.wake = FAKE.time + (wait or 0)
+            end
         end
     end
-    FAKE.time = until_ms
+    -- finished threads are dropped (they are many: every SetTimeout and push event)
+    local alive = {}
+    for _, t in ipairs(FAKE.threads) do
+        if coroutine.status(t.co) ~= "dead" then
+            alive[#alive + 1] = t
+        end
+    end
+    FAKE.threads = alive
+    FAKE.time = math.max(FAKE.time, until_ms)
+end
+
+---PerformHttpRequest(url, cb, method, body, headers): queued for the world, which
+---answers it over a real socket and calls `cb(status, body, headers)` later.
+FAKE.http = { pending = {}, callbacks = {}, next_id = 0 }
+
+function PerformHttpRequest(url, cb, method, body, headers)
+    FAKE.http.next_id = FAKE.http.next_id + 1
+    local id = FAKE.http.next_id
+    local names = {}
+    for name, value in pairs(headers or {}) do
+        names[#names + 1] = { tostring(name), tostring(value) }
+    end
+    FAKE.http.pending[#FAKE.http.pending + 1] = {
+        id = id, url = url, method = method or "GET", body = body or "", headers = names,
+    }
+    FAKE.http.callbacks[id] = cb
+end
+
+---Hand the queued requests to the world (a list of plain tables).
+function FAKE.take_http()
+    local pending = FAKE.http.pending
+    FAKE.http.pending = {}
+    return pending
+end
+
+---An answer arrives: the callback runs on the main thread, as FXServer runs it.
+function FAKE.http_done(id, status, body, headers_json)
+    local cb = FAKE.http.callbacks[id]
+    FAKE.http.callbacks[id] = nil
+    if cb ~= nil then
+        FAKE.run_now("http callback", cb, status, body, json.decode(headers_json))
+    end
 end
 
 -- exports(name, fn) declares one of this resource's exports;
@@ -237,6 +386,10 @@ exports = setmetatable({}, {
                 return function(_self, ...)
                     local list = FAKE.exports[resource]
                     local fn = list and list[name]
+                    if fn == nil and FAKE.world ~= nil and resource ~= FAKE.resource then
+                        -- another resource: arguments and results copied (msgpack)
+                        return FAKE.world.call(resource, name, ...)
+                    end
                     if fn == nil or (resource ~= FAKE.resource and FAKE.resources[resource] ~= "started") then
                         error(("No such export %s in resource %s"):format(name, resource))
                     end

@@ -263,6 +263,7 @@ def test_a_911_call_follows_its_caller_for_n_seconds(
         {
             "type": "track",
             "call_id": 700,
+            "kind": "emergency",  # a 911 call's id: never taken for dispatch call 700
             "subject": "player:12",
             "meta": {"callerPlayerId": "12", "uuid": "x", "silentAlert": "false"},
         }
@@ -290,7 +291,7 @@ def test_a_caller_not_on_the_server_is_not_followed(make_server: Callable[..., F
     server.cad_911(700, {"callerPlayerId": "55"})
     assert tracks(server) == []
     assert (
-        "[sonoran_bridge] call 700: its caller is not followed (no player with server id 55)"
+        "[sonoran_bridge] 911 call 700: its caller is not followed (no player with server id 55)"
         in server.prints
     )
 

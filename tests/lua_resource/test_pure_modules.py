@@ -23,6 +23,7 @@ PURE = [
     "shared/sampler.lua",
     "shared/messages.lua",
     "shared/cadcache.lua",
+    "shared/pushevents.lua",
     "shared/units.lua",
     "shared/saved.lua",
     "shared/follow.lua",
@@ -98,6 +99,7 @@ def test_each_module_returns_its_table_and_publishes_it() -> None:
         "Sampler",
         "Messages",
         "CadCache",
+        "PushEvents",
         "Units",
         "Saved",
         "Follow",
@@ -356,6 +358,58 @@ def test_check_refuses_non_finite_numbers_and_empty_meta(bare: Bare) -> None:
     assert check(bare.table({"type": "sync", "tracks": []})) is True
 
 
+def test_dispatch_and_911_calls_with_one_id_are_two_calls(bare: Bare) -> None:
+    t = bare.m.Tracking
+    tracker = t.new()
+    t.track(tracker, 501, "player:3")
+    t.track(tracker, 501, "player:12", None, None, bare.table({"kind": "emergency"}))
+    assert [(c.call_id, c.kind, c.subject) for c in lua_list(t.calls(tracker))] == [
+        (501, "dispatch", "player:3"),
+        (501, "emergency", "player:12"),
+    ]
+    assert t.get(tracker, 501).subject == "player:3"
+    assert t.get(tracker, 501, "emergency").subject == "player:12"
+    assert t.untrack(tracker, 501, "emergency").subject == "player:12"
+    assert t.get(tracker, 501).subject == "player:3" and t.count(tracker) == 1
+
+
+def test_messages_carry_kind_for_911_calls_only(bare: Bare) -> None:
+    m = bare.m.Messages
+    dispatch = bare.table({"call_id": 501, "subject": "player:3", "kind": "dispatch"})
+    emergency = bare.table({"call_id": 501, "subject": "player:3", "kind": "emergency"})
+    assert "kind" not in strict_json(bare.encode(m.track(dispatch)))
+    for msg in (m.track(emergency), m.untrack(501, "emergency"), m.call_closed(501, "emergency"),
+                m.call_meta(501, bare.table({"a": 1}), "emergency"),
+                m.call_meta_stale(501, "emergency"), m.sync(bare.table([emergency]), True)):
+        assert m.check(msg) is True
+        text = bare.encode(msg)
+        protocol.decode(text)  # the daemon reads it
+        assert '"kind":"emergency"' in text
+    stale = strict_json(bare.encode(m.call_meta_stale(7)))
+    assert stale == {"type": "call_meta_stale", "call_id": 7}
+    assert isinstance(protocol.decode(bare.encode(m.call_meta_stale(7))), protocol.CallMetaStale)
+    assert m.check(bare.table({"type": "untrack", "call_id": 1, "kind": "sms"}))[1] == (
+        "untrack.kind: expected dispatch or emergency, got sms"
+    )
+
+
+def test_saved_tracks_keep_their_kind(bare: Bare) -> None:
+    saved = bare.m.Saved
+    calls = bare.table([
+        {"call_id": 501, "subject": "unit:7", "kind": "dispatch", "origin": "primary"},
+        {"call_id": 501, "subject": "player:3", "kind": "emergency", "origin": "caller",
+         "who": "license:x"},
+    ])
+    text = saved.encode(calls, bare.table({}), bare.encode)
+    state, problems = saved.decode(text, bare.decode)
+    assert len(problems) == 0
+    kinds = [(t.call_id, t.kind) for t in lua_list(state.tracks)]
+    assert kinds == [(501, None), (501, "emergency")]
+    odd = text.replace('"kind":"emergency"', '"kind":"sms"')
+    state, problems = saved.decode(odd, bare.decode)
+    assert len(state.tracks) == 1 and "bad kind" in problems[1]
+
+
 def test_sync_frames_fall_back_to_call_meta_when_the_meta_does_not_fit(bare: Bare) -> None:
     big = {f"k{i}": "v" * 200 for i in range(200)}
     calls = bare.table(
@@ -386,6 +440,8 @@ def test_empty_sync_encodes_tracks_as_a_list(bare: Bare) -> None:
         ('{"type":"call_state","call_id":5,"state":"pushed","detail":"ok"}', True),
         ('{"type":"call_state","call_id":5,"state":"following"}', True),
         ('{"type":"call_state","call_id":5,"state":"dancing"}', False),
+        ('{"type":"call_state","call_id":5,"state":"gone","kind":"emergency"}', True),
+        ('{"type":"call_state","call_id":5,"state":"gone","kind":"sms"}', False),
         ('{"type":"call_state","call_id":0,"state":"gone"}', False),
         ('{"type":"welcome","protocol":1}', False),
         ("not json", False),
@@ -399,6 +455,29 @@ def test_parse_daemon_messages(bare: Bare, text: str, ok: bool) -> None:
     else:
         msg, reason = result
         assert msg is None and isinstance(reason, str)
+
+
+# -- pushevents -------------------------------------------------------------------------
+
+
+def test_push_events_read_every_id_of_a_bulk_close(bare: Bare) -> None:
+    def read(body: object) -> object:
+        event = bare.m.PushEvents.read(json.dumps(body), bare.decode)
+        return None if event is None else (event.type, list(lua_list(event.call_ids)))
+
+    close = {"key": "the-api-key", "type": "EVENT_DISPATCH_CLOSED"}
+    assert read({**close, "data": {"callIds": [1234, 5678]}}) == (
+        "EVENT_DISPATCH_CLOSED", [1234, 5678])
+    # the shape Sonoran's page shows (data as a one-item list), odd ids skipped, any case
+    assert read({**close, "type": "event_dispatch_closed",
+                 "data": [{"callIds": ["12", 0, -3, 1.5, "x", None, 13]}]}) == (
+        "EVENT_DISPATCH_CLOSED", [12, 13])
+    assert read({**close, "data": {}}) == ("EVENT_DISPATCH_CLOSED", [])
+    assert read({**close, "type": "EVENT_DISPATCH_NEW", "data": {"callIds": [1]}}) is None
+    assert bare.m.PushEvents.read("{not json", bare.decode) is None
+    assert bare.m.PushEvents.read(None, bare.decode) is None
+    event = bare.m.PushEvents.read(json.dumps({**close, "data": {"callIds": [1]}}), bare.decode)
+    assert "the-api-key" not in bare.encode(event)  # the key is not kept
 
 
 # -- cadcache ---------------------------------------------------------------------------

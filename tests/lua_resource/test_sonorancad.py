@@ -221,16 +221,23 @@ def test_the_daemon_decodes_the_relay_with_its_values_as_they_were(cad: FakeServ
         ({f"k{i}": "v" for i in range(257)}, "more than 256 keys"),
     ],
 )
-def test_an_edit_the_wire_cannot_carry_as_it_is_is_not_relayed_and_said_once(
+def test_an_edit_the_wire_cannot_carry_as_it_is_marks_the_daemons_copy_stale(
     cad: FakeServer, meta: dict[str, object], reason: str
 ) -> None:
     cad.export("TrackCall", 501, 12)
     cad.sent()
     cad.cad_edit_call(501, meta)
-    cad.cad_edit_call(501, meta)
-    assert cad.sent() == []
+    cad.cad_edit_call(501, meta)  # the same again: nothing new to say
+    # Not relayed (a guess would overwrite the CAD's), but the daemon must not push its old
+    # copy back over the edit: it reads the call first.
+    assert cad.sent() == [{"type": "call_meta_stale", "call_id": 501}]
     said = [line for line in cad.prints if "metaData not relayed" in line]
     assert len(said) == 1 and reason in said[0], said
+    (calls,) = cad.export("GetTrackedCalls")
+    cad.link_down()
+    cad.link_up()  # the sync after a reconnect carries no stale meta either
+    assert [t.get("meta") for m in cad.sent() if m["type"] == "sync" for t in m["tracks"]] == [None]
+    assert len(calls) == 1
     # A later edit the wire can carry goes through again.
     cad.cad_edit_call(501, {"a": "2"})
     assert cad.sent() == [{"type": "call_meta", "call_id": 501, "meta": {"a": "2"}}]

@@ -34,13 +34,13 @@ async def test_a_list_without_metadata_costs_no_key_and_no_patch() -> None:
     assert ours.patches_after_relay >= 4 and ours.lost_after_relay == 0
 
 
-async def test_one_faulty_read_of_the_list_ends_no_call_and_a_closed_one_ends_on_two() -> None:
+async def test_one_faulty_read_of_the_list_ends_no_call_and_a_closed_one_ends_on_one() -> None:
     naive = await readings(naive=True)
     assert all(naive.wrongly_ended[fault] == 4 for fault in LIST_FAULTS)
     ours = await readings(naive=False)
     assert ours.wrongly_ended == dict.fromkeys(LIST_FAULTS, 0)
-    # Two reads a fetch interval (15 s) apart, each some seconds after the close.
-    assert ours.closed_reported_after is not None and 15.0 <= ours.closed_reported_after <= 45.0
+    # The first read after the close lists it among the closed calls (a fetch interval at most).
+    assert ours.closed_reported_after is not None and 0.0 < ours.closed_reported_after <= 16.0
 
 
 async def test_old_metadata_is_read_before_a_push_so_few_edits_are_reverted() -> None:

@@ -41,7 +41,7 @@ def make(clock: Clock, shared: MemoryBudget, member: str, max_hosts: int = 0) ->
 
 
 def push(call_id: int = 501) -> Push:
-    return Push((1, call_id), {}, 0.0, 0.0, 0.0, 50.0)
+    return Push((1, "dispatch", call_id), {}, 0.0, 0.0, 0.0, 50.0)
 
 
 OK = Updated({}, {})

@@ -215,7 +215,7 @@ async def test_unknown_server_is_404(http: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_route_404_and_wrong_method_405(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/v2/emergency/servers/1/units")).status_code == 404
+    assert (await http.get("/v2/emergency/servers/1/blips")).status_code == 404
     assert (await http.get("/v2/emergency/servers/x/calls")).status_code == 404
     wrong = await http.post(PATCH_501, content=b"{}")
     assert wrong.status_code == 405 and wrong.headers["allow"] == "PATCH"

@@ -1,0 +1,136 @@
+"""How the planner learns that a call ended: the list's closed calls, a PATCH answered as closed,
+and 404s it must tell apart before dropping anything (fixed clocks, no sockets)."""
+
+from __future__ import annotations
+
+from bridge.budget import Budget
+from bridge.outcomes import CallList, Gone, Updated
+from bridge.planner import CLOSED_LISTED, MISSING, Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.scheduler import Accumulator
+
+META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
+
+
+def make_planner() -> Planner:
+    return Planner(
+        policy=Accumulator(10.0),
+        update_budget=Budget(10, 60.0, margin=1.0),
+        get_budget=Budget(3, 60.0, margin=1.0),
+        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
+    )
+
+
+def tracked(planner: Planner, *call_ids: int) -> None:
+    for call_id in call_ids:
+        planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=META)
+        planner.tracker.observe(1, f"veh:{call_id}", 100.0, 0.0, 20.0, 1.0)
+
+
+def pushed(planner: Planner, now: float) -> Push:
+    action = planner.next_action(now)
+    assert isinstance(action, Push), action
+    planner.begin(action, now)
+    return action
+
+
+def read(planner: Planner, now: float) -> Fetch:
+    action = planner.next_action(now)
+    assert isinstance(action, Fetch), action
+    planner.begin(action, now)
+    return action
+
+
+def test_a_call_listed_closed_ends_on_one_read() -> None:
+    planner = make_planner()
+    tracked(planner, 7, 8)
+    planner.tracker.get(1, 7).absent_at = 0.5  # type: ignore[union-attr]  # wants a read
+    fetch = read(planner, 16.0)
+    events = planner.finish_fetch(fetch, CallList({8: META}, closed=frozenset({7})), 16.5)
+    assert events == [Notice(1, 7, "gone", CLOSED_LISTED)]
+    assert planner.tracker.get(1, 7) is None and planner.tracker.get(1, 8) is not None
+
+
+def test_a_closed_dispatch_id_does_not_end_the_911_call_of_that_id() -> None:
+    planner = make_planner()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META, kind="emergency")
+    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
+    planner.tracker.get(1, 7, "emergency").absent_at = 0.5  # type: ignore[union-attr]
+    fetch = read(planner, 16.0)
+    events = planner.finish_fetch(
+        fetch, CallList({}, emergency={7: META}, closed=frozenset({7})), 16.5
+    )
+    assert events == [] and planner.tracker.get(1, 7, "emergency") is not None
+
+
+def test_an_update_answered_closed_ends_the_call_and_spends_nothing_more() -> None:
+    planner = make_planner()
+    tracked(planner, 7)
+    push = pushed(planner, 1.0)
+    detail = "the CAD answered the update with status 2: the call is closed"
+    events = planner.finish_push(push, Gone(detail, "call"), 1.5)
+    assert events == [Notice(1, 7, "gone", detail)]
+    planner.tracker.observe(1, "veh:7", 500.0, 0.0, 20.0, 30.0)
+    assert planner.next_action(30.0) is None
+
+
+def test_a_404_naming_the_server_pauses_it_and_keeps_its_calls() -> None:
+    planner = make_planner()
+    tracked(planner, 7, 8)
+    push = pushed(planner, 1.0)
+    events = planner.finish_push(push, Gone("serverId not configured", "server"), 1.5)
+    assert Alert("server_unknown", "404 for an update: serverId not configured", 1) in events
+    assert planner.tracker.get(1, 7) is not None and planner.tracker.get(1, 8) is not None
+    assert planner.paused_until(1) is not None
+    assert not [n for n in events if isinstance(n, Notice) and n.state == "gone"]
+
+
+def test_a_404_that_says_neither_waits_for_the_list_then_ends_the_call() -> None:
+    planner = make_planner()
+    tracked(planner, 7, 8)
+    push = pushed(planner, 1.0)
+    events = planner.finish_push(push, Gone("Not Found", "unknown"), 1.5)
+    assert events == [Notice(1, push.key[2], "failed", f"{MISSING}: Not Found")]
+    call_id = push.key[2]
+    assert planner.tracker.get(1, call_id) is not None
+    # Not pushed again while the question is open; the read comes.
+    action = planner.next_action(2.0)
+    assert action == Fetch(1)
+    planner.begin(action, 2.0)
+    other = 8 if call_id == 7 else 7
+    events = planner.finish_fetch(action, CallList({other: META}), 2.5)
+    assert [n.state for n in events if isinstance(n, Notice)] == ["gone"]
+    assert planner.tracker.get(1, call_id) is None
+    assert planner.tracker.get(1, other) is not None
+
+
+def test_a_404_that_says_neither_and_a_list_still_holding_the_call_keeps_it_backing_off() -> None:
+    planner = make_planner()
+    tracked(planner, 7)
+    push = pushed(planner, 1.0)
+    planner.finish_push(push, Gone("Not Found", "unknown"), 1.5)
+    fetch = read(planner, 2.0)
+    assert planner.finish_fetch(fetch, CallList({7: META}), 2.5) == []
+    call = planner.tracker.get(1, 7)
+    assert call is not None and call.missing_at is None and call.refused_until > 2.5
+    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 20.0, 3.0)
+    assert planner.next_action(3.0) is None  # backing off, not at every free slot
+    assert isinstance(planner.next_action(call.refused_until), Push)
+
+
+def test_a_404_that_says_neither_and_a_404_list_pauses_the_server_keeping_the_call() -> None:
+    planner = make_planner()
+    tracked(planner, 7)
+    push = pushed(planner, 1.0)
+    planner.finish_push(push, Gone("Not Found", "unknown"), 1.5)
+    fetch = read(planner, 2.0)
+    events = planner.finish_fetch(fetch, Gone("Not Found", "unknown"), 2.5)
+    assert any(isinstance(e, Alert) and e.event == "server_unknown" for e in events)
+    assert planner.tracker.get(1, 7) is not None
+
+
+def test_an_update_answer_keeps_a_call_open() -> None:
+    planner = make_planner()
+    tracked(planner, 7)
+    push = pushed(planner, 1.0)
+    answer = Updated(call={"callId": 7, "status": 1, "metaData": push.meta}, meta=dict(push.meta))
+    assert planner.finish_push(push, answer, 1.5) == [Notice(1, 7, "pushed")]
