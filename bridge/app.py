@@ -19,10 +19,11 @@ from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
-from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import Alert, Fetch, Notice, Planner, Push, Refused, Settings
 from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
     CallState,
+    Error,
     InboundMessage,
     PostalFile,
 )
@@ -60,6 +61,7 @@ def settings_from(config: Config) -> Settings:
         lead=tracking.lead,
         grow_radius=tracking.grow_radius,
         meta_max_age=tracking.meta_max_age_seconds,
+        max_calls=tracking.max_calls_per_server,
     )
 
 
@@ -102,6 +104,8 @@ class Daemon:
         self.planner.postals = self.postals.index
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
         self._rate_limited: dict[str, int] = {}
+        self._refused: dict[int, int] = {}
+        """Server id -> requests of it refused (each logged while few, then every hundredth)."""
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
             config.cad.api_url,
@@ -248,9 +252,25 @@ class Daemon:
             for said in self.planner.receive(server_id, message, self.clock()):
                 if isinstance(said, Notice):
                     self._notify(said)
+                elif isinstance(said, Refused):
+                    self._refuse(said)
                 else:
                     log.info(said.event, **said.fields)
         self.pusher.wake()
+
+    def _refuse(self, refused: Refused) -> None:
+        """Tell the game server what was not done; the log hears of it without flooding."""
+        self.listener.send(refused.server_id, Error(code=refused.code, message=refused.message))
+        count = self._refused.get(refused.server_id, 0) + 1
+        self._refused[refused.server_id] = count
+        if count <= 3 or count % 100 == 0:
+            log.warning(
+                "refused a game server's request",
+                server_id=refused.server_id,
+                code=refused.code,
+                detail=refused.message,
+                count=count,
+            )
 
     def _on_link(self, server_id: int, up: bool) -> None:
         if up:

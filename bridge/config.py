@@ -123,6 +123,9 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """Read the CAD's list of calls before a push when the call's known metaData is older than
     this (within the GET budget), so a dispatcher's edit no relay brought is not reverted; 0:
     never."""
+    max_calls_per_server: Annotated[int, Meta(ge=1, le=4_096)] = 500
+    """Calls one game server may have followed at once; a `track` past it is answered with an
+    `error` naming this key (the resource follows 500 at most)."""
 
 
 class PostalConfig(Struct, forbid_unknown_fields=True, kw_only=True):
