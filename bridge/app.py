@@ -105,6 +105,8 @@ class Daemon:
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
         self._rate_limited: dict[str, int] = {}
         self._refused: dict[int, int] = {}
+        self.postal_reads: set[asyncio.Task[None]] = set()
+        """Offered postal files being read in worker threads (kept so none is collected)."""
         """Server id -> requests of it refused (each logged while few, then every hundredth)."""
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
@@ -195,6 +197,8 @@ class Daemon:
         if self.status_page is not None:
             await self.status_page.stop()
         self.pusher.stop()
+        for task in list(self.postal_reads):
+            task.cancel()
         if self._push_task is not None:
             done, _ = await asyncio.wait({self._push_task}, timeout=grace)
             if not done:
@@ -245,9 +249,10 @@ class Daemon:
     def on_message(self, server_id: int, message: InboundMessage) -> None:
         """Hand one message from a game server to the planner and send what it answers."""
         if isinstance(message, PostalFile):
-            # Reading the offered file is I/O: the shell's, not the planner's.
-            if (index := self.postals.offered(server_id, message.path)) is not None:
-                self.planner.postals = index
+            # Reading the offered file is I/O: the shell's, off the loop, and nobody waits.
+            task = asyncio.create_task(self._take_postal_offer(server_id, message.path))
+            self.postal_reads.add(task)
+            task.add_done_callback(self.postal_reads.discard)
         else:
             for said in self.planner.receive(server_id, message, self.clock()):
                 if isinstance(said, Notice):
@@ -257,6 +262,10 @@ class Daemon:
                 else:
                     log.info(said.event, **said.fields)
         self.pusher.wake()
+
+    async def _take_postal_offer(self, server_id: int, path: str) -> None:
+        if (index := await self.postals.offered(server_id, path)) is not None:
+            self.planner.postals = index
 
     def _refuse(self, refused: Refused) -> None:
         """Tell the game server what was not done; the log hears of it without flooding."""

@@ -28,7 +28,7 @@ RESOURCE_KEEPALIVE_SECONDS = 30.0
 """The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
 much silence it sends an empty batch, on a timer that ticks every third of it, so a quiet link
 can stay silent for up to 40 s."""
-PATH_KEYS = (("budget", "state_file"), ("postal", "file"))
+PATH_KEYS = (("budget", "state_file"), ("postal", "file"), ("postal", "offer_folder"))
 """Config keys that hold file paths: `~` in them is expanded."""
 
 
@@ -134,7 +134,10 @@ class PostalConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     file: str = ""
     """The postal file ("" for none): each update then carries the postal of the pushed point."""
     accept_offer: bool = True
-    """With no file, use the one the resource offers (its nearest-postal's, on its machine)."""
+    """With no file, use the one the resource offers (its nearest-postal's, on its machine)..."""
+    offer_folder: str = ""
+    """...when it lies inside this folder (e.g. the game server's `resources` folder): a
+    frame never makes the daemon open a path elsewhere ("": offers are not read)."""
 
 
 class LogConfig(Struct, forbid_unknown_fields=True, kw_only=True):

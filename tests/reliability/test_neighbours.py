@@ -5,8 +5,21 @@ Real daemon, real websocket clients and the CAD stand-in, all on loopback.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
-from conftest import MakeDaemon
+from conftest import MakeDaemon, Running, make_config
+
+from bridge.config import Config, PostalConfig
+from bridge.postal import PostalSource
+from bridge.standin.cad import CadStandIn
 
 TOO_MANY_CALLS = "too_many_calls"
 
@@ -50,3 +63,95 @@ async def test_a_call_already_followed_may_be_tracked_again_at_the_cap(
     await game.expect("call_state", call_id=9, state="following")
     assert not [m for m in game.seen if m.get("type") == "error"]
     assert running.bridge.tracker.count_of(1) == 3
+
+
+# -- the postal offer ------------------------------------------------------------------------
+
+
+def _with_offer_folder(folder: Path) -> Callable[[CadStandIn], Config]:
+    def configure(standin: CadStandIn) -> Config:
+        config = make_config(standin)
+        config.postal = PostalConfig(offer_folder=str(folder))
+        return config
+
+    return configure
+
+
+async def _answer_seconds(running: Running, call_id: int) -> float:
+    """Seconds another game server waits for its `track` to be answered."""
+    other = await running.game(server_id=2)
+    start = time.monotonic()
+    await other.send(type="track", call_id=call_id, subject="player:1")
+    await other.expect("call_state", call_id=call_id, state="following", timeout=30)
+    return time.monotonic() - start
+
+
+async def test_an_offered_fifo_never_freezes_the_daemon(
+    make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "new-postals.json"
+    os.mkfifo(fifo)
+
+    def release() -> None:
+        # The old daemon blocks its loop in open() until a writer comes: this one frees it.
+        time.sleep(3.0)
+        with open(fifo, "w") as writer:
+            writer.write("[]")
+
+    threading.Thread(target=release, daemon=True).start()
+    running = await make_daemon(configure=_with_offer_folder(tmp_path))
+    game = await running.game()
+    await game.send(type="postal_file", path=str(fifo))
+    frozen = await _answer_seconds(running, 7)
+    print(f"a FIFO offered as the postal file: another server waited {frozen:.2f} s")
+    assert frozen < 1.0
+    await asyncio.gather(*running.bridge.postal_reads)
+    assert running.bridge.planner.postals is None
+
+
+async def test_an_offered_file_past_the_size_cap_is_not_read(
+    make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    huge = tmp_path / "new-postals.json"
+    os.truncate(huge.touch() or huge, 256 * 1024 * 1024)  # sparse: no disk used
+    running = await make_daemon(configure=_with_offer_folder(tmp_path))
+    game = await running.game()
+    tracemalloc.start()
+    try:
+        await game.send(type="postal_file", path=str(huge))
+        await _answer_seconds(running, 8)
+        await asyncio.gather(*running.bridge.postal_reads)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"a 256 MiB postal file offered: peak {peak / 2**20:.1f} MiB traced")
+    assert peak < 32 * 2**20
+    assert running.bridge.planner.postals is None
+
+
+@pytest.mark.parametrize(
+    "offered",
+    ["/dev/zero", "/etc/passwd", "\\\\\\\\attacker.example\\\\share\\\\postals.json",
+     "//attacker.example/share/postals.json", "relative/postals.json", "{folder}/../outside.json",
+     "{folder}/link-to-zero.json", "{folder}/link-out.json", "{folder}"],
+)
+async def test_an_offer_outside_the_folder_or_not_a_regular_file_is_never_opened(
+    tmp_path: Path, offered: str
+) -> None:
+    folder = tmp_path / "resources"
+    folder.mkdir()
+    (tmp_path / "outside.json").write_text(json.dumps([{"x": 0, "y": 0, "code": "1"}]))
+    (folder / "link-to-zero.json").symlink_to("/dev/zero")
+    (folder / "link-out.json").symlink_to(tmp_path / "outside.json")
+    source = PostalSource(PostalConfig(offer_folder=str(folder)))
+    assert await source.offered(1, offered.format(folder=folder)) is None
+    assert source.index is None
+
+
+async def test_an_offer_inside_the_folder_is_read(tmp_path: Path) -> None:
+    (tmp_path / "nearest-postal").mkdir()
+    good = tmp_path / "nearest-postal" / "new-postals.json"
+    good.write_text(json.dumps([{"x": 0, "y": 0, "code": "100"}]))
+    source = PostalSource(PostalConfig(offer_folder=str(tmp_path)))
+    index = await source.offered(1, str(good))
+    assert index is not None and index.nearest(1, 1) == "100"
