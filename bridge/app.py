@@ -14,6 +14,7 @@ import msgspec
 import structlog
 
 from bridge import logs
+from bridge.admission import Limits
 from bridge.budget import Budget
 from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
@@ -125,6 +126,11 @@ class Daemon:
             hello_timeout=config.listen.hello_timeout_seconds,
             idle_timeout=config.listen.idle_timeout_seconds,
             default_server_id=config.cad.server_id,
+            limits=Limits(
+                max_connections=config.listen.max_connections,
+                max_unauthenticated=config.listen.max_unauthenticated,
+                new_per_second=config.listen.new_connections_per_second,
+            ),
         )
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)

@@ -66,6 +66,12 @@ class ListenConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     hello_timeout_seconds: Seconds = 5.0
     idle_timeout_seconds: Seconds = 120.0
+    max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 128
+    """Connections open at once; past it a newcomer is dropped at accept."""
+    max_unauthenticated: Annotated[int, Meta(ge=1, le=10_000)] = 16
+    """Connections that have not said a good `hello` yet; past it the oldest is dropped."""
+    new_connections_per_second: Annotated[float, Meta(gt=0, le=10_000)] = 10.0
+    """New connections per second from one address, twice that in a burst (not loopback)."""
 
     def __repr__(self) -> str:
         return (

@@ -6,6 +6,7 @@ Real daemon, real websocket clients and the CAD stand-in, all on loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import pytest
 from conftest import MakeDaemon, Running, make_config
+from structlog.testing import capture_logs
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from bridge.config import Config, PostalConfig
 from bridge.postal import PostalSource
@@ -155,3 +159,46 @@ async def test_an_offer_inside_the_folder_is_read(tmp_path: Path) -> None:
     source = PostalSource(PostalConfig(offer_folder=str(tmp_path)))
     index = await source.offered(1, str(good))
     assert index is not None and index.nearest(1, 1) == "100"
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+def _descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+async def test_idle_connections_hold_few_descriptors_and_the_game_server_gets_in(
+    daemon: Running,
+) -> None:
+    before = _descriptors()
+    idle = [await asyncio.open_connection("127.0.0.1", daemon.bridge.listener.port)
+            for _ in range(300)]  # fmt: skip
+    start = time.monotonic()
+    game = await daemon.game()
+    welcomed = time.monotonic() - start
+    await game.send(type="track", call_id=5, subject="player:5")
+    await game.expect("call_state", call_id=5, state="following")
+    held = _descriptors() - before - len(idle) - 1  # the game server's own end
+    print(f"300 idle sockets: the daemon holds {held} for them; welcomed in {welcomed:.3f} s")
+    assert held <= 16 + 2
+    assert welcomed < 1.0
+    for _, writer in idle:
+        writer.close()
+
+
+async def test_refused_connections_log_a_few_lines_then_one_summary(daemon: Running) -> None:
+    with capture_logs() as logged:
+        for _ in range(200):
+            async with connect(daemon.url) as ws:
+                await ws.send(json.dumps({"type": "hello", "protocol": 1, "token": "wrong" * 3}))
+                with contextlib.suppress(ConnectionClosed):
+                    while True:
+                        await ws.recv()
+    lines = [e for e in logged if str(e["event"]).startswith("refused connection")]
+    print(f"200 connections with a wrong token: {len(lines)} log lines")
+    assert len(lines) == 3
+    listener = daemon.bridge.listener
+    summed = listener.refusals.summary(asyncio.get_running_loop().time() + 10.0)
+    assert summed == {"unauthorized": 200}
