@@ -98,11 +98,12 @@ async def test_an_offered_fifo_never_freezes_the_daemon(
 
     def release() -> None:
         # The old daemon blocks its loop in open() until a writer comes: this one frees it.
-        time.sleep(3.0)
+        time.sleep(2.0)
         with open(fifo, "w") as writer:
             writer.write("[]")
 
-    threading.Thread(target=release, daemon=True).start()
+    writer = threading.Thread(target=release, daemon=True)
+    writer.start()
     running = await make_daemon(configure=_with_offer_folder(tmp_path))
     game = await running.game()
     await game.send(type="postal_file", path=str(fifo))
@@ -111,6 +112,10 @@ async def test_an_offered_fifo_never_freezes_the_daemon(
     assert frozen < 1.0
     await asyncio.gather(*running.bridge.postal_reads)
     assert running.bridge.planner.postals is None
+    # The daemon never read the FIFO: a reader of our own lets the writer finish.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    await asyncio.to_thread(writer.join, 10)
+    os.close(reader)
 
 
 async def test_an_offered_file_past_the_size_cap_is_not_read(
@@ -183,7 +188,7 @@ async def test_idle_connections_hold_few_descriptors_and_the_game_server_gets_in
     held = _descriptors() - before - len(idle) - 1  # the game server's own end
     print(f"300 idle sockets: the daemon holds {held} for them; welcomed in {welcomed:.3f} s")
     assert held <= 16 + 2
-    assert welcomed < 1.0
+    assert welcomed < 2.0
     for _, writer in idle:
         writer.close()
 
