@@ -280,6 +280,12 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
         )
+    folder = config.postal.offer_folder
+    if folder and not (os.path.isabs(folder) and os.path.isdir(folder)):
+        raise ConfigError(
+            f"postal.offer_folder = {folder!r} is not an existing folder given by its full path: "
+            "point it at the folder that holds nearest-postal (the game server's resources folder)"
+        )
     if config.postal.file:
         from bridge.postal import PostalError, PostalIndex
 
