@@ -131,6 +131,7 @@ class Daemon:
                 max_unauthenticated=config.listen.max_unauthenticated,
                 new_per_second=config.listen.new_connections_per_second,
             ),
+            on_refused=self._connection_refused,
         )
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)
@@ -268,6 +269,9 @@ class Daemon:
                 else:
                     log.info(said.event, **said.fields)
         self.pusher.wake()
+
+    def _connection_refused(self, reason: str) -> None:
+        self.metrics.refused(reason)
 
     async def _take_postal_offer(self, server_id: int, path: str) -> None:
         if (index := await self.postals.offered(server_id, path)) is not None:

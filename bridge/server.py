@@ -76,6 +76,7 @@ class Listener:
         default_server_id: int = 1,
         liveness_timeout: float = 5.0,
         limits: Limits | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         if not token:
             raise ValueError("a shared token is required: connections would need none")
@@ -96,6 +97,7 @@ class Listener:
         self._background: set[asyncio.Task[None]] = set()
         self.admission = Admission(limits or Limits())
         self.refusals = Refusals()
+        self._on_refused = on_refused
         self._open: dict[int, ServerConnection] = {}
         self._summing: asyncio.Task[None] | None = None
 
@@ -177,6 +179,8 @@ class Listener:
     def _refused(self, code: str, **fields: Any) -> None:
         """Count a refused connection; only the first few of an interval get a line each."""
         now = asyncio.get_running_loop().time()
+        if self._on_refused is not None:
+            self._on_refused(code)
         if self.refusals.refused(code, now):
             wrong_token = code == "unauthorized"
             log.warning(

@@ -207,3 +207,5 @@ async def test_refused_connections_log_a_few_lines_then_one_summary(daemon: Runn
     listener = daemon.bridge.listener
     summed = listener.refusals.summary(asyncio.get_running_loop().time() + 10.0)
     assert summed == {"unauthorized": 200}
+    metrics = daemon.bridge.metrics.render().decode()
+    assert 'sonoran_bridge_connections_refused_total{reason="unauthorized"} 200.0' in metrics
