@@ -217,8 +217,10 @@ class PostalSource:
 
     def __init__(self, config: PostalConfig) -> None:
         self._config = config
-        self._offers: dict[str, PostalIndex | None] = {}
-        """Offered path -> its index (None: refused, unreadable, or being read)."""
+        self._offers: set[str] = set()
+        """Offered paths seen (each is read once at most; only the index in use is kept)."""
+        self._reading = asyncio.Lock()
+        """One offered file read at a time: a burst of offers never holds many in memory."""
         self.index: PostalIndex | None = PostalIndex.load(config.file) if config.file else None
 
     async def offered(self, server_id: int, path: str) -> PostalIndex | None:
@@ -232,7 +234,7 @@ class PostalSource:
             return None
         if path in self._offers or len(self._offers) >= _MAX_OFFERS:
             return None
-        self._offers[path] = None
+        self._offers.add(path)
         shown = path[:300]
         folder = self._config.offer_folder
         if not folder:
@@ -245,7 +247,8 @@ class PostalSource:
             )
             return None
         try:
-            index: PostalIndex | None = await asyncio.to_thread(_load_offer, folder, path)
+            async with self._reading:
+                index: PostalIndex | None = await asyncio.to_thread(_load_offer, folder, path)
         except PostalError as exc:
             index = None
             log.warning(
@@ -253,7 +256,6 @@ class PostalSource:
                 server_id=server_id,
                 detail=str(exc)[:500],
             )
-        self._offers[path] = index
         if index is not None:
             self.index = index
             log.info(

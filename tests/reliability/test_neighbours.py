@@ -209,3 +209,31 @@ async def test_refused_connections_log_a_few_lines_then_one_summary(daemon: Runn
     assert summed == {"unauthorized": 200}
     metrics = daemon.bridge.metrics.render().decode()
     assert 'sonoran_bridge_connections_refused_total{reason="unauthorized"} 200.0' in metrics
+
+
+async def test_a_burst_of_offers_is_read_one_file_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge import postal
+
+    active, peak = 0, 0
+    real = postal._load_offer
+
+    def load(folder: str, path: str) -> postal.PostalIndex:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        time.sleep(0.02)
+        active -= 1
+        return real(folder, path)
+
+    monkeypatch.setattr(postal, "_load_offer", load)
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"postals-{n}.json"
+        path.write_text(json.dumps([{"x": 0, "y": 0, "code": str(n)}]))
+        paths.append(str(path))
+    source = PostalSource(PostalConfig(offer_folder=str(tmp_path)))
+    await asyncio.gather(*(source.offered(1, path) for path in paths))
+    assert peak == 1
+    assert source.index is not None and len(source.index) == 1
