@@ -5,7 +5,9 @@ Pure: connections are named by an id, time is an argument, and the listener carr
 
 - **Unauthenticated connections are capped**, and the oldest gives way to a newcomer: idle
   sockets (no HTTP upgrade, no `hello`) can neither run the daemon out of file descriptors nor
-  keep the game server out; each also ends at its hello timeout.
+  keep the game server out; each also ends at its hello timeout. Sockets that have not sent
+  their HTTP upgrade go first: a game server sends its upgrade at once and its `hello` right
+  after, so a flood of bare sockets cannot push it out while it says hello.
 - **All connections are capped**: past `max_connections`, a newcomer is refused.
 - **New connections per address are rate-limited** (a token bucket), except from loopback:
   there the game server and a neighbour share the address, and a bucket would shut the game
@@ -49,8 +51,8 @@ class Admission:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._pending: OrderedDict[int, None] = OrderedDict()
-        """Unauthenticated connections, oldest first."""
+        self._pending: OrderedDict[int, bool] = OrderedDict()
+        """Unauthenticated connections, oldest first -> whether they sent their HTTP upgrade."""
         self._authenticated: set[int] = set()
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
@@ -70,11 +72,18 @@ class Admission:
             return "over_rate", None
         evict: int | None = None
         if len(self._pending) >= self.limits.max_unauthenticated:
-            evict, _ = self._pending.popitem(last=False)
+            bare = (c for c, upgraded in self._pending.items() if not upgraded)
+            evict = next(bare, next(iter(self._pending)))
+            del self._pending[evict]
         elif self.open >= self.limits.max_connections:
             return "over_capacity", None
-        self._pending[conn] = None
+        self._pending[conn] = False
         return "accept", evict
+
+    def upgraded(self, conn: int) -> None:
+        """The connection sent its HTTP upgrade: it gives way only after every bare socket."""
+        if conn in self._pending:
+            self._pending[conn] = True
 
     def authenticated(self, conn: int) -> None:
         """The connection said a good `hello`: it no longer counts as unauthenticated."""

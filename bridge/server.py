@@ -205,6 +205,7 @@ class Listener:
                 )
 
     def _check_origin(self, ws: ServerConnection, request: Request) -> Response | None:
+        self.admission.upgraded(id(ws))
         origin = request.headers.get("Origin")
         if origin is None or origin in self._origins:
             return None

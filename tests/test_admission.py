@@ -19,6 +19,20 @@ def test_the_oldest_unauthenticated_connection_gives_way_to_a_newcomer() -> None
     assert (admission.open, admission.unauthenticated) == (3, 3)
 
 
+def test_bare_sockets_give_way_before_connections_that_sent_their_upgrade() -> None:
+    admission = Admission(Limits(max_connections=100, max_unauthenticated=3))
+    for conn in range(3):
+        admission.arrive(conn, "127.0.0.1", 0.0)
+    admission.upgraded(0)  # the game server's: oldest, but saying hello
+    assert admission.arrive(3, "127.0.0.1", 0.1) == ("accept", 1)
+    assert admission.arrive(4, "127.0.0.1", 0.2) == ("accept", 2)
+    assert admission.arrive(5, "127.0.0.1", 0.3) == ("accept", 3)
+    admission.upgraded(4)
+    admission.upgraded(5)
+    assert admission.arrive(6, "127.0.0.1", 0.4) == ("accept", 0)  # all upgraded: the oldest
+    admission.upgraded(99)  # gone already: nothing to mark
+
+
 def test_past_max_connections_a_newcomer_is_refused() -> None:
     admission = Admission(Limits(max_connections=3, max_unauthenticated=3))
     for conn in range(3):
