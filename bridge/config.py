@@ -69,7 +69,8 @@ class ListenConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 128
     """Connections open at once; past it a newcomer is dropped at accept."""
     max_unauthenticated: Annotated[int, Meta(ge=1, le=10_000)] = 16
-    """Connections that have not said a good `hello` yet; past it the oldest is dropped."""
+    """Connections that have not said a good `hello` yet; past it the oldest bare socket (no
+    HTTP upgrade sent) is dropped, else the oldest."""
     new_connections_per_second: Annotated[float, Meta(gt=0, le=10_000)] = 10.0
     """New connections per second from one address, twice that in a burst (not loopback)."""
 
