@@ -36,6 +36,8 @@ from bench.rig import API_KEY, TOKEN, Outcome, Pace
 from bridge import logs
 
 ROOT = Path(__file__).resolve().parent.parent
+HAND_WRITTEN = "## Ordinary trouble, fixed and pinned"
+"""Where the generated part of docs/reliability.md ends: from here on the file is kept."""
 NEIGHBOUR_WINDOWS = 40.0
 """How long the runs with another integration on the key last, in windows (40 minutes)."""
 
@@ -312,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.out == "-":
         print(text)
     else:
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        old = out.read_text() if out.exists() else ""
+        if HAND_WRITTEN in old:  # the sections written by hand, and by other benches, stay
+            text = text.rstrip("\n") + "\n\n" + old[old.index(HAND_WRITTEN):]
+        out.write_text(text)
         say(f"wrote {args.out}")
     return 0
 

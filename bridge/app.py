@@ -15,16 +15,18 @@ import structlog
 from msgspec import UNSET
 
 from bridge import logs
+from bridge.admission import Limits
 from bridge.budget import Budget
 from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
-from bridge.planner import Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import Alert, Fetch, Notice, Planner, Push, Refused, Settings
 from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
     DISPATCH,
     CallState,
+    Error,
     InboundMessage,
     PostalFile,
 )
@@ -87,6 +89,7 @@ def settings_from(config: Config) -> Settings:
         lead=tracking.lead,
         grow_radius=tracking.grow_radius,
         meta_max_age=tracking.meta_max_age_seconds,
+        max_calls=tracking.max_calls_per_server,
     )
 
 
@@ -129,6 +132,10 @@ class Daemon:
         self.planner.postals = self.postals.index
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
         self._rate_limited: dict[str, int] = {}
+        self._refused: dict[int, int] = {}
+        self.postal_reads: set[asyncio.Task[None]] = set()
+        """Offered postal files being read in worker threads (kept so none is collected)."""
+        """Server id -> requests of it refused (each logged while few, then every hundredth)."""
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
             config.cad.api_url,
@@ -146,6 +153,12 @@ class Daemon:
             hello_timeout=config.listen.hello_timeout_seconds,
             idle_timeout=config.listen.idle_timeout_seconds,
             default_server_id=config.cad.server_id,
+            limits=Limits(
+                max_connections=config.listen.max_connections,
+                max_unauthenticated=config.listen.max_unauthenticated,
+                new_per_second=config.listen.new_connections_per_second,
+            ),
+            on_refused=self._connection_refused,
         )
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)
@@ -231,6 +244,8 @@ class Daemon:
         if self.status_page is not None:
             await self.status_page.stop()
         self.pusher.stop()
+        for task in list(self.postal_reads):
+            task.cancel()
         if self._push_task is not None:
             done, _ = await asyncio.wait({self._push_task}, timeout=grace)
             if not done:
@@ -282,16 +297,40 @@ class Daemon:
     def on_message(self, server_id: int, message: InboundMessage) -> None:
         """Hand one message from a game server to the planner and send what it answers."""
         if isinstance(message, PostalFile):
-            # Reading the offered file is I/O: the shell's, not the planner's.
-            if (index := self.postals.offered(server_id, message.path)) is not None:
-                self.planner.postals = index
+            # Reading the offered file is I/O: the shell's, off the loop, and nobody waits.
+            task = asyncio.create_task(self._take_postal_offer(server_id, message.path))
+            self.postal_reads.add(task)
+            task.add_done_callback(self.postal_reads.discard)
         else:
             for said in self.planner.receive(server_id, message, self.clock()):
                 if isinstance(said, Notice):
                     self._notify(said)
+                elif isinstance(said, Refused):
+                    self._refuse(said)
                 else:
                     log.info(said.event, **said.fields)
         self.pusher.wake()
+
+    def _connection_refused(self, reason: str) -> None:
+        self.metrics.refused(reason)
+
+    async def _take_postal_offer(self, server_id: int, path: str) -> None:
+        if (index := await self.postals.offered(server_id, path)) is not None:
+            self.planner.postals = index
+
+    def _refuse(self, refused: Refused) -> None:
+        """Tell the game server what was not done; the log hears of it without flooding."""
+        self.listener.send(refused.server_id, Error(code=refused.code, message=refused.message))
+        count = self._refused.get(refused.server_id, 0) + 1
+        self._refused[refused.server_id] = count
+        if count <= 3 or count % 100 == 0:
+            log.warning(
+                "refused a game server's request",
+                server_id=refused.server_id,
+                code=refused.code,
+                detail=refused.message,
+                count=count,
+            )
 
     def _on_link(self, server_id: int, up: bool) -> None:
         if up:

@@ -24,7 +24,7 @@ import asyncio
 import math
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -35,6 +35,7 @@ import msgspec
 import structlog
 
 import bridge
+from bridge.answer import ACCEPT_ENCODING, AnswerError, read_capped
 
 # The result types live in bridge.outcomes so the pure core can use them without httpx.
 from bridge.outcomes import (
@@ -337,6 +338,10 @@ def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
     )
 
 
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 def _connect_reason(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None:
@@ -399,9 +404,13 @@ class CadClient:
                 "Accept": "application/json",
                 "Content-Type": "application/json",
                 "User-Agent": f"sonoran-bridge/{bridge.__version__}",
+                "Accept-Encoding": ACCEPT_ENCODING,
             },
             timeout=httpx.Timeout(timeout),
             transport=transport,
+            # A proxy from the environment only for https, where it sees a CONNECT and the
+            # key stays inside TLS: HTTP_PROXY (or ALL_PROXY) would get the key in clear.
+            mounts={"http://": None},
             follow_redirects=False,  # a redirect could carry the Authorization header elsewhere
         )
 
@@ -469,9 +478,7 @@ class CadClient:
         try:
             # httpx times each phase; this bounds the whole attempt, e.g. a slow trickle.
             async with asyncio.timeout(self._timeout):
-                response = await self._http.request(
-                    method, self._base + path, content=content, params=params
-                )
+                response = await self._fetch(method, path, content=content, params=params)
         except (httpx.ConnectTimeout, httpx.PoolTimeout):
             return Transient(timed_out + " (connecting)", reached_server=False)
         except (httpx.TimeoutException, TimeoutError):
@@ -480,6 +487,8 @@ class CadClient:
             return Transient(_connect_reason(exc), reached_server=False)
         except httpx.HTTPError as exc:
             return Transient(_transport_reason(exc), reached_server=True)
+        except AnswerError as exc:
+            return Transient(str(exc), reached_server=True)
         except (httpx.InvalidURL, httpx.StreamError, OSError) as exc:
             # Reason built from the type only: httpx messages may embed the request.
             return Transient(f"request failed ({type(exc).__name__})", reached_server=True)
@@ -491,6 +500,36 @@ class CadClient:
             quota = Quota(remaining=quota.remaining, reset_after=capped)
         self.last_quota = quota
         return response
+
+    async def _fetch(
+        self, method: str, path: str, *, content: bytes | None, params: dict[str, str] | None
+    ) -> httpx.Response:
+        """One request, its body read with a cap after decompression (`AnswerError` past it)."""
+        request = self._http.build_request(
+            method, self._base + path, content=content, params=params
+        )
+        streamed = await self._http.send(request, stream=True)
+        try:
+            if streamed.is_stream_consumed:  # a transport that read it already (tests' mocks)
+                body = await read_capped(_once(streamed.content), "")
+            else:
+                body = await read_capped(
+                    streamed.aiter_raw(), streamed.headers.get("content-encoding", "")
+                )
+        finally:
+            await streamed.aclose()
+        headers = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=body,
+            request=request,
+            extensions=streamed.extensions,
+        )
 
     def _capped_wait(self, header: str, headers: Mapping[str, str], seconds: float) -> float:
         """A wait the server asked for, at most `max_wait`: a millisecond timestamp read as

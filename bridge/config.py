@@ -31,7 +31,7 @@ much silence it sends an empty batch, on a timer that ticks every third of it, s
 can stay silent for up to 40 s."""
 DEFAULT_CONFIG = "config.toml"
 """Where `init` writes the config and where `run` and `check-config` read it by default."""
-PATH_KEYS = (("budget", "state_file"), ("postal", "file"))
+PATH_KEYS = (("budget", "state_file"), ("postal", "file"), ("postal", "offer_folder"))
 """Config keys that hold file paths: `~` in them is expanded."""
 
 
@@ -69,6 +69,13 @@ class ListenConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     hello_timeout_seconds: Seconds = 5.0
     idle_timeout_seconds: Seconds = 120.0
+    max_connections: Annotated[int, Meta(ge=1, le=10_000)] = 128
+    """Connections open at once; past it a newcomer is dropped at accept."""
+    max_unauthenticated: Annotated[int, Meta(ge=1, le=10_000)] = 16
+    """Connections that have not said a good `hello` yet; past it the oldest bare socket (no
+    HTTP upgrade sent) is dropped, else the oldest."""
+    new_connections_per_second: Annotated[float, Meta(gt=0, le=10_000)] = 10.0
+    """New connections per second from one address, twice that in a burst (not loopback)."""
 
     def __repr__(self) -> str:
         return (
@@ -126,6 +133,9 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     """Read the CAD's list of calls before a push when the call's known metaData is older than
     this (within the GET budget), so a dispatcher's edit no relay brought is not reverted; 0:
     never."""
+    max_calls_per_server: Annotated[int, Meta(ge=1, le=4_096)] = 500
+    """Calls one game server may have followed at once; a `track` past it is answered with an
+    `error` naming this key (the resource follows 500 at most)."""
 
 
 class PostalConfig(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -134,7 +144,10 @@ class PostalConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     file: str = ""
     """The postal file ("" for none): each update then carries the postal of the pushed point."""
     accept_offer: bool = True
-    """With no file, use the one the resource offers (its nearest-postal's, on its machine)."""
+    """With no file, use the one the resource offers (its nearest-postal's, on its machine)..."""
+    offer_folder: str = ""
+    """...when it lies inside this folder (e.g. the game server's `resources` folder): a
+    frame never makes the daemon open a path elsewhere ("": offers are not read)."""
 
 
 class LogConfig(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -355,6 +368,12 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
         raise ConfigError(
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
+        )
+    folder = config.postal.offer_folder
+    if folder and not (os.path.isabs(folder) and os.path.isdir(folder)):
+        raise ConfigError(
+            f"postal.offer_folder = {folder!r} is not an existing folder given by its full path: "
+            "point it at the folder that holds nearest-postal (the game server's resources folder)"
         )
     if config.postal.file:
         from bridge.postal import PostalError, PostalIndex

@@ -132,6 +132,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.connections_refused = Counter(
+            f"{PREFIX}_connections_refused",
+            "Websocket connections refused or dropped, by reason (unauthorized, no_hello, "
+            "bad_message, browser, over_rate, over_capacity, evicted_unauthenticated, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
         for route in ("update_call", "get_calls"):
             self.rate_limited.labels(route)
             self.latency.labels(route)
@@ -145,6 +152,10 @@ class Metrics:
         self.latency.labels(request.route).observe(request.latency)
         if dropped is not None and request.route == "update_call":
             self.dropped.labels(dropped).inc()
+
+    def refused(self, reason: str) -> None:
+        """Count one refused websocket connection."""
+        self.connections_refused.labels(reason).inc()
 
     def render(self) -> bytes:
         """The exposition text of every metric."""

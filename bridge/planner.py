@@ -109,6 +109,8 @@ class Settings:
     auth_backoff: float = 15.0
     """Seconds the first 401/403 pauses every route, doubling while the key stays refused..."""
     auth_backoff_cap: float = 300.0
+    max_calls: int = 500
+    """Calls one game server may have followed at once (`tracking.max_calls_per_server`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,19 @@ class Notice:
     def of(cls, call: Call, state: CallStateName, detail: str | None = None) -> Notice:
         """A notice about a tracked call."""
         return cls(call.server_id, call.call_id, state, detail, call.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An `error` to send to a game server: what it asked for was not done, and why."""
+
+    server_id: int
+    code: str
+    message: str
+
+
+TOO_MANY_CALLS = "too_many_calls"
+"""The error code of a `track` or `sync` past `tracking.max_calls_per_server`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +241,15 @@ class Planner:
         self._fault_backoffs = {}
         self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
 
-    def receive(self, server_id: int, message: InboundMessage, now: float) -> list[Notice | Heard]:
+    def receive(
+        self, server_id: int, message: InboundMessage, now: float
+    ) -> list[Notice | Heard | Refused]:
         """Fold one message from a game server into state; returns what to tell it and log.
 
         A `postal_file` means reading a file, which is the shell's: it is ignored here.
         """
         tracker = self.tracker
-        said: list[Notice | Heard] = []
+        said: list[Notice | Heard | Refused] = []
         match message:
             case Positions(items=items):
                 self.positions_received += len(items)
@@ -241,6 +258,11 @@ class Planner:
                         server_id, item.subject, item.x, item.y, item.z, now,
                         vx=item.vx, vy=item.vy, speed=item.speed, heading=item.heading,
                     )  # fmt: skip
+            case Track(call_id=call_id, kind=kind) if (
+                tracker.get(server_id, call_id, kind) is None
+                and tracker.count_of(server_id) >= self.settings.max_calls
+            ):
+                said.append(self._too_many(server_id, [call_id]))
             case Track(call_id=call_id, subject=subject, radius=radius, meta=meta, kind=kind):
                 tracked = tracker.track(
                     server_id, call_id, subject, now, radius=radius, meta=meta, kind=kind
@@ -252,6 +274,13 @@ class Planner:
                 if (untracked := tracker.untrack(server_id, call_id, kind)) is not None:
                     said.append(Heard("untracked", _fields(untracked)))
             case Sync(tracks=tracks):
+                kept = {(spec.kind, spec.call_id): spec for spec in tracks}
+                if len(kept) > self.settings.max_calls:
+                    over = list(kept)[self.settings.max_calls :]
+                    said.append(self._too_many(server_id, [call_id for _, call_id in over]))
+                    for key in over:
+                        del kept[key]
+                tracks = list(kept.values())
                 added, removed = tracker.sync(
                     server_id,
                     [(t.call_id, t.subject, t.radius, t.meta, t.kind) for t in tracks],
@@ -303,6 +332,18 @@ class Planner:
                     said.append(Notice.of(closed, "gone", "closed in the CAD"))
                     said.append(Heard("call closed, stopped following", _fields(closed)))
         return said
+
+    def _too_many(self, server_id: int, call_ids: list[int]) -> Refused:
+        """The error for calls past the cap of one game server (the ones it follows stay)."""
+        cap = self.settings.max_calls
+        listed = ", ".join(str(c) for c in call_ids[:5]) + (", ..." if len(call_ids) > 5 else "")
+        return Refused(
+            server_id,
+            TOO_MANY_CALLS,
+            f"server {server_id} may have {cap} calls followed at once "
+            f"(tracking.max_calls_per_server): {len(call_ids)} more not followed (call "
+            f"{listed}); untrack closed calls, or raise the cap in the daemon's config",
+        )
 
     def candidates(self, now: float) -> list[Candidate]:
         """Calls that could be pushed now: a fix of their subject and known metaData.

@@ -3,13 +3,19 @@
 Codes are opaque strings (older sets have `"2000-A"`) and need not be unique. Points sit in a
 uniform grid of square cells, so a lookup reads the cells around the point ring by ring and
 stops once no unread cell can hold anything nearer: a handful of points, not the whole set.
-Pure: no I/O beyond `load`, which reads one file.
+Pure: no I/O beyond `load`, which reads one file (a regular file, at most `MAX_FILE_BYTES`).
+
+A game server's offer names a path on its machine, and anything holding the shared token can
+send one: it is read only inside `[postal] offer_folder`, off the event loop, with the same cap,
+so no frame makes the daemon open a FIFO, a device, a share or a file of any size.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,8 @@ from bridge.config import PostalConfig
 CELL_METRES = 250.0
 """Grid cell side: the current set (1,687 postals over about 8 x 12 km) has about one a cell."""
 MAX_POSTALS = 200_000
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""The largest postal file read: the current set is about 100 KB, and MAX_POSTALS ~10 MB."""
 Coordinate = Annotated[float, Meta(ge=-100_000, le=100_000)]
 
 log = structlog.get_logger("bridge.postal")
@@ -89,7 +97,7 @@ class PostalIndex:
         """Read a postal file; `PostalError` says why it cannot be used."""
         file = Path(path)
         try:
-            data = file.read_bytes()
+            data = read_bounded(file)
         except OSError as exc:
             raise PostalError(f"{file}: cannot read it ({exc.strerror or exc})") from None
         return cls.from_json(data, str(file))
@@ -143,6 +151,54 @@ class PostalIndex:
         return self._postals[best[1]].code, examined
 
 
+def read_bounded(path: Path, cap: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, at most `cap`; `PostalError` for anything else.
+
+    Opened without blocking, so a FIFO neither waits for a writer nor is read; checked on the
+    open handle, so a device (`/dev/zero`) or a file swapped in meanwhile is refused too.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb", buffering=0) as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PostalError(f"{path}: not a regular file")
+        if info.st_size > cap:
+            raise PostalError(f"{path}: {info.st_size} bytes, more than the {cap} read at most")
+        data = file.read(cap + 1)
+    if data is None or len(data) > cap:
+        raise PostalError(f"{path}: more than the {cap} bytes read at most")
+    return data
+
+
+def within(folder: str, offered: str) -> Path | None:
+    """The offered path, if it names a file inside `folder` (links followed); None if not.
+
+    The path is first checked as text, with no I/O: a network share (`\\\\host\\share`)
+    is never opened, so the daemon never signs in to a host a frame names.
+    """
+    if not folder or "\0" in offered or offered.startswith(("\\\\", "//")):
+        return None
+    if not os.path.isabs(offered):
+        return None
+    base = os.path.normpath(os.path.abspath(folder))
+    path = os.path.normpath(offered)
+    if not _under(base, path):
+        return None
+    real = os.path.realpath(path)
+    if not _under(os.path.realpath(base), real):
+        return None  # a link inside the folder leads out of it
+    return Path(real)
+
+
+def _under(base: str, path: str) -> bool:
+    try:
+        return os.path.commonpath([base, path]) == base and path != base
+    except ValueError:  # different drives on Windows, or mixed absolute and relative
+        return False
+
+
 def _ring(ci: int, cj: int, ring: int) -> Iterable[tuple[int, int]]:
     """The cells at Chebyshev distance `ring` from (ci, cj)."""
     if ring == 0:
@@ -161,33 +217,63 @@ class PostalSource:
 
     def __init__(self, config: PostalConfig) -> None:
         self._config = config
-        self._offers: dict[str, PostalIndex | None] = {}
+        self._offers: set[str] = set()
+        """Offered paths seen (each is read once at most; only the index in use is kept)."""
+        self._reading = asyncio.Lock()
+        """One offered file read at a time: a burst of offers never holds many in memory."""
         self.index: PostalIndex | None = PostalIndex.load(config.file) if config.file else None
 
-    def offered(self, server_id: int, path: str) -> PostalIndex | None:
+    async def offered(self, server_id: int, path: str) -> PostalIndex | None:
         """A game server offers its nearest-postal file: the index to use now, or None to keep
-        the current one (a file is configured, offers are off, the same path again, or the file
-        cannot be read here, which is logged once per path)."""
+        the current one (a file is configured, offers are off, the same path again, a path
+        outside `[postal] offer_folder`, or a file that cannot be used: logged once per path).
+
+        The file is read in a worker thread: the event loop never waits on it.
+        """
         if self._config.file or not self._config.accept_offer:
             return None
-        if path in self._offers:
+        if path in self._offers or len(self._offers) >= _MAX_OFFERS:
+            return None
+        self._offers.add(path)
+        shown = path[:300]
+        folder = self._config.offer_folder
+        if not folder:
+            log.warning(
+                "a game server offered its postal file; offers are read only inside "
+                "[postal] offer_folder, which is not set: set it to the folder that holds the "
+                "file (or set [postal] file)",
+                server_id=server_id,
+                path=shown,
+            )
             return None
         try:
-            index: PostalIndex | None = PostalIndex.load(path)
+            async with self._reading:
+                index: PostalIndex | None = await asyncio.to_thread(_load_offer, folder, path)
         except PostalError as exc:
             index = None
             log.warning(
                 "the postal file a game server offered cannot be used here; set [postal] file",
                 server_id=server_id,
-                detail=str(exc),
+                detail=str(exc)[:500],
             )
-        self._offers[path] = index
         if index is not None:
             self.index = index
             log.info(
                 "postal codes from the game server's nearest-postal",
                 server_id=server_id,
-                path=path,
+                path=shown,
                 postals=len(index),
             )
         return index
+
+
+_MAX_OFFERS = 64
+"""Distinct offered paths remembered; later ones are ignored (a resource offers one)."""
+
+
+def _load_offer(folder: str, path: str) -> PostalIndex:
+    """The index of an offered file inside `folder`; `PostalError` says why not."""
+    inside = within(folder, path)
+    if inside is None:
+        raise PostalError(f"{path[:300]}: not inside postal.offer_folder ({folder})")
+    return PostalIndex.load(inside)

@@ -17,6 +17,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from bridge import __version__, logs, protocol
+from bridge.admission import Admission, Limits, Refusals
 from bridge.protocol import Error, Hello, InboundMessage, OutboundMessage, ProtocolError, Welcome
 
 log = structlog.stdlib.get_logger("bridge.server")
@@ -74,6 +75,8 @@ class Listener:
         idle_timeout: float = 120.0,
         default_server_id: int = 1,
         liveness_timeout: float = 5.0,
+        limits: Limits | None = None,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         if not token:
             raise ValueError("a shared token is required: connections would need none")
@@ -92,6 +95,11 @@ class Listener:
         self._counter = itertools.count(1)
         self.links: dict[int, Link] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.admission = Admission(limits or Limits())
+        self.refusals = Refusals()
+        self._on_refused = on_refused
+        self._open: dict[int, ServerConnection] = {}
+        self._summing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Bind the listener; `port` holds the bound port afterwards (useful with port 0)."""
@@ -99,6 +107,9 @@ class Listener:
             self._serve,
             self.host,
             self.port,
+            create_connection=self._connection_type(),
+            # An idle socket that never sends its upgrade is gone by the hello timeout too.
+            open_timeout=self._hello_timeout,
             process_request=self._check_origin,
             max_size=protocol.MAX_FRAME_BYTES,
             max_queue=64,
@@ -113,9 +124,13 @@ class Listener:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("listening", host=self.host, port=self.port)
+        self._summing = asyncio.create_task(self._sum_up_refusals(), name="refusals")
 
     async def stop(self) -> None:
         """Stop accepting and close every connection."""
+        if self._summing is not None:
+            self._summing.cancel()
+            self._summing = None
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -129,11 +144,72 @@ class Listener:
         link.post(message)
         return True
 
+    def _connection_type(self) -> type[ServerConnection]:
+        """Connections that ask `admission` at accept, before a byte is read."""
+        listener = self
+
+        class Admitted(ServerConnection):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                listener._arrived(self)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                super().connection_lost(exc)
+                listener._left(self)
+
+        return Admitted
+
+    def _arrived(self, ws: ServerConnection) -> None:
+        address = ws.transport.get_extra_info("peername") or ("?", 0)
+        now = asyncio.get_running_loop().time()
+        verdict, evict = self.admission.arrive(id(ws), str(address[0]), now)
+        if evict is not None and (oldest := self._open.pop(evict, None)) is not None:
+            self._refused("evicted_unauthenticated", peer=_peer(oldest))
+            oldest.transport.abort()
+        if verdict != "accept":
+            self._refused(verdict, peer=f"{address[0]}:{address[1]}")
+            ws.transport.abort()
+            return
+        self._open[id(ws)] = ws
+
+    def _left(self, ws: ServerConnection) -> None:
+        self.admission.left(id(ws))
+        self._open.pop(id(ws), None)
+
+    def _refused(self, code: str, **fields: Any) -> None:
+        """Count a refused connection; only the first few of an interval get a line each."""
+        now = asyncio.get_running_loop().time()
+        if self._on_refused is not None:
+            self._on_refused(code)
+        if self.refusals.refused(code, now):
+            wrong_token = code == "unauthorized"
+            log.warning(
+                "refused connection: wrong token" if wrong_token else "refused connection",
+                code=code,
+                **fields,
+            )
+
+    async def _sum_up_refusals(self) -> None:
+        """One line per interval for the refusals that had no line of their own."""
+        while True:
+            await asyncio.sleep(self.refusals.interval)
+            counts = self.refusals.summary(asyncio.get_running_loop().time())
+            if counts is not None:
+                log.warning(
+                    "refused connections (summed up; the first few were logged each)",
+                    seconds=self.refusals.interval,
+                    refused=sum(counts.values()),
+                    open=self.admission.open,
+                    unauthenticated=self.admission.unauthenticated,
+                    **{f"by_{reason}": count for reason, count in counts.items()},
+                )
+
     def _check_origin(self, ws: ServerConnection, request: Request) -> Response | None:
+        self.admission.upgraded(id(ws))
         origin = request.headers.get("Origin")
         if origin is None or origin in self._origins:
             return None
-        log.warning("refused browser connection", origin=origin[:200])
+        self._refused("browser", origin=origin[:200], peer=_peer(ws))
         return ws.respond(HTTPStatus.FORBIDDEN, "Browser connections are not accepted.\n")
 
     async def _serve(self, ws: ServerConnection) -> None:
@@ -253,23 +329,24 @@ class Listener:
         try:
             frame = await asyncio.wait_for(ws.recv(), self._hello_timeout)
         except TimeoutError:
-            await _refuse(ws, "bad_message", f"no hello within {self._hello_timeout:g} s")
+            text = f"no hello within {self._hello_timeout:g} s"
+            await self._refuse(ws, "bad_message", text, counted_as="no_hello")
             return None
         except ConnectionClosed:
             return None
         if isinstance(frame, bytes):
-            await _refuse(ws, "bad_message", "binary frames are not accepted: send JSON text")
+            await self._refuse(ws, "bad_message", "binary frames are not accepted: send JSON text")
             return None
         try:
             message = protocol.decode(frame)
         except ProtocolError as exc:
-            await _refuse(ws, "bad_message", f"expected hello first: {exc}")
+            await self._refuse(ws, "bad_message", f"expected hello first: {exc}")
             return None
         if not isinstance(message, Hello):
-            await _refuse(ws, "bad_message", f"expected hello first, got {_tag(message)}")
+            await self._refuse(ws, "bad_message", f"expected hello first, got {_tag(message)}")
             return None
         if message.protocol != protocol.PROTOCOL_VERSION:
-            await _refuse(
+            await self._refuse(
                 ws,
                 "unsupported_protocol",
                 f"protocol {message.protocol} is not supported: this daemon speaks "
@@ -277,10 +354,17 @@ class Listener:
             )
             return None
         if not hmac.compare_digest(message.token.encode(), self._token):
-            log.warning("refused connection: wrong token", peer=_peer(ws))
-            await _refuse(ws, "unauthorized", "wrong token")
+            await self._refuse(ws, "unauthorized", "wrong token")
             return None
+        self.admission.authenticated(id(ws))
         return message
+
+    async def _refuse(
+        self, ws: ServerConnection, code: str, text: str, *, counted_as: str = ""
+    ) -> None:
+        """Refuse a connection in its handshake: counted, logged while few, then summed up."""
+        self._refused(counted_as or code, reason=logs.scrub(text)[:300], peer=_peer(ws))
+        await _refuse(ws, code, text, logged=False)
 
     async def _read(self, link: Link) -> None:
         ws = link.ws

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -156,6 +157,7 @@ class Tracker:
         self.calls: dict[CallKey, Call] = {}
         self.fixes: dict[tuple[int, str], Fix] = {}
         self._followers: dict[tuple[int, str], set[CallKey]] = {}
+        self._per_server: Counter[int] = Counter()
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -184,6 +186,7 @@ class Tracker:
         if call is None:
             call = Call(server_id, call_id, subject, radius, since=now, kind=kind, acc_at=now)
             self.calls[key] = call
+            self._per_server[server_id] += 1
         elif call.subject != subject:
             self._unfollow(call)
             call.subject = subject
@@ -200,7 +203,14 @@ class Tracker:
         call = self.calls.pop((server_id, kind, call_id), None)
         if call is not None:
             self._unfollow(call)
+            self._per_server[server_id] -= 1
+            if not self._per_server[server_id]:
+                del self._per_server[server_id]
         return call
+
+    def count_of(self, server_id: int) -> int:
+        """How many calls one game server has asked to follow."""
+        return self._per_server[server_id]
 
     def calls_of(self, server_id: int) -> list[Call]:
         """The calls one game server has asked to follow."""

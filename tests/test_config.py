@@ -459,3 +459,13 @@ def test_a_tilde_in_the_config_path_is_expanded(
 )
 def test_an_enum_error_lists_the_choices(text: str, expected: str) -> None:
     assert error_of(text) == expected
+
+
+def test_postal_offer_folder_must_be_an_existing_full_path(tmp_path: Path) -> None:
+    base = '[cad]\napi_key = "k-123456789012"\n[listen]\ntoken = "t-123456789012"\n'
+    config = parse_config(base + f"[postal]\noffer_folder = '{tmp_path}'\n", {})
+    assert config.postal.offer_folder == str(tmp_path)
+    for bad in (str(tmp_path / "missing"), "resources", str(tmp_path / "x.json")):
+        (tmp_path / "x.json").write_text("[]")
+        with pytest.raises(ConfigError, match=r"postal\.offer_folder"):
+            parse_config(base + f"[postal]\noffer_folder = '{bad}'\n", {})

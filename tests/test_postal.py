@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
@@ -221,20 +222,22 @@ async def test_the_postal_goes_in_the_same_patch_and_the_cad_stores_it() -> None
         assert standin.call(1, 501)["postal"] == "P1"
 
 
-def test_an_offered_file_is_used_only_without_a_configured_one(tmp_path: Path) -> None:
+async def test_an_offered_file_is_used_only_without_a_configured_one(tmp_path: Path) -> None:
     offered = tmp_path / "new-postals.json"
     offered.write_text(json.dumps(GRID))
-    source = PostalSource(PostalConfig())
+    source = PostalSource(PostalConfig(offer_folder=str(tmp_path)))
     assert source.index is None
-    index = source.offered(1, str(offered))
+    index = await source.offered(1, str(offered))
     assert index is not None and source.index is index and index.nearest(0, 0) == "P0"
-    assert source.offered(1, str(offered)) is None  # the same offer again: nothing new
-    assert source.offered(1, str(tmp_path / "elsewhere.json")) is None  # unreadable here
+    assert await source.offered(1, str(offered)) is None  # the same offer again: nothing new
+    assert await source.offered(1, str(tmp_path / "elsewhere.json")) is None  # unreadable
     assert source.index is index
-    configured = PostalSource(PostalConfig(file=str(offered)))
+    configured = PostalSource(PostalConfig(file=str(offered), offer_folder=str(tmp_path)))
     assert configured.index is not None
-    assert configured.offered(1, str(offered)) is None
-    assert PostalSource(PostalConfig(accept_offer=False)).offered(1, str(offered)) is None
+    assert await configured.offered(1, str(offered)) is None
+    off = PostalSource(PostalConfig(accept_offer=False, offer_folder=str(tmp_path)))
+    assert await off.offered(1, str(offered)) is None
+    assert await PostalSource(PostalConfig()).offered(1, str(offered)) is None  # no folder
 
 
 async def test_the_daemon_takes_an_offer_and_the_resources_cad_postal_flag(tmp_path: Path) -> None:
@@ -243,12 +246,14 @@ async def test_the_daemon_takes_an_offer_and_the_resources_cad_postal_flag(tmp_p
     daemon = Daemon(
         parse_config(
             '[cad]\napi_key = "k-123456789012"\n[listen]\ntoken = "t-123456789012"\n'
-            '[budget]\nstate_file = ""\n[status]\nport = 0\n',
+            f'[budget]\nstate_file = ""\n[status]\nport = 0\n'
+            f"[postal]\noffer_folder = '{tmp_path}'\n",
             {},
         )
     )
     assert daemon.planner.postals is None
     daemon.on_message(1, protocol.decode(json.dumps({"type": "postal_file", "path": str(offered)})))
+    await asyncio.gather(*daemon.postal_reads)
     assert daemon.planner.postals is not None and len(daemon.planner.postals) == len(GRID)
     daemon.on_message(
         1, protocol.decode('{"type":"track","call_id":5,"subject":"unit:7","cad_postal":true}')

@@ -8,7 +8,7 @@ import re
 from typing import cast
 
 import pytest
-from conftest import TOKEN, Running
+from conftest import TOKEN, MakeDaemon, Running
 from lua_resource.node_transport import NODE, NodeTransport
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
@@ -190,7 +190,10 @@ async def test_a_flooding_connection_does_not_starve_another(daemon: Running) ->
     noisy.ws.transport.abort()  # the rest of the flood need not be read before the teardown
 
 
-async def test_the_welcome_comes_first_even_with_many_calls_to_replay(daemon: Running) -> None:
+async def test_the_welcome_comes_first_even_with_many_calls_to_replay(
+    make_daemon: MakeDaemon,
+) -> None:
+    daemon = await make_daemon(max_calls_per_server=1_500)  # past the resource's 500
     first = await daemon.game()
     tracks = [{"call_id": c, "subject": f"player:{c}"} for c in range(1, 1_501)]
     for start in range(0, len(tracks), 500):

@@ -98,6 +98,7 @@ async def test_metrics_parse_as_prometheus_text_with_the_expected_families(
         "sonoran_bridge_budget_slots_share": "gauge",
         "sonoran_bridge_budget_paused_seconds": "gauge",
         "sonoran_bridge_auth_failing": "gauge",
+        "sonoran_bridge_connections_refused": "counter",
     }
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value

@@ -46,6 +46,8 @@ class Reservation(Struct, frozen=True):
     id: str
     epoch: str = ""
     """The engine's state's name: a new one means the engine forgot the window (see `Wait`)."""
+    skipped: tuple[str, ...] = ()
+    """Malformed entries the engine found on the way, and dropped or clamped (see `longest`)."""
 
 
 WaitReason = Literal["full", "paced", "paused", "deferred"]
@@ -59,6 +61,7 @@ class Wait(Struct, frozen=True):
     epoch: str = ""
     """Named when the key's state was first made; an engine that lost it (a Redis restarted
     without persistence, a database dropped) answers with a new one."""
+    skipped: tuple[str, ...] = ()
 
 
 class Unavailable(Struct, frozen=True):
@@ -105,6 +108,18 @@ class Engine(Protocol):
     async def close(self) -> None:
         """Close the connection."""
         ...
+
+
+MAX_WAIT_WINDOWS = 3.0
+"""Windows at most that any wait read from a shared engine lasts, as the CAD's waits are capped."""
+
+
+def longest(terms: Terms) -> float:
+    """The longest wait an engine's entry may ask for: three windows (the longest pause a 429
+    sets), or a window plus the hold (a forgotten window's). Anything beyond is a bad value in
+    the shared store, a pause years ahead, say: it is clamped to this, never obeyed, so one bad
+    entry cannot stop every daemon on the key until each is restarted."""
+    return max(MAX_WAIT_WINDOWS * terms.window, terms.window + terms.hold)
 
 
 def keyspace(api_url: str, api_key: str) -> str:

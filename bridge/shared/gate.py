@@ -32,6 +32,7 @@ from bridge.shared.engine import (
     Unavailable,
     Wait,
     keyspace,
+    longest,
     open_engine,
 )
 from bridge.shared.url import SharedUrlError, parse
@@ -85,6 +86,8 @@ class SharedGate:
         self.reserved = 0
         self.local_sends = 0
         self._held: dict[int, tuple[Reservation | None, str]] = {}
+        self._reported: set[str] = set()
+        """Malformed engine entries and capped waits logged already (each once)."""
         self._retry = Backoff(initial=0.25, cap=5.0)
         update = terms[UPDATE]
         self.outage = (
@@ -122,6 +125,7 @@ class SharedGate:
         if isinstance(answer, Unavailable):
             return self._unreachable(action, route, answer.reason, now)
         await self._contact(now)
+        self._report_skipped(route, answer.skipped)
         if self._forgotten(route, answer.epoch):
             await self._wait_out_lost_window(route, answer, now)
             return False
@@ -129,7 +133,7 @@ class SharedGate:
             self.waits[answer.reason] += 1
             # A daemon waiting on a full window asks again within the demand's lifetime, so
             # its demand stays live for the slot that frees.
-            wait = answer.seconds
+            wait = self._capped(route, answer, terms)
             if answer.reason == "full" and terms.demand_ttl:
                 wait = min(wait, terms.demand_ttl / 2)
             self._refuse(route, now + max(wait, 0.01))
@@ -137,6 +141,38 @@ class SharedGate:
         self.reserved += 1
         self._held[id(action)] = (answer, route)
         return True
+
+    def _capped(self, route: str, answer: Wait, terms: Terms) -> float:
+        """The wait, at most `longest(terms)`: a bad value in the shared store (a pause years
+        ahead) must not stop this daemon until it is restarted. Logged once per reason."""
+        cap = longest(terms)
+        if answer.seconds <= cap:
+            return answer.seconds
+        self._report(
+            f"wait:{route}:{answer.reason}",
+            "the shared budget asked for a wait past the cap; waiting the cap instead",
+            route=route,
+            reason=answer.reason,
+            asked_seconds=round(answer.seconds),
+            cap_seconds=round(cap, 1),
+        )
+        return cap
+
+    def _report_skipped(self, route: str, skipped: tuple[str, ...]) -> None:
+        for entry in skipped:
+            self._report(
+                f"skip:{route}:{entry}",
+                "skipped a malformed entry in the shared budget (another writer, or a bad "
+                "edit, put it there); logged once",
+                route=route,
+                entry=entry[:200],
+            )
+
+    def _report(self, key: str, event: str, **fields: Any) -> None:
+        if key in self._reported or len(self._reported) >= 100:
+            return
+        self._reported.add(key)
+        log.warning(event, engine=self.describe, **fields)
 
     def _forgotten(self, route: str, epoch: str) -> bool:
         """Whether the engine's state of `route` is not the one this daemon spoke to before."""

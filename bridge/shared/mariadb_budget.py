@@ -23,6 +23,7 @@ from bridge.shared.engine import (
     Terms,
     Unavailable,
     Wait,
+    longest,
     seconds,
 )
 from bridge.shared.url import Location
@@ -159,10 +160,13 @@ class MariaDbEngine:
             )
             now, paused, granted = (float(v) for v in rows[0][:3])
             epoch = str(rows[0][3])
+            skipped = await self._clamp(route, terms, now, paused, granted)
+            paused = min(paused, now + longest(terms))
+            granted = min(granted, now + terms.spacing)
             if terms.demand_ttl > 0:
                 await self._publish(route, demand, now)
             if paused > now:
-                return Wait(seconds(paused - now), "paused", epoch)
+                return Wait(seconds(paused - now), "paused", epoch, skipped)
             _, rows = await self._run(
                 "SELECT COUNT(*), MIN(mark) FROM sonoran_bridge_slot "
                 "WHERE keyspace = %s AND route = %s AND slot < %s AND mark + %s >= %s",
@@ -170,9 +174,10 @@ class MariaDbEngine:
             )
             if int(rows[0][0]) >= terms.limit:
                 oldest = float(rows[0][1])
-                return Wait(seconds(min(oldest, now) + terms.window - now), "full", epoch)
+                wait = seconds(min(oldest, now) + terms.window - now)
+                return Wait(wait, "full", epoch, skipped)
             if granted + terms.spacing > now:
-                return Wait(seconds(granted + terms.spacing - now), "paced", epoch)
+                return Wait(seconds(granted + terms.spacing - now), "paced", epoch, skipped)
             if terms.demand_ttl > 0:
                 _, rows = await self._run(
                     "SELECT MAX(demand) FROM sonoran_bridge_demand WHERE keyspace = %s "
@@ -180,7 +185,8 @@ class MariaDbEngine:
                     (ks, route, self.member, terms.demand_ttl, now),
                 )
                 if rows and rows[0][0] is not None and float(rows[0][0]) > demand:
-                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "deferred", epoch)
+                    wait = seconds(max(terms.spacing, 0.05) / 2)
+                    return Wait(wait, "deferred", epoch, skipped)
             # The pacing mark first: of two daemons past every check, one takes it.
             if terms.spacing > 0:
                 paced, _ = await self._run(
@@ -189,7 +195,8 @@ class MariaDbEngine:
                     (now, ks, route, terms.spacing, now, now),
                 )
                 if paced == 0:
-                    return Wait(seconds(max(terms.spacing, 0.05) / 2), "paced", epoch)
+                    wait = seconds(max(terms.spacing, 0.05) / 2)
+                    return Wait(wait, "paced", epoch, skipped)
             taken, _ = await self._run(
                 "UPDATE sonoran_bridge_slot SET mark = %s, holder = %s "
                 "WHERE keyspace = %s AND route = %s AND slot < %s AND mark + %s < %s "
@@ -210,13 +217,47 @@ class MariaDbEngine:
                     (ks, route, terms.limit),
                 )
                 wait = seconds(min(float(rows[0][0]), now) + terms.window - now)
-                return Wait(wait, "full", epoch)
+                return Wait(wait, "full", epoch, skipped)
             if terms.demand_ttl > 0:
                 await self._publish(route, after, now)
-            return Reservation(route, rid, epoch)
+            return Reservation(route, rid, epoch, skipped)
 
         answer: Answer = await self._guarded(work)
         return answer
+
+    async def _clamp(
+        self, route: str, terms: Terms, now: float, paused: float, granted: float
+    ) -> tuple[str, ...]:
+        """Clamp or drop what no daemon writes (a pause past the longest wait, a slot or a
+        demand from the future): named in the answer, so the daemons log it, never obeyed."""
+        ks, skipped = self._keyspace, []
+        most = longest(terms)
+        if paused > now + most or granted > now + terms.spacing:
+            await self._run(
+                "UPDATE sonoran_bridge_route SET paused_until = LEAST(paused_until, %s), "
+                "granted_at = LEAST(granted_at, %s) WHERE keyspace = %s AND route = %s",
+                (now + most, now + terms.spacing, ks, route),
+            )
+            if paused > now + most:
+                skipped.append("paused_until: too far ahead")
+            if granted > now + terms.spacing:
+                skipped.append("granted_at: too far ahead")
+        marks, _ = await self._run(
+            "UPDATE sonoran_bridge_slot SET mark = 0, holder = NULL "
+            "WHERE keyspace = %s AND route = %s AND mark > %s",
+            (ks, route, now + most),
+        )
+        if marks:
+            skipped.append("slot: a slot ending too far ahead")
+        if terms.demand_ttl > 0:
+            demands, _ = await self._run(
+                "DELETE FROM sonoran_bridge_demand WHERE keyspace = %s AND route = %s "
+                "AND at > %s",
+                (ks, route, now + terms.demand_ttl),
+            )
+            if demands:
+                skipped.append("demand: malformed demand")
+        return tuple(skipped)
 
     async def _publish(self, route: str, demand: float, now: float) -> None:
         await self._run(

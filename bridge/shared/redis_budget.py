@@ -20,6 +20,7 @@ from bridge.shared.engine import (
     Unavailable,
     Wait,
     WaitReason,
+    longest,
     seconds,
 )
 from bridge.shared.url import Location
@@ -41,6 +42,12 @@ local op = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function fmt(x) return string.format('%.6f', x) end
+-- A stored number, or nil for anything else (text, NaN, an infinity): never an error.
+local function number(text)
+  local x = tonumber(text)
+  if x == nil or x ~= x or x == math.huge or x == -math.huge then return nil end
+  return x
+end
 if op == 'confirm' then
   if redis.call('ZSCORE', log, ARGV[2]) then
     redis.call('ZADD', log, fmt(now), ARGV[2])
@@ -52,7 +59,7 @@ elseif op == 'cancel' then
   return {'ok'}
 elseif op == 'pause' then
   local untl = now + tonumber(ARGV[2])
-  if untl > tonumber(redis.call('HGET', state, 'paused_until') or '0') then
+  if untl > (number(redis.call('HGET', state, 'paused_until')) or 0) then
     redis.call('HSET', state, 'paused_until', fmt(untl))
   end
   redis.call('PEXPIRE', state, math.ceil((tonumber(ARGV[2]) + tonumber(ARGV[3])) * 1000))
@@ -64,10 +71,19 @@ elseif op == 'record' then
 elseif op == 'used' then
   return {tostring(redis.call('ZCOUNT', log, fmt(now - tonumber(ARGV[2])), '+inf'))}
 end
--- reserve: id, limit, window, hold, spacing, member, demand, after, ttl
+-- reserve: id, limit, window, hold, spacing, member, demand, after, ttl, longest
 local id, limit, window, hold = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local spacing, member = tonumber(ARGV[6]), ARGV[7]
 local demand, after, ttl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local longest = tonumber(ARGV[11])
+-- Entries no daemon writes (text, a time past the longest wait) are dropped or clamped and
+-- named in the answer, so the daemons log them: never obeyed, never an error.
+local skipped = {}
+local function answer(kind, wait, name)
+  local reply = {kind, wait, name}
+  for _, what in ipairs(skipped) do table.insert(reply, what) end
+  return reply
+end
 local keep = math.ceil((window + hold + ttl + spacing) * 1000) + 1000
 -- The state's name, kept without expiry: a new one tells every daemon the window was lost.
 local epoch = redis.call('GET', epoch_key)
@@ -77,32 +93,55 @@ if not epoch then
 end
 -- A request that ended at e counts until e + window: keep every score >= now - window.
 redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. fmt(now - window))
+-- No reservation ends later than the hold from now.
+if redis.call('ZREMRANGEBYSCORE', log, '(' .. fmt(now + longest), '+inf') > 0 then
+  table.insert(skipped, 'log: a slot ending too far ahead')
+end
 if ttl > 0 then
   redis.call('HSET', state, 'd:' .. member, fmt(demand) .. ' ' .. fmt(now))
 end
 redis.call('PEXPIRE', state, keep)
-local paused = tonumber(redis.call('HGET', state, 'paused_until') or '0')
-if paused > now then return {'paused', fmt(paused - now), epoch} end
+local function stored(field, most)
+  local text = redis.call('HGET', state, field)
+  if not text then return 0 end
+  local x = number(text)
+  if x == nil then
+    redis.call('HDEL', state, field)
+    table.insert(skipped, field .. ': not a number')
+    return 0
+  elseif x > now + most then
+    redis.call('HSET', state, field, fmt(now + most))
+    table.insert(skipped, field .. ': too far ahead')
+    return now + most
+  end
+  return x
+end
+local paused = stored('paused_until', longest)
+if paused > now then return answer('paused', fmt(paused - now), epoch) end
 local count = redis.call('ZCARD', log)
 if count >= limit then
   -- The oldest that must leave: in flight (scored ahead of now), it ends no earlier than now.
   local oldest = tonumber(redis.call('ZRANGE', log, count - limit, count - limit, 'WITHSCORES')[2])
-  return {'full', fmt(math.min(oldest, now) + window - now), epoch}
+  return answer('full', fmt(math.min(oldest, now) + window - now), epoch)
 end
-local granted = tonumber(redis.call('HGET', state, 'granted_at') or '0')
-if granted + spacing > now then return {'paced', fmt(granted + spacing - now), epoch} end
+local granted = stored('granted_at', spacing)
+if granted + spacing > now then return answer('paced', fmt(granted + spacing - now), epoch) end
 if ttl > 0 then
   local fields = redis.call('HGETALL', state)
   for i = 1, #fields, 2 do
     local name = fields[i]
     if string.sub(name, 1, 2) == 'd:' and name ~= 'd:' .. member then
-      local sep = string.find(fields[i + 1], ' ')
-      local theirs = tonumber(string.sub(fields[i + 1], 1, sep - 1))
-      local at = tonumber(string.sub(fields[i + 1], sep + 1))
-      if at + ttl < now then
+      local sep = string.find(fields[i + 1], ' ', 1, true)
+      local theirs = sep and number(string.sub(fields[i + 1], 1, sep - 1))
+      local at = sep and number(string.sub(fields[i + 1], sep + 1))
+      if theirs == nil or at == nil or at > now + ttl then
+        -- No daemon publishes a demand it cannot name, or one from the future.
+        redis.call('HDEL', state, name)
+        table.insert(skipped, name .. ': malformed demand')
+      elseif at + ttl < now then
         redis.call('HDEL', state, name)
       elseif theirs > demand then
-        return {'deferred', fmt(math.max(spacing, 0.05) / 2), epoch}
+        return answer('deferred', fmt(math.max(spacing, 0.05) / 2), epoch)
       end
     end
   end
@@ -111,7 +150,7 @@ end
 redis.call('ZADD', log, fmt(now + hold), id)
 redis.call('PEXPIRE', log, keep)
 redis.call('HSET', state, 'granted_at', fmt(now))
-return {'granted', '', epoch}
+return answer('granted', '', epoch)
 """
 
 
@@ -164,14 +203,16 @@ class RedisEngine:
                 demand,
                 after,
                 terms.demand_ttl,
+                longest(terms),
             )
         except (RedisError, OSError, TimeoutError) as exc:
             return Unavailable(_reason(exc))
         epoch = reply[2] if len(reply) > 2 else ""
+        skipped = tuple(reply[3:])
         if reply[0] == "granted":
-            return Reservation(route, rid, epoch)
+            return Reservation(route, rid, epoch, skipped)
         reason: WaitReason = reply[0]  # type: ignore[assignment]
-        return Wait(seconds(float(reply[1])), reason, epoch)
+        return Wait(seconds(float(reply[1])), reason, epoch, skipped)
 
     async def confirm(self, reservation: Reservation, terms: Terms) -> bool:
         """The request ended now: its slot counts from now for a window."""
