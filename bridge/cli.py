@@ -112,7 +112,8 @@ def describe(config: Config, path: str) -> str:
     cad, listen, budget, tracking = config.cad, config.listen, config.budget, config.tracking
     lines = [
         f"config {path}: OK",
-        f"  listen on ws://{listen.host}:{listen.port} (token {masked(listen.token)}"
+        f"  listen on {'wss' if config.tls.enabled else 'ws'}://{listen.host}:{listen.port} "
+        f"(token {masked(listen.token)}"
         f"{'; from $' + TOKEN_ENV if TOKEN_ENV in _env() else ''})",
         f"  CAD API {cad.api_url} (key {masked(cad.api_key)}"
         f"{'; from $' + API_KEY_ENV if API_KEY_ENV in _env() else ''}), "
@@ -128,12 +129,19 @@ def describe(config: Config, path: str) -> str:
         lines.append("  WARNING: listening beyond loopback; keep the port firewalled")
     status = config.status
     if status.port:
-        lines.append(f"  status page on http://{status.host}:{status.port}/")
+        scheme = "https" if config.tls.enabled else "http"
+        login = f", login {masked(status.password)}" if status.password else ""
+        lines.append(f"  status page on {scheme}://{status.host}:{status.port}/{login}")
         if status.allow_remote and status.host not in LOOPBACK_HOSTS:
             lines.append(
-                "  WARNING: status page beyond loopback: no secret on it, but every call and "
-                "subject; keep its port firewalled"
+                "  WARNING: status page beyond loopback: it shows every call and subject, behind "
+                "its login; keep its port firewalled to those who need it"
             )
+    if config.tls.enabled:
+        lines.append(
+            f"  TLS: {config.tls.cert_file} (checked for renewal every "
+            f"{config.tls.check_seconds:g} s, and on SIGHUP)"
+        )
     lines.extend(f"  WARNING: {warning}" for warning in config_warnings(config))
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ Metres = Annotated[float, Meta(ge=0, le=10_000)]
 
 API_KEY_ENV = "SONORAN_API_KEY"
 TOKEN_ENV = "SONORAN_BRIDGE_TOKEN"
+STATUS_PASSWORD_ENV = "SONORAN_BRIDGE_STATUS_PASSWORD"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REAL_API_HOST = "api.sonorancad.com"
 REAL_LIMITS = {"update_call": 10, "get_calls": 5}
@@ -28,7 +29,12 @@ RESOURCE_KEEPALIVE_SECONDS = 30.0
 """The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
 much silence it sends an empty batch, on a timer that ticks every third of it, so a quiet link
 can stay silent for up to 40 s."""
-PATH_KEYS = (("budget", "state_file"), ("postal", "file"))
+PATH_KEYS = (
+    ("budget", "state_file"),
+    ("postal", "file"),
+    ("tls", "cert_file"),
+    ("tls", "key_file"),
+)
 """Config keys that hold file paths: `~` in them is expanded."""
 
 
@@ -149,6 +155,48 @@ class StatusConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65_535)] = 0
     allow_remote: bool = False
+    password: str = ""
+    """The login beyond loopback (required there): `Authorization: Bearer <it>`, or basic auth
+    with any user name and it as the password. Never the websocket's token."""
+    allowed_hosts: list[str] = msgspec.field(default_factory=list)
+    """Host names the page answers to besides loopback's (a DNS-rebinding guard); "*": any."""
+
+    def __repr__(self) -> str:
+        return (
+            f"StatusConfig(host={self.host!r}, port={self.port}, allow_remote="
+            f"{self.allow_remote}, password={masked(self.password)}, "
+            f"allowed_hosts={self.allowed_hosts!r})"
+        )
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec's default feeds pretty-printers (rich) the raw password.
+        return [
+            (name, masked(value) if name == "password" else value)
+            for name, value in msgspec.structs.asdict(self).items()
+        ]
+
+    @property
+    def remote(self) -> bool:
+        """Whether the page listens beyond loopback (and so needs its login)."""
+        return bool(self.port) and not _loopback(self.host)
+
+
+class TlsConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """TLS for the websocket (`wss://`) and the status page (`https://`): on when both files are
+    set. The files are read again when they change (checked every `check_seconds`) or on
+    SIGHUP, so a renewed certificate needs no restart."""
+
+    cert_file: str = ""
+    """The PEM certificate chain (Let's Encrypt's fullchain.pem)."""
+    key_file: str = ""
+    """Its PEM private key, unencrypted (privkey.pem)."""
+    check_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 60.0
+    """How often the files are checked for a change (0: only on SIGHUP)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the listeners speak TLS."""
+        return bool(self.cert_file or self.key_file)
 
 
 class Config(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -161,6 +209,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     postal: PostalConfig = msgspec.field(default_factory=PostalConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     status: StatusConfig = msgspec.field(default_factory=StatusConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class ConfigError(ValueError):
@@ -185,6 +234,11 @@ def parse_config(
         config.cad.api_key = _secret(env[API_KEY_ENV], f"${API_KEY_ENV} (cad.api_key)")
     if env.get(TOKEN_ENV, "").strip():
         config.listen.token = _secret(env[TOKEN_ENV], f"${TOKEN_ENV} (listen.token)")
+    config.status.password = _secret(config.status.password, "status.password")
+    if env.get(STATUS_PASSWORD_ENV, "").strip():
+        config.status.password = _secret(
+            env[STATUS_PASSWORD_ENV], f"${STATUS_PASSWORD_ENV} (status.password)"
+        )
     for section, key in PATH_KEYS:
         part = getattr(config, section)
         value = getattr(part, key)
@@ -268,6 +322,7 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
         )
+    _validate_remote(config, require_secrets=require_secrets)
     if config.postal.file:
         from bridge.postal import PostalError, PostalIndex
 
@@ -275,6 +330,45 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             PostalIndex.load(config.postal.file)
         except PostalError as exc:
             raise ConfigError(f"postal.file: {exc}") from None
+
+
+def _validate_remote(config: Config, *, require_secrets: bool) -> None:
+    """TLS files that load, and the status page's login wherever it listens beyond loopback."""
+    tls = config.tls
+    if tls.enabled:
+        if not (tls.cert_file and tls.key_file):
+            missing = "tls.key_file" if tls.cert_file else "tls.cert_file"
+            raise ConfigError(
+                f"{missing} is empty: TLS needs both the certificate chain and its private key"
+            )
+        from bridge.tls import TlsError, load
+
+        try:
+            load(tls.cert_file, tls.key_file)
+        except TlsError as exc:
+            raise ConfigError(str(exc)) from None
+    status = config.status
+    password = status.password
+    if password and password in (config.listen.token, config.cad.api_key):
+        # Whoever may read the page (a dashboard, a colleague) must not get the link's secret.
+        raise ConfigError(
+            "status.password is the same as listen.token or cad.api_key: choose a secret of its "
+            "own for the status page"
+        )
+    if password and len(password) < 12:
+        raise ConfigError("status.password is too short: expected at least 12 characters")
+    if require_secrets and status.remote and not password:
+        raise ConfigError(
+            f"status.host = {status.host!r} shows the page beyond loopback without a login: set "
+            f"status.password (or ${STATUS_PASSWORD_ENV}) to a secret of its own, at least 12 "
+            "characters"
+        )
+    for name in status.allowed_hosts:
+        if name != "*" and not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", name):
+            raise ConfigError(
+                f"status.allowed_hosts: {name!r} is not a host name (give names such as "
+                '"bridge.example.com", without scheme or port; "*" accepts any)'
+            )
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -296,6 +390,7 @@ def config_warnings(config: Config) -> list[str]:
                 f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "
                 "requests per 60 s window; any other window over- or under-spends; set it to 60"
             )
+    found.extend(_remote_warnings(config))
     silence = RESOURCE_KEEPALIVE_SECONDS * 4 / 3
     if config.listen.idle_timeout_seconds <= silence:
         found.append(
@@ -304,6 +399,30 @@ def config_warnings(config: Config) -> list[str]:
             f"{RESOURCE_KEEPALIVE_SECONDS:g} s by default): quiet links would be dropped and "
             f"reconnect; set it above {silence:g}, or set sonoran_bridge_keepalive_ms in "
             "server.cfg below three quarters of it"
+        )
+    return found
+
+
+def _remote_warnings(config: Config) -> list[str]:
+    found: list[str] = []
+    listen, status = config.listen, config.status
+    if not config.tls.enabled and listen.allow_remote and not _loopback(listen.host):
+        found.append(
+            f"listen.host = {listen.host!r} without TLS: the shared token crosses the network "
+            "in clear; fine on a private network (a container network, a VPN), never over the "
+            "internet: set tls.cert_file and tls.key_file and use wss:// in server.cfg"
+        )
+    if status.remote and not config.tls.enabled:
+        found.append(
+            f"status page on {status.host!r} without TLS: its password crosses the network in "
+            "clear; set tls.cert_file and tls.key_file, or put a proxy with TLS in front "
+            "(deploy/caddy)"
+        )
+    if status.remote and not status.allowed_hosts:
+        found.append(
+            "status.allowed_hosts is empty: the page answers only to loopback names (localhost, "
+            "127.0.0.1) in the Host header; add the name you open it by, e.g. "
+            'allowed_hosts = ["bridge.example.com"]'
         )
     return found
 

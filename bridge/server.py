@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import itertools
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -74,6 +75,7 @@ class Listener:
         idle_timeout: float = 120.0,
         default_server_id: int = 1,
         liveness_timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not token:
             raise ValueError("a shared token is required: connections would need none")
@@ -92,6 +94,8 @@ class Listener:
         self._counter = itertools.count(1)
         self.links: dict[int, Link] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.tls = tls
+        """The TLS context (`wss://`), or None for plain `ws://`."""
 
     async def start(self) -> None:
         """Bind the listener; `port` holds the bound port afterwards (useful with port 0)."""
@@ -108,11 +112,12 @@ class Listener:
             close_timeout=min(5.0, self.idle_timeout),
             compression=None,
             server_header=f"sonoran-bridge/{__version__}",
+            ssl=self.tls,
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("listening", host=self.host, port=self.port)
+        log.info("listening", host=self.host, port=self.port, tls=self.tls is not None)
 
     async def stop(self) -> None:
         """Stop accepting and close every connection."""
