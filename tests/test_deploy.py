@@ -113,9 +113,16 @@ def test_every_recipe_runs_commands_the_cli_accepts() -> None:
     assert f"AppExit {EXIT_CONFIG} Exit" in script and "AppExit Default Restart" in script
 
 
+CONTAINER_ENV = {
+    "SONORAN_API_KEY": "k" * 32,
+    "SONORAN_BRIDGE_TOKEN": "t" * 43,
+    "SONORAN_BRIDGE_STATUS_PASSWORD": "p" * 24,
+}
+
+
 def test_the_container_config_is_valid_and_warns_that_its_link_leaves_loopback() -> None:
     text = (DEPLOY / "container" / "config.toml").read_text()
-    env = {"SONORAN_API_KEY": "k" * 32, "SONORAN_BRIDGE_TOKEN": "t" * 43}
+    env = CONTAINER_ENV
     config = parse_config(text, env=env)
     assert config.listen.allow_remote and config.listen.host == "0.0.0.0"
     assert config.budget.state_file.startswith("/state/")
@@ -124,6 +131,56 @@ def test_the_container_config_is_valid_and_warns_that_its_link_leaves_loopback()
     assert "WARNING: status page beyond loopback" in described
     dockerfile = (DEPLOY / "container" / "Dockerfile").read_text()
     assert f"http://127.0.0.1:{config.status.port}/status.json" in dockerfile
+    assert "os.environ['SONORAN_BRIDGE_STATUS_PASSWORD']" in dockerfile  # the check logs in
+    assert "SONORAN_BRIDGE_STATUS_PASSWORD=" in (DEPLOY / "container" / "env.example").read_text()
     assert f"EXPOSE {config.listen.port} {config.status.port}" in dockerfile
     compose = (DEPLOY / "container" / "compose.yaml").read_text()
     assert f'"127.0.0.1:{config.status.port}:{config.status.port}"' in compose
+
+
+def test_the_container_recipes_publish_the_websocket_on_no_interface_but_the_game_network() -> None:
+    port = parse_config(
+        (DEPLOY / "container" / "config.toml").read_text(), env=CONTAINER_ENV
+    ).listen.port
+    for name in ("Dockerfile", "compose.yaml"):
+        text = (DEPLOY / "container" / name).read_text()
+        # Every publication of the websocket's port names the one address it is published on.
+        published = re.findall(rf"([^\s\"'\[]*){port}:{port}", text)
+        assert all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+:", a) for a in published), (name, published)
+        assert f"EXPOSE {port}" in text if name == "Dockerfile" else True
+
+
+async def test_the_container_status_page_keeps_its_host_check_and_its_login() -> None:
+    import httpx
+    import msgspec
+
+    from bridge.app import Daemon
+
+    config = parse_config((DEPLOY / "container" / "config.toml").read_text(), env=CONTAINER_ENV)
+    # As in the container, but on free ports and with no state folder.
+    config = msgspec.structs.replace(
+        config,
+        listen=msgspec.structs.replace(config.listen, port=0),
+        status=msgspec.structs.replace(config.status, host="127.0.0.1", port=0),
+        budget=msgspec.structs.replace(config.budget, state_file=""),
+    )
+    daemon = Daemon(config)
+    status = config.status
+    url = await daemon.serve_status(
+        status.host, 0, allowed_hosts=status.allowed_hosts, password=status.password
+    )
+    login = {"Authorization": f"Bearer {CONTAINER_ENV['SONORAN_BRIDGE_STATUS_PASSWORD']}"}
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            rebound = await client.get(
+                url + "status.json", headers={"Host": "attacker.example:30126", **login}
+            )
+            anonymous = await client.get(url + "status.json")
+            health = await client.get(
+                url + "status.json", headers={"Host": "127.0.0.1:30126", **login}
+            )
+    finally:
+        await daemon.stop(grace=0.5)
+    assert rebound.status_code == 421
+    assert anonymous.status_code == 401
+    assert health.status_code == 200
