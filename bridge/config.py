@@ -418,6 +418,20 @@ def _remote_warnings(config: Config) -> list[str]:
             "clear; set tls.cert_file and tls.key_file, or put a proxy with TLS in front "
             "(deploy/caddy)"
         )
+    if config.budget.shared_url:
+        from bridge.shared.url import SharedUrlError, parse
+
+        try:
+            engine = parse(config.budget.shared_url)
+        except SharedUrlError:
+            engine = None
+        if engine is not None and not engine.tls and engine.host and not _loopback(engine.host):
+            found.append(
+                f"budget.shared_url reaches {engine.kind} at {engine.host} without TLS: its "
+                "password and the budget cross the network in clear; use "
+                + ("rediss://" if engine.kind == "redis" else "?ssl=true")
+                + " (with ssl_ca=/path/ca.pem for a private CA) unless the network is yours"
+            )
     if status.remote and not status.allowed_hosts:
         found.append(
             "status.allowed_hosts is empty: the page answers only to loopback names (localhost, "
