@@ -20,6 +20,7 @@ from bridge.config import parse_config
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 UNIT = DEPLOY / "systemd" / "sonoran-bridge.service"
+VPS_UNIT = DEPLOY / "systemd" / "vps" / "sonoran-bridge.service"
 ANALYZE = shutil.which("systemd-analyze")
 needs_systemd = pytest.mark.skipif(ANALYZE is None, reason="needs systemd-analyze")
 INSTALLED = "/opt/sonoran-bridge/venv/bin/sonoran-bridge"
@@ -66,11 +67,31 @@ def test_the_unit_is_hardened_to_an_exposure_of_at_most_two(tmp_path: Path) -> N
     assert re.search(r"Overall exposure level for sonoran-bridge\.service: [01]\.\d", done.stdout)
 
 
-def unit_options() -> configparser.ConfigParser:
+def unit_options(unit: Path = UNIT) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string(UNIT.read_text())
+    parser.read_string(unit.read_text())
     return parser
+
+
+@needs_systemd
+def test_the_unit_for_a_machine_of_its_own_verifies_and_is_as_hardened(tmp_path: Path) -> None:
+    unit = unit_here(tmp_path, VPS_UNIT.read_text())
+    done = analyze("verify", "--man=no", str(unit))
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+    done = analyze("security", "--offline=yes", "--threshold=20", str(unit))
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_both_units_reload_the_certificate_on_systemctl_reload() -> None:
+    for path in (UNIT, VPS_UNIT):
+        assert unit_options(path)["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID", path
+    vps = unit_options(VPS_UNIT)
+    # Not tied to a game server on the same machine: started at boot, restarted on failure.
+    assert "PartOf" not in vps["Unit"] and "fivem" not in VPS_UNIT.read_text()
+    assert vps["Install"]["WantedBy"] == "multi-user.target"
+    assert vps["Service"]["Restart"] == "on-failure"
+    assert vps["Service"]["ExecStart"] == unit_options()["Service"]["ExecStart"]
 
 
 def test_the_unit_starts_and_stops_with_the_game_server_and_restarts_on_failure() -> None:
