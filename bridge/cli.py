@@ -259,7 +259,9 @@ def _run(config: Config) -> int:
     from bridge.app import Daemon
 
     logs.configure(
-        config.log.level, config.log.format, secrets=[config.cad.api_key, config.listen.token]
+        config.log.level,
+        config.log.format,
+        secrets=[config.cad.api_key, config.listen.token, config.status.password],
     )
     log = logs.get_logger("bridge.cli")
     if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:

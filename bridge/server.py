@@ -112,12 +112,18 @@ class Listener:
             close_timeout=min(5.0, self.idle_timeout),
             compression=None,
             server_header=f"sonoran-bridge/{__version__}",
-            ssl=self.tls,
+            **self._tls_options(),
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("listening", host=self.host, port=self.port, tls=self.tls is not None)
+
+    def _tls_options(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        # A TLS handshake that never ends must not hold a socket for asyncio's 60 s.
+        return {"ssl": self.tls, "ssl_handshake_timeout": self._hello_timeout}
 
     async def stop(self) -> None:
         """Stop accepting and close every connection."""

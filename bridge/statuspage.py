@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
+from typing import Any
 
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -91,12 +92,18 @@ class StatusPage:
             server_header=f"sonoran-bridge/{__version__}",
             open_timeout=5.0,
             max_size=2**12,
-            ssl=self._tls,
+            **self._tls_options(),
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("status page", url=self.url)
+
+    def _tls_options(self) -> dict[str, Any]:
+        if self._tls is None:
+            return {}
+        # A TLS handshake that never ends must not hold a socket for asyncio's 60 s.
+        return {"ssl": self._tls, "ssl_handshake_timeout": 5.0}
 
     async def stop(self) -> None:
         """Stop answering."""

@@ -22,7 +22,15 @@ from conftest import API_KEY, TOKEN, MakeDaemon, make_config
 from tls_ca import Pair, TestCa, requires_openssl, serial_of
 from websockets.asyncio.client import ClientConnection, connect
 
-from bridge.config import Config, ConfigError, StatusConfig, TlsConfig, parse_config
+from bridge.cli import describe
+from bridge.config import (
+    Config,
+    ConfigError,
+    StatusConfig,
+    TlsConfig,
+    config_warnings,
+    parse_config,
+)
 from bridge.standin.cad import CadStandIn
 
 pytestmark = requires_openssl
@@ -101,6 +109,20 @@ async def test_the_websocket_speaks_tls_to_a_client_that_trusts_the_ca(
         await asyncio.wait_for(hello(f"ws://127.0.0.1:{running.bridge.port}", None), 3)
     with pytest.raises(ssl.SSLCertVerificationError):
         await hello(f"wss://127.0.0.1:{running.bridge.port}", ssl.create_default_context())
+
+
+async def test_a_tls_handshake_that_never_comes_is_dropped_at_the_hello_timeout(
+    make_daemon: MakeDaemon, pairs: list[Pair], tmp_path: Path
+) -> None:
+    running = await make_daemon(configure=tls_config(installed(pairs[0], tmp_path / "live")))
+    assert running.bridge.config.listen.hello_timeout_seconds == 1.0
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.bridge.port)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    # Silent: no ClientHello. asyncio's own default would hold the socket for 60 s.
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    assert loop.time() - began < 5
+    writer.close()
 
 
 async def test_a_renewed_certificate_is_served_after_a_change_without_dropping_the_link(
@@ -263,6 +285,8 @@ def test_a_status_page_beyond_loopback_needs_a_login_of_its_own() -> None:
     config = parse_config(base + remote, env={"SONORAN_BRIDGE_STATUS_PASSWORD": PASSWORD})
     assert config.status.password == PASSWORD
     assert PASSWORD not in repr(config.status)
+    described = describe(config, "config.toml")
+    assert PASSWORD not in described and "login <set, 23 chars>" in described
     # On loopback the page needs no login, as before.
     assert parse_config(base + "[status]\nport = 30126\n", env={}).status.password == ""
 
@@ -285,8 +309,6 @@ def test_tls_files_are_checked_before_the_daemon_starts(
 
 
 def test_a_plain_link_beyond_loopback_is_warned_about() -> None:
-    from bridge.config import config_warnings
-
     base = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\n'
     config = parse_config(base + 'host = "0.0.0.0"\nallow_remote = true\n', env={})
     assert any("crosses the network in clear" in w for w in config_warnings(config))
