@@ -257,6 +257,7 @@ def _env() -> dict[str, str]:
 
 def _run(config: Config) -> int:
     from bridge.app import Daemon
+    from bridge.tls import TlsError
 
     logs.configure(
         config.log.level,
@@ -282,6 +283,10 @@ def _run(config: Config) -> int:
 
     try:
         asyncio.run(serve())
+    except TlsError as exc:
+        # The files passed the config check and changed before the daemon started.
+        log.error("could not start", error=str(exc))
+        return EXIT_CONFIG
     except OSError as exc:
         log.error("could not start", error=str(exc))
         return 1

@@ -110,7 +110,10 @@ class ServerTls:
         return self.reload("files changed")
 
     async def watch(self, every: float) -> None:
-        """Check the files every `every` seconds until cancelled."""
+        """Check the files every `every` seconds until cancelled; no failure ends the watch."""
         while True:
             await asyncio.sleep(every)
-            self.check()
+            try:
+                self.check()
+            except Exception:  # a folder turned unreadable, say: the next check tries again
+                log.exception("certificate check failed: still serving the previous one")

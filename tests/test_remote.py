@@ -312,3 +312,55 @@ def test_a_plain_link_beyond_loopback_is_warned_about() -> None:
     base = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\n'
     config = parse_config(base + 'host = "0.0.0.0"\nallow_remote = true\n', env={})
     assert any("crosses the network in clear" in w for w in config_warnings(config))
+
+
+def test_a_key_gone_between_the_check_and_the_start_is_a_config_error(
+    pairs: list[Pair], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    import structlog
+
+    from bridge.cli import EXIT_CONFIG, _run
+
+    live = installed(pairs[0], tmp_path / "live")
+    base = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\nport = 0\n'
+    tls = f'[tls]\ncert_file = "{live.cert}"\nkey_file = "{live.key}"\n'
+    config = parse_config(base + '[budget]\nstate_file = ""\n' + tls, env={})
+    live.key.unlink()
+    try:
+        assert _run(config) == EXIT_CONFIG
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
+    said = capsys.readouterr()
+    assert "tls.key_file" in said.out + said.err and "no such file" in said.out + said.err
+
+
+async def test_a_failing_check_does_not_end_the_watch(
+    pairs: list[Pair], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.tls import ServerTls
+
+    live = installed(pairs[0], tmp_path / "live")
+    tls = ServerTls(str(live.cert), str(live.key))
+    real = tls.check
+    calls = 0
+
+    def flaky() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise PermissionError("the folder turned unreadable")
+        return real()
+
+    monkeypatch.setattr(tls, "check", flaky)
+    watch = asyncio.create_task(tls.watch(0.01))
+    installed(pairs[1], tmp_path / "live")
+    try:
+        async with asyncio.timeout(5):
+            while tls.reloads == 0:
+                await asyncio.sleep(0.01)
+    finally:
+        watch.cancel()
+    assert calls >= 2  # the check after the failure took the renewal
