@@ -6,8 +6,8 @@ another host"), each step timed as they would type it:
 1. a virtual environment and `pip install` of this checkout (not editable);
 2. a certificate: made here by a CA of the script's own with `openssl`, standing in for
    `certbot certonly` (which needs a public name and port 80);
-3. `sonoran-bridge init`, then the keys the guide sets edited in place ([listen] beyond
-   loopback, [status] with its password and allowed host, [tls]), and `check-config --online`;
+3. `sonoran-bridge init --public-name` (listeners beyond loopback, [tls], the status page's
+   login and name), the API key set, and `check-config --online`;
 4. `sonoran-bridge run` as its own process, until it listens;
 5. the game server: the resource's real Lua (lupa) and transport.js (Node) dialling
    `wss://localhost:PORT`, trusting the CA through NODE_EXTRA_CA_CERTS; `trackcall`, then
@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +50,6 @@ from tests.lua_resource.fivem import FakeServer  # noqa: E402
 from tests.lua_resource.node_transport import Link, NodeTransport  # noqa: E402
 
 API_KEY = "rented-hosting-api-key-0123456789"
-PASSWORD = "status-login-0123456789abcdef"
 CALL_ID = 701
 KEYS = {"uuid": "u-701", "postal": "9002"}
 
@@ -162,30 +162,24 @@ async def main(folder: Path) -> None:
         standin.add_call(1, CALL_ID, dict(KEYS))
         config = vps / "config.toml"
         ws_port, status_port = free_port(), free_port()
-        with steps.step("`sonoran-bridge init`"):
-            printed = run(cli, "init", "--config", config, "--server-id", "1", "--port", ws_port)
+        with steps.step("`sonoran-bridge init --public-name`"):
+            printed = run(
+                *(cli, "init", "--config", config, "--server-id", "1", "--port", ws_port),
+                *("--public-name", "localhost", "--tls-dir", tls),
+            )
         token = re.search(r'set sonoran_bridge_token "([^"]+)"', printed)
         assert token is not None, printed
-        with steps.step("edit the config (the guide's keys)"):
+        with steps.step("set the API key", "and, here only: the stand-in's URL, free ports"):
             edit(
                 config,
                 {
                     "cad": {"api_key": f'"{API_KEY}"', "api_url": f'"{standin.url}"'},
-                    "listen": {"host": '"0.0.0.0"', "allow_remote": "true"},
-                    "status": {
-                        "port": str(status_port),
-                        "host": '"0.0.0.0"',
-                        "allow_remote": "true",
-                        "password": f'"{PASSWORD}"',
-                        "allowed_hosts": '["localhost"]',
-                    },
-                    "tls": {
-                        "cert_file": f'"{tls / "fullchain.pem"}"',
-                        "key_file": f'"{tls / "privkey.pem"}"',
-                    },
+                    "status": {"port": str(status_port)},
                     "budget": {"state_file": '""'},
                 },
             )
+        # The status page's login, as its owner reads it from the file `init` wrote.
+        password = tomllib.loads(config.read_text())["status"]["password"]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(vps)}
         with steps.step("`sonoran-bridge check-config --online`"):
             checked = await arun(cli, "check-config", "--online", "--config", config, env=env)
@@ -206,7 +200,7 @@ async def main(folder: Path) -> None:
             )
         try:
             anonymous, logged_in = await _game_server(
-                steps, standin, ws_port, token[1], ca, status_port
+                steps, standin, ws_port, token[1], ca, status_port, password
             )
             memory = rss_mb(daemon.pid)
         finally:
@@ -226,7 +220,13 @@ async def main(folder: Path) -> None:
 
 
 async def _game_server(
-    steps: Steps, standin: CadStandIn, port: int, token: str, ca: TestCa, status_port: int
+    steps: Steps,
+    standin: CadStandIn,
+    port: int,
+    token: str,
+    ca: TestCa,
+    status_port: int,
+    password: str,
 ) -> tuple[int, httpx.Response]:
     """The rented game server: the resource's Lua and transport.js, over wss://; then the
     status page read without and with its login while the link is up."""
@@ -273,7 +273,7 @@ async def _game_server(
         async with httpx.AsyncClient(verify=ca.client_context(), trust_env=False) as client:
             base = f"https://localhost:{status_port}"
             anonymous = (await client.get(base + "/status.json")).status_code
-            logged_in = await client.get(base + "/status.json", auth=("me", PASSWORD))
+            logged_in = await client.get(base + "/status.json", auth=("me", password))
         return anonymous, logged_in
     finally:
         await transport.stop()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bridge import __version__, logs
 from bridge.config import (
@@ -48,6 +49,20 @@ def _parser() -> argparse.ArgumentParser:
         "--server-id", type=int, default=1, help="the CAD server id of this game server"
     )
     init.add_argument("--port", type=int, default=30125, help="the daemon's websocket port")
+    init.add_argument(
+        "--public-name",
+        default="",
+        metavar="NAME",
+        help="for a machine of its own reached over the internet (rented game hosting): the DNS "
+        "name pointing to it; listens beyond loopback with TLS and a status login",
+    )
+    init.add_argument(
+        "--tls-dir",
+        default=None,
+        metavar="DIR",
+        help="with --public-name: the folder of fullchain.pem and privkey.pem "
+        "(default /etc/sonoran-bridge/tls)",
+    )
     install = commands.add_parser(
         "install-resource", help="write the bundled FiveM resource into a resources folder"
     )
@@ -93,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args.seconds, args.calls, args.speedup, args.status_port)
     if args.command == "init":
-        return _init(args.config, args.server_id, args.port)
+        return _init(args.config, args.server_id, args.port, args.public_name, args.tls_dir)
     if args.command == "install-resource":
         return _install_resource(args.folder, args.upgrade)
     try:
@@ -146,7 +161,9 @@ def describe(config: Config, path: str) -> str:
     return "\n".join(lines)
 
 
-def _init(path: str, server_id: int, port: int) -> int:
+def _init(
+    path: str, server_id: int, port: int, public_name: str = "", tls_dir: str | None = None
+) -> int:
     from pathlib import Path
 
     from bridge import onboarding
@@ -154,6 +171,12 @@ def _init(path: str, server_id: int, port: int) -> int:
 
     if server_id < 1 or not 1 <= port <= 65_535:
         print("sonoran-bridge: --server-id: expected >= 1; --port: 1 to 65535", file=sys.stderr)
+        return EXIT_CONFIG
+    if public_name and (problem := onboarding.public_name_problem(public_name)) is not None:
+        print(f"sonoran-bridge: --public-name: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    if tls_dir is not None and not public_name:
+        print("sonoran-bridge: --tls-dir goes with --public-name", file=sys.stderr)
         return EXIT_CONFIG
     target = Path(path)
     if target.exists():
@@ -165,8 +188,16 @@ def _init(path: str, server_id: int, port: int) -> int:
         )
         return EXIT_CONFIG
     token = onboarding.fresh_token()
+    password = onboarding.fresh_token() if public_name else ""
     try:
-        text = onboarding.first_config(token, server_id=server_id, port=port)
+        text = onboarding.first_config(
+            token,
+            server_id=server_id,
+            port=port,
+            public_name=public_name,
+            status_password=password,
+            tls_dir=tls_dir or onboarding.DEFAULT_TLS_DIR,
+        )
         onboarding.write_new(target, text)
     except BundleMissing as exc:
         print(f"sonoran-bridge: {exc}", file=sys.stderr)
@@ -178,6 +209,9 @@ def _init(path: str, server_id: int, port: int) -> int:
         print(f"sonoran-bridge: cannot write {target}: {exc.strerror}", file=sys.stderr)
         return 1
     config = _quoted(path)
+    if public_name:
+        print(_remote_steps(target, config, token, server_id, port, public_name, text))
+        return 0
     print(
         f"wrote {target} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
         f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
@@ -195,6 +229,36 @@ def _init(path: str, server_id: int, port: int) -> int:
         f"     sonoran-bridge run --config {config}"
     )
     return 0
+
+
+def _remote_steps(
+    target: Path, config: str, token: str, server_id: int, port: int, name: str, text: str
+) -> str:
+    """What is left after `init --public-name`: the certificate, the key, the game server."""
+    import msgspec
+
+    from bridge import onboarding
+
+    parsed = msgspec.toml.decode(text, type=Config)
+    tls, status = parsed.tls, parsed.status
+    return (
+        f"wrote {target} for a daemon reached over the internet as {name}: the websocket on "
+        f"wss://{name}:{port}, the status page on https://{name}:{status.port}/ behind a fresh "
+        f"status.password, both with TLS from {tls.cert_file} and {tls.key_file} "
+        f"({onboarding.privacy_of_new_files()}).\n\n"
+        f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
+        f"{API_KEY_ENV}.\n"
+        f"2. Put the certificate for {name} there (Let's Encrypt: certbot certonly --standalone "
+        f"-d {name}, and the deploy hook of docs/operations.md that copies it), and open "
+        f"{port}/tcp in the firewall.\n"
+        "3. On the game server, put the resource in its resources folder and these lines in "
+        "server.cfg:\n\n"
+        + onboarding.server_cfg_lines(token, url=f"wss://{name}:{port}", server_id=server_id)
+        + "\n\n"
+        f"4. Check everything, the certificate and the CAD included:\n"
+        f"     sonoran-bridge check-config --online --config {config}\n"
+        f"5. Start it: sonoran-bridge run --config {config} (or deploy/systemd/vps)."
+    )
 
 
 def _survive_the_code_page() -> None:
