@@ -415,7 +415,8 @@ def _remote_warnings(config: Config) -> list[str]:
     if status.remote and not config.tls.enabled:
         found.append(
             f"status page on {status.host!r} without TLS: its password crosses the network in "
-            "clear; set tls.cert_file and tls.key_file, or put a proxy with TLS in front "
+            "clear; fine on a private network (a container network, a VPN), never over the "
+            "internet: set tls.cert_file and tls.key_file, or put a proxy with TLS in front "
             "(deploy/caddy)"
         )
     if config.budget.shared_url:
