@@ -178,7 +178,7 @@ class StatusConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def remote(self) -> bool:
         """Whether the page listens beyond loopback (and so needs its login)."""
-        return bool(self.port) and not _loopback(self.host)
+        return bool(self.port) and not is_loopback(self.host)
 
 
 class TlsConfig(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -290,7 +290,7 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"cad.api_url: expected an http(s) URL such as https://api.sonorancad.com, "
             f"got {config.cad.api_url!r}"
         )
-    if url.scheme == "http" and not _loopback(url.hostname) and not config.cad.allow_plain_http:
+    if url.scheme == "http" and not is_loopback(url.hostname) and not config.cad.allow_plain_http:
         raise ConfigError(
             f"cad.api_url = {config.cad.api_url!r} would send the API key in clear to a host "
             "beyond this machine: use https://, or set cad.allow_plain_http = true if the "
@@ -317,12 +317,14 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"listen.host = {config.listen.host!r} is not loopback: set listen.allow_remote = true "
             "to accept connections from other machines"
         )
-    if not config.status.allow_remote and not _loopback(config.status.host):
+    if not config.status.allow_remote and not is_loopback(config.status.host):
         raise ConfigError(
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
         )
-    _validate_remote(config, require_secrets=require_secrets)
+    from bridge.exposure import validate_exposure
+
+    validate_exposure(config, require_secrets=require_secrets)
     if config.postal.file:
         from bridge.postal import PostalError, PostalIndex
 
@@ -330,45 +332,6 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             PostalIndex.load(config.postal.file)
         except PostalError as exc:
             raise ConfigError(f"postal.file: {exc}") from None
-
-
-def _validate_remote(config: Config, *, require_secrets: bool) -> None:
-    """TLS files that load, and the status page's login wherever it listens beyond loopback."""
-    tls = config.tls
-    if tls.enabled:
-        if not (tls.cert_file and tls.key_file):
-            missing = "tls.key_file" if tls.cert_file else "tls.cert_file"
-            raise ConfigError(
-                f"{missing} is empty: TLS needs both the certificate chain and its private key"
-            )
-        from bridge.tls import TlsError, load
-
-        try:
-            load(tls.cert_file, tls.key_file)
-        except TlsError as exc:
-            raise ConfigError(str(exc)) from None
-    status = config.status
-    password = status.password
-    if password and password in (config.listen.token, config.cad.api_key):
-        # Whoever may read the page (a dashboard, a colleague) must not get the link's secret.
-        raise ConfigError(
-            "status.password is the same as listen.token or cad.api_key: choose a secret of its "
-            "own for the status page"
-        )
-    if password and len(password) < 12:
-        raise ConfigError("status.password is too short: expected at least 12 characters")
-    if require_secrets and status.remote and not password:
-        raise ConfigError(
-            f"status.host = {status.host!r} shows the page beyond loopback without a login: set "
-            f"status.password (or ${STATUS_PASSWORD_ENV}) to a secret of its own, at least 12 "
-            "characters"
-        )
-    for name in status.allowed_hosts:
-        if name != "*" and not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", name):
-            raise ConfigError(
-                f"status.allowed_hosts: {name!r} is not a host name (give names such as "
-                '"bridge.example.com", without scheme or port; "*" accepts any)'
-            )
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -390,7 +353,9 @@ def config_warnings(config: Config) -> list[str]:
                 f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "
                 "requests per 60 s window; any other window over- or under-spends; set it to 60"
             )
-    found.extend(_remote_warnings(config))
+    from bridge.exposure import exposure_warnings
+
+    found.extend(exposure_warnings(config))
     silence = RESOURCE_KEEPALIVE_SECONDS * 4 / 3
     if config.listen.idle_timeout_seconds <= silence:
         found.append(
@@ -403,46 +368,8 @@ def config_warnings(config: Config) -> list[str]:
     return found
 
 
-def _remote_warnings(config: Config) -> list[str]:
-    found: list[str] = []
-    listen, status = config.listen, config.status
-    if not config.tls.enabled and listen.allow_remote and not _loopback(listen.host):
-        found.append(
-            f"listen.host = {listen.host!r} without TLS: the shared token crosses the network "
-            "in clear; fine on a private network (a container network, a VPN), never over the "
-            "internet: set tls.cert_file and tls.key_file and use wss:// in server.cfg"
-        )
-    if status.remote and not config.tls.enabled:
-        found.append(
-            f"status page on {status.host!r} without TLS: its password crosses the network in "
-            "clear; fine on a private network (a container network, a VPN), never over the "
-            "internet: set tls.cert_file and tls.key_file, or put a proxy with TLS in front "
-            "(deploy/caddy)"
-        )
-    if config.budget.shared_url:
-        from bridge.shared.url import SharedUrlError, parse
-
-        try:
-            engine = parse(config.budget.shared_url)
-        except SharedUrlError:
-            engine = None
-        if engine is not None and not engine.tls and engine.host and not _loopback(engine.host):
-            found.append(
-                f"budget.shared_url reaches {engine.kind} at {engine.host} without TLS: its "
-                "password and the budget cross the network in clear; use "
-                + ("rediss://" if engine.kind == "redis" else "?ssl=true")
-                + " (with ssl_ca=/path/ca.pem for a private CA) unless the network is yours"
-            )
-    if status.remote and not status.allowed_hosts:
-        found.append(
-            "status.allowed_hosts is empty: the page answers only to loopback names (localhost, "
-            "127.0.0.1) in the Host header; add the name you open it by, e.g. "
-            'allowed_hosts = ["bridge.example.com"]'
-        )
-    return found
-
-
-def _loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether `host` (a name or an address, as in a URL) is this machine's loopback."""
     if host is None:
         return False
     if host.lower() == "localhost":
