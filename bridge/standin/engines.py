@@ -248,11 +248,17 @@ class MariaDbServer(_Server):
             f"--datadir={self.folder / 'data'}",
             *listen,
             f"--pid-file={self.folder / 'pid'}",
+            f"--tmpdir={self._tmpdir()}",
             "--innodb-buffer-pool-size=16M",
             "--innodb-log-file-size=8M",
             "--skip-log-bin",
             "--max-connections=200",
         ]
+
+    def _tmpdir(self) -> Path:
+        folder = self.folder / "tmp"
+        folder.mkdir(exist_ok=True)
+        return folder
 
     def start(self) -> None:
         """Make the data folder on first start, then start and create the database."""
@@ -262,7 +268,7 @@ class MariaDbServer(_Server):
             # Over TCP the socket's peer credentials are not there: root gets no password.
             auth = "normal" if self.tcp else "socket"
             install = _which("mariadb-install-db") or "mariadb-install-db"
-            subprocess.run(
+            made = subprocess.run(
                 [
                     install,
                     "--no-defaults",
@@ -270,11 +276,17 @@ class MariaDbServer(_Server):
                     f"--datadir={data}",
                     f"--auth-root-authentication-method={auth}",
                     "--skip-test-db",
+                    # Its own temporary folder: in the shared /tmp, a bootstrap now and then lost
+                    # its temporary tables to a neighbour ("Error on delete of '/tmp/#sql-...'").
+                    f"--tmpdir={self._tmpdir()}",
                 ],
-                check=True,
+                check=False,
                 capture_output=True,
                 timeout=60,
             )
+            if made.returncode != 0:
+                said = (made.stdout + made.stderr).decode(errors="replace")
+                raise RuntimeError(f"{install} exited {made.returncode}: {said[-1500:]}")
         super().start()
         client = _which("mariadb") or "mariadb"
         subprocess.run(
