@@ -37,6 +37,7 @@ from bridge.shared.gate import gate_from
 from bridge.spendlog import SpendLog, default_path
 from bridge.status import RequestLog, Snapshot, dropped_reason, record_of, snapshot
 from bridge.statuspage import StatusPage
+from bridge.tls import ServerTls
 
 log = structlog.stdlib.get_logger("bridge.app")
 
@@ -126,6 +127,7 @@ class Daemon:
         # Scrubbed from every log line and every error sent back, however logging was set up.
         logs.register_secret(config.cad.api_key)
         logs.register_secret(config.listen.token)
+        logs.register_secret(config.status.password)
         self.planner = planner_from(config, policy)
         self.tracker = self.planner.tracker
         self.postals = PostalSource(config.postal)
@@ -133,9 +135,12 @@ class Daemon:
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
         self._rate_limited: dict[str, int] = {}
         self._refused: dict[int, int] = {}
+        """Server id -> requests of it refused (each logged while few, then every hundredth)."""
         self.postal_reads: set[asyncio.Task[None]] = set()
         """Offered postal files being read in worker threads (kept so none is collected)."""
-        """Server id -> requests of it refused (each logged while few, then every hundredth)."""
+        self.tls = (
+            ServerTls(config.tls.cert_file, config.tls.key_file) if config.tls.enabled else None
+        )
         self._own_cad = cad is None
         self.cad: Cad = cad or CadClient(
             config.cad.api_url,
@@ -159,6 +164,7 @@ class Daemon:
                 new_per_second=config.listen.new_connections_per_second,
             ),
             on_refused=self._connection_refused,
+            tls=self.tls.context if self.tls is not None else None,
         )
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)
@@ -183,6 +189,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
         self._started = False
+        self._tls_watch: asyncio.Task[None] | None = None
 
     @property
     def positions_received(self) -> int:
@@ -205,10 +212,18 @@ class Daemon:
         if status.port:
             try:
                 await self.serve_status(
-                    status.host, status.port, loopback_only=not status.allow_remote
+                    status.host,
+                    status.port,
+                    allowed_hosts=status.allowed_hosts,
+                    password=status.password,
+                    tls=self.tls is not None,
                 )
             except OSError as exc:
                 raise _bind_error("status.port", status.host, status.port, exc) from None
+        if self.tls is not None and self.config.tls.check_seconds:
+            self._tls_watch = asyncio.create_task(
+                self.tls.watch(self.config.tls.check_seconds), name="tls-watch"
+            )
         self._started = True
         self._push_task = asyncio.create_task(self.pusher.run(), name="push-loop")
 
@@ -216,7 +231,7 @@ class Daemon:
         """Start, serve until `request_stop()` (or a signal), then shut down cleanly."""
         # Handlers first: a SIGTERM while the listener binds (systemd stopping a unit it just
         # started) must stop the daemon cleanly, not kill it.
-        restore = _install_signal_handlers(self.request_stop)
+        restore = _install_signal_handlers(self.request_stop, self.reload_tls)
         reporter: asyncio.Task[None] | None = None
         try:
             await self.start()
@@ -233,6 +248,13 @@ class Daemon:
         """Ask `run` to return."""
         self._stop.set()
 
+    def reload_tls(self) -> None:
+        """Read the certificate and key again (SIGHUP): later handshakes get the new pair."""
+        if self.tls is None:
+            log.info("SIGHUP: no TLS configured, nothing to reload")
+            return
+        self.tls.reload("SIGHUP")
+
     async def stop(self, grace: float = 5.0) -> None:
         """Close the listener, let a request in flight finish within `grace` seconds, then stop."""
         # Nothing to stop when the start failed: the error alone is the news.
@@ -241,6 +263,9 @@ class Daemon:
             log.info("stopping")
         self._stop.set()
         await self.listener.stop()
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
+            self._tls_watch = None
         if self.status_page is not None:
             await self.status_page.stop()
         self.pusher.stop()
@@ -447,15 +472,29 @@ class Daemon:
             rate_limited=self._rate_limited,
         )
 
-    async def serve_status(self, host: str, port: int, *, loopback_only: bool = True) -> str:
-        """Serve the status page on host:port (0: any free port); returns its URL."""
+    async def serve_status(
+        self,
+        host: str,
+        port: int,
+        *,
+        allowed_hosts: list[str] | None = None,
+        password: str = "",
+        tls: bool = False,
+    ) -> str:
+        """Serve the status page on host:port (0: any free port); returns its URL.
+
+        `allowed_hosts`: Host names answered besides loopback's; `password`: the login ("" for
+        none); `tls`: over the daemon's TLS context (https).
+        """
         page = StatusPage(
             host=host,
             port=port,
             snapshot_json=lambda: _json(self.snapshot()),
             metrics=self.metrics.render,
             postals_json=self._postals_json,
-            loopback_only=loopback_only,
+            allowed_hosts=allowed_hosts,
+            password=password,
+            tls=self.tls.context if tls and self.tls is not None else None,
         )
         await page.start()
         self.status_page = page
@@ -501,10 +540,14 @@ def _json(view: Snapshot) -> bytes:
     return _encoder.encode(view)
 
 
-def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:
-    """SIGINT/SIGTERM ask the daemon to stop; on Windows fall back to `signal.signal`."""
+def _install_signal_handlers(
+    stop: Callable[[], None], reload: Callable[[], None] | None = None
+) -> Callable[[], None]:
+    """SIGINT/SIGTERM ask the daemon to stop, SIGHUP to `reload` (where there is one: not on
+    Windows); on Windows fall back to `signal.signal`."""
     loop = asyncio.get_running_loop()
     signals = [signal.SIGINT, signal.SIGTERM]
+    hangup = getattr(signal, "SIGHUP", None)
     try:
         for sig in signals:
             loop.add_signal_handler(sig, stop)
@@ -527,6 +570,10 @@ def _install_signal_handlers(stop: Callable[[], None]) -> Callable[[], None]:
                 signal.signal(sig, handler)
 
         return restore_plain
+
+    if hangup is not None and reload is not None:
+        loop.add_signal_handler(hangup, reload)
+        signals.append(hangup)
 
     def restore() -> None:
         for sig in signals:

@@ -7,6 +7,7 @@ import asyncio
 import sys
 import sysconfig
 from collections.abc import Sequence
+from pathlib import Path
 
 from bridge import __version__, logs
 from bridge.config import (
@@ -60,6 +61,20 @@ def _parser() -> argparse.ArgumentParser:
         "--server-id", type=int, default=1, help="the CAD server id of this game server"
     )
     init.add_argument("--port", type=int, default=30125, help="the daemon's websocket port")
+    init.add_argument(
+        "--public-name",
+        default="",
+        metavar="NAME",
+        help="for a machine of its own reached over the internet (rented game hosting): the DNS "
+        "name pointing to it; listens beyond loopback with TLS and a status login",
+    )
+    init.add_argument(
+        "--tls-dir",
+        default=None,
+        metavar="DIR",
+        help="with --public-name: the folder of fullchain.pem and privkey.pem "
+        "(default /etc/sonoran-bridge/tls)",
+    )
     install = commands.add_parser(
         "install-resource", help="write the bundled FiveM resource into a resources folder"
     )
@@ -105,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(args.seconds, args.calls, args.speedup, args.status_port)
     if args.command == "init":
-        return _init(args.config, args.server_id, args.port)
+        return _init(args.config, args.server_id, args.port, args.public_name, args.tls_dir)
     if args.command == "install-resource":
         return _install_resource(args.folder, args.upgrade)
     try:
@@ -124,7 +139,8 @@ def describe(config: Config, path: str) -> str:
     cad, listen, budget, tracking = config.cad, config.listen, config.budget, config.tracking
     lines = [
         f"config {path}: OK",
-        f"  listen on ws://{listen.host}:{listen.port} (token {masked(listen.token)}"
+        f"  listen on {'wss' if config.tls.enabled else 'ws'}://{listen.host}:{listen.port} "
+        f"(token {masked(listen.token)}"
         f"{'; from $' + TOKEN_ENV if TOKEN_ENV in _env() else ''})",
         f"  CAD API {cad.api_url} (key {masked(cad.api_key)}"
         f"{'; from $' + API_KEY_ENV if API_KEY_ENV in _env() else ''}), "
@@ -140,17 +156,26 @@ def describe(config: Config, path: str) -> str:
         lines.append("  WARNING: listening beyond loopback; keep the port firewalled")
     status = config.status
     if status.port:
-        lines.append(f"  status page on http://{status.host}:{status.port}/")
+        scheme = "https" if config.tls.enabled else "http"
+        login = f", login {masked(status.password)}" if status.password else ""
+        lines.append(f"  status page on {scheme}://{status.host}:{status.port}/{login}")
         if status.allow_remote and status.host not in LOOPBACK_HOSTS:
             lines.append(
-                "  WARNING: status page beyond loopback: no secret on it, but every call and "
-                "subject; keep its port firewalled"
+                "  WARNING: status page beyond loopback: it shows every call and subject, behind "
+                "its login; keep its port firewalled to those who need it"
             )
+    if config.tls.enabled:
+        lines.append(
+            f"  TLS: {config.tls.cert_file} (checked for renewal every "
+            f"{config.tls.check_seconds:g} s, and on SIGHUP)"
+        )
     lines.extend(f"  WARNING: {warning}" for warning in config_warnings(config))
     return "\n".join(lines)
 
 
-def _init(path: str, server_id: int, port: int) -> int:
+def _init(
+    path: str, server_id: int, port: int, public_name: str = "", tls_dir: str | None = None
+) -> int:
     from pathlib import Path
 
     from bridge import onboarding
@@ -158,6 +183,12 @@ def _init(path: str, server_id: int, port: int) -> int:
 
     if server_id < 1 or not 1 <= port <= 65_535:
         print("sonoran-bridge: --server-id: expected >= 1; --port: 1 to 65535", file=sys.stderr)
+        return EXIT_CONFIG
+    if public_name and (problem := onboarding.public_name_problem(public_name)) is not None:
+        print(f"sonoran-bridge: --public-name: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    if tls_dir is not None and not public_name:
+        print("sonoran-bridge: --tls-dir goes with --public-name", file=sys.stderr)
         return EXIT_CONFIG
     target = Path(path)
     if target.exists():
@@ -169,8 +200,16 @@ def _init(path: str, server_id: int, port: int) -> int:
         )
         return EXIT_CONFIG
     token = onboarding.fresh_token()
+    password = onboarding.fresh_token() if public_name else ""
     try:
-        text = onboarding.first_config(token, server_id=server_id, port=port)
+        text = onboarding.first_config(
+            token,
+            server_id=server_id,
+            port=port,
+            public_name=public_name,
+            status_password=password,
+            tls_dir=tls_dir or onboarding.DEFAULT_TLS_DIR,
+        )
         onboarding.write_new(target, text)
     except BundleMissing as exc:
         print(f"sonoran-bridge: {exc}", file=sys.stderr)
@@ -184,6 +223,9 @@ def _init(path: str, server_id: int, port: int) -> int:
     config = str(target.resolve())
     program = onboarding.start_program(sys.argv[0], sys.executable, sysconfig.get_path("scripts"))
     check = onboarding.shell_line([*program, "check-config", "--online", "--config", config])
+    if public_name:
+        print(_remote_steps(target, token, server_id, port, public_name, text, program, check))
+        return 0
     print(
         f"wrote {config} with a fresh listen.token ({onboarding.privacy_of_new_files()}).\n\n"
         f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
@@ -201,6 +243,44 @@ def _init(path: str, server_id: int, port: int) -> int:
         + onboarding.start_lines(program, config)
     )
     return 0
+
+
+def _remote_steps(
+    target: Path,
+    token: str,
+    server_id: int,
+    port: int,
+    name: str,
+    text: str,
+    program: list[str],
+    check: str,
+) -> str:
+    """What is left after `init --public-name`: the certificate, the key, the game server."""
+    import msgspec
+
+    from bridge import onboarding
+
+    parsed = msgspec.toml.decode(text, type=Config)
+    tls, status = parsed.tls, parsed.status
+    return (
+        f"wrote {target} for a daemon reached over the internet as {name}: the websocket on "
+        f"wss://{name}:{port}, the status page on https://{name}:{status.port}/ behind a fresh "
+        f"status.password, both with TLS from {tls.cert_file} and {tls.key_file} "
+        f"({onboarding.privacy_of_new_files()}).\n\n"
+        f"1. Set your Sonoran API key: cad.api_key in {target}, or the environment variable "
+        f"{API_KEY_ENV}.\n"
+        f"2. Put the certificate for {name} there (Let's Encrypt: certbot certonly --standalone "
+        f"-d {name}, and the deploy hook of docs/operations.md that copies it), and open "
+        f"{port}/tcp in the firewall.\n"
+        "3. On the game server, put the resource in its resources folder and these lines in "
+        "server.cfg:\n\n"
+        + onboarding.server_cfg_lines(token, url=f"wss://{name}:{port}", server_id=server_id)
+        + "\n\n"
+        f"4. Check everything, the certificate and the CAD included:\n"
+        f"     {check}\n"
+        "5. Start it (or with deploy/systemd/vps), with this installation's program by its full "
+        "path:\n" + onboarding.start_lines(program, str(target.resolve()))
+    )
 
 
 def _survive_the_code_page() -> None:
@@ -275,9 +355,12 @@ def _env() -> dict[str, str]:
 
 def _run(config: Config) -> int:
     from bridge.app import Daemon, StartFailed
+    from bridge.tls import TlsError
 
     logs.configure(
-        config.log.level, config.log.format, secrets=[config.cad.api_key, config.listen.token]
+        config.log.level,
+        config.log.format,
+        secrets=[config.cad.api_key, config.listen.token, config.status.password],
     )
     log = logs.get_logger("bridge.cli")
     if config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
@@ -300,6 +383,10 @@ def _run(config: Config) -> int:
 
     try:
         asyncio.run(serve())
+    except TlsError as exc:
+        # The files passed the config check and changed before the daemon started.
+        log.error("could not start", error=str(exc))
+        return EXIT_CONFIG
     except (StartFailed, OSError) as exc:
         log.error("could not start", error=str(exc))
         return 1

@@ -21,6 +21,7 @@ Metres = Annotated[float, Meta(ge=0, le=10_000)]
 
 API_KEY_ENV = "SONORAN_API_KEY"
 TOKEN_ENV = "SONORAN_BRIDGE_TOKEN"
+STATUS_PASSWORD_ENV = "SONORAN_BRIDGE_STATUS_PASSWORD"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REAL_API_HOST = "api.sonorancad.com"
 REAL_LIMITS = {"update_call": 10, "get_calls": 5}
@@ -31,7 +32,13 @@ much silence it sends an empty batch, on a timer that ticks every third of it, s
 can stay silent for up to 40 s."""
 DEFAULT_CONFIG = "config.toml"
 """Where `init` writes the config and where `run` and `check-config` read it by default."""
-PATH_KEYS = (("budget", "state_file"), ("postal", "file"), ("postal", "offer_folder"))
+PATH_KEYS = (
+    ("budget", "state_file"),
+    ("postal", "file"),
+    ("postal", "offer_folder"),
+    ("tls", "cert_file"),
+    ("tls", "key_file"),
+)
 """Config keys that hold file paths: `~` in them is expanded."""
 
 
@@ -165,6 +172,48 @@ class StatusConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65_535)] = 0
     allow_remote: bool = False
+    password: str = ""
+    """The login beyond loopback (required there): `Authorization: Bearer <it>`, or basic auth
+    with any user name and it as the password. Never the websocket's token."""
+    allowed_hosts: list[str] = msgspec.field(default_factory=list)
+    """Host names the page answers to besides loopback's (a DNS-rebinding guard); "*": any."""
+
+    def __repr__(self) -> str:
+        return (
+            f"StatusConfig(host={self.host!r}, port={self.port}, allow_remote="
+            f"{self.allow_remote}, password={masked(self.password)}, "
+            f"allowed_hosts={self.allowed_hosts!r})"
+        )
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec's default feeds pretty-printers (rich) the raw password.
+        return [
+            (name, masked(value) if name == "password" else value)
+            for name, value in msgspec.structs.asdict(self).items()
+        ]
+
+    @property
+    def remote(self) -> bool:
+        """Whether the page listens beyond loopback (and so needs its login)."""
+        return bool(self.port) and not is_loopback(self.host)
+
+
+class TlsConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    """TLS for the websocket (`wss://`) and the status page (`https://`): on when both files are
+    set. The files are read again when they change (checked every `check_seconds`) or on
+    SIGHUP, so a renewed certificate needs no restart."""
+
+    cert_file: str = ""
+    """The PEM certificate chain (Let's Encrypt's fullchain.pem)."""
+    key_file: str = ""
+    """Its PEM private key, unencrypted (privkey.pem)."""
+    check_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 60.0
+    """How often the files are checked for a change (0: only on SIGHUP)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the listeners speak TLS."""
+        return bool(self.cert_file or self.key_file)
 
 
 class Config(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -177,6 +226,7 @@ class Config(Struct, forbid_unknown_fields=True, kw_only=True):
     postal: PostalConfig = msgspec.field(default_factory=PostalConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     status: StatusConfig = msgspec.field(default_factory=StatusConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
 
 
 class ConfigError(ValueError):
@@ -203,6 +253,11 @@ def parse_config(
         config.cad.api_key = _secret(env[API_KEY_ENV], f"${API_KEY_ENV} (cad.api_key)")
     if env.get(TOKEN_ENV, "").strip():
         config.listen.token = _secret(env[TOKEN_ENV], f"${TOKEN_ENV} (listen.token)")
+    config.status.password = _secret(config.status.password, "status.password")
+    if env.get(STATUS_PASSWORD_ENV, "").strip():
+        config.status.password = _secret(
+            env[STATUS_PASSWORD_ENV], f"${STATUS_PASSWORD_ENV} (status.password)"
+        )
     for section, key in PATH_KEYS:
         part = getattr(config, section)
         value = getattr(part, key)
@@ -337,7 +392,7 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"cad.api_url: expected an http(s) URL such as https://api.sonorancad.com, "
             f"got {config.cad.api_url!r}"
         )
-    if url.scheme == "http" and not _loopback(url.hostname) and not config.cad.allow_plain_http:
+    if url.scheme == "http" and not is_loopback(url.hostname) and not config.cad.allow_plain_http:
         raise ConfigError(
             f"cad.api_url = {config.cad.api_url!r} would send the API key in clear to a host "
             "beyond this machine: use https://, or set cad.allow_plain_http = true if the "
@@ -364,7 +419,7 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"listen.host = {config.listen.host!r} is not loopback: set listen.allow_remote = true "
             "to accept connections from other machines"
         )
-    if not config.status.allow_remote and not _loopback(config.status.host):
+    if not config.status.allow_remote and not is_loopback(config.status.host):
         raise ConfigError(
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
@@ -375,6 +430,9 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"postal.offer_folder = {folder!r} is not an existing folder given by its full path: "
             "point it at the folder that holds nearest-postal (the game server's resources folder)"
         )
+    from bridge.exposure import validate_exposure
+
+    validate_exposure(config, require_secrets=require_secrets)
     if config.postal.file:
         from bridge.postal import PostalError, PostalIndex
 
@@ -403,6 +461,9 @@ def config_warnings(config: Config) -> list[str]:
                 f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "
                 "requests per 60 s window; any other window over- or under-spends; set it to 60"
             )
+    from bridge.exposure import exposure_warnings
+
+    found.extend(exposure_warnings(config))
     silence = RESOURCE_KEEPALIVE_SECONDS * 4 / 3
     if config.listen.idle_timeout_seconds <= silence:
         found.append(
@@ -415,7 +476,8 @@ def config_warnings(config: Config) -> list[str]:
     return found
 
 
-def _loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether `host` (a name or an address, as in a URL) is this machine's loopback."""
     if host is None:
         return False
     if host.lower() == "localhost":

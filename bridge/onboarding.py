@@ -9,8 +9,10 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
+import msgspec
+
 from bridge import bundled
-from bridge.config import ConfigError, parse_config
+from bridge.config import Config, ConfigError, parse_config
 
 TOKEN_BYTES = 32
 """Random bytes in a fresh token: 43 URL-safe characters, nothing to quote in TOML or cfg."""
@@ -19,6 +21,25 @@ TOKEN_BYTES = 32
 def fresh_token() -> str:
     """A new shared secret for listen.token and sonoran_bridge_token."""
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+DEFAULT_TLS_DIR = "/etc/sonoran-bridge/tls"
+"""Where `init --public-name` points [tls]: the copy certbot's deploy hook keeps (operations.md)."""
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+
+
+def public_name_problem(name: str) -> str | None:
+    """Why `name` cannot be the daemon's public DNS name (None when it can)."""
+    if not _HOST_NAME.fullmatch(name):
+        return f"expected a DNS name such as bridge.example.com, got {name!r}"
+    if name.replace(".", "").isdigit():
+        return (
+            f"{name!r} is an address: Let's Encrypt certifies names, so give the DNS name that "
+            "points to this machine (a free dynamic-DNS name works)"
+        )
+    return None
 
 
 def _set(text: str, section: str, key: str, value: str) -> str:
@@ -44,10 +65,21 @@ def _set(text: str, section: str, key: str, value: str) -> str:
     return text[: start.end()] + changed + text[stop:]
 
 
-def first_config(token: str, *, server_id: int = 1, port: int = 30125) -> str:
+def first_config(
+    token: str,
+    *,
+    server_id: int = 1,
+    port: int = 30125,
+    public_name: str = "",
+    status_password: str = "",
+    tls_dir: str = DEFAULT_TLS_DIR,
+) -> str:
     """The example config with the token, the server id and the port filled in.
 
-    Built from the bundled example so every key keeps its comment; checked by decoding it back.
+    With `public_name`, ready for a daemon on a machine of its own reached over the internet:
+    both listeners on every interface, TLS from `tls_dir`, the status page behind
+    `status_password` and answering to that name. Built from the bundled example so every key
+    keeps its comment; checked by decoding it back.
     """
     text = re.sub(
         r"\A# sonoran-bridge configuration\. Copy to config\.toml, fill in the two secrets, then:",
@@ -58,7 +90,31 @@ def first_config(token: str, *, server_id: int = 1, port: int = 30125) -> str:
     text = _set(text, "listen", "token", _toml_string(token))
     text = _set(text, "listen", "port", str(port))
     text = _set(text, "cad", "server_id", str(server_id))
-    config = parse_config(text, env={}, require_secrets=False)
+    if not public_name:
+        config = parse_config(text, env={}, require_secrets=False)
+    else:
+        if (problem := public_name_problem(public_name)) is not None:
+            raise ConfigError(f"--public-name: {problem}")
+        for section in ("listen", "status"):
+            text = _set(text, section, "host", '"0.0.0.0"')
+            text = _set(text, section, "allow_remote", "true")
+        text = text.replace(
+            "# loopback: the game server runs on this machine",
+            "# every interface: the game server dials in over the internet",
+            1,
+        )
+        text = _set(text, "status", "password", _toml_string(status_password))
+        text = _set(text, "status", "allowed_hosts", f"[{_toml_string(public_name)}]")
+        folder = tls_dir.rstrip("/\\") or "/"
+        text = _set(text, "tls", "cert_file", _toml_string(f"{folder}/fullchain.pem"))
+        text = _set(text, "tls", "key_file", _toml_string(f"{folder}/privkey.pem"))
+        # Types only: the certificate may not be there yet (check-config reads it later).
+        config = msgspec.toml.decode(text, type=Config)
+        if (config.status.password, config.status.allowed_hosts) != (
+            status_password,
+            [public_name],
+        ) or not config.tls.enabled:
+            raise ConfigError("the written config does not read back as intended")
     if (config.listen.token, config.cad.server_id, config.listen.port) != (token, server_id, port):
         raise ConfigError("the written config does not read back as intended")
     return text

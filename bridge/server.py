@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import itertools
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -77,6 +78,7 @@ class Listener:
         liveness_timeout: float = 5.0,
         limits: Limits | None = None,
         on_refused: Callable[[str], None] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not token:
             raise ValueError("a shared token is required: connections would need none")
@@ -100,6 +102,8 @@ class Listener:
         self._on_refused = on_refused
         self._open: dict[int, ServerConnection] = {}
         self._summing: asyncio.Task[None] | None = None
+        self.tls = tls
+        """The TLS context (`wss://`), or None for plain `ws://`."""
 
     async def start(self) -> None:
         """Bind the listener; `port` holds the bound port afterwards (useful with port 0)."""
@@ -119,12 +123,19 @@ class Listener:
             close_timeout=min(5.0, self.idle_timeout),
             compression=None,
             server_header=f"sonoran-bridge/{__version__}",
+            **self._tls_options(),
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("listening", host=self.host, port=self.port)
         self._summing = asyncio.create_task(self._sum_up_refusals(), name="refusals")
+        log.info("listening", host=self.host, port=self.port, tls=self.tls is not None)
+
+    def _tls_options(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        # A TLS handshake that never ends must not hold a socket for asyncio's 60 s.
+        return {"ssl": self.tls, "ssl_handshake_timeout": self._hello_timeout}
 
     async def stop(self) -> None:
         """Stop accepting and close every connection."""

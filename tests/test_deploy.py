@@ -20,6 +20,7 @@ from bridge.config import parse_config
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 UNIT = DEPLOY / "systemd" / "sonoran-bridge.service"
+VPS_UNIT = DEPLOY / "systemd" / "vps" / "sonoran-bridge.service"
 ANALYZE = shutil.which("systemd-analyze")
 needs_systemd = pytest.mark.skipif(ANALYZE is None, reason="needs systemd-analyze")
 INSTALLED = "/opt/sonoran-bridge/venv/bin/sonoran-bridge"
@@ -66,11 +67,31 @@ def test_the_unit_is_hardened_to_an_exposure_of_at_most_two(tmp_path: Path) -> N
     assert re.search(r"Overall exposure level for sonoran-bridge\.service: [01]\.\d", done.stdout)
 
 
-def unit_options() -> configparser.ConfigParser:
+def unit_options(unit: Path = UNIT) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string(UNIT.read_text())
+    parser.read_string(unit.read_text())
     return parser
+
+
+@needs_systemd
+def test_the_unit_for_a_machine_of_its_own_verifies_and_is_as_hardened(tmp_path: Path) -> None:
+    unit = unit_here(tmp_path, VPS_UNIT.read_text())
+    done = analyze("verify", "--man=no", str(unit))
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+    done = analyze("security", "--offline=yes", "--threshold=20", str(unit))
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_both_units_reload_the_certificate_on_systemctl_reload() -> None:
+    for path in (UNIT, VPS_UNIT):
+        assert unit_options(path)["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID", path
+    vps = unit_options(VPS_UNIT)
+    # Not tied to a game server on the same machine: started at boot, restarted on failure.
+    assert "PartOf" not in vps["Unit"] and "fivem" not in VPS_UNIT.read_text()
+    assert vps["Install"]["WantedBy"] == "multi-user.target"
+    assert vps["Service"]["Restart"] == "on-failure"
+    assert vps["Service"]["ExecStart"] == unit_options()["Service"]["ExecStart"]
 
 
 def test_the_unit_starts_and_stops_with_the_game_server_and_restarts_on_failure() -> None:
@@ -113,9 +134,16 @@ def test_every_recipe_runs_commands_the_cli_accepts() -> None:
     assert f"AppExit {EXIT_CONFIG} Exit" in script and "AppExit Default Restart" in script
 
 
+CONTAINER_ENV = {
+    "SONORAN_API_KEY": "k" * 32,
+    "SONORAN_BRIDGE_TOKEN": "t" * 43,
+    "SONORAN_BRIDGE_STATUS_PASSWORD": "p" * 24,
+}
+
+
 def test_the_container_config_is_valid_and_warns_that_its_link_leaves_loopback() -> None:
     text = (DEPLOY / "container" / "config.toml").read_text()
-    env = {"SONORAN_API_KEY": "k" * 32, "SONORAN_BRIDGE_TOKEN": "t" * 43}
+    env = CONTAINER_ENV
     config = parse_config(text, env=env)
     assert config.listen.allow_remote and config.listen.host == "0.0.0.0"
     assert config.budget.state_file.startswith("/state/")
@@ -124,6 +152,56 @@ def test_the_container_config_is_valid_and_warns_that_its_link_leaves_loopback()
     assert "WARNING: status page beyond loopback" in described
     dockerfile = (DEPLOY / "container" / "Dockerfile").read_text()
     assert f"http://127.0.0.1:{config.status.port}/status.json" in dockerfile
+    assert "os.environ['SONORAN_BRIDGE_STATUS_PASSWORD']" in dockerfile  # the check logs in
+    assert "SONORAN_BRIDGE_STATUS_PASSWORD=" in (DEPLOY / "container" / "env.example").read_text()
     assert f"EXPOSE {config.listen.port} {config.status.port}" in dockerfile
     compose = (DEPLOY / "container" / "compose.yaml").read_text()
     assert f'"127.0.0.1:{config.status.port}:{config.status.port}"' in compose
+
+
+def test_the_container_recipes_publish_the_websocket_on_no_interface_but_the_game_network() -> None:
+    port = parse_config(
+        (DEPLOY / "container" / "config.toml").read_text(), env=CONTAINER_ENV
+    ).listen.port
+    for name in ("Dockerfile", "compose.yaml"):
+        text = (DEPLOY / "container" / name).read_text()
+        # Every publication of the websocket's port names the one address it is published on.
+        published = re.findall(rf"([^\s\"'\[]*){port}:{port}", text)
+        assert all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+:", a) for a in published), (name, published)
+        assert f"EXPOSE {port}" in text if name == "Dockerfile" else True
+
+
+async def test_the_container_status_page_keeps_its_host_check_and_its_login() -> None:
+    import httpx
+    import msgspec
+
+    from bridge.app import Daemon
+
+    config = parse_config((DEPLOY / "container" / "config.toml").read_text(), env=CONTAINER_ENV)
+    # As in the container, but on free ports and with no state folder.
+    config = msgspec.structs.replace(
+        config,
+        listen=msgspec.structs.replace(config.listen, port=0),
+        status=msgspec.structs.replace(config.status, host="127.0.0.1", port=0),
+        budget=msgspec.structs.replace(config.budget, state_file=""),
+    )
+    daemon = Daemon(config)
+    status = config.status
+    url = await daemon.serve_status(
+        status.host, 0, allowed_hosts=status.allowed_hosts, password=status.password
+    )
+    login = {"Authorization": f"Bearer {CONTAINER_ENV['SONORAN_BRIDGE_STATUS_PASSWORD']}"}
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            rebound = await client.get(
+                url + "status.json", headers={"Host": "attacker.example:30126", **login}
+            )
+            anonymous = await client.get(url + "status.json")
+            health = await client.get(
+                url + "status.json", headers={"Host": "127.0.0.1:30126", **login}
+            )
+    finally:
+        await daemon.stop(grace=0.5)
+    assert rebound.status_code == 421
+    assert anonymous.status_code == 401
+    assert health.status_code == 200

@@ -226,3 +226,51 @@ def test_init_prints_a_path_its_console_code_page_cannot_encode(
     assert main(["init", "--config", str(path)]) == 0
     assert path.exists()
     assert b"wrote " in raw.getvalue()
+
+
+def test_init_for_a_machine_of_its_own_writes_a_config_ready_for_wss(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tls_ca import OPENSSL, TestCa
+
+    if OPENSSL is None:
+        pytest.skip("the openssl command is missing")
+    path, tls = tmp_path / "config.toml", tmp_path / "tls"
+    command = ["init", "--config", str(path), "--public-name", "bridge.example.com"]
+    assert main([*command, "--tls-dir", str(tls), "--server-id", "3"]) == 0
+    out = capsys.readouterr().out
+    token = token_in(out)
+    assert 'set sonoran_bridge_url "wss://bridge.example.com:30125"' in out.splitlines()
+    assert "https://bridge.example.com:30126/" in out
+    # The certificate, as certbot's deploy hook puts it there.
+    pair = TestCa(tmp_path / "ca").issue("bridge", ("bridge.example.com",))
+    tls.mkdir()
+    shutil.copyfile(pair.cert, tls / "fullchain.pem")
+    shutil.copyfile(pair.key, tls / "privkey.pem")
+    config = load_config(path, env={"SONORAN_API_KEY": "k" * 32})
+    assert config.listen.token == token and config.cad.server_id == 3
+    assert (config.listen.host, config.listen.allow_remote) == ("0.0.0.0", True)
+    status = config.status
+    assert status.remote and status.allowed_hosts == ["bridge.example.com"]
+    assert len(status.password) >= 32 and status.password != token
+    assert status.password not in out  # printed nowhere: it is in the file
+    assert config.tls.enabled and config.tls.cert_file == str(tls / "fullchain.pem")
+    assert "loopback: the game server runs on this machine" not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["--public-name", "1.2.3.4"], "is an address"),
+        (["--public-name", "https://bridge.example.com"], "expected a DNS name"),
+        (["--tls-dir", "/etc/x"], "--tls-dir goes with --public-name"),
+    ],
+)
+def test_init_refuses_what_cannot_be_a_public_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], says: str
+) -> None:
+    path = tmp_path / "config.toml"
+    assert main(["init", "--config", str(path), *arguments]) == 2
+    assert says in capsys.readouterr().err and not path.exists()

@@ -179,3 +179,24 @@ async def test_with_a_postal_file_the_map_draws_its_postals_behind_the_calls(
     labels = [t for t, a in dom.found if t == "text" and "postal" in a.get("class", "")]
     assert len(drawn) == 2 and len(labels) == 2  # the two near the call, not the far one
     assert dom.of_class("circle", "pin")  # the call is drawn over them
+
+
+async def test_behind_its_login_the_page_reads_its_data_too(
+    daemon: Running, tmp_path: Path
+) -> None:
+    password = "status-login-0123456789"
+    url = await daemon.bridge.serve_status("127.0.0.1", 0, password=password)
+    daemon.standin.add_call(1, 501, dict(META))
+    game = await daemon.game()
+    await game.send(type="sync", tracks=[{"call_id": 501, "subject": "player:1", "meta": META}])
+    await game.send(
+        type="positions", items=[{"subject": "player:1", "x": 10.0, "y": 20.0, "z": 30.0}]
+    )
+    await game.expect("call_state", call_id=501, state="pushed")
+    # The login as a browser holds it after its prompt (here given in the address).
+    logged_in = url.replace("http://", f"http://me:{password}@")
+    dom = Elements()
+    dom.feed(await chromium(logged_in, tmp_path / "profile", "--dump-dom"))
+    assert "1 call(s)" in dom.text["headline"], dom.text.get("headline")
+    assert {"501", "player:1"} <= set(dom.cells)
+    assert password not in "".join(dom.cells)

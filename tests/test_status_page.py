@@ -209,6 +209,8 @@ def test_a_status_page_beyond_loopback_needs_allow_remote() -> None:
     with pytest.raises(ConfigError, match=r"status\.host"):
         parse_config(base + '[status]\nhost = "0.0.0.0"\nport = 30126\n', env={})
     config = parse_config(
-        base + '[status]\nhost = "0.0.0.0"\nport = 30126\nallow_remote = true\n', env={}
+        base + '[status]\nhost = "0.0.0.0"\nport = 30126\nallow_remote = true\n'
+        'password = "status-login-0123"\n',
+        env={},
     )
     assert config.status.allow_remote and config.status.port == 30126

@@ -78,6 +78,9 @@ class MariaDbEngine:
             if self._location.unix_socket
             else {"host": self._location.host, "port": self._location.port}
         )
+        if self._location.tls:
+            # The server's certificate and name are checked (the system's CAs or ssl_ca's).
+            where["ssl"] = self._location.client_tls()
         async with asyncio.timeout(TIMEOUT):
             conn = await asyncmy.connect(
                 user=self._location.user,

@@ -266,6 +266,17 @@ def client_for(location: Location) -> aioredis.Redis:
     }
     if location.unix_socket:
         return aioredis.Redis(unix_socket_path=location.unix_socket, **common)  # type: ignore[arg-type]
+    if location.tls:
+        # The server's certificate and name are always checked: a shared budget reached over a
+        # network it does not own must not be one an attacker in between can answer for.
+        common |= {
+            "ssl": True,
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True,
+            "ssl_ca_certs": location.ca_file or None,
+            "ssl_certfile": location.cert_file or None,
+            "ssl_keyfile": location.key_file or None,
+        }
     return aioredis.Redis(host=location.host, port=location.port, **common)  # type: ignore[arg-type]
 
 

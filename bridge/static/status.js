@@ -187,9 +187,16 @@ function render(view) {
   ]));
 }
 
+// The page's own origin, never its address: a page opened as https://me:password@host/ keeps
+// the login in its address, and fetch() refuses any URL that carries one (resolved against
+// it, "/status.json" would). The browser sends the login it holds for the origin all the same.
+function here(path) {
+  return new URL(path, window.location.origin);
+}
+
 async function refresh() {
   try {
-    const answer = await fetch("/status.json", { cache: "no-store" });
+    const answer = await fetch(here("/status.json"), { cache: "no-store" });
     if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
     render(await answer.json());
   } catch (error) {
@@ -203,7 +210,7 @@ async function refresh() {
 
 async function start() {
   try {
-    const answer = await fetch("/postals.json", { cache: "no-store" });
+    const answer = await fetch(here("/postals.json"), { cache: "no-store" });
     if (answer.ok) postals = await answer.json();
   } catch (error) {
     postals = [];

@@ -63,7 +63,27 @@
     const backoffMaxMs = Math.max(backoffMinMs, convarInt('sonoran_bridge_backoff_max_ms', 30000, 10, 3600000));
     const connectTimeoutMs = convarInt('sonoran_bridge_connect_timeout_ms', 10000, 100, 600000);
     const keepaliveMs = convarInt('sonoran_bridge_keepalive_ms', 30000, 100, 600000);
-    return { url, token, serverId, backoffMinMs, backoffMaxMs, connectTimeoutMs, keepaliveMs };
+    const tls = parsed !== null && parsed.protocol === 'wss:';
+    const host = parsed === null ? '' : parsed.hostname.replace(/^\[|\]$/g, '');
+    return { url, token, serverId, backoffMinMs, backoffMaxMs, connectTimeoutMs, keepaliveMs, tls, host };
+  }
+
+  // Whether a plain ws:// link to `host` may leave this machine's networks: any name with a
+  // dot, or an address outside loopback, private, link-local and shared (CGNAT) ranges. A
+  // single-label name (a container's service name) and `localhost` stay local.
+  function mayCrossTheInternet(host) {
+    const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+    if (v4) {
+      const [a, b] = [Number(v4[1]), Number(v4[2])];
+      const local = a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) ||
+        (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127);
+      return !local;
+    }
+    if (host.includes(':')) {
+      const h = host.toLowerCase();
+      return !(h === '::1' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h));
+    }
+    return host.includes('.') && host.toLowerCase() !== 'localhost';
   }
 
   const cfg = readConfig();
@@ -75,6 +95,11 @@
   if (typeof WebSocket !== 'function') {
     log("no global WebSocket: this resource needs node_version '22' (FXServer 12913 or later)");
     return;
+  }
+
+  if (!cfg.tls && mayCrossTheInternet(cfg.host)) {
+    log(`WARNING: ${cfg.url} is plain ws://: the token and every position cross the network in clear; ` +
+      'over the internet use wss:// (the daemon with a certificate: docs/operations.md)');
   }
 
   const version = String(GetResourceMetadata(RESOURCE, 'version', 0) || '0.0.0').slice(0, 64);
@@ -121,6 +146,11 @@
       const what = wasUp ? 'link down' : `connect failed (attempt ${failures})`;
       const wait = delay < 1000 ? `${delay} ms` : `${(delay / 1000).toFixed(1)} s`;
       log(`${what}: ${reason}; retry in ${wait}`);
+      if (!wasUp && failures === 1 && cfg.tls) {
+        // Node says no more than "network error" when it does not trust the certificate.
+        log(`with wss://, check that the daemon's certificate is valid for ${cfg.host} and ` +
+          'signed by a public CA (or one named by NODE_EXTRA_CA_CERTS in the server\'s environment)');
+      }
     }
     retryTimer = setTimeout(connect, delay);
   }

@@ -38,12 +38,20 @@ class NodeTransport:
 
     @classmethod
     async def start(
-        cls, convars: dict[str, Any], *, random: float | None = None, version: str = "0.1.0"
+        cls,
+        convars: dict[str, Any],
+        *,
+        random: float | None = None,
+        version: str = "0.1.0",
+        env: dict[str, str] | None = None,
     ) -> NodeTransport:
+        """Start transport.js; `env` adds to Node's environment (e.g. NODE_EXTRA_CA_CERTS, as
+        an FXServer host would set for a private CA)."""
         env = {
             "HARNESS_CONVARS": json.dumps({k: str(v) for k, v in convars.items()}),
             "HARNESS_VERSION": version,
             "PATH": "/usr/bin:/bin",
+            **(env or {}),
         }
         if random is not None:
             env["HARNESS_RANDOM"] = repr(random)

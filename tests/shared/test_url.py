@@ -56,7 +56,7 @@ def test_each_documented_form_is_read(url: str, expected: Location) -> None:
         ("postgres://h/db", "unknown scheme 'postgres'"),
         ("mariadb://h", "name the database"),
         ("mariadb:///db", "give a host or ?unix_socket=PATH"),
-        ("mariadb://h/db?ssl=1", "unknown parameter 'ssl'"),
+        ("mariadb://h/db?sslmode=1", "unknown parameter 'sslmode'"),
         ("redis://", "give a host"),
         ("redis://h/zero", "must be a number"),
         ("redis+unix://", "give the socket's path"),
