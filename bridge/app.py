@@ -62,6 +62,7 @@ def settings_from(config: Config) -> Settings:
         lead=tracking.lead,
         grow_radius=tracking.grow_radius,
         meta_max_age=tracking.meta_max_age_seconds,
+        close_check=tracking.close_check_seconds,
     )
 
 

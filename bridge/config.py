@@ -86,7 +86,9 @@ class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
 
     window_seconds: Seconds = 60.0
     update_call: Annotated[int, Meta(ge=1, le=10_000)] = 10
-    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 5
+    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 3
+    """Reads of the call list per window: the CAD allows 5 a minute per key, and sonorancad on
+    the same key reads once a minute; 3 leaves it room, and one more to spare."""
     margin_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
     state_file: str = "auto"
     """Where recent requests are kept across restarts: "auto" (a per-key file in the user's state
@@ -119,6 +121,10 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     max_stale_seconds: Seconds = 180.0
     lead: bool = True
     grow_radius: bool = False
+    close_check_seconds: Annotated[float, Meta(ge=0, le=3_600)] = 30.0
+    """Read the CAD's list of calls at least this often while a server has calls followed, so a
+    call closed without an event the resource relays (closed through the API, or not the first
+    of several closed at once) stops being pushed within about this long; 0: never."""
     meta_max_age_seconds: Annotated[float, Meta(ge=0, le=3_600)] = 15.0
     """Read the CAD's list of calls before a push when the call's known metaData is older than
     this (within the GET budget), so a dispatcher's edit no relay brought is not reverted; 0:

@@ -79,6 +79,11 @@ class Settings:
     fetch_interval: float = 15.0
     """Seconds between two GETs of a server's calls while some call's metaData is unknown, and
     the least time between the two reads that must both lack a call before it counts as gone."""
+    close_check: float = 0.0
+    """Seconds between two reads of a server's list while it has calls followed, so a call
+    closed with no event (through the API; sonorancad relays only the first of several closed
+    at once) is seen within about this long plus the GET budget's wait; 0: never (the config's
+    default is 30 s)."""
     meta_max_age: float = 15.0
     """Seconds after which the known metaData of a call about to be pushed is read afresh from
     the CAD's list first (when a read may go then), so a dispatcher's edit that no relay brought
@@ -479,7 +484,7 @@ class Planner:
         if self.get_budget is None:
             return {}
         slot = self.get_budget.next_slot(now)
-        return {
+        due = {
             server_id: max(
                 slot,
                 self._fetched_at.get(server_id, -math.inf) + least,
@@ -487,6 +492,25 @@ class Planner:
             )
             for server_id, least in self._fetches_wanted().items()
         }
+        for server_id, since in self._close_checks().items():
+            last = max(self._fetched_at.get(server_id, -math.inf), since)
+            at = max(slot, last + self.settings.close_check)
+            due[server_id] = min(due.get(server_id, math.inf), at)
+        return due
+
+    def _close_checks(self) -> dict[int, float]:
+        """Servers whose list is read every `close_check` -> since when: those with a call that
+        has a fix (one a push could go to). Closing is told by events only in part: the first
+        of several calls closed at once, none closed through the API."""
+        if not self.settings.close_check:
+            return {}
+        since: dict[int, float] = {}
+        for call in self.tracker:
+            server_id = call.server_id
+            if server_id in self._paused_until or self.tracker.fix_of(call) is None:
+                continue
+            since[server_id] = min(call.since, since.get(server_id, math.inf))
+        return since
 
     def _fetch_due_at(self, now: float) -> float:
         return min(self._fetch_due(now).values(), default=math.inf)
