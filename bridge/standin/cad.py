@@ -258,6 +258,19 @@ class CadStandIn:
         for _ in range(n if route in self._logs else 0):
             self._logs[route].record(now)
 
+    def external_request(self, route: str) -> bool:
+        """Another integration on the same key (sonorancad's own poll) makes one request of
+        `route` now: True when the window admitted it, False when it drew a 429."""
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; known: {ROUTES}")
+        log, now = self._logs.get(route), self._clock()
+        if log is None:
+            return True
+        if not log.admits(now):
+            return False
+        log.record(now)
+        return True
+
     def inject(self, fault: Fault, count: int = 1, route: str | None = None, *,
                call: tuple[int, int] | None = None) -> None:
         """Give `fault` to the next `count` requests (of `route`, or any) reaching its layer;
