@@ -180,6 +180,10 @@ UNKNOWN_META = (
 
 
 CLOSED_LISTED = "closed in the CAD (its list of closed calls)"
+COLLIDES = (
+    "a dispatch call has this 911 call's id: it is not moved, as the one update route for both "
+    "kinds could take it for the dispatch call and overwrite that call's metaData"
+)
 MISSING = (
     "the CAD answered 404 to its update without saying whether the call or the server id is "
     "missing; not pushed until a read of the list of calls tells"
@@ -202,6 +206,9 @@ class Planner:
     positions_received: int = 0
     _fetched_at: dict[int, float] = field(default_factory=dict)
     _fetch_started: dict[int, float] = field(default_factory=dict)
+    _dispatch_ids: dict[int, tuple[float, frozenset[int]]] = field(default_factory=dict)
+    """Server -> (when the last read of its list was asked for, the dispatch call ids it had,
+    closed ones too): a 911 call sharing one of them is not pushed."""
     _barren: dict[int, int] = field(default_factory=dict)
     """Server -> reads in a row that taught none of the metaData its calls wait for."""
     _paused_until: dict[int, float] = field(default_factory=dict)
@@ -338,6 +345,8 @@ class Planner:
                 continue  # its copy is older than an edit the relay could not carry: read first
             if call.missing_at is not None:
                 continue  # a 404 of its update: the list tells whether it closed
+            if call.emergency and not self._apart(call):
+                continue  # the update route might take it for the dispatch call of its id
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
                 continue
             if call.refused_until > now:
@@ -452,6 +461,15 @@ class Planner:
         wake = ahead if self._reading_ahead(slot, ahead, now) else slot
         return min(wake, self._fetch_due_at(now))
 
+    def _apart(self, call: Call) -> bool:
+        """Whether a 911 call may go through the update route, which serves both kinds
+        ("Dispatch or 911 call ID"): a read of its server's list begun after it was followed
+        listed no dispatch call of its id, and no dispatch call of its id is followed."""
+        if self.tracker.get(call.server_id, call.call_id) is not None:
+            return False
+        read = self._dispatch_ids.get(call.server_id)
+        return read is not None and read[0] >= call.since and call.call_id not in read[1]
+
     def _fetches_wanted(self) -> dict[int, float]:
         """Servers whose list must be read -> the least time since the last read.
 
@@ -474,6 +492,14 @@ class Planner:
                 call
             ) is not None:
                 least = interval * 2 ** min(self._barren.get(server_id, 0), 2)
+            elif (
+                call.emergency
+                and self.tracker.fix_of(call) is not None
+                and not call.collides
+                and self.tracker.get(server_id, call.call_id) is None
+                and not self._apart(call)
+            ):
+                least = interval  # pushed once a read shows no dispatch call of its id
             else:
                 continue
             wanted[server_id] = min(least, wanted.get(server_id, math.inf))
@@ -693,7 +719,13 @@ class Planner:
         fetch interval apart both lack it (one may lag behind the CAD)."""
         events: list[Notice | Alert] = []
         wanted = taught = False
+        self._dispatch_ids[server_id] = (asked_at, frozenset(listed.calls) | listed.closed)
         for call in self.tracker.calls_of(server_id):
+            if call.emergency and call.since <= asked_at:
+                collides = not self._apart(call)
+                if collides and not call.collides:
+                    events.append(Notice.of(call, "failed", COLLIDES))
+                call.collides = collides
             if call.since > asked_at:
                 continue  # tracked after the list was asked for: it may be newer than it
             active = listed.emergency if call.emergency else listed.calls

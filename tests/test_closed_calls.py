@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from bridge.budget import Budget
 from bridge.outcomes import CallList, Gone, Updated
-from bridge.planner import CLOSED_LISTED, MISSING, Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import (
+    CLOSED_LISTED,
+    COLLIDES,
+    MISSING,
+    Alert,
+    Fetch,
+    Notice,
+    Planner,
+    Push,
+    Settings,
+)
 from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
@@ -59,7 +69,9 @@ def test_a_closed_dispatch_id_does_not_end_the_911_call_of_that_id() -> None:
     events = planner.finish_fetch(
         fetch, CallList({}, emergency={7: META}, closed=frozenset({7})), 16.5
     )
-    assert events == [] and planner.tracker.get(1, 7, "emergency") is not None
+    # Not ended; held, since the update route could take it for the closed dispatch call.
+    assert events == [Notice(1, 7, "failed", COLLIDES, "emergency")]
+    assert planner.tracker.get(1, 7, "emergency") is not None
 
 
 def test_an_update_answered_closed_ends_the_call_and_spends_nothing_more() -> None:
