@@ -23,6 +23,8 @@ TOKEN_ENV = "SONORAN_BRIDGE_TOKEN"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REAL_API_HOST = "api.sonorancad.com"
 REAL_LIMITS = {"update_call": 10, "get_calls": 5}
+SONORANCAD_READS = 1
+"""Reads of the call list the official `sonorancad` resource makes a minute on the same key."""
 """Sonoran's per-minute, per-key limits of the routes the bridge uses."""
 RESOURCE_KEEPALIVE_SECONDS = 30.0
 """The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
@@ -297,6 +299,13 @@ def config_warnings(config: Config) -> list[str]:
                     f"{REAL_API_HOST} allows per key: requests beyond it draw 429s; set it to "
                     f"{limit} or less"
                 )
+        room = REAL_LIMITS["get_calls"] - SONORANCAD_READS
+        if room < budget.get_calls <= REAL_LIMITS["get_calls"]:
+            found.append(
+                f"budget.get_calls = {budget.get_calls} leaves no room for the read of the call "
+                f"list sonorancad makes every minute on the same key: one of the two draws a "
+                f"429; set it to {room} or less (3 is the default)"
+            )
         if budget.window_seconds != 60:
             found.append(
                 f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "

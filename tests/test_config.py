@@ -397,6 +397,12 @@ def test_a_budget_beyond_the_real_apis_limits_is_warned_about(budget: str, named
     assert warning.startswith(named) and "api.sonorancad.com" in warning
 
 
+def test_reads_that_leave_sonorancads_poll_no_room_are_warned_about() -> None:
+    (warning,) = warnings_of("[budget]\nget_calls = 5\n")
+    assert warning.startswith("budget.get_calls = 5") and "sonorancad" in warning
+    assert warnings_of("[budget]\nget_calls = 4\n") == []
+
+
 def test_any_budget_may_be_used_against_another_cad() -> None:
     text = '[budget]\nupdate_call = 100\nwindow_seconds = 2\n'
     config = parse_config(SECRETS.replace("[listen]", text + "[listen]"), {})
