@@ -438,8 +438,9 @@ class Planner:
         of its metaData is older than `meta_max_age`: an edit no relay brought is then kept,
         not reverted.
 
-        Reads of a server are a fetch interval apart at least (4 a minute by default, leaving
-        room in the GET bucket for sonorancad's own poll); between them the push goes as is.
+        Reads of a server are a fetch interval apart at least, and within the GET budget (3 a
+        minute by default, leaving room for sonorancad's own poll); between them the push goes
+        as is.
         A read held back by a failure's back-off is waited for (`meta_wait` at most). A call
         whose metaData the game server relays needs none: its relays bring the edits.
         """
