@@ -565,9 +565,10 @@ class Planner:
         assert call.meta is not None
         body = metadata.merged(call.meta, x, y, fix.z, radius)
         postal = self._postal_for(call, x, y)
-        if call.emergency and postal is not None:
-            # A 911 call keeps its postal in its metaData (its list item has none on top).
-            body["postal"] = postal
+        if call.emergency and self.postals is not None and not call.cad_postal:
+            # A 911 call keeps its postal in its metaData (its list item has none on top): a
+            # key the bridge owns for it, so a relayed copy's older code is not sent back.
+            body["postal"] = self.postals.nearest(x, y)
         return Push(call.key, body, x, y, fix.z, radius, fix.t, postal)
 
     def _postal_for(self, call: Call, x: float, y: float) -> str | None:

@@ -219,8 +219,11 @@ def test_a_911_call_gets_its_postal_in_its_metadata_not_on_top() -> None:
     moved(planner, "b", 40.0)
     fixes = Positions(items=[Position(subject="b", x=160.0, y=0.0, z=20.0, speed=0.0)])
     planner.receive(1, fixes, 40.0)
+    # sonorancad relays its older copy of the 911 call: the code the bridge wrote stands.
+    planner.receive(1, CallMeta(call_id=302, meta=META_911, kind="emergency"), 39.0)
     again = planner.next_action(40.0)
     assert isinstance(again, Push) and again.postal is None  # unchanged: the CAD holds it
+    assert again.meta["postal"] == "7001"
 
 
 # --- call_meta_stale ----------------------------------------------------------------------
