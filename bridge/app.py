@@ -266,6 +266,7 @@ class Daemon:
                 log.error(
                     "the CAD refused the API key: check cad.api_key; pausing and retrying",
                     detail=event.detail,
+                    **event.trace,
                 )
             elif event.event == "server_unknown":
                 log.error(
@@ -274,6 +275,7 @@ class Daemon:
                     server_id=event.server_id,
                     cad_server_id=self.config.cad.server_id,
                     detail=event.detail,
+                    **event.trace,
                 )
             else:
                 where = {} if event.server_id is None else {"server_id": event.server_id}

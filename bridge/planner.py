@@ -23,6 +23,7 @@ from bridge.outcomes import (
     Quota,
     RateLimited,
     Rejected,
+    Trace,
     Transient,
     Updated,
 )
@@ -171,6 +172,8 @@ class Alert:
     event: str
     detail: str
     server_id: int | None = None
+    trace: Trace = field(default_factory=dict)
+    """The ids of the answer that raised it, for Sonoran's support."""
 
 
 UNKNOWN_META = (
@@ -662,8 +665,8 @@ class Planner:
                     elif push.postal is not None:
                         call.postal = push.postal
                 events.append(Notice(server_id, call_id, "pushed", None, kind))
-            case Gone(detail=detail, what="server"):
-                events.extend(self._pause(server_id, f"404 for an update: {detail}", now))
+            case Gone(detail=detail, what="server", trace=trace):
+                events.extend(self._pause(server_id, f"404 for an update: {detail}", now, trace))
             case Gone(detail=detail, what="unknown") if call is not None:
                 # The only 404 the CAD documents is "serverId not configured": never drop a
                 # call on one that does not say which; the list read tells the two apart.
@@ -710,7 +713,7 @@ class Planner:
             events.extend(self._read_list(server_id, result, asked_at, now))
         elif isinstance(result, Gone):
             detail = f"404 for its list of calls: {result.detail}"
-            events.extend(self._pause(server_id, detail, now))
+            events.extend(self._pause(server_id, detail, now, result.trace))
         events.extend(self._common(fetch, result, now))
         return events
 
@@ -773,7 +776,9 @@ class Planner:
         self._barren[server_id] = self._barren.get(server_id, 0) + 1 if wanted and not taught else 0
         return events
 
-    def _pause(self, server_id: int, detail: str, now: float) -> list[Notice | Alert]:
+    def _pause(
+        self, server_id: int, detail: str, now: float, trace: Trace | None = None
+    ) -> list[Notice | Alert]:
         """A 404 for a server's list, or one of an update that says so: the CAD does not know
         the server id (now). Its calls are kept, its requests wait, doubling while the answer
         stays 404."""
@@ -786,7 +791,7 @@ class Planner:
         if not first:
             return []
         events: list[Notice | Alert] = [
-            Alert("server_unknown", detail, server_id)
+            Alert("server_unknown", detail, server_id, dict(trace or {}))
         ]
         events.extend(self.states_of(server_id))  # each call: failed, the server paused
         return events
@@ -834,13 +839,13 @@ class Planner:
                 wait = retry_after if retry_after is not None else self._rate_backoff.delay()
                 budget.block_until(now + wait)
                 self._in_spell("429s", budget, now)
-            case AuthFailed(status=status, detail=detail):
+            case AuthFailed(status=status, detail=detail, trace=trace):
                 self.update_budget.block_until(now + self._auth_backoff.delay())
                 if self.get_budget is not None:
                     self.get_budget.block_until(self.update_budget.blocked_until())
                 if not self.auth_failing:
                     self.auth_failing = True
-                    events.append(Alert("auth_failed", f"HTTP {status}: {detail}"))
+                    events.append(Alert("auth_failed", f"HTTP {status}: {detail}", None, trace))
             case Transient():
                 budget.block_until(now + self._fault_backoff(budget).delay())
                 self._in_spell("failed requests", budget, now)

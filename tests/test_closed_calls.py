@@ -217,3 +217,19 @@ def test_a_failing_read_backs_off_even_while_updates_go_through() -> None:
         planner.finish_push(push, Updated(call={}, meta=dict(META)), now + 0.1)
         now = planner.get_budget.blocked_until()
     assert waits == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_the_operators_alerts_carry_the_ids_support_asks_for() -> None:
+    from bridge.outcomes import AuthFailed
+
+    planner = make_planner()
+    tracked(planner, 7)
+    push = pushed(planner, 1.0)
+    trace = {"traceId": "00-abc", "x-kong-request-id": "k-1"}
+    events = planner.finish_push(push, AuthFailed(401, "invalid key", trace), 1.5)
+    assert events == [Alert("auth_failed", "HTTP 401: invalid key", None, trace)]
+    fetch = Fetch(1)
+    planner.begin(fetch, 400.0)
+    events = planner.finish_fetch(fetch, Gone("serverId not configured", "server", trace), 400.5)
+    alert = next(e for e in events if isinstance(e, Alert) and e.event == "server_unknown")
+    assert alert.trace == trace
