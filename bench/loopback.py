@@ -123,6 +123,7 @@ Naive = Callable[[Planner], Planner]
 async def loopback(
     *,
     meta_max_age: float = 15.0,
+    close_check: float = 0.0,
     naive_planner: Naive | None = None,
     client: type[CadClient] = CadClient,
 ) -> tuple[Loopback, Callable[[], Any]]:
@@ -132,7 +133,9 @@ async def loopback(
     await standin.start()
     config = Config(
         budget=BudgetConfig(state_file=""),
-        tracking=TrackingConfig(min_move=5.0, meta_max_age_seconds=meta_max_age),
+        tracking=TrackingConfig(
+            min_move=5.0, meta_max_age_seconds=meta_max_age, close_check_seconds=close_check
+        ),
     )
     planner = planner_from(config)
     if naive_planner is not None:

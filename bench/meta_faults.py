@@ -205,7 +205,7 @@ async def readings(*, naive: bool, calls: int = 4) -> Readings:
     """Each list fault on its own run of `calls` moving calls, and a parked call closed."""
     ended = {fault: await _one_fault(fault, naive=naive, calls=calls) for fault in LIST_FAULTS}
     return Readings(
-        "naive: one reading ends a call" if naive else "daemon: two readings",
+        "naive: one reading ends a call" if naive else "daemon: closed list, two readings",
         ended,
         await _closed_call(naive=naive),
     )

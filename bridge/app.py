@@ -91,6 +91,7 @@ def settings_from(config: Config) -> Settings:
         grow_radius=tracking.grow_radius,
         meta_max_age=tracking.meta_max_age_seconds,
         max_calls=tracking.max_calls_per_server,
+        close_check=tracking.close_check_seconds,
     )
 
 
@@ -384,6 +385,7 @@ class Daemon:
                 log.error(
                     "the CAD refused the API key: check cad.api_key; pausing and retrying",
                     detail=event.detail,
+                    **event.trace,
                 )
                 self._refusal = f"{KEY_REFUSED} ({event.detail})"
                 self._tell_every_link()
@@ -397,6 +399,7 @@ class Daemon:
                     server_id=event.server_id,
                     cad_server_id=self.config.cad.server_id,
                     detail=event.detail,
+                    **event.trace,
                 )
             else:
                 where = {} if event.server_id is None else {"server_id": event.server_id}

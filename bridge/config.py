@@ -25,6 +25,8 @@ STATUS_PASSWORD_ENV = "SONORAN_BRIDGE_STATUS_PASSWORD"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 REAL_API_HOST = "api.sonorancad.com"
 REAL_LIMITS = {"update_call": 10, "get_calls": 5}
+SONORANCAD_READS = 1
+"""Reads of the call list the official `sonorancad` resource makes a minute on the same key."""
 """Sonoran's per-minute, per-key limits of the routes the bridge uses."""
 RESOURCE_KEEPALIVE_SECONDS = 30.0
 """The resource's default keepalive (`sonoran_bridge_keepalive_ms` in transport.js): after this
@@ -103,7 +105,9 @@ class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
 
     window_seconds: Seconds = 60.0
     update_call: Annotated[int, Meta(ge=1, le=10_000)] = 10
-    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 5
+    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 3
+    """Reads of the call list per window: the CAD allows 5 a minute per key, and sonorancad on
+    the same key reads once a minute; 3 leaves it room, and one more to spare."""
     margin_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0
     state_file: str = "auto"
     """Where recent requests are kept across restarts: "auto" (a per-key file in the user's state
@@ -136,6 +140,10 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     max_stale_seconds: Seconds = 180.0
     lead: bool = True
     grow_radius: bool = False
+    close_check_seconds: Annotated[float, Meta(ge=0, le=3_600)] = 30.0
+    """Read the CAD's list of calls at least this often while a server has calls followed, so a
+    call closed without an event the resource relays (closed through the API, or not the first
+    of several closed at once) stops being pushed within about this long; 0: never."""
     meta_max_age_seconds: Annotated[float, Meta(ge=0, le=3_600)] = 15.0
     """Read the CAD's list of calls before a push when the call's known metaData is older than
     this (within the GET budget), so a dispatcher's edit no relay brought is not reverted; 0:
@@ -456,6 +464,13 @@ def config_warnings(config: Config) -> list[str]:
                     f"{REAL_API_HOST} allows per key: requests beyond it draw 429s; set it to "
                     f"{limit} or less"
                 )
+        room = REAL_LIMITS["get_calls"] - SONORANCAD_READS
+        if room < budget.get_calls <= REAL_LIMITS["get_calls"]:
+            found.append(
+                f"budget.get_calls = {budget.get_calls} leaves no room for the read of the call "
+                f"list sonorancad makes every minute on the same key: one of the two draws a "
+                f"429; set it to {room} or less (3 is the default)"
+            )
         if budget.window_seconds != 60:
             found.append(
                 f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "

@@ -50,11 +50,11 @@ def verdict(config: Config, result: GetResult) -> OnlineCheck:
     """What the answer to the call-list read says about the config."""
     server_id = config.cad.server_id
     match result:
-        case CallList(calls=calls):
+        case CallList(calls=calls, emergency=emergency):
             return OnlineCheck(
                 True,
                 f"the CAD accepts cad.api_key and knows server id {server_id} "
-                f"({len(calls)} active calls)",
+                f"({len(calls)} active calls, {len(emergency)} 911 calls)",
             )
         case AuthFailed(status=status, detail=detail):
             return OnlineCheck(
@@ -86,6 +86,15 @@ def verdict(config: Config, result: GetResult) -> OnlineCheck:
                 "cad.api_url",
             )
     raise AssertionError(f"unexpected result {result!r}")  # pragma: no cover
+
+
+def with_trace(check: OnlineCheck, result: GetResult) -> OnlineCheck:
+    """A failed check with the ids Sonoran's support asks for, those the answer carried."""
+    trace = {} if check.ok or isinstance(result, CallList) else result.trace
+    if not trace:
+        return check
+    ids = ", ".join(f"{name} {value}" for name, value in trace.items())
+    return OnlineCheck(check.ok, f"{check.message} [{ids}]", check.key)
 
 
 async def check_online(
@@ -136,5 +145,5 @@ async def check_online(
     finally:
         if own and isinstance(client, CadClient):
             await client.aclose()
-    check = verdict(config, result)
+    check = with_trace(verdict(config, result), result)
     return OnlineCheck(check.ok, logs.scrub(check.message), check.key)

@@ -23,6 +23,7 @@ from bridge.outcomes import (
     Quota,
     RateLimited,
     Rejected,
+    Trace,
     Transient,
     Updated,
 )
@@ -79,6 +80,11 @@ class Settings:
     fetch_interval: float = 15.0
     """Seconds between two GETs of a server's calls while some call's metaData is unknown, and
     the least time between the two reads that must both lack a call before it counts as gone."""
+    close_check: float = 0.0
+    """Seconds between two reads of a server's list while it has calls followed, so a call
+    closed with no event (through the API; sonorancad relays only the first of several closed
+    at once) is seen within about this long plus the GET budget's wait; 0: never (the config's
+    default is 30 s)."""
     meta_max_age: float = 15.0
     """Seconds after which the known metaData of a call about to be pushed is read afresh from
     the CAD's list first (when a read may go then), so a dispatcher's edit that no relay brought
@@ -181,6 +187,8 @@ class Alert:
     event: str
     detail: str
     server_id: int | None = None
+    trace: Trace = field(default_factory=dict)
+    """The ids of the answer that raised it, for Sonoran's support."""
 
 
 UNKNOWN_META = (
@@ -190,6 +198,10 @@ UNKNOWN_META = (
 
 
 CLOSED_LISTED = "closed in the CAD (its list of closed calls)"
+COLLIDES = (
+    "a dispatch call has this 911 call's id: it is not moved, as the one update route for both "
+    "kinds could take it for the dispatch call and overwrite that call's metaData"
+)
 MISSING = (
     "the CAD answered 404 to its update without saying whether the call or the server id is "
     "missing; not pushed until a read of the list of calls tells"
@@ -212,6 +224,9 @@ class Planner:
     positions_received: int = 0
     _fetched_at: dict[int, float] = field(default_factory=dict)
     _fetch_started: dict[int, float] = field(default_factory=dict)
+    _dispatch_ids: dict[int, tuple[float, frozenset[int]]] = field(default_factory=dict)
+    """Server -> (when the last read of its list was asked for, the dispatch call ids it had,
+    closed ones too): a 911 call sharing one of them is not pushed."""
     _barren: dict[int, int] = field(default_factory=dict)
     """Server -> reads in a row that taught none of the metaData its calls wait for."""
     _paused_until: dict[int, float] = field(default_factory=dict)
@@ -374,6 +389,8 @@ class Planner:
                 continue  # its copy is older than an edit the relay could not carry: read first
             if call.missing_at is not None:
                 continue  # a 404 of its update: the list tells whether it closed
+            if call.emergency and not self._apart(call):
+                continue  # the update route might take it for the dispatch call of its id
             if call.held_fix_t is not None and fix.t <= call.held_fix_t:
                 continue
             if call.refused_until > now:
@@ -465,8 +482,9 @@ class Planner:
         of its metaData is older than `meta_max_age`: an edit no relay brought is then kept,
         not reverted.
 
-        Reads of a server are a fetch interval apart at least (4 a minute by default, leaving
-        room in the GET bucket for sonorancad's own poll); between them the push goes as is.
+        Reads of a server are a fetch interval apart at least, and within the GET budget (3 a
+        minute by default, leaving room for sonorancad's own poll); between them the push goes
+        as is.
         A read held back by a failure's back-off is waited for (`meta_wait` at most). A call
         whose metaData the game server relays needs none: its relays bring the edits.
         """
@@ -487,6 +505,15 @@ class Planner:
         ahead = max(now, slot - self.settings.read_ahead)
         wake = ahead if self._reading_ahead(slot, ahead, now) else slot
         return min(wake, self._fetch_due_at(now))
+
+    def _apart(self, call: Call) -> bool:
+        """Whether a 911 call may go through the update route, which serves both kinds
+        ("Dispatch or 911 call ID"): a read of its server's list begun after it was followed
+        listed no dispatch call of its id, and no dispatch call of its id is followed."""
+        if self.tracker.get(call.server_id, call.call_id) is not None:
+            return False
+        read = self._dispatch_ids.get(call.server_id)
+        return read is not None and read[0] >= call.since and call.call_id not in read[1]
 
     def _fetches_wanted(self) -> dict[int, float]:
         """Servers whose list must be read -> the least time since the last read.
@@ -510,6 +537,14 @@ class Planner:
                 call
             ) is not None:
                 least = interval * 2 ** min(self._barren.get(server_id, 0), 2)
+            elif (
+                call.emergency
+                and self.tracker.fix_of(call) is not None
+                and not call.collides
+                and self.tracker.get(server_id, call.call_id) is None
+                and not self._apart(call)
+            ):
+                least = interval  # pushed once a read shows no dispatch call of its id
             else:
                 continue
             wanted[server_id] = min(least, wanted.get(server_id, math.inf))
@@ -520,7 +555,7 @@ class Planner:
         if self.get_budget is None:
             return {}
         slot = self.get_budget.next_slot(now)
-        return {
+        due = {
             server_id: max(
                 slot,
                 self._fetched_at.get(server_id, -math.inf) + least,
@@ -528,6 +563,25 @@ class Planner:
             )
             for server_id, least in self._fetches_wanted().items()
         }
+        for server_id, since in self._close_checks().items():
+            last = max(self._fetched_at.get(server_id, -math.inf), since)
+            at = max(slot, last + self.settings.close_check)
+            due[server_id] = min(due.get(server_id, math.inf), at)
+        return due
+
+    def _close_checks(self) -> dict[int, float]:
+        """Servers whose list is read every `close_check` -> since when: those with a call that
+        has a fix (one a push could go to). Closing is told by events only in part: the first
+        of several calls closed at once, none closed through the API."""
+        if not self.settings.close_check:
+            return {}
+        since: dict[int, float] = {}
+        for call in self.tracker:
+            server_id = call.server_id
+            if server_id in self._paused_until or self.tracker.fix_of(call) is None:
+                continue
+            since[server_id] = min(call.since, since.get(server_id, math.inf))
+        return since
 
     def _fetch_due_at(self, now: float) -> float:
         return min(self._fetch_due(now).values(), default=math.inf)
@@ -555,9 +609,10 @@ class Planner:
         assert call.meta is not None
         body = metadata.merged(call.meta, x, y, fix.z, radius)
         postal = self._postal_for(call, x, y)
-        if call.emergency and postal is not None:
-            # A 911 call keeps its postal in its metaData (its list item has none on top).
-            body["postal"] = postal
+        if call.emergency and self.postals is not None and not call.cad_postal:
+            # A 911 call keeps its postal in its metaData (its list item has none on top): a
+            # key the bridge owns for it, so a relayed copy's older code is not sent back.
+            body["postal"] = self.postals.nearest(x, y)
         return Push(call.key, body, x, y, fix.z, radius, fix.t, postal)
 
     def _postal_for(self, call: Call, x: float, y: float) -> str | None:
@@ -651,8 +706,8 @@ class Planner:
                     elif push.postal is not None:
                         call.postal = push.postal
                 events.append(Notice(server_id, call_id, "pushed", None, kind))
-            case Gone(detail=detail, what="server"):
-                events.extend(self._pause(server_id, f"404 for an update: {detail}", now))
+            case Gone(detail=detail, what="server", trace=trace):
+                events.extend(self._pause(server_id, f"404 for an update: {detail}", now, trace))
             case Gone(detail=detail, what="unknown") if call is not None:
                 # The only 404 the CAD documents is "serverId not configured": never drop a
                 # call on one that does not say which; the list read tells the two apart.
@@ -699,7 +754,7 @@ class Planner:
             events.extend(self._read_list(server_id, result, asked_at, now))
         elif isinstance(result, Gone):
             detail = f"404 for its list of calls: {result.detail}"
-            events.extend(self._pause(server_id, detail, now))
+            events.extend(self._pause(server_id, detail, now, result.trace))
         events.extend(self._common(fetch, result, now))
         return events
 
@@ -710,7 +765,13 @@ class Planner:
         fetch interval apart both lack it (one may lag behind the CAD)."""
         events: list[Notice | Alert] = []
         wanted = taught = False
+        self._dispatch_ids[server_id] = (asked_at, frozenset(listed.calls) | listed.closed)
         for call in self.tracker.calls_of(server_id):
+            if call.emergency and call.since <= asked_at:
+                collides = not self._apart(call)
+                if collides and not call.collides:
+                    events.append(Notice.of(call, "failed", COLLIDES))
+                call.collides = collides
             if call.since > asked_at:
                 continue  # tracked after the list was asked for: it may be newer than it
             active = listed.emergency if call.emergency else listed.calls
@@ -756,7 +817,9 @@ class Planner:
         self._barren[server_id] = self._barren.get(server_id, 0) + 1 if wanted and not taught else 0
         return events
 
-    def _pause(self, server_id: int, detail: str, now: float) -> list[Notice | Alert]:
+    def _pause(
+        self, server_id: int, detail: str, now: float, trace: Trace | None = None
+    ) -> list[Notice | Alert]:
         """A 404 for a server's list, or one of an update that says so: the CAD does not know
         the server id (now). Its calls are kept, its requests wait, doubling while the answer
         stays 404."""
@@ -769,7 +832,7 @@ class Planner:
         if not first:
             return []
         events: list[Notice | Alert] = [
-            Alert("server_unknown", detail, server_id)
+            Alert("server_unknown", detail, server_id, dict(trace or {}))
         ]
         events.extend(self.states_of(server_id))  # each call: failed, the server paused
         return events
@@ -817,13 +880,13 @@ class Planner:
                 wait = retry_after if retry_after is not None else self._rate_backoff.delay()
                 budget.block_until(now + wait)
                 self._in_spell("429s", budget, now)
-            case AuthFailed(status=status, detail=detail):
+            case AuthFailed(status=status, detail=detail, trace=trace):
                 self.update_budget.block_until(now + self._auth_backoff.delay())
                 if self.get_budget is not None:
                     self.get_budget.block_until(self.update_budget.blocked_until())
                 if not self.auth_failing:
                     self.auth_failing = True
-                    events.append(Alert("auth_failed", f"HTTP {status}: {detail}"))
+                    events.append(Alert("auth_failed", f"HTTP {status}: {detail}", None, trace))
             case Transient():
                 budget.block_until(now + self._fault_backoff(budget).delay())
                 self._in_spell("failed requests", budget, now)

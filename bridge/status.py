@@ -265,6 +265,8 @@ def _call_view(
         state = "waiting for its metaData"
     elif call.stale_at is not None:
         state = "reading its changed metaData"
+    elif call.collides:
+        state = "not moved: a dispatch call has its id"
     elif fix is None:
         state = "waiting for a position"
     elif call.held_fix_t is not None and fix.t <= call.held_fix_t:

@@ -113,6 +113,8 @@ class Call:
     missing_at: float | None = None
     """When the CAD answered an update of the call with a 404 that did not say whether the
     call or the server id is missing: the call waits for a read of its list to tell."""
+    collides: bool = False
+    """A 911 call whose id the last read of the list also gave a dispatch call."""
     stale_at: float | None = None
     """When the game server said the CAD changed the call's metaData in a way it cannot relay
     (`call_meta_stale`): the known copy is not pushed until a read begun after this, or a

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.cad import CadClient, gone_what
 from bridge.outcomes import CallList, Gone, RateLimited, Rejected, Transient, Updated
@@ -184,3 +186,34 @@ async def test_the_failure_log_line_carries_the_ids() -> None:
     with structlog.testing.capture_logs() as logs:
         _log_outcome(Fetch(1), result)
     assert logs[0]["request_id"] == "r-1" and logs[0]["x-kong-request-id"] == "k-1"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                  max_size=3),
+    max_leaves=12,
+)
+items = st.dictionaries(
+    st.sampled_from(["callId", "metaData", "status", "postal", "isEmergency", "x"]),
+    json_values | st.integers(min_value=-3, max_value=600) | st.just("501"),
+    max_size=4,
+) | json_values
+lists = st.dictionaries(
+    st.sampled_from(["ActiveCalls", "activeCalls", "EmergencyCalls", "emergencyCalls",
+                     "ClosedCalls", "closedCalls", "ClosedCallCount", "other"]),
+    st.lists(items, max_size=4) | json_values,
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=lists)
+def test_any_json_body_of_the_list_gives_a_typed_outcome(body: dict[str, Any]) -> None:
+    from bridge.cad import _call_list
+
+    result = _call_list(body, 200)
+    assert isinstance(result, CallList | Transient)
+    if isinstance(result, CallList):
+        assert not set(result.closed) & set(result.calls)
+        assert all(meta is None or isinstance(meta, dict) for meta in result.calls.values())

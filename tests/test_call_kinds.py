@@ -7,7 +7,7 @@ import pytest
 from bridge import protocol
 from bridge.budget import Budget
 from bridge.outcomes import CallList, Gone, Updated
-from bridge.planner import Fetch, Notice, Planner, Push, Settings
+from bridge.planner import COLLIDES, Fetch, Notice, Planner, Push, Settings
 from bridge.postal import PostalIndex
 from bridge.protocol import (
     CallClosed,
@@ -137,15 +137,43 @@ def test_sync_keeps_both_kinds_of_one_id() -> None:
 def test_a_404_of_the_911_call_ends_only_it() -> None:
     planner = make_planner()
     planner.receive(1, Track(call_id=501, subject="a", meta=META), 0.0)
-    planner.receive(1, Track(call_id=501, subject="b", meta=META_911, kind="emergency"), 0.0)
-    fixes = Positions(items=[Position(subject="b", x=100.0, y=0.0, z=20.0, speed=0.0)])
-    planner.receive(1, fixes, 1.0)
-    push = planner.next_action(1.0)
-    assert isinstance(push, Push) and push.key == (1, "emergency", 501)
-    planner.begin(push, 1.0)
-    events = planner.finish_push(push, Gone("call not found", "call"), 1.5)
-    assert events == [Notice(1, 501, "gone", "call not found", "emergency")]
+    planner.receive(1, Track(call_id=502, subject="b", meta=META_911, kind="emergency"), 0.0)
+    moved(planner, "b")
+    read = planner.next_action(1.0)
+    assert read == Fetch(1)
+    planner.begin(read, 1.0)
+    planner.finish_fetch(read, CallList({501: META}, emergency={502: META_911}), 1.5)
+    push = planner.next_action(1.5)
+    assert isinstance(push, Push) and push.key == (1, "emergency", 502)
+    planner.begin(push, 1.5)
+    events = planner.finish_push(push, Gone("call not found", "call"), 2.0)
+    assert events == [Notice(1, 502, "gone", "call not found", "emergency")]
     assert planner.tracker.get(1, 501) is not None
+
+
+def test_a_911_call_is_pushed_only_after_a_read_shows_no_dispatch_call_of_its_id() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=501, subject="b", meta=META_911, kind="emergency"), 0.0)
+    moved(planner, "b")
+    read = planner.next_action(1.0)
+    assert read == Fetch(1)  # its metaData is known, yet no push before the read
+    planner.begin(read, 1.0)
+    events = planner.finish_fetch(read, CallList({501: META}, emergency={501: META_911}), 1.5)
+    assert events == [Notice(1, 501, "failed", COLLIDES, "emergency")]
+    assert planner.next_action(1.5) is None
+    assert planner.next_action(100.0) is None  # and no read spent on it either
+    planner.tracker.observe(1, "b", 300.0, 0.0, 20.0, 101.0)
+    assert planner.next_action(101.0) is None
+
+
+def test_a_911_call_is_never_pushed_while_the_dispatch_call_of_its_id_is_followed() -> None:
+    planner = make_planner()
+    planner.receive(1, Track(call_id=501, subject="a", meta=META), 0.0)
+    planner.receive(1, Track(call_id=501, subject="b", meta=META_911, kind="emergency"), 0.0)
+    moved(planner, "b")
+    for now in (1.0, 20.0, 60.0):
+        action = planner.next_action(now)
+        assert not isinstance(action, Push)
 
 
 def test_a_list_read_learns_each_kind_from_its_own_list() -> None:
@@ -178,6 +206,10 @@ def test_a_911_call_gets_its_postal_in_its_metadata_not_on_top() -> None:
     planner = make_planner(postals)
     planner.receive(1, Track(call_id=302, subject="b", meta=META_911, kind="emergency"), 0.0)
     moved(planner, "b")
+    read = planner.next_action(1.0)
+    assert read == Fetch(1)
+    planner.begin(read, 1.0)
+    planner.finish_fetch(read, CallList({}, emergency={302: META_911}), 1.0)
     push = planner.next_action(1.0)
     assert isinstance(push, Push)
     assert push.meta["postal"] == "7001" and push.meta["phone"] == "555-0100"
@@ -187,8 +219,11 @@ def test_a_911_call_gets_its_postal_in_its_metadata_not_on_top() -> None:
     moved(planner, "b", 40.0)
     fixes = Positions(items=[Position(subject="b", x=160.0, y=0.0, z=20.0, speed=0.0)])
     planner.receive(1, fixes, 40.0)
+    # sonorancad relays its older copy of the 911 call: the code the bridge wrote stands.
+    planner.receive(1, CallMeta(call_id=302, meta=META_911, kind="emergency"), 39.0)
     again = planner.next_action(40.0)
     assert isinstance(again, Push) and again.postal is None  # unchanged: the CAD holds it
+    assert again.meta["postal"] == "7001"
 
 
 # --- call_meta_stale ----------------------------------------------------------------------

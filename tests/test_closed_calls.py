@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from bridge.budget import Budget
 from bridge.outcomes import CallList, Gone, Updated
-from bridge.planner import CLOSED_LISTED, MISSING, Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import (
+    CLOSED_LISTED,
+    COLLIDES,
+    MISSING,
+    Alert,
+    Fetch,
+    Notice,
+    Planner,
+    Push,
+    Settings,
+)
 from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
@@ -59,7 +69,9 @@ def test_a_closed_dispatch_id_does_not_end_the_911_call_of_that_id() -> None:
     events = planner.finish_fetch(
         fetch, CallList({}, emergency={7: META}, closed=frozenset({7})), 16.5
     )
-    assert events == [] and planner.tracker.get(1, 7, "emergency") is not None
+    # Not ended; held, since the update route could take it for the closed dispatch call.
+    assert events == [Notice(1, 7, "failed", COLLIDES, "emergency")]
+    assert planner.tracker.get(1, 7, "emergency") is not None
 
 
 def test_an_update_answered_closed_ends_the_call_and_spends_nothing_more() -> None:
@@ -134,3 +146,90 @@ def test_an_update_answer_keeps_a_call_open() -> None:
     push = pushed(planner, 1.0)
     answer = Updated(call={"callId": 7, "status": 1, "metaData": push.meta}, meta=dict(push.meta))
     assert planner.finish_push(push, answer, 1.5) == [Notice(1, 7, "pushed")]
+
+
+# -- bounded time to see a close, within the GET budget ---------------------------------------
+
+
+def close_checking(close_check: float = 30.0) -> Planner:
+    return Planner(
+        policy=Accumulator(10.0),
+        update_budget=Budget(10, 60.0, margin=1.0),
+        get_budget=Budget(3, 60.0, margin=1.0),
+        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0, close_check=close_check),
+    )
+
+
+def test_a_followed_call_is_checked_for_a_close_every_close_check() -> None:
+    planner = close_checking()
+    tracked(planner, 7)
+    pushes = reads = 0
+    now = 1.0
+    while now < 200.0:
+        action = planner.next_action(now)
+        if isinstance(action, Fetch):
+            planner.begin(action, now)
+            reads += 1
+            closed = frozenset({7}) if now >= 100.0 else frozenset()
+            listed = CallList({} if closed else {7: META}, closed=closed)
+            events = planner.finish_fetch(action, listed, now + 0.5)
+            if closed:
+                assert events == [Notice(1, 7, "gone", CLOSED_LISTED)]
+                assert 100.0 <= now <= 100.0 + 30.0 + 1.0
+                break
+        elif isinstance(action, Push):
+            planner.begin(action, now)
+            pushes += 1
+            planner.finish_push(action, Updated(call={}, meta=dict(action.meta)), now + 0.5)
+        now += 1.0
+    assert planner.tracker.get(1, 7) is None
+    assert 3 <= reads <= 5  # one each 30 s, the first 30 s after the call was followed
+    assert planner.next_action(now + 60.0) is None  # nothing more is spent on it
+
+
+def test_no_close_check_while_no_call_has_a_fix_or_when_off() -> None:
+    planner = close_checking()
+    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    assert planner.next_action(100.0) is None
+    off = close_checking(0.0)
+    tracked(off, 7)
+    action = off.next_action(1.0)
+    assert isinstance(action, Push)
+
+
+def test_a_failing_read_backs_off_even_while_updates_go_through() -> None:
+    from bridge.outcomes import Transient
+
+    planner = close_checking(5.0)
+    planner.get_budget = Budget(30, 60.0, margin=1.0)  # the budget alone would allow 30 reads
+    tracked(planner, 7)
+    assert planner.get_budget is not None
+    now, waits = 5.0, []
+    for _ in range(4):
+        action = planner.next_action(now)
+        assert isinstance(action, Fetch)
+        planner.begin(action, now)
+        planner.finish_fetch(action, Transient("HTTP 200: body has no call lists", True), now)
+        waits.append(planner.get_budget.blocked_until() - now)
+        # An update goes through between two reads: it says nothing of the read route.
+        push = Push((1, "dispatch", 7), META, 0.0, 0.0, 0.0, 50.0)
+        planner.begin(push, now)
+        planner.finish_push(push, Updated(call={}, meta=dict(META)), now + 0.1)
+        now = planner.get_budget.blocked_until()
+    assert waits == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_the_operators_alerts_carry_the_ids_support_asks_for() -> None:
+    from bridge.outcomes import AuthFailed
+
+    planner = make_planner()
+    tracked(planner, 7)
+    push = pushed(planner, 1.0)
+    trace = {"traceId": "00-abc", "x-kong-request-id": "k-1"}
+    events = planner.finish_push(push, AuthFailed(401, "invalid key", trace), 1.5)
+    assert events == [Alert("auth_failed", "HTTP 401: invalid key", None, trace)]
+    fetch = Fetch(1)
+    planner.begin(fetch, 400.0)
+    events = planner.finish_fetch(fetch, Gone("serverId not configured", "server", trace), 400.5)
+    alert = next(e for e in events if isinstance(e, Alert) and e.event == "server_unknown")
+    assert alert.trace == trace

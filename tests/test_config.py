@@ -62,7 +62,8 @@ def test_empty_file_gives_the_documented_defaults() -> None:
     assert config.listen.allow_remote is False
     assert config.budget.window_seconds == 60.0
     assert config.budget.update_call == 10
-    assert config.budget.get_calls == 5
+    assert config.budget.get_calls == 3
+    assert config.tracking.close_check_seconds == 30.0
     assert config.budget.margin_seconds == 1.0
     assert config.tracking.min_move == 10.0
     assert config.tracking.default_radius == 50.0
@@ -394,6 +395,12 @@ def test_the_default_config_draws_no_warning() -> None:
 def test_a_budget_beyond_the_real_apis_limits_is_warned_about(budget: str, named: str) -> None:
     (warning,) = warnings_of(f"[budget]\n{budget}\n")
     assert warning.startswith(named) and "api.sonorancad.com" in warning
+
+
+def test_reads_that_leave_sonorancads_poll_no_room_are_warned_about() -> None:
+    (warning,) = warnings_of("[budget]\nget_calls = 5\n")
+    assert warning.startswith("budget.get_calls = 5") and "sonorancad" in warning
+    assert warnings_of("[budget]\nget_calls = 4\n") == []
 
 
 def test_any_budget_may_be_used_against_another_cad() -> None:

@@ -14,7 +14,7 @@ from bridge.cli import main
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig
 from bridge.online import check_online
 from bridge.spendlog import SpendLog
-from bridge.standin.cad import CadStandIn
+from bridge.standin.cad import CadStandIn, Fault
 
 KEY = "online-key-0123456789abcdefghij"
 TOKEN = "online-token-0123456789abcdef"
@@ -40,7 +40,7 @@ async def standin() -> AsyncIterator[CadStandIn]:
 async def test_a_good_key_and_server_id_pass_with_one_read(standin: CadStandIn) -> None:
     check = await check_online(config_for(standin.url))
     assert check.ok, check.message
-    assert "server id 1" in check.message and "1 active calls" in check.message
+    assert "server id 1" in check.message and "1 active calls, 0 911 calls" in check.message
     assert [(r.route, r.status) for r in standin.requests] == [("get_calls", 200)]
 
 
@@ -94,10 +94,11 @@ async def test_the_read_waits_for_a_slot_the_spend_log_says_is_taken_and_is_coun
         on_wait=waits.append,
     )
     assert check.ok, check.message
-    # The oldest of the five leaves the window 61 s after it ended, 41 s from now.
-    assert waits == [pytest.approx(41.0, abs=0.5)]
+    # The budget allows 3 of the key's 5: the third newest leaves the window 61 s after it
+    # ended, 51 s from now.
+    assert waits == [pytest.approx(51.0, abs=0.5)]
     kept = log.load(clock[0])
-    assert len(kept["get_calls"]) == 5  # the oldest left; ours took its place
+    assert len(kept["get_calls"]) == 3  # three left; ours took a place
     assert kept["get_calls"][-1] == pytest.approx(clock[0], abs=0.5)
     assert kept["update_call"] == [pytest.approx(999.0, abs=0.5)]
 
@@ -135,3 +136,15 @@ def test_without_online_nothing_is_sent(tmp_path: Path) -> None:
     started = time.monotonic()
     assert main(["check-config", "--config", write(tmp_path, "http://127.0.0.1:9")]) == 0
     assert time.monotonic() - started < 2
+
+
+async def test_a_failed_check_names_the_ids_support_asks_for(standin: CadStandIn) -> None:
+    standin.inject(Fault(503), 1, "get_calls")
+    check = await check_online(config_for(standin.url))
+    assert not check.ok and "traceId " in check.message and "x-kong-request-id " in check.message
+
+
+async def test_the_documented_list_passes_the_check(standin: CadStandIn) -> None:
+    standin.add_emergency_call(1, 302, {"postal": "9001"})
+    check = await check_online(config_for(standin.url))
+    assert check.ok and "1 911 calls" in check.message

@@ -73,7 +73,7 @@ def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
         cad=CadConfig(api_url="http://127.0.0.1:9", api_key=API_KEY),
         listen=ListenConfig(port=0, token=TOKEN),
         budget=BudgetConfig(state_file=state_file),
-        tracking=TrackingConfig(min_move=1.0),
+        tracking=TrackingConfig(min_move=1.0, close_check_seconds=0.0),  # updates only
     )
     daemon = Daemon(config, cad=cad, clock=time.clock, wait=time.wait)
     if daemon.spendlog is not None:
@@ -157,7 +157,7 @@ async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> Non
         config.budget.state_file = str(tmp_path / "spent.json")
         daemon = Daemon(config)
         await daemon.start()
-        daemon.tracker.track(1, 1, "p:1", 0.0, meta=dict(KEYS_FOR_TESTS))
+        daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
         daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
         daemon.pusher.wake()
         async with asyncio.timeout(5):

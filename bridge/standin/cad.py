@@ -17,6 +17,7 @@ import math
 import socket
 import struct
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,10 +123,13 @@ class CadStandIn:
     Inspect `requests` (every request, in arrival order), `rate_limited` (429s answered),
     and set `servers` (configured ids) or `send_quota_headers` (RateLimit-* on limited routes;
     `quota_reset` gives the reset in seconds, or as a Unix time in seconds or milliseconds).
-    The list of calls can be made to misbehave as the real one may: `list_meta = False` serves
-    its items without `metaData` (the shape of `emergencyCalls` is not documented),
-    `list_hidden` leaves those call ids out (a list lagging behind the CAD), `list_junk` adds
-    that many items without a readable call id.
+    The list of calls has the documented shape (`ActiveCalls`, `EmergencyCalls`, `ClosedCalls`,
+    `ClosedCallCount`; `camel_case = True` serves the names used before 2026-04-27), and can be
+    made to misbehave as the real one may: `list_meta = False` serves its items without
+    `metaData`, `list_hidden` leaves those call ids out (a list lagging behind the CAD),
+    `list_junk` adds that many items without a readable call id. What a PATCH of a closed call
+    answers is not documented: `closed_patch` picks a 404 (the default) or a 200 with the
+    call's `status` 2. Every answer carries an `x-kong-request-id`, as the gateway's do.
     """
 
     def __init__(self, *, api_key: str = "standin-key", host: str = "127.0.0.1",
@@ -143,12 +147,15 @@ class CadStandIn:
         self.list_meta = True
         self.list_hidden: set[int] = set()
         self.list_junk = 0
+        self.camel_case = False
+        self.closed_patch: Literal[404, 200] = 404
         self.quota_reset: Literal["seconds", "epoch", "epoch_ms"] = "seconds"
         self._clock = clock
         self._wall_clock = wall_clock
         self._logs = {route: SlidingLog(n, window) for route, n in limits.items()}
         self._calls: dict[tuple[int, int], dict[str, Any]] = {}
         self._closed: list[tuple[int, int]] = []  # in closing order
+        self._emergency: dict[tuple[int, int], dict[str, Any]] = {}
         # fault, times left, route, (server id, call id) of the one call it hits
         self._faults: list[tuple[Fault, int, str | None, tuple[int, int] | None]] = []
         self._revoked = False
@@ -203,8 +210,31 @@ class CadStandIn:
         self._calls[(server_id, call_id)] = call
         return copy.deepcopy(call)
 
+    def add_emergency_call(self, server_id: int, call_id: int,
+                           meta: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        """Create a 911 call (listed in `EmergencyCalls`; its postal lives in its metaData);
+        returns a copy. Its id may equal a dispatch call's: they are kept apart."""
+        self.servers.add(server_id)
+        call: dict[str, Any] = {
+            "callId": call_id, "isEmergency": True, "caller": "Jane Doe",
+            "location": "Innocence Blvd", "description": "Medical emergency reported.",
+            "metaData": copy.deepcopy(meta or {}), "updated": _now_iso(),
+            **copy.deepcopy(fields),
+        }
+        self._emergency[(server_id, call_id)] = call
+        return copy.deepcopy(call)
+
+    def remove_emergency_call(self, server_id: int, call_id: int) -> None:
+        """The 911 call is dealt with: it leaves `EmergencyCalls`, and a PATCH of it answers 404."""
+        del self._emergency[(server_id, call_id)]
+
+    def emergency_call(self, server_id: int, call_id: int) -> dict[str, Any]:
+        """A copy of the stored 911 call object."""
+        return copy.deepcopy(self._emergency[(server_id, call_id)])
+
     def close_call(self, server_id: int, call_id: int) -> None:
-        """Close the call: it moves to closedCalls and a PATCH on it answers 404."""
+        """Close the call: it moves to ClosedCalls with status 2, and a PATCH on it answers as
+        `closed_patch` says (404, or 200 with status 2)."""
         call = self._calls[(server_id, call_id)]
         if call["status"] != 2:
             call["status"], call["updated"] = 2, _now_iso()
@@ -232,6 +262,19 @@ class CadStandIn:
         now = self._clock()
         for _ in range(n if route in self._logs else 0):
             self._logs[route].record(now)
+
+    def external_request(self, route: str) -> bool:
+        """Another integration on the same key (sonorancad's own poll) makes one request of
+        `route` now: True when the window admitted it, False when it drew a 429."""
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; known: {ROUTES}")
+        log, now = self._logs.get(route), self._clock()
+        if log is None:
+            return True
+        if not log.admits(now):
+            return False
+        log.record(now)
+        return True
 
     def inject(self, fault: Fault, count: int = 1, route: str | None = None, *,
                call: tuple[int, int] | None = None) -> None:
@@ -311,8 +354,10 @@ class CadStandIn:
             return problem(404, f"Server {server_id} is not configured", path)
         if record.route == "get_calls":
             return self._list_calls(server_id, record)
-        call = self._calls.get((server_id, ids[1]))
-        if call is None or call["status"] == 2:
+        # One PATCH route for both kinds ("Dispatch or 911 call ID"): the stand-in looks in the
+        # dispatch table first (the real CAD's choice on a shared id is not documented).
+        call = self._calls.get((server_id, ids[1])) or self._emergency.get((server_id, ids[1]))
+        if call is None or (call.get("status") == 2 and self.closed_patch == 404):
             return problem(404, f"Dispatch call {ids[1]} not found on server {server_id}", path)
         try:
             fields = _decode(body)
@@ -340,18 +385,26 @@ class CadStandIn:
                 detail = f"{name} must be a non-negative integer, got {text!r}"
                 return problem(400, detail, record.path)
             numbers[name] = number
+        dispatch, emergency = numbers["type"] in (0, 100), numbers["type"] in (1, 100)
         calls = [c for (s, _), c in self._calls.items() if s == server_id]
-        active = [c for c in calls if c["status"] != 2] if numbers["type"] in (0, 100) else []
-        active = [c for c in active if c["callId"] not in self.list_hidden]
-        if not self.list_meta:
-            active = [{k: v for k, v in c.items() if k != "metaData"} for c in active]
-        active += [{"callId": None, "title": "unreadable"}] * self.list_junk
+        active = [c for c in calls if c["status"] != 2] if dispatch else []
+        calls_911 = [c for (s, _), c in self._emergency.items() if s == server_id]
+        listed = {"active": active, "emergency": calls_911 if emergency else []}
+        for name, items in listed.items():
+            items = [c for c in items if c["callId"] not in self.list_hidden]
+            if not self.list_meta:
+                items = [{k: v for k, v in c.items() if k != "metaData"} for c in items]
+            listed[name] = items
+        listed["active"] += [{"callId": None, "title": "unreadable"}] * self.list_junk
         closed = [self._calls[k] for k in reversed(self._closed) if k[0] == server_id]
+        closed = closed if dispatch else []
         start = numbers["closedOffset"]
-        body = {"activeCalls": active, "emergencyCalls": [],
-                "closedCalls": closed[start:start + numbers["closedLimit"]],
-                "closedCallCount": len(closed)}
-        return Answer(200, _encode(body))
+        names = ("activeCalls", "emergencyCalls", "closedCalls", "closedCallCount")
+        if not self.camel_case:
+            names = ("ActiveCalls", "EmergencyCalls", "ClosedCalls", "ClosedCallCount")
+        values = (listed["active"], listed["emergency"],
+                  closed[start:start + numbers["closedLimit"]], len(closed))
+        return Answer(200, _encode(dict(zip(names, values, strict=True))))
 
     # -- the HTTP shell ------------------------------------------------------------------
 
@@ -430,6 +483,7 @@ class CadStandIn:
                 reset *= 1000 if self.quota_reset == "epoch_ms" else 1
             answer.headers += [("RateLimit-Remaining", str(max(0, log.limit - log.used(now)))),
                                ("RateLimit-Reset", str(reset))]
+        answer.headers.append(("x-kong-request-id", uuid.uuid4().hex))
         record.status = answer.status
         self.rate_limited += answer.status == 429
         await send(conn, writer, answer)

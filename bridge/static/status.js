@@ -114,7 +114,9 @@ function drawMap(calls) {
     }
   }
   for (const call of calls) {
-    const id = `${call.server_id}:${call.call_id}`;
+    // A 911 call may share its id with a dispatch call: its own key and label.
+    const id = call.kind === "emergency"
+      ? `${call.server_id}:911:${call.call_id}` : `${call.server_id}:${call.call_id}`;
     if (call.drawn_at && call.subject_at) {
       nodes.push(el("svg:line", {
         class: "error", "data-call": id,
@@ -129,7 +131,7 @@ function drawMap(calls) {
         cx: sx(x), cy: sy(y), r: Math.max(4, (call.radius || 0) * scale),
       }));
       nodes.push(el("svg:circle", { class: "pin-dot", cx: sx(x), cy: sy(y), r: 2.5 }));
-      nodes.push(el("svg:text", { class: "label", x: sx(x) + 6, y: sy(y) - 6 }, `call ${call.call_id}`));
+      nodes.push(el("svg:text", { class: "label", x: sx(x) + 6, y: sy(y) - 6 }, `call ${callName(call)}`));
     }
   }
   const subjects = new Map();
@@ -174,7 +176,7 @@ function render(view) {
     [b.rate_limited, b.rate_limited ? "bad" : ""],
   ]));
   fill("calls", view.calls.map((c) => [
-    c.server_id, c.call_id, c.subject,
+    c.server_id, callName(c), c.subject,
     view.departed.some((d) => d.server_id === c.server_id) ? [c.state, "bad"] : c.state,
     point(c.subject_at), point(c.drawn_at), metres(c.error),
     c.last_push_ago === null ? "never" : seconds(c.last_push_ago) + " ago",
@@ -219,3 +221,8 @@ async function start() {
 }
 
 start();
+
+/** A call's id as shown: a 911 call's marked, since its id may equal a dispatch call's. */
+function callName(call) {
+  return call.kind === "emergency" ? `911 ${call.call_id}` : String(call.call_id);
+}

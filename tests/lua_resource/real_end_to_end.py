@@ -106,8 +106,9 @@ class Run:
 
     # -- what the CAD saw --------------------------------------------------------------
 
-    def pin_near(self, call_id: int, player: int) -> bool:
-        meta = self.game.cad.call(SERVER, call_id)["metaData"]
+    def pin_near(self, call_id: int, player: int, kind: str = "dispatch") -> bool:
+        read = self.game.cad.emergency_call if kind == "emergency" else self.game.cad.call
+        meta = read(SERVER, call_id)["metaData"]
         x, y, _ = self.game.players[player]
         try:
             return math.hypot(float(meta["x"]) - x, float(meta["y"]) - y) <= NEAR_M
@@ -185,14 +186,14 @@ async def scenarios(run: Run) -> dict[str, Any]:
     figures["edits_reverted"] = len(reverted)
 
     # A 911 call that follows its caller (player 12).
-    game.cad.add_call(SERVER, 600, {"callerPlayerId": "12", "uuid": "u-600"})
+    game.cad.add_emergency_call(SERVER, 600, {"callerPlayerId": "12", "uuid": "u-600"})
     game.call_911(600, caller=12)
     called = run.now
     mover = asyncio.create_task(run.drive(12, (0.0, -900.0), 20))
     figures["911_call_to_its_first_push_s"] = await run.until(
         lambda: bool(run.patches(600, called)), 20)
     await mover
-    waited = await run.until(lambda: run.pin_near(600, 12), 60)
+    waited = await run.until(lambda: run.pin_near(600, 12, "emergency"), 60)
     figures["911_call_near_caller_after_a_20_s_drive_s"] = (
         None if waited is None else round(run.now - called, 1))
 

@@ -63,16 +63,24 @@ async def drive(
         await asyncio.sleep(0.03)
 
 
-def pin(daemon: Any, call_id: int) -> tuple[float, float]:
-    meta = daemon.standin.call(daemon.server_id, call_id)["metaData"]
+def stored(daemon: Any, call_id: int, kind: str = "dispatch") -> dict[str, Any]:
+    """The stand-in's copy of a dispatch call, or of a 911 call (`kind="emergency"`)."""
+    read = daemon.standin.emergency_call if kind == "emergency" else daemon.standin.call
+    return read(daemon.server_id, call_id)  # type: ignore[no-any-return]
+
+
+def pin(daemon: Any, call_id: int, kind: str = "dispatch") -> tuple[float, float]:
+    meta = stored(daemon, call_id, kind)["metaData"]
     return float(meta["x"]), float(meta["y"])
 
 
-def near(daemon: Any, call_id: int, to: tuple[float, float], within: float = 1.0) -> bool:
-    meta = daemon.standin.call(daemon.server_id, call_id)["metaData"]
+def near(
+    daemon: Any, call_id: int, to: tuple[float, float], within: float = 1.0, kind: str = "dispatch"
+) -> bool:
+    meta = stored(daemon, call_id, kind)["metaData"]
     if "x" not in meta:
         return False
-    x, y = pin(daemon, call_id)
+    x, y = pin(daemon, call_id, kind)
     return math.hypot(x - to[0], y - to[1]) <= within
 
 
@@ -199,22 +207,27 @@ async def test_a_911_call_follows_its_caller_then_stops(
         "uuid": "u-900",
         "silentAlert": "false",
     }
-    daemon.standin.add_call(daemon.server_id, 900, dict(meta))
+    # A 911 call lives in the CAD's EmergencyCalls, apart from the dispatch calls
+    daemon.standin.add_emergency_call(daemon.server_id, 900, dict(meta))
     server.cad_911(900, dict(meta))
     await drive(link, server, 12, (640.0, 480.0))
-    await link.run_until(lambda: near(daemon, 900, (640.0, 480.0)), tick_ms=1000, timeout=10)
-    x, y = pin(daemon, 900)
+    await link.run_until(
+        lambda: near(daemon, 900, (640.0, 480.0), kind="emergency"), tick_ms=1000, timeout=10
+    )
+    x, y = pin(daemon, 900, "emergency")
     # a 911 call's postal lives in its metaData (its list item has no top-level postal)
-    assert daemon.standin.call(daemon.server_id, 900)["metaData"]["postal"] == index.nearest(x, y)
+    stored_911 = stored(daemon, 900, "emergency")
+    assert stored_911["metaData"]["postal"] == index.nearest(x, y)
+    assert "postal" not in stored_911
     await link.run_until(
         lambda: any(a[:2] == (900, "stopped") for a in server.events("sonoran_bridge:callState")),
         tick_ms=1000,
         timeout=10,
     )
-    x, y = pin(daemon, 900)
+    x, y = pin(daemon, 900, "emergency")
     await drive(link, server, 12, (100.0, 100.0))
     await asyncio.sleep(0.3)
-    assert pin(daemon, 900) == (x, y)
+    assert pin(daemon, 900, "emergency") == (x, y)
 
 
 async def test_sonorancads_own_postal_updates_are_left_alone(

@@ -103,7 +103,8 @@ async def run_neighbour(
     a window (+-20% jitter); then it goes, every subject parks, and the calls catch up."""
     time = VirtualTime()
     cad = SharedKeyCad(time, quota_headers=quota_headers)
-    config = Config(tracking=TrackingConfig(min_move=1.0))
+    # No list reads for closes: these runs share the update budget with a neighbour.
+    config = Config(tracking=TrackingConfig(min_move=1.0, close_check_seconds=0.0))
     planner = planner_from(config)
     loop = PushLoop(planner, cad, clock=time.clock, on_event=lambda event: None, wait=time.wait)
     rng = random.Random(seed)

@@ -159,7 +159,7 @@ async def test_dispatcher_edit_is_seen_by_the_api(
     standin: CadStandIn, http: httpx.AsyncClient
 ) -> None:
     standin.edit_meta(1, 501, {"callerPlayerId": "7", "silentAlert": "true"})
-    calls = (await http.get(CALLS)).json()["activeCalls"]
+    calls = (await http.get(CALLS)).json()["ActiveCalls"]
     assert calls[0]["metaData"] == {"callerPlayerId": "7", "silentAlert": "true"}
 
 
@@ -177,11 +177,11 @@ async def test_closed_call_is_gone_and_listed_as_closed(
     assert set(problem) == {"type", "title", "status", "detail", "instance", "traceId"}
     assert problem["status"] == 404 and "501" in problem["detail"]
     listing = (await http.get(CALLS, params={"closedLimit": 1, "closedOffset": 0})).json()
-    assert [c["callId"] for c in listing["activeCalls"]] == [503]
-    assert [c["callId"] for c in listing["closedCalls"]] == [502]  # latest closed first
-    assert listing["closedCallCount"] == 2 and listing["emergencyCalls"] == []
+    assert [c["callId"] for c in listing["ActiveCalls"]] == [503]
+    assert [c["callId"] for c in listing["ClosedCalls"]] == [502]  # latest closed first
+    assert listing["ClosedCallCount"] == 2 and listing["EmergencyCalls"] == []
     page2 = (await http.get(CALLS, params={"closedLimit": 5, "closedOffset": 1})).json()
-    assert [c["callId"] for c in page2["closedCalls"]] == [501]
+    assert [c["callId"] for c in page2["ClosedCalls"]] == [501]
 
 
 async def test_bad_query_is_400(http: httpx.AsyncClient) -> None:
@@ -393,7 +393,60 @@ def test_runs_as_a_program() -> None:
             assert "http://127.0.0.1:" in line and "standin-key" in line
             url = line.split()[4]
             answer = httpx.get(url + CALLS, headers={"Authorization": "Bearer standin-key"})
-            assert sorted(c["callId"] for c in answer.json()["activeCalls"]) == [501, 502]
+            assert sorted(c["callId"] for c in answer.json()["ActiveCalls"]) == [501, 502]
         finally:
             process.terminate()
             process.wait(timeout=5)
+
+
+async def test_911_calls_are_listed_apart_and_can_share_a_dispatch_id(
+    standin: CadStandIn, http: httpx.AsyncClient
+) -> None:
+    standin.add_emergency_call(1, 501, {"phone": "555-0100", "postal": "9001"})
+    listing = (await http.get(CALLS)).json()
+    assert [c["callId"] for c in listing["ActiveCalls"]] == [501]
+    (item,) = listing["EmergencyCalls"]
+    assert item["callId"] == 501 and item["isEmergency"] is True
+    assert item["metaData"] == {"phone": "555-0100", "postal": "9001"} and "postal" not in item
+    only_911 = (await http.get(CALLS, params={"type": 1})).json()
+    assert only_911["ActiveCalls"] == [] and len(only_911["EmergencyCalls"]) == 1
+    only_dispatch = (await http.get(CALLS, params={"type": 0})).json()
+    assert only_dispatch["EmergencyCalls"] == [] and len(only_dispatch["ActiveCalls"]) == 1
+    standin.remove_emergency_call(1, 501)
+    assert (await http.get(CALLS)).json()["EmergencyCalls"] == []
+
+
+async def test_a_911_call_is_updated_through_the_dispatch_call_route(
+    standin: CadStandIn, http: httpx.AsyncClient
+) -> None:
+    standin.add_emergency_call(1, 302, {"phone": "555-0100"})
+    body = {"metaData": {"phone": "555-0100", "x": "1"}}
+    answer = await patch(http, body, "/v2/emergency/servers/1/dispatch-calls/302")
+    assert answer.status_code == 200 and answer.json()["isEmergency"] is True
+    assert standin.emergency_call(1, 302)["metaData"] == {"phone": "555-0100", "x": "1"}
+
+
+async def test_a_closed_call_may_answer_a_patch_with_200_and_status_2(
+    standin: CadStandIn, http: httpx.AsyncClient
+) -> None:
+    standin.closed_patch = 200
+    standin.close_call(1, 501)
+    answer = await patch(http)
+    assert answer.status_code == 200 and answer.json()["status"] == 2
+
+
+async def test_every_answer_carries_a_gateway_request_id(
+    standin: CadStandIn, http: httpx.AsyncClient
+) -> None:
+    ok = await http.get(CALLS)
+    missing = await http.get("/v2/emergency/servers/9/calls")
+    assert ok.headers["x-kong-request-id"] != missing.headers["x-kong-request-id"]
+    assert missing.status_code == 404 and "not configured" in missing.json()["detail"]
+
+
+async def test_the_old_camel_case_shape_can_still_be_served(
+    standin: CadStandIn, http: httpx.AsyncClient
+) -> None:
+    standin.camel_case = True
+    listing = (await http.get(CALLS)).json()
+    assert set(listing) == {"activeCalls", "emergencyCalls", "closedCalls", "closedCallCount"}
