@@ -153,6 +153,8 @@ class Run:
     """Mean error over calls at each simulated second."""
     items_sent: int = 0
     """Positions items the feed carried (filled in by the caller that made the feed)."""
+    bound: float = math.nan
+    """Mean error no schedule on the budget's slot grid goes under (the clairvoyant's only)."""
 
 
 class _Replay:
