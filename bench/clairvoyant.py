@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ import numpy.typing as npt
 
 from bench.sim import Run, SimCad, Truth, percentile
 from bridge.config import Config
-from bridge.motion import STOPPED
+from bridge.motion import HORIZON, STOPPED
 
 Array = npt.NDArray[np.float64]
 
@@ -308,13 +309,22 @@ def clairvoyant(truth: Truth, config: Config | None = None, rounds: int = ROUNDS
 
 def measure(truth: Truth, schedule: Schedule, config: Config | None = None) -> Run:
     """The schedule replayed against the strict simulated CAD, measured as `bench.sim` does."""
+    pushes = [
+        (schedule.slots[s], i, x, y)
+        for i, (chosen, pins) in enumerate(zip(schedule.chosen, schedule.pins, strict=True))
+        for s, (x, y) in zip(chosen, pins, strict=True)
+    ]
+    return redraw(truth, pushes, config)
+
+
+def redraw(
+    truth: Truth, pushes: list[tuple[float, int, float, float]], config: Config | None = None
+) -> Run:
+    """The map drawn by these pushes (time made, subject index, x, y) against the strict
+    simulated CAD, measured as `bench.sim` does: a push is seen from the next whole second."""
     config = config or Config()
     cad = SimCad(10, config.budget.window_seconds)
-    pushes = sorted(
-        (schedule.slots[s], i, pin)
-        for i, (chosen, pins) in enumerate(zip(schedule.chosen, schedule.pins, strict=True))
-        for s, pin in zip(chosen, pins, strict=True)
-    )
+    pushes = sorted(pushes)
     for i in range(len(truth.subjects)):
         cad.calls[i + 1] = {}
     drawn = [(x, y) for x, y, _ in truth.xyz[0]]
@@ -326,13 +336,13 @@ def measure(truth: Truth, schedule: Schedule, config: Config | None = None) -> R
     n = 0
     for second in range(truth.seconds):
         while n < len(pushes) and pushes[n][0] < second:
-            at, i, pin = pushes[n]
-            cad.update_call(i + 1, {"x": f"{pin[0]:.2f}", "y": f"{pin[1]:.2f}"}, at)
-            drawn[i] = pin
+            at, i, px, py = pushes[n]
+            cad.update_call(i + 1, {"x": f"{px:.2f}", "y": f"{py:.2f}"}, at)
+            drawn[i] = (px, py)
             k = min(int(at), truth.seconds - 1)
             if truth.speed[k][i] < STOPPED and truth.speed[max(0, k - 1)][i] < STOPPED:
                 sx, sy, _ = truth.xyz[k][i]
-                overshoot.append(math.hypot(pin[0] - sx, pin[1] - sy))
+                overshoot.append(math.hypot(px - sx, py - sy))
             n += 1
         errors = [
             math.hypot(x - dx, y - dy)
@@ -355,4 +365,76 @@ def measure(truth: Truth, schedule: Schedule, config: Config | None = None) -> R
         overshoot_p95=percentile(stops, 0.95),
         stop_pushes=len(stops),
         series=series,
+        pushes=pushes,
     )
+
+
+PinRule = Callable[[Truth, int, int, int], tuple[float, float]]
+"""Where a pin goes: (truth, subject index, first second seen, first second not) -> x, y."""
+
+
+def pin_now(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float]:
+    """Where the subject is when the push is made: perfect knowledge of now, no lead."""
+    x, y, _ = truth.xyz[begin - 1][i]
+    return x, y
+
+
+def pin_dead_reckoned(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float]:
+    """The subject's position and velocity when the push is made, run on for half the time
+    the pin will be held (capped at the motion model's 30 s): the best a constant-velocity
+    prediction can do when it knows how long the pin is held."""
+    x, y, _ = truth.xyz[begin - 1][i]
+    vx, vy, _ = truth.velocity[begin - 1][i]
+    if math.hypot(vx, vy) < STOPPED:
+        return x, y
+    lead = min((end - begin + 1) / 2, HORIZON)  # to the middle of the seconds it is held
+    return x + vx * lead, y + vy * lead
+
+
+def pin_along(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float]:
+    """On the straight line ahead of the subject when pushed, at the median of how far it will
+    have gone along its path while the pin is held: foresight of speed (stops, braking,
+    setting off) without foresight of turns."""
+    x, y, _ = truth.xyz[begin - 1][i]
+    vx, vy, _ = truth.velocity[begin - 1][i]
+    speed = math.hypot(vx, vy)
+    if speed < STOPPED:
+        heading = math.radians(truth.heading[begin - 1][i])
+        ux, uy = -math.sin(heading), math.cos(heading)
+    else:
+        ux, uy = vx / speed, vy / speed
+    gone, travelled = [], 0.0
+    px, py = x, y
+    for k in range(begin, end):
+        qx, qy, _ = truth.xyz[k][i]
+        travelled += math.hypot(qx - px, qy - py)
+        gone.append(travelled)
+        px, py = qx, qy
+    gone.sort()
+    middle = (gone[(len(gone) - 1) // 2] + gone[len(gone) // 2]) / 2 if gone else 0.0
+    return x + ux * middle, y + uy * middle
+
+
+def pin_median(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float]:
+    """The geometric median of where the subject will be while the pin is held: foresight."""
+    points = np.array([truth.xyz[k][i][:2] for k in range(begin, end)], dtype=float)
+    pin, _ = _medians(points, np.array([len(points)], dtype=np.int64))
+    return float(pin[0][0]), float(pin[0][1])
+
+
+def repin(
+    truth: Truth, pushes: list[tuple[float, int, float, float]], rule: PinRule
+) -> list[tuple[float, int, float, float]]:
+    """The same pushes (time, call) with each pin put by `rule` over the seconds it is held."""
+    found = []
+    by_call: dict[int, list[float]] = {}
+    for at, i, _, _ in sorted(pushes):
+        by_call.setdefault(i, []).append(at)
+    for i, times in by_call.items():
+        for n, at in enumerate(times):
+            begin = math.floor(at) + 1
+            end = math.floor(times[n + 1]) + 1 if n + 1 < len(times) else truth.seconds
+            if end <= begin:
+                continue  # replaced before it was ever seen
+            found.append((at, i, *rule(truth, i, begin, min(end, truth.seconds))))
+    return found

@@ -13,7 +13,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` lives beside `bridge`
 
-from bench.clairvoyant import CallCosts, clairvoyant, measure, slot_times, solve, spacing
+from bench.clairvoyant import (
+    CallCosts,
+    clairvoyant,
+    measure,
+    pin_along,
+    pin_dead_reckoned,
+    pin_median,
+    pin_now,
+    redraw,
+    repin,
+    slot_times,
+    solve,
+    spacing,
+)
 from bench.sim import Truth
 from bench.workloads import WORKLOADS
 
@@ -98,3 +111,33 @@ def test_nothing_moving_costs_nothing() -> None:
     schedule = clairvoyant(still, rounds=5)
     assert schedule.chosen == [[] for _ in still.subjects]
     assert measure(still, schedule).mean_error == 0.0
+
+
+def test_repinning_the_schedule_by_the_median_rule_gives_the_clairvoyant_back(
+    truth: Truth,
+) -> None:
+    schedule = clairvoyant(truth, rounds=10)
+    best = measure(truth, schedule)
+    again = redraw(truth, repin(truth, best.pushes, pin_median))
+    assert again.mean_error == pytest.approx(best.mean_error, rel=1e-3)
+    # Knowing only now (no lead) draws a worse map from the same pushes.
+    assert redraw(truth, repin(truth, best.pushes, pin_now)).mean_error > 1.2 * best.mean_error
+
+
+def test_the_pin_rules_agree_on_a_straight_steady_mover() -> None:
+    class Straight:
+        def __init__(self) -> None:
+            self.subjects = ["player:1"]
+
+        def positions(self, t: float) -> list[tuple[str, float, float, float]]:
+            return [("player:1", 10.0 * t, 0.0, 0.0)]
+
+        def speeds(self, t: float) -> list[tuple[str, float]]:
+            return [("player:1", 10.0)]
+
+    line = Truth.sample(Straight(), 60)
+    # Pushed at 10.3 s, seen over seconds 11-30: the median is at 20.5 s, 205 m.
+    for rule in (pin_dead_reckoned, pin_along, pin_median):
+        x, y = rule(line, 0, 11, 31)
+        assert (x, y) == pytest.approx((205.0, 0.0), abs=0.5), rule.__name__
+    assert pin_now(line, 0, 11, 31) == pytest.approx((100.0, 0.0))
