@@ -283,6 +283,8 @@ def _job(job: tuple[str, int, argparse.Namespace]) -> tuple[str, dict[str, Run],
     else:
         workload = WORKLOADS[name](k)
     planners = dict(POLICIES)
+    if args.two:
+        planners = {label: planners[label] for label in (ROUND_ROBIN, OURS)}
     if args.ablations:
         planners.update(ABLATIONS)
     feed, before = _feeds(args)
@@ -347,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--no-before", action="store_true", help="skip the runs on the before feed")
     parser.add_argument(
+        "--two", action="store_true", help="run only round-robin and ours of the policies"
+    )
+    parser.add_argument(
         "--clairvoyant", action="store_true",
         help="also the best map found by a scheduler that knows the future (needs numpy)",
     )  # fmt: skip
@@ -375,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(name, k, args) for k in offsets for name in names]
     if args.trace:
         jobs.append((f"trace:{args.trace.stem}", 0, args))
-    count = len(POLICIES) + (len(ABLATIONS) if args.ablations else 0) + args.clairvoyant
+    count = 2 if args.two else len(POLICIES)
+    count += (len(ABLATIONS) if args.ablations else 0) + args.clairvoyant
 
     started = time.perf_counter()
     feed, before = _feeds(args)
