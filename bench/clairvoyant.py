@@ -15,8 +15,7 @@ How, and what it guarantees:
 - **Pins.** A pin held over an interval of whole seconds is put at the geometric median of
   the subject's positions at those seconds (Weiszfeld's iteration from their mean,
   `WEISZFELD` steps, or the position at the interval's middle second where that is nearer):
-  the point that minimises the summed distance the benchmark measures, to within a metre or
-  two.
+  close to the point that minimises the summed distance the benchmark measures.
 - **Which call.** Per call, a dynamic programme over its push slots (any gap up to `MAX_GAP`
   slots, or none after the last) finds its best pushes for given slot prices; the prices are
   the Lagrange multipliers of "one call per slot", found by subgradient steps. The dual value
