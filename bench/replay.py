@@ -11,6 +11,7 @@ on the same inputs. Prints a table per workload, the targets with PASS/FAIL, one
     python -m bench.replay --ablations           # also ours with one idea removed at a time
     python -m bench.replay --tuning              # the tuning seeds instead of the reported one
     python -m bench.replay --held-out            # the targets decided on ten unseen seeds
+    python -m bench.replay --clairvoyant         # also the best map found knowing the future
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ HEADER = (
     "  (ratio to round-robin)"
 )
 NO_VELOCITY = "ours, velocity dropped"
+CLAIRVOYANT = "clairvoyant"
+"""Label of the yardstick that knows every subject's future (`bench.clairvoyant`)."""
 BEFORE = "before: "
 """Label prefix of the runs fed the way the resource sent before dead reckoning."""
 
@@ -124,10 +127,12 @@ def bench(
     before: Feed | None = None,
     *,
     ablations: bool = False,
+    clairvoyant: bool = False,
 ) -> tuple[dict[str, Run], float]:
     """Every planner on the same sampled movement and feed; returns the runs and the sqrt-law
     floor. With `before`, round-robin and ours are also run on that feed (labelled BEFORE);
-    with `ablations`, ours also on the same feed with its velocities dropped."""
+    with `ablations`, ours also on the same feed with its velocities dropped; with
+    `clairvoyant`, the clairvoyant schedule on the same movement (CLAIRVOYANT)."""
     truth = Truth.sample(workload.movement(), seconds)
     reports = (feed or ShippedFeed()).reports(truth)
     runs = {
@@ -144,6 +149,12 @@ def bench(
         for label in (ROUND_ROBIN, OURS):
             runs[BEFORE + label] = replay(planners[label], truth, latency=latency, reports=old)
             sent[BEFORE + label] = sum(map(len, old))
+    if clairvoyant:
+        from bench import clairvoyant as yardstick  # numpy: the test and bench extras
+
+        schedule = yardstick.clairvoyant(truth)
+        runs[CLAIRVOYANT] = yardstick.measure(truth, schedule)
+        runs[CLAIRVOYANT].bound = schedule.bound / (truth.seconds * len(truth.subjects))
     for label, run in runs.items():
         run.items_sent = sent.get(label, sent[OURS])
     return runs, truth.sqrt_law_floor(slot_rate(Config()))
@@ -272,14 +283,45 @@ def _job(job: tuple[str, int, argparse.Namespace]) -> tuple[str, dict[str, Run],
     else:
         workload = WORKLOADS[name](k)
     planners = dict(POLICIES)
+    if args.two:
+        planners = {label: planners[label] for label in (ROUND_ROBIN, OURS)}
     if args.ablations:
         planners.update(ABLATIONS)
     feed, before = _feeds(args)
     runs, floor = bench(
         workload, planners, int(args.minutes * 60), args.latency, feed, before,
-        ablations=args.ablations,
+        ablations=args.ablations, clairvoyant=args.clairvoyant,
     )  # fmt: skip
     return workload.description, runs, floor
+
+
+def print_yardstick(results: dict[str, Seeds], floors: dict[str, list[float]]) -> None:
+    """Per workload, ours against round-robin, the clairvoyant and the square-root-law floor:
+    means over the seeds run, with the lowest and highest seed."""
+    print(
+        f"\n{'workload':<15}{'ours m':>8}{'clairv. m':>10}{'ideal lead':>11}"
+        f"{'ours/rr':>9}{'ours/clairvoyant':>26}{'gap':>7}{'rr/clairv.':>11}{'bound':>7}"
+    )
+    for name, seeds in results.items():
+        drawn = [runs for _, runs in seeds if runs[ROUND_ROBIN].mean_error >= 1.0]
+        if not drawn or CLAIRVOYANT not in drawn[0]:
+            continue
+        mine = [r[OURS].mean_error / r[CLAIRVOYANT].mean_error for r in drawn]
+        spread = f"{fmean(mine):.3f} ({min(mine):.3f}-{max(mine):.3f})"
+        bound = max(r[CLAIRVOYANT].mean_error / r[CLAIRVOYANT].bound - 1 for r in drawn)
+        print(
+            f"{name:<15}{fmean([r[OURS].mean_error for r in drawn]):8.1f}"
+            f"{fmean([r[CLAIRVOYANT].mean_error for r in drawn]):10.1f}"
+            f"{fmean(floors[name]) / 2:11.1f}{fmean([ratio_of(r) for r in drawn]):9.3f}"
+            f"{spread:>26}{fmean(mine) - 1:7.3f}"
+            f"{fmean([r[ROUND_ROBIN].mean_error / r[CLAIRVOYANT].mean_error for r in drawn]):11.3f}"
+            f"{bound:7.1%}"
+        )
+    print(
+        "  ours/clairvoyant: mean (lowest-highest seed); gap: that mean - 1; ideal lead: half "
+        "the square-root-law floor; bound: the most the clairvoyant may be above the best "
+        "schedule on its slot grid (the worst seed)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         help="feed every policy the way the resource sent before dead reckoning",
     )  # fmt: skip
     parser.add_argument("--no-before", action="store_true", help="skip the runs on the before feed")
+    parser.add_argument(
+        "--two", action="store_true", help="run only round-robin and ours of the policies"
+    )
+    parser.add_argument(
+        "--clairvoyant", action="store_true",
+        help="also the best map found by a scheduler that knows the future (needs numpy)",
+    )  # fmt: skip
     seeds = parser.add_mutually_exclusive_group()
     seeds.add_argument(
         "--tuning", action="store_true", help="run the tuning seeds, not the reported one"
@@ -331,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(name, k, args) for k in offsets for name in names]
     if args.trace:
         jobs.append((f"trace:{args.trace.stem}", 0, args))
-    count = len(POLICIES) + (len(ABLATIONS) if args.ablations else 0)
+    count = 2 if args.two else len(POLICIES)
+    count += (len(ABLATIONS) if args.ablations else 0) + args.clairvoyant
 
     started = time.perf_counter()
     feed, before = _feeds(args)
@@ -341,9 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         + f" {args.jobs} worker process{'es' * (args.jobs != 1)}"
     )  # fmt: skip
     results: dict[str, Seeds] = {}
+    floors: dict[str, list[float]] = {}
     with ProcessPoolExecutor(max(1, min(args.jobs, len(jobs)))) as pool:
         for (name, k, _), (text, runs, floor) in zip(jobs, pool.map(_job, jobs), strict=True):
             results.setdefault(name, []).append((k, runs))
+            floors.setdefault(name, []).append(floor)
             if len(offsets) == 1:
                 print_workload(name, text, runs, floor)
     if len(offsets) > 1:
@@ -377,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         drawn = [runs for _, runs in by_seed if runs[ROUND_ROBIN].mean_error >= 1.0]
         if drawn:  # else nothing moved to draw
             print(f"{name}: {OURS}/{ROUND_ROBIN} = {fmean([ratio_of(r) for r in drawn]):.2f}")
+    if args.clairvoyant:
+        print_yardstick(results, floors)
     return 1 if faults else 0
 
 

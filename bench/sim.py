@@ -153,6 +153,10 @@ class Run:
     """Mean error over calls at each simulated second."""
     items_sent: int = 0
     """Positions items the feed carried (filled in by the caller that made the feed)."""
+    pushes: list[tuple[float, int, float, float]] = field(default_factory=list, repr=False)
+    """(time the push was made, subject index, x, y) of every push the CAD took."""
+    bound: float = math.nan
+    """Mean error no schedule on the budget's slot grid goes under (the clairvoyant's only)."""
 
 
 class _Replay:
@@ -312,6 +316,7 @@ def replay(
         overshoot_p95=percentile(overshoot, 0.95),
         stop_pushes=len(overshoot),
         series=run.series,
+        pushes=[(at - latency / 2, i, x, y) for at, i, x, y in run.pins],
     )
 
 
