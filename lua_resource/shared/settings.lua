@@ -66,6 +66,4 @@ function Settings.read(get_convar)
     return settings, warnings
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Settings = Settings
 return Settings
