@@ -18,10 +18,12 @@ local function log(line)
     print(("[%s] %s"):format(RESOURCE, line))
 end
 
+-- Every convar is read here, once (shared/settings.lua); the transport gets its share.
 local settings, warnings = Settings.read(GetConvar)
 for _, warning in ipairs(warnings) do
     log(warning)
 end
+TriggerEvent(RESOURCE .. ":transportSettings", settings.transport)
 
 local function cad_running()
     return GetResourceState("sonorancad") == "started"
