@@ -50,6 +50,34 @@ local function text(get_convar, name)
     return (value:match("^%s*(.-)%s*$"))
 end
 
+---A number convar within [spec.min, spec.max]; its default when not set.
+---Strict (the link's): the trimmed text must be digits. Otherwise any number
+---Lua reads, an integer where spec.integer says so.
+---@param get_convar fun(name: string, default: string): string
+---@param spec { convar: string, default: number, min: number, max: number, integer: boolean|nil }
+---@param strict boolean
+---@return number|nil value nil when set to something out of bounds or not a number
+---@return string raw what was set
+local function bounded(get_convar, spec, strict)
+    local raw = strict and text(get_convar, spec.convar) or get_convar(spec.convar, "")
+    if type(raw) ~= "string" or raw == "" then
+        return spec.default, ""
+    end
+    local n
+    if strict then
+        n = raw:match("^%d+$") and math.tointeger(tonumber(raw)) or nil
+    else
+        n = tonumber(raw)
+        if spec.integer and n ~= nil then
+            n = math.tointeger(n)
+        end
+    end
+    if n == nil or n ~= n or n < spec.min or n > spec.max then
+        return nil, raw
+    end
+    return n, raw
+end
+
 ---The transport's settings and their problems.
 ---@param get_convar fun(name: string, default: string): string
 ---@return TransportSettings
@@ -63,16 +91,11 @@ local function read_transport(get_convar)
         problems[#problems + 1] = 'sonoran_bridge_token is not set (server.cfg: set sonoran_bridge_token "...")'
     end
     for _, spec in ipairs(LINK_INTEGERS) do
-        local raw = text(get_convar, spec.convar)
-        local value = spec.default
-        if raw ~= "" then
-            local n = raw:match("^%d+$") and math.tointeger(tonumber(raw)) or nil
-            if n == nil or n < spec.min or n > spec.max then
-                problems[#problems + 1] = ('%s: expected an integer between %d and %d, got "%s"')
-                    :format(spec.convar, spec.min, spec.max, raw)
-            else
-                value = n
-            end
+        local value, raw = bounded(get_convar, spec, true)
+        if value == nil then
+            problems[#problems + 1] = ('%s: expected an integer between %d and %d, got "%s"')
+                :format(spec.convar, spec.min, spec.max, raw)
+            value = spec.default
         end
         link[spec.key] = value
     end
@@ -102,21 +125,13 @@ function Settings.read(get_convar)
     local warnings = {}
     settings.token_set = settings.transport.token ~= ""
     for _, spec in ipairs(NUMBERS) do
-        local raw = get_convar(spec.convar, "")
-        local value = spec.default
-        if raw ~= nil and raw ~= "" then
-            local n = tonumber(raw)
-            if spec.integer and n ~= nil then
-                n = math.tointeger(n)
-            end
-            if n == nil or n ~= n or n < spec.min or n > spec.max then
-                warnings[#warnings + 1] = string.format(
-                    "%s: expected %s between %s and %s, got %q; using %s",
-                    spec.convar, spec.integer and "an integer" or "a number",
-                    spec.min, spec.max, tostring(raw), spec.default)
-            else
-                value = n
-            end
+        local value, raw = bounded(get_convar, spec, false)
+        if value == nil then
+            warnings[#warnings + 1] = string.format(
+                "%s: expected %s between %s and %s, got %q; using %s",
+                spec.convar, spec.integer and "an integer" or "a number",
+                spec.min, spec.max, tostring(raw), spec.default)
+            value = spec.default
         end
         settings[spec.key] = value
     end
