@@ -8,6 +8,7 @@
 local RESOURCE = GetCurrentResourceName()
 local Settings = require("shared.settings")
 local Bridge = require("shared.bridge")
+local Commands = require("shared.commands")
 local Units = require("shared.units")
 local Saved = require("shared.saved")
 local PushEvents = require("shared.pushevents")
@@ -266,7 +267,7 @@ end
 for _, name in ipairs({ "trackcall", "untrackcall" }) do
     -- restricted: only principals with the ace command.<name> may run it
     RegisterCommand(name, function(source, args)
-        local ok, text = pcall(bridge.command, bridge, name, tonumber(source) or 0, args)
+        local ok, text = pcall(Commands.run, bridge, name, tonumber(source) or 0, args)
         reply(tonumber(source) or 0, ok and text or ("error: " .. tostring(text)))
     end, true)
 end

@@ -386,46 +386,4 @@ function Bridge:tick()
     return #items - #dropped
 end
 
----The suffix that tells a command's caller the daemon will only hear of it later.
----@return string
-function Bridge:link_note()
-    return self.linked and "" or " (daemon link is down: it is sent on reconnect)"
-end
-
----Run /trackcall or /untrackcall; returns the line to show the caller.
----@param name "trackcall"|"untrackcall"
----@param source integer 0 for the server console
----@param args string[]
----@return string reply
-function Bridge:command(name, source, args)
-    args = type(args) == "table" and args or {}
-    if name == "trackcall" then
-        if args[1] == nil then
-            return "usage: /trackcall <callId> [playerId]"
-        end
-        local subject = args[2]
-        if subject == nil then
-            if source == 0 then
-                return "usage: trackcall <callId> <playerId> (the console must name a player)"
-            end
-            subject = source
-        end
-        local ok, result = self:track(args[1], subject)
-        if not ok then
-            return "not tracked: " .. result
-        end
-        return ("call %s now follows %s"):format(Subjects.call_id(args[1]), result) .. self:link_note()
-    elseif name == "untrackcall" then
-        if args[1] == nil then
-            return "usage: /untrackcall <callId>"
-        end
-        local ok, reason = self:untrack(args[1])
-        if not ok then
-            return "not untracked: " .. reason
-        end
-        return ("call %s is no longer tracked"):format(Subjects.call_id(args[1])) .. self:link_note()
-    end
-    return "unknown command " .. tostring(name)
-end
-
 return Bridge

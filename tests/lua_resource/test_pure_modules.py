@@ -39,6 +39,7 @@ MODULES = {
     "settings": "Settings",
     "bridge": "Bridge",
     "sonorancad": "Sonorancad",
+    "commands": "Commands",
 }
 
 
@@ -103,15 +104,26 @@ def test_each_module_returns_its_table_and_writes_no_global() -> None:
         assert set(lua.globals().keys()) == before, module
 
 
-def test_the_bridge_does_not_know_sonorancad_nor_follow_the_bridge() -> None:
-    """The layers go one way: main -> sonorancad -> bridge -> follow (no circle)."""
-    pattern = re.compile(r'require\("shared\.(\w+)"\)')
-    requires = {
-        module: set(pattern.findall((RESOURCE_DIR / "shared" / f"{module}.lua").read_text()))
-        for module in MODULES
+def test_the_modules_require_down_the_layers_only() -> None:
+    """main.lua -> sonorancad, commands -> bridge -> follow -> the rest: no module requires
+    one of its own layer or above, so there is no circle (the loader would refuse one)."""
+    layer = {
+        "sonorancad": 4,
+        "commands": 4,
+        "bridge": 3,
+        "follow": 2,
+        "sampler": 1,
+        "messages": 1,
+        "cadcache": 1,
+        "saved": 1,
     }
-    assert "sonorancad" not in requires["bridge"]
-    assert not {"bridge", "sonorancad"} & requires["follow"]
+    pattern = re.compile(r'require\("shared\.(\w+)"\)')
+    for module in MODULES:
+        needs = pattern.findall((RESOURCE_DIR / "shared" / f"{module}.lua").read_text())
+        for need in needs:
+            assert layer.get(need, 0) < layer.get(module, 0), (module, need)
+    main = (RESOURCE_DIR / "server" / "main.lua").read_text()
+    assert set(pattern.findall(main)) >= {"bridge", "sonorancad", "commands", "settings"}
 
 
 # -- subjects ---------------------------------------------------------------------------
