@@ -21,9 +21,9 @@ Sonorancad.RECONCILE_MS = 5000
 ---`call_meta_stale` when its metaData changed in a way that cannot be relayed as
 ---the CAD holds it (the daemon then reads the call before its next push, and
 ---never pushes its old copy back over the edit).
+---@param bridge table the Bridge
 ---@param call_id integer
 ---@param entry table
----@param bridge table the Bridge
 function Sonorancad.refresh_call(bridge, call_id, entry)
     local call = bridge.tracker:get(call_id)
     if call == nil then
@@ -43,7 +43,7 @@ function Sonorancad.refresh_call(bridge, call_id, entry)
             bridge.host.log(("call %d: metaData not relayed (%s)"):format(call_id, reason))
         end
         -- Nothing to say when the call went to the daemon without meta and nothing changed
-        -- since: it reads the call itbridge.
+        -- since: it reads the call itself.
         if changed and not (first_look and call.meta == nil) then
             bridge.tracker:set_meta(call_id, nil) -- our copy is not the CAD's any more
             bridge:send(Messages.call_meta_stale(call_id))
@@ -59,10 +59,10 @@ function Sonorancad.refresh_call(bridge, call_id, entry)
 end
 
 ---A tracked call the CAD closed (or removed): untracked, and the daemon told.
+---@param bridge table the Bridge
 ---@param call_id integer
 ---@param how string what happened to it, for the console
 ---@param kind CallKind|nil dispatch when nil
----@param bridge table the Bridge
 function Sonorancad.closed(bridge, call_id, how, kind)
     local call = bridge.tracker:untrack(call_id, kind)
     if call == nil then
@@ -79,8 +79,8 @@ end
 ---sonorancad v4.0.104 drops: EVENT_DISPATCH_CLOSED closes only the first of its
 ---`callIds` in sonorancad's cache (and none when that one is not cached), so
 ---every call it names is closed here.
----@param event PushEvent|nil
 ---@param bridge table the Bridge
+---@param event PushEvent|nil
 function Sonorancad.on_cad_push(bridge, event)
     if event == nil then
         return
@@ -93,8 +93,8 @@ function Sonorancad.on_cad_push(bridge, event)
 end
 
 ---A sonorancad cache entry from one of its push events.
----@param entry any
 ---@param bridge table the Bridge
+---@param entry any
 function Sonorancad.on_cad_entry(bridge, entry)
     local call_id = CadCache.call_id(entry)
     if call_id == nil then
@@ -112,16 +112,16 @@ end
 
 ---A 911 call sonorancad was told of (its IncomingCadCall event): its id is a
 ---911 call id, never a dispatch call's.
----@param call any the emergency call object
 ---@param bridge table the Bridge
+---@param call any the emergency call object
 function Sonorancad.on_emergency_call(bridge, call)
     bridge:apply(bridge.follow_rules:on_new_call(call, "emergency", bridge:follow_view()))
 end
 
 ---sonorancad removed a 911 call (EVENT_REMOVE_911, its CadCallRemoved event):
 ---like a closed call, for the 911 call with that id only.
----@param call_id any
 ---@param bridge table the Bridge
+---@param call_id any
 function Sonorancad.on_cad_removed(bridge, call_id)
     local id = Subjects.call_id(call_id)
     if id ~= nil then
@@ -130,10 +130,10 @@ function Sonorancad.on_cad_removed(bridge, call_id)
 end
 
 ---dispatchnotify announced a track primary change (CallEdit:Tracking).
+---@param bridge table the Bridge
 ---@param call_id any
 ---@param on any
 ---@param primary any
----@param bridge table the Bridge
 function Sonorancad.on_cad_tracking(bridge, call_id, on, primary)
     local id = Subjects.call_id(call_id)
     if id == nil then
@@ -186,8 +186,8 @@ end
 
 ---The rules' upkeep, due at every period even while the link is down: caller
 ---follows that end, and the periodic re-read of sonorancad's caches.
----@param now number
 ---@param bridge table the Bridge
+---@param now number
 function Sonorancad.upkeep(bridge, now)
     bridge:apply(bridge.follow_rules:expire(now, bridge:follow_view()))
     if now >= bridge.next_reconcile then
@@ -198,9 +198,8 @@ end
 
 ---One sampling period: the rules' upkeep (due even while the link is down),
 ---then the bridge's sampling.
----@param bridge table
----@return integer sent number of position items sent
 ---@param bridge table the Bridge
+---@return integer sent number of position items sent
 function Sonorancad.tick(bridge)
     Sonorancad.upkeep(bridge, bridge.host.now())
     return bridge:tick()
