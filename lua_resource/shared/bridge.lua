@@ -345,7 +345,8 @@ function Bridge:on_daemon_message(text)
                 self.follow_rules:hold(msg.call_id, CadCache.find(self.host.call_cache(), msg.call_id))
             end
             self:save()
-            self.host.log(("%s is gone from the CAD; no longer tracked"):format(Subjects.call_name(msg.call_id, msg.kind)))
+            self.host.log(("%s is gone from the CAD; no longer tracked")
+                :format(Subjects.call_name(msg.call_id, msg.kind)))
         end
     end
     -- A call that stopped moving says why in the console (a refused API key, an unknown
@@ -355,7 +356,8 @@ function Bridge:on_daemon_message(text)
     if msg.state == "failed" then
         if self.failed_told[told_key] ~= (msg.detail or "") then
             self.failed_told[told_key] = msg.detail or ""
-            self.host.log(("%s is not moving: %s"):format(Subjects.call_name(msg.call_id, msg.kind), msg.detail or "failed"))
+            self.host.log(("%s is not moving: %s")
+                :format(Subjects.call_name(msg.call_id, msg.kind), msg.detail or "failed"))
         end
     else
         self.failed_told[told_key] = nil

@@ -86,10 +86,13 @@ end
 ---@param call_id integer
 ---@param on any
 ---@param primary any
+---@return { on: boolean, primary: integer|nil } told what is kept of it
 function Follow:on_cad_tracking(call_id, on, primary)
     local unit = type(primary) == "number" and math.tointeger(primary)
         or math.tointeger(tonumber(primary) or 0)
-    self.cad_tracking[call_id] = { on = on == true, primary = unit }
+    local told = { on = on == true, primary = unit }
+    self.cad_tracking[call_id] = told
+    return told
 end
 
 ---Bring one call in line with its cache entry's track primary.

@@ -139,14 +139,15 @@ function Sonorancad.on_cad_tracking(bridge, call_id, on, primary)
     if id == nil then
         return
     end
-    bridge.follow_rules:on_cad_tracking(id, on, primary)
+    local rules = bridge.follow_rules
+    local told = rules:on_cad_tracking(id, on, primary)
     -- Fired before sonorancad caches the edited call: the cached entry still holds the
     -- old controls, so the announced ones are laid over it (re-reading the cache alone
     -- would follow, stop and follow again).
-    local told = bridge.follow_rules.cad_tracking[id]
-    local entry = CadCache.with_tracking(CadCache.find(bridge.host.call_cache(), id), told.on, told.primary)
-    if entry ~= nil and bridge.follow_rules:primary_on(bridge.host.call_cache() ~= nil) then
-        bridge:apply(bridge.follow_rules:reconcile_call(id, entry, bridge.host.unit_players(), bridge:follow_view()))
+    local cache = bridge.host.call_cache()
+    local entry = CadCache.with_tracking(CadCache.find(cache, id), told.on, told.primary)
+    if entry ~= nil and rules:primary_on(cache ~= nil) then
+        bridge:apply(rules:reconcile_call(id, entry, bridge.host.unit_players(), bridge:follow_view()))
     end
 end
 
