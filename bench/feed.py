@@ -75,9 +75,8 @@ class ShippedFeed:
     def reports(self, truth: Truth) -> Reports:
         """Drive the Lua sampler through the truth, one reading per subject per interval."""
         lua = lua54.LuaRuntime(unpack_returned_tuples=True)
-        for path in ("shared/motion.lua", "shared/sampler.lua"):
-            lua.globals().load((RESOURCE / path).read_text(), "@" + path)()
-        sampler_module: Any = lua.globals().SonoranBridge.Sampler
+        lua.globals().package.path = f"{RESOURCE}/?.lua"  # "shared.sampler": shared/sampler.lua
+        sampler_module: Any = lua.eval("require")("shared.sampler")[0]
         options = {
             "min_move": self.settings["min_move"],
             "heartbeat_ms": self.settings["heartbeat_ms"],

@@ -13,21 +13,10 @@ dependencies {
     '/onesync',      -- server-side entity positions
 }
 
+-- Only the entry files: server/main.lua loads the modules under shared/ with the
+-- resource's own `require` (server/require.lua), which reads them from this folder.
 server_scripts {
     'server/transport.js', -- first: its event handlers exist before Lua uses them
-    'shared/subjects.lua',
-    'shared/metadata.lua',
-    'shared/tracking.lua',
-    'shared/motion.lua',
-    'shared/sampler.lua',
-    'shared/messages.lua',
-    'shared/cadcache.lua',
-    'shared/pushevents.lua',
-    'shared/units.lua',
-    'shared/saved.lua',
-    'shared/follow.lua',
-    'shared/settings.lua',
-    'shared/bridge.lua',
-    'shared/sonorancad.lua',
+    'server/require.lua',  -- the module loader, before any Lua that requires
     'server/main.lua',
 }

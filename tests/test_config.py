@@ -418,8 +418,12 @@ def test_an_idle_timeout_below_the_resources_keepalive_is_warned_about() -> None
 
 
 def test_the_keepalive_assumed_is_the_resources_default() -> None:
-    transport = (Path(__file__).parent.parent / "lua_resource/server/transport.js").read_text()
-    assert f"'sonoran_bridge_keepalive_ms', {RESOURCE_KEEPALIVE_SECONDS * 1000:.0f}," in transport
+    resource = Path(__file__).parent.parent / "lua_resource"
+    settings = (resource / "shared/settings.lua").read_text()  # reads every convar
+    default = f"{RESOURCE_KEEPALIVE_SECONDS * 1000:.0f}"
+    assert f'convar = "sonoran_bridge_keepalive_ms", default = {default},' in settings
+    transport = (resource / "server/transport.js").read_text()
+    assert f"integer(settings.keepalive_ms, {default})" in transport
     assert "Math.floor(cfg.keepaliveMs / 3)" in transport  # so silence may last 4/3 of it
 
 

@@ -18,9 +18,11 @@ RESOURCE = Path(__file__).resolve().parents[1] / "lua_resource"
 
 def _lua_modules() -> Any:
     lua = lua54.LuaRuntime(unpack_returned_tuples=True)
-    for path in ("shared/motion.lua", "shared/sampler.lua", "shared/messages.lua"):
-        lua.globals().load((RESOURCE / path).read_text(), "@" + path)()
-    return lua, lua.globals().SonoranBridge
+    lua.globals().package.path = f"{RESOURCE}/?.lua"
+    require = lua.eval("function(name) return (require(name)) end")
+    names = ("Motion", "Sampler", "Messages")
+    modules = {name: require(f"shared.{name.lower()}") for name in names}
+    return lua, lua.table_from(modules)
 
 
 def _js_const(name: str) -> int:

@@ -1,23 +1,30 @@
 -- The one file that touches natives: convars, positions, commands, exports and
--- events, all handed to the pure logic in shared/bridge.lua. The websocket is
+-- events, all handed to the pure logic in shared/bridge.lua (and to
+-- shared/sonorancad.lua for sonorancad's events). Its modules come through the
+-- resource's `require` (server/require.lua, run before this file). The websocket is
 -- owned by server/transport.js; this side talks to it through local events
 -- prefixed with the resource name.
 
 local RESOURCE = GetCurrentResourceName()
-local Settings = SonoranBridge.Settings
-local Bridge = SonoranBridge.Bridge
-local Units = SonoranBridge.Units
-local Saved = SonoranBridge.Saved
-local PushEvents = SonoranBridge.PushEvents
+local Settings = require("shared.settings")
+local Bridge = require("shared.bridge")
+local Commands = require("shared.commands")
+local Units = require("shared.units")
+local Saved = require("shared.saved")
+local PushEvents = require("shared.pushevents")
+local Sonorancad = require("shared.sonorancad")
+local Subjects = require("shared.subjects")
 
 local function log(line)
     print(("[%s] %s"):format(RESOURCE, line))
 end
 
+-- Every convar is read here, once (shared/settings.lua); the transport gets its share.
 local settings, warnings = Settings.read(GetConvar)
 for _, warning in ipairs(warnings) do
     log(warning)
 end
+TriggerEvent(RESOURCE .. ":transportSettings", settings.transport)
 
 local function cad_running()
     return GetResourceState("sonorancad") == "started"
@@ -91,8 +98,8 @@ end
 ---What a subject is now, to tell after a restart whether its id still means
 ---the same: a player's license (or first identifier), an entity's model.
 local function identify(subject)
-    local kind, digits = subject:match("^(%a+):(%d+)$")
-    local id = digits and math.tointeger(tonumber(digits))
+    local parsed = Subjects.parse(subject)
+    local kind, id = parsed and parsed.kind, parsed and parsed.id
     if kind == "player" then
         if not is_connected_player(id) then
             return nil
@@ -157,8 +164,8 @@ end
 local function locate(subjects)
     local readings, units = {}, nil
     for _, subject in ipairs(subjects) do
-        local kind, digits = subject:match("^(%a+):(%d+)$")
-        local id = digits and math.tointeger(tonumber(digits))
+        local parsed = Subjects.parse(subject)
+        local kind, id = parsed and parsed.kind, parsed and parsed.id
         local handle
         if kind == "player" then
             handle = GetPlayerPed(id)
@@ -260,7 +267,7 @@ end
 for _, name in ipairs({ "trackcall", "untrackcall" }) do
     -- restricted: only principals with the ace command.<name> may run it
     RegisterCommand(name, function(source, args)
-        local ok, text = pcall(bridge.command, bridge, name, tonumber(source) or 0, args)
+        local ok, text = pcall(Commands.run, bridge, name, tonumber(source) or 0, args)
         reply(tonumber(source) or 0, ok and text or ("error: " .. tostring(text)))
     end, true)
 end
@@ -273,16 +280,16 @@ AddEventHandler(RESOURCE .. ":daemonMessage", function(text) bridge:on_daemon_me
 -- From sonorancad, when it runs. A dropped player's explicit tracks are
 -- deliberately kept: its calls stay where the player was last seen.
 AddEventHandler("SonoranCAD::pushevents:DispatchEvent", function(entry)
-    bridge:on_cad_entry(entry)
+    Sonorancad.on_cad_entry(bridge, entry)
 end)
 AddEventHandler("SonoranCAD::pushevents:IncomingCadCall", function(call)
-    bridge:on_emergency_call(call)
+    Sonorancad.on_emergency_call(bridge, call)
 end)
 AddEventHandler("SonoranCAD::pushevents:CadCallRemoved", function(call_id)
-    bridge:on_cad_removed(call_id)
+    Sonorancad.on_cad_removed(bridge, call_id)
 end)
 AddEventHandler("SonoranCAD::dispatchnotify:CallEdit:Tracking", function(call_id, on, primary)
-    bridge:on_cad_tracking(call_id, on, primary)
+    Sonorancad.on_cad_tracking(bridge, call_id, on, primary)
 end)
 AddEventHandler("SonoranCAD::core:AddPlayer", function(player, unit)
     local ident_id = ident_of(unit)
@@ -290,7 +297,7 @@ AddEventHandler("SonoranCAD::core:AddPlayer", function(player, unit)
         announced[ident_id] = tostring(player)
         logged_out[ident_id] = nil -- listed by a login or a unit poll: logged in
     end
-    bridge:on_units_changed()
+    Sonorancad.on_units_changed(bridge)
 end)
 -- RemovePlayer(k, unit): from sonorancad's unit poll `k` is an index into its unit
 -- cache, not a player, so only the unit is trusted.
@@ -299,7 +306,7 @@ AddEventHandler("SonoranCAD::core:RemovePlayer", function(_, unit)
     if ident_id ~= nil then
         announced[ident_id] = nil
     end
-    bridge:on_units_changed()
+    Sonorancad.on_units_changed(bridge)
 end)
 AddEventHandler("playerDropped", function()
     for ident_id, id in pairs(announced) do
@@ -307,31 +314,31 @@ AddEventHandler("playerDropped", function()
             announced[ident_id] = nil
         end
     end
-    bridge:on_units_changed()
+    Sonorancad.on_units_changed(bridge)
 end)
 AddEventHandler("SonoranCAD::pushevents:UnitLogin", function(unit)
     local ident_id = ident_of(unit)
     if ident_id ~= nil then
         logged_out[ident_id] = nil
     end
-    bridge:on_units_changed()
+    Sonorancad.on_units_changed(bridge)
 end)
 AddEventHandler("SonoranCAD::pushevents:UnitLogout", function(ident)
     local ident_id = ident_of(ident)
     if ident_id ~= nil then
         logged_out[ident_id] = true
     end
-    bridge:on_units_changed()
+    Sonorancad.on_units_changed(bridge)
 end)
-AddEventHandler("playerJoining", function() bridge:on_units_changed() end)
+AddEventHandler("playerJoining", function() Sonorancad.on_units_changed(bridge) end)
 -- No handler of DispatchEdit: it fires before sonorancad caches the edit, and its
 -- DispatchEvent, fired right after, carries the same call. (dispatchnotify's
 -- CallEdit:Tracking, fired inside it, is read with what it announces.)
 AddEventHandler("SonoranCAD::pushevents:shim", function(chunk)
-    bridge:on_cad_push(PushEvents.read(chunk, json.decode))
+    Sonorancad.on_cad_push(bridge, PushEvents.read(chunk, json.decode))
 end)
 AddEventHandler("SonoranCAD::pushevents:CallCacheUpdated", function()
-    bridge:on_cad_cache()
+    Sonorancad.on_cad_cache(bridge)
 end)
 
 if not settings.token_set then
@@ -342,7 +349,7 @@ log(("sampling every %d ms, sending after %s m of movement"):format(settings.int
 CreateThread(function()
     while true do
         Wait(settings.interval_ms)
-        local ok, err = pcall(bridge.tick, bridge)
+        local ok, err = pcall(Sonorancad.tick, bridge)
         if not ok then
             log("sampling failed: " .. tostring(err))
         end

@@ -1,15 +1,17 @@
 // sonoran_bridge transport: owns the websocket to the sonoran-bridge daemon.
 //
 // FXServer runs this file as a plain script in the resource's JS context, not as
-// a CommonJS module: it uses FiveM's globals (on, emit, GetConvar,
-// GetCurrentResourceName, GetResourceMetadata) and Node 22's global WebSocket.
+// a CommonJS module: it uses FiveM's globals (on, emit, GetCurrentResourceName,
+// GetResourceMetadata) and Node 22's global WebSocket. It reads no convar: Lua
+// reads them all (shared/settings.lua) and server/main.lua hands this file its
+// share at start, in `<res>:transportSettings`.
 //
 // Lua decides what to send; this file only moves frames. While the link is down
 // nothing is queued: frames from Lua are dropped, and after every (re)connect
 // Lua answers `<resource>:linkUp` with a `sync` of its whole tracked set.
 //
 // Events, all prefixed with the resource name:
-//   Lua -> JS  <res>:send (jsonText)
+//   Lua -> JS  <res>:transportSettings (settings, once at start), <res>:send (jsonText)
 //   JS -> Lua  <res>:linkUp (daemonVersion), <res>:linkDown (reason),
 //              <res>:daemonMessage (jsonText of a call_state)
 'use strict';
@@ -23,27 +25,13 @@
 
   const log = (line) => console.log(`[${RESOURCE}] ${line}`);
 
-  // Convar problems are collected, printed together, and keep the link idle.
-  const problems = [];
-
-  function convarText(name, fallback) {
-    const value = GetConvar(name, fallback);
-    return typeof value === 'string' ? value.trim() : fallback;
-  }
-
-  function convarInt(name, fallback, min, max) {
-    const raw = convarText(name, '');
-    if (raw === '') return fallback;
-    const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      problems.push(`${name}: expected an integer between ${min} and ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return value;
-  }
-
-  function readConfig() {
-    const url = convarText('sonoran_bridge_url', '') || 'ws://127.0.0.1:30125';
+  // The link's settings as shared/settings.lua read them; problems are printed
+  // together and keep the link idle.
+  function readConfig(given) {
+    const settings = given !== null && typeof given === 'object' ? given : {};
+    const integer = (value, fallback) => (Number.isSafeInteger(value) ? value : fallback);
+    const url = typeof settings.url === 'string' && settings.url !== '' ? settings.url : 'ws://127.0.0.1:30125';
+    const problems = [];
     let parsed = null;
     try {
       parsed = new URL(url);
@@ -53,19 +41,26 @@
     if (parsed === null || (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')) {
       problems.push(`sonoran_bridge_url: expected ws://host:port or wss://host:port, got "${url}"`);
     }
-    const token = convarText('sonoran_bridge_token', '');
-    if (token === '') {
+    for (const problem of Array.isArray(settings.problems) ? settings.problems : []) {
+      problems.push(String(problem));
+    }
+    const token = typeof settings.token === 'string' ? settings.token : '';
+    if (token === '' && !problems.some((problem) => problem.startsWith('sonoran_bridge_token'))) {
       problems.push('sonoran_bridge_token is not set (server.cfg: set sonoran_bridge_token "...")');
     }
-    const serverId = convarInt('sonoran_bridge_server_id', 1, 1, 2147483647);
-    // Advanced: waits between attempts, for a connection + welcome, and of silence.
-    const backoffMinMs = convarInt('sonoran_bridge_backoff_min_ms', 500, 10, 600000);
-    const backoffMaxMs = Math.max(backoffMinMs, convarInt('sonoran_bridge_backoff_max_ms', 30000, 10, 3600000));
-    const connectTimeoutMs = convarInt('sonoran_bridge_connect_timeout_ms', 10000, 100, 600000);
-    const keepaliveMs = convarInt('sonoran_bridge_keepalive_ms', 30000, 100, 600000);
-    const tls = parsed !== null && parsed.protocol === 'wss:';
-    const host = parsed === null ? '' : parsed.hostname.replace(/^\[|\]$/g, '');
-    return { url, token, serverId, backoffMinMs, backoffMaxMs, connectTimeoutMs, keepaliveMs, tls, host };
+    const backoffMinMs = integer(settings.backoff_min_ms, 500);
+    return {
+      problems,
+      url,
+      token,
+      serverId: integer(settings.server_id, 1),
+      backoffMinMs,
+      backoffMaxMs: Math.max(backoffMinMs, integer(settings.backoff_max_ms, 30000)),
+      connectTimeoutMs: integer(settings.connect_timeout_ms, 10000),
+      keepaliveMs: integer(settings.keepalive_ms, 30000),
+      tls: parsed !== null && parsed.protocol === 'wss:',
+      host: parsed === null ? '' : parsed.hostname.replace(/^\[|\]$/g, ''),
+    };
   }
 
   // Whether a plain ws:// link to `host` may leave this machine's networks: any name with a
@@ -86,31 +81,8 @@
     return host.includes('.') && host.toLowerCase() !== 'localhost';
   }
 
-  const cfg = readConfig();
-  if (problems.length > 0) {
-    for (const problem of problems) log(problem);
-    log('link idle: fix the convars above and restart the resource');
-    return;
-  }
-  if (typeof WebSocket !== 'function') {
-    log("no global WebSocket: this resource needs node_version '22' (FXServer 12913 or later)");
-    return;
-  }
-
-  if (!cfg.tls && mayCrossTheInternet(cfg.host)) {
-    log(`WARNING: ${cfg.url} is plain ws://: the token and every position cross the network in clear; ` +
-      'over the internet use wss:// (the daemon with a certificate: docs/operations.md)');
-  }
-
-  const version = String(GetResourceMetadata(RESOURCE, 'version', 0) || '0.0.0').slice(0, 64);
-  const hello = JSON.stringify({
-    type: 'hello',
-    protocol: PROTOCOL,
-    token: cfg.token,
-    server_id: cfg.serverId,
-    resource_version: version,
-  });
-
+  let cfg = null; // the link's settings, once Lua handed them over
+  let hello = null; // the first frame of every connection
   let ws = null; // the socket of the current attempt; null between attempts
   let up = false; // welcomed by the daemon
   let failures = 0; // consecutive failed attempts since the last welcome
@@ -289,6 +261,32 @@
     }
   });
 
-  log(`connecting to ${cfg.url} as server id ${cfg.serverId}`);
-  connect();
+  // Once, from server/main.lua at start (a later copy, from anywhere, is ignored).
+  on(`${RESOURCE}:transportSettings`, (given) => {
+    if (cfg !== null) return;
+    cfg = readConfig(given);
+    if (cfg.problems.length > 0) {
+      for (const problem of cfg.problems) log(problem);
+      log('link idle: fix the convars above and restart the resource');
+      return;
+    }
+    if (typeof WebSocket !== 'function') {
+      log("no global WebSocket: this resource needs node_version '22' (FXServer 12913 or later)");
+      return;
+    }
+    if (!cfg.tls && mayCrossTheInternet(cfg.host)) {
+      log(`WARNING: ${cfg.url} is plain ws://: the token and every position cross the network in clear; ` +
+        'over the internet use wss:// (the daemon with a certificate: docs/operations.md)');
+    }
+    const version = String(GetResourceMetadata(RESOURCE, 'version', 0) || '0.0.0').slice(0, 64);
+    hello = JSON.stringify({
+      type: 'hello',
+      protocol: PROTOCOL,
+      token: cfg.token,
+      server_id: cfg.serverId,
+      resource_version: version,
+    });
+    log(`connecting to ${cfg.url} as server id ${cfg.serverId}`);
+    connect();
+  });
 })();

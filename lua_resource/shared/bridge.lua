@@ -2,21 +2,19 @@
 -- Pure: everything that touches the game comes in through `host`, so the tests
 -- can drive it, and server/main.lua stays a thin layer of natives.
 
-local Subjects = SonoranBridge.Subjects
-local Tracking = SonoranBridge.Tracking
-local Sampler = SonoranBridge.Sampler
-local Messages = SonoranBridge.Messages
-local CadCache = SonoranBridge.CadCache
-local Saved = SonoranBridge.Saved
-local Follow = SonoranBridge.Follow
+local Subjects = require("shared.subjects")
+local Tracking = require("shared.tracking")
+local Sampler = require("shared.sampler")
+local Messages = require("shared.messages")
+local CadCache = require("shared.cadcache")
+local Saved = require("shared.saved")
+local Follow = require("shared.follow")
 
 local Bridge = {}
 Bridge.__index = Bridge
 
 -- Enough for any real server; keeps a meta-less sync well under 64 KiB.
 Bridge.MAX_TRACKED = 500
--- How often sonorancad's caches are re-read: its 60 s poll writes them without an event.
-Bridge.RECONCILE_MS = 5000
 
 ---@class BridgeHost
 ---@field send fun(text: string) hands one JSON frame to the transport
@@ -46,7 +44,7 @@ function Bridge.new(host, settings)
         linked = false,
         next_reconcile = 0,
     }, Bridge)
-    bridge.follow_rules = Follow.new(bridge)
+    bridge.follow_rules = Follow.new(settings)
     return bridge
 end
 
@@ -78,9 +76,9 @@ function Bridge:restore(text)
         if ok and self.tracker:count() < Bridge.MAX_TRACKED then
             local meta = entry ~= nil and CadCache.meta(entry) or nil
             self.tracker:track(saved.call_id, saved.subject, saved.radius, meta, saved)
-            local unit = saved.subject:match("^unit:(%d+)$")
-            if saved.cad_postal and unit ~= nil and saved.kind ~= "emergency" then
-                self.follow_rules:on_cad_tracking(saved.call_id, true, math.tointeger(tonumber(unit)))
+            local subject = Subjects.parse(saved.subject)
+            if saved.cad_postal and subject ~= nil and subject.kind == "unit" and saved.kind ~= "emergency" then
+                self.follow_rules:on_cad_tracking(saved.call_id, true, subject.id)
             end
             resumed = resumed + 1
         else
@@ -212,7 +210,7 @@ function Bridge:untrack(call_id_spec)
     self:release(removed.subject)
     self:send(Messages.untrack(call_id))
     -- Respected until a dispatcher changes the call's tracking: no rule re-follows it before.
-    self.follow_rules:hold(call_id)
+    self.follow_rules:hold(call_id, CadCache.find(self.host.call_cache(), call_id))
     self:save()
     return true
 end
@@ -251,12 +249,37 @@ function Bridge:stop(call_id, why, kind)
     self:say(call_id, "stopped", why .. "; the call stays where it was last put", kind)
 end
 
----How the console names a call: "call 501", or "911 call 501".
----@param call_id integer
----@param kind CallKind|nil
----@return string
-function Bridge.name(call_id, kind)
-    return (kind == "emergency" and "911 call " or "call ") .. call_id
+---What Follow reads: the tracked calls and the host's queries.
+---@return FollowView
+function Bridge:follow_view()
+    return { tracker = self.tracker, host = self.host }
+end
+
+---Carry out the rules' decisions (shared/follow.lua), in order.
+---@param decisions FollowDecision[]
+function Bridge:apply(decisions)
+    for _, d in ipairs(decisions) do
+        if d.op == "follow" then
+            self:follow(d.call_id, d.subject, d.extra, d.meta)
+        elseif d.op == "stop" then
+            self:stop(d.call_id, d.why, d.kind)
+        elseif d.op == "say" then
+            self:say(d.call_id, d.state, d.detail, d.kind)
+        elseif d.op == "save" then
+            self:save()
+        elseif d.op == "cad_postal" then
+            local call = self.tracker:get(d.call_id, d.kind)
+            if call ~= nil then
+                call.cad_postal = d.value
+                self:send_track(call)
+                self:save()
+            end
+        elseif d.op == "log" then
+            self.host.log(d.line)
+        else
+            error("unknown decision " .. tostring(d.op))
+        end
+    end
 end
 
 ---Tell the console and other resources what a rule did with a call: the
@@ -266,7 +289,7 @@ end
 ---@param detail string
 ---@param kind CallKind|nil dispatch when nil
 function Bridge:say(call_id, state, detail, kind)
-    self.host.log(("%s %s: %s"):format(Bridge.name(call_id, kind), state, detail))
+    self.host.log(("%s %s: %s"):format(Subjects.call_name(call_id, kind), state, detail))
     self.host.call_state(call_id, state, detail, kind or "dispatch")
 end
 
@@ -319,10 +342,11 @@ function Bridge:on_daemon_message(text)
             -- No rule follows it again (each try would cost an update that fails) until the
             -- CAD's cache shows a change to the call.
             if msg.kind == "dispatch" then
-                self.follow_rules:hold(msg.call_id)
+                self.follow_rules:hold(msg.call_id, CadCache.find(self.host.call_cache(), msg.call_id))
             end
             self:save()
-            self.host.log(("%s is gone from the CAD; no longer tracked"):format(Bridge.name(msg.call_id, msg.kind)))
+            self.host.log(("%s is gone from the CAD; no longer tracked")
+                :format(Subjects.call_name(msg.call_id, msg.kind)))
         end
     end
     -- A call that stopped moving says why in the console (a refused API key, an unknown
@@ -332,7 +356,8 @@ function Bridge:on_daemon_message(text)
     if msg.state == "failed" then
         if self.failed_told[told_key] ~= (msg.detail or "") then
             self.failed_told[told_key] = msg.detail or ""
-            self.host.log(("%s is not moving: %s"):format(Bridge.name(msg.call_id, msg.kind), msg.detail or "failed"))
+            self.host.log(("%s is not moving: %s")
+                :format(Subjects.call_name(msg.call_id, msg.kind), msg.detail or "failed"))
         end
     else
         self.failed_told[told_key] = nil
@@ -341,9 +366,9 @@ function Bridge:on_daemon_message(text)
 end
 
 ---One sampling period: read the followed subjects, send what moved or is due.
+---(The rules' upkeep comes first: see Sonorancad.tick in shared/sonorancad.lua.)
 ---@return integer sent number of position items sent
 function Bridge:tick()
-    self:upkeep(self.host.now())
     if not self.linked then
         return 0
     end
@@ -363,47 +388,4 @@ function Bridge:tick()
     return #items - #dropped
 end
 
----The suffix that tells a command's caller the daemon will only hear of it later.
----@return string
-function Bridge:link_note()
-    return self.linked and "" or " (daemon link is down: it is sent on reconnect)"
-end
-
----Run /trackcall or /untrackcall; returns the line to show the caller.
----@param name "trackcall"|"untrackcall"
----@param source integer 0 for the server console
----@param args string[]
----@return string reply
-function Bridge:command(name, source, args)
-    args = type(args) == "table" and args or {}
-    if name == "trackcall" then
-        if args[1] == nil then
-            return "usage: /trackcall <callId> [playerId]"
-        end
-        local subject = args[2]
-        if subject == nil then
-            if source == 0 then
-                return "usage: trackcall <callId> <playerId> (the console must name a player)"
-            end
-            subject = source
-        end
-        local ok, result = self:track(args[1], subject)
-        if not ok then
-            return "not tracked: " .. result
-        end
-        return ("call %s now follows %s"):format(Subjects.call_id(args[1]), result) .. self:link_note()
-    elseif name == "untrackcall" then
-        if args[1] == nil then
-            return "usage: /untrackcall <callId>"
-        end
-        local ok, reason = self:untrack(args[1])
-        if not ok then
-            return "not untracked: " .. reason
-        end
-        return ("call %s is no longer tracked"):format(Subjects.call_id(args[1])) .. self:link_note()
-    end
-    return "unknown command " .. tostring(name)
-end
-
-SonoranBridge.Bridge = Bridge
 return Bridge

@@ -6,7 +6,7 @@
 -- come from decoded JSON: usually numbers, but nothing guarantees it, so a
 -- lookup tries the number, the string, then scans the entries' callId.
 
-local Metadata = SonoranBridge.Metadata
+local Metadata = require("shared.metadata")
 
 local CadCache = {}
 
@@ -189,6 +189,4 @@ function CadCache.same_meta(a, b)
     return Metadata.same(a, b)
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.CadCache = CadCache
 return CadCache

@@ -6,7 +6,7 @@
 -- numbers, and no empty table where the wire wants an object (`meta` follows
 -- the rules of shared/metadata.lua).
 
-local Metadata = SonoranBridge.Metadata
+local Metadata = require("shared.metadata")
 
 local Messages = {}
 
@@ -364,6 +364,4 @@ function Messages.parse_daemon(text, decode)
     return { type = "call_state", call_id = call_id, state = msg.state, detail = detail, kind = kind }
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Messages = Messages
 return Messages

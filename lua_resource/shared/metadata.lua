@@ -223,6 +223,4 @@ function Metadata.fingerprint(value)
     return table.concat(parts)
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Metadata = Metadata
 return Metadata

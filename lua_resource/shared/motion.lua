@@ -104,6 +104,4 @@ function Motion.holds(track, dt, x, y, vx, vy, min_move)
     return Motion.off_track(track, dt, x, y, vx, vy) < min_move
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Motion = Motion
 return Motion

@@ -71,6 +71,4 @@ function PushEvents.read(chunk, decode)
     return { type = kind, call_ids = ids(type(data) == "table" and data.callIds or nil) }
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.PushEvents = PushEvents
 return PushEvents

@@ -11,7 +11,7 @@
 -- are skipped, never sent, and leave the subject's state untouched: its calls
 -- stay where the subject was last seen.
 
-local Motion = SonoranBridge.Motion
+local Motion = require("shared.motion")
 
 local Sampler = {}
 Sampler.__index = Sampler
@@ -183,6 +183,4 @@ function Sampler:reset()
     self.last = {}
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Sampler = Sampler
 return Sampler

@@ -10,7 +10,7 @@
 -- - entity:<netid> is a network id, reused after FXServer restarts: saved with
 --   the entity's model, resumed only when that id is an entity of that model.
 
-local Subjects = SonoranBridge.Subjects
+local Subjects = require("shared.subjects")
 
 local Saved = {}
 
@@ -146,7 +146,8 @@ end
 ---@return boolean
 ---@return string|nil reason
 function Saved.still_valid(track, identify)
-    local kind = track.subject:match("^(%a+):")
+    local subject = Subjects.parse(track.subject)
+    local kind = subject and subject.kind
     if kind == "unit" then
         return true
     end
@@ -162,6 +163,4 @@ function Saved.still_valid(track, identify)
     return true
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Saved = Saved
 return Saved

@@ -31,6 +31,14 @@ function Subjects.describe(value)
     return type(value) .. " " .. tostring(value)
 end
 
+---How the console names a call: "call 501", or "911 call 501".
+---@param call_id integer
+---@param kind CallKind|nil dispatch when nil
+---@return string
+function Subjects.call_name(call_id, kind)
+    return (kind == "emergency" and "911 call " or "call ") .. call_id
+end
+
 ---An integer in [1, max] from a number or a string of digits; nil otherwise.
 ---@param value any
 ---@param max integer
@@ -112,7 +120,4 @@ function Subjects.options(value)
     return { radius = radius }
 end
 
--- FiveM runs each listed file as a script and drops its return value: publish it too.
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Subjects = Subjects
 return Subjects

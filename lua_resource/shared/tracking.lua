@@ -163,6 +163,4 @@ function Tracking:count()
     return n
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Tracking = Tracking
 return Tracking

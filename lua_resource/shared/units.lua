@@ -131,6 +131,4 @@ function Units.players(cache, players, announced, logged_out)
     return map
 end
 
-SonoranBridge = SonoranBridge or {}
-SonoranBridge.Units = Units
 return Units

@@ -101,6 +101,7 @@ class FakeServer:
             self.fake.convars[name] = str(value)
         for key, text in (kvp or {}).items():
             self.fake.kvp[key] = text
+        g.LoadResourceFile = self._load_resource_file
         self._next_handle = 1000
         self._seen_frames = 0
 
@@ -111,6 +112,14 @@ class FakeServer:
         if isinstance(loaded, tuple):  # (nil, message)
             raise SyntaxError(loaded[1])
         return loaded()
+
+    def _load_resource_file(self, resource: Any, path: Any, *_: Any) -> str | None:
+        """LoadResourceFile as FXServer's server side has it: any file of the resource's
+        folder, as text; nil for a file that is not there (or another resource's)."""
+        if str(resource) != self.resource:
+            return None
+        file = self.resource_dir / str(path)
+        return file.read_text() if file.is_file() else None
 
     def manifest(self) -> list[tuple[str, Any]]:
         """The directives of fxmanifest.lua, in order, as (name, value) pairs."""
@@ -484,6 +493,13 @@ class FakeServer:
         self.trigger("SonoranCAD::pushevents:UnitLogout", unit_id)
         units = [u for u in lua_list(self.fake.cad.units) if u.id != unit_id]
         self.fake.cad.units = self.lua.table_from(units)
+
+
+def stock_require(runtime: Any) -> Any:
+    """Stock Lua's `require` of a runtime, pointed at the resource's folder ("shared.follow" is
+    shared/follow.lua), for pure modules loaded without FXServer. Returns `require`."""
+    runtime.globals().package.path = f"{RESOURCE_DIR}/?.lua"
+    return runtime.eval("function(name) return (require(name)) end")  # the module alone
 
 
 def new_environment(runtime: Any) -> Any:

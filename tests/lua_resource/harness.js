@@ -3,8 +3,10 @@
 //
 //   node [--experimental-websocket] harness.js <transport.js>
 //
-// Environment: HARNESS_CONVARS (JSON object), HARNESS_RANDOM (a fixed Math.random()),
-// HARNESS_VERSION (the manifest's version).
+// Environment: HARNESS_SETTINGS (JSON object: what server/main.lua hands the script at
+// start in `sonoran_bridge:transportSettings`, right after the script loaded, as in a
+// resource start), HARNESS_RANDOM (a fixed Math.random()), HARNESS_VERSION (the manifest's
+// version). There is no GetConvar: the script reads no convar.
 // Out (stdout, one JSON object a line, each with `t` in ms):
 //   {ev:"log", line}            console.log of the script
 //   {ev:"emit", name, args}     emit(...) of the script (JS -> Lua events)
@@ -23,7 +25,6 @@ const readline = require('readline');
 const started = Date.now();
 const out = (obj) => process.stdout.write(`${JSON.stringify({ t: Date.now() - started, ...obj })}\n`);
 
-const convars = JSON.parse(process.env.HARNESS_CONVARS || '{}');
 const handlers = new Map();
 
 globalThis.on = (name, fn) => {
@@ -34,7 +35,6 @@ globalThis.emit = (name, ...args) => {
   out({ ev: 'emit', name, args });
   for (const fn of handlers.get(name) || []) fn(...args);
 };
-globalThis.GetConvar = (name, fallback) => (name in convars ? String(convars[name]) : fallback);
 globalThis.GetCurrentResourceName = () => 'sonoran_bridge';
 globalThis.GetResourceMetadata = (resource, key) =>
   key === 'version' ? process.env.HARNESS_VERSION || '0.0.0' : null;
@@ -88,4 +88,8 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
 });
 
 vm.runInThisContext(fs.readFileSync(script, 'utf8'), { filename: script });
+if (process.env.HARNESS_SETTINGS) {
+  const settings = JSON.parse(process.env.HARNESS_SETTINGS);
+  for (const fn of handlers.get('sonoran_bridge:transportSettings') || []) fn(settings);
+}
 out({ ev: 'loaded' });

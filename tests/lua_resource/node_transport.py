@@ -11,6 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lupa import lua54
+
+from .fivem import encode_like_fivem, stock_require
+
 HERE = Path(__file__).resolve().parent
 TRANSPORT = HERE.parents[1] / "lua_resource" / "server" / "transport.js"
 HARNESS = HERE / "harness.js"
@@ -26,6 +30,16 @@ def node_flags() -> list[str]:
 
 
 Event = dict[str, Any]
+
+
+def transport_settings(convars: dict[str, Any]) -> dict[str, Any]:
+    """What server/main.lua hands transport.js at start for these convars: the `transport`
+    part of the real shared/settings.lua's reading, as it crosses to JS."""
+    lua = lua54.LuaRuntime(unpack_returned_tuples=True)
+    settings = stock_require(lua)("shared.settings")
+    values = {name: str(value) for name, value in convars.items()}
+    read, _warnings = settings.read(lambda name, default: values.get(name, default))
+    return json.loads(encode_like_fivem(read.transport))  # type: ignore[no-any-return]
 
 
 class NodeTransport:
@@ -45,10 +59,11 @@ class NodeTransport:
         version: str = "0.1.0",
         env: dict[str, str] | None = None,
     ) -> NodeTransport:
-        """Start transport.js; `env` adds to Node's environment (e.g. NODE_EXTRA_CA_CERTS, as
-        an FXServer host would set for a private CA)."""
+        """Start transport.js and hand it the settings main.lua reads from `convars`, as
+        FXServer's resource start does; `env` adds to Node's environment (e.g.
+        NODE_EXTRA_CA_CERTS, as an FXServer host would set for a private CA)."""
         env = {
-            "HARNESS_CONVARS": json.dumps({k: str(v) for k, v in convars.items()}),
+            "HARNESS_SETTINGS": json.dumps(transport_settings(convars)),
             "HARNESS_VERSION": version,
             "PATH": "/usr/bin:/bin",
             **(env or {}),

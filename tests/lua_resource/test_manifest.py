@@ -33,10 +33,9 @@ def test_metadata_fields() -> None:
     assert d["version"] == bridge.__version__
 
 
-def test_scripts_run_js_first_then_the_modules_then_main_and_all_exist() -> None:
+def test_scripts_run_js_first_then_the_loader_then_main_and_all_exist() -> None:
     scripts = FakeServer().server_scripts()
-    assert scripts[0] == "server/transport.js"
-    assert scripts[-1] == "server/main.lua"
+    assert scripts == ["server/transport.js", "server/require.lua", "server/main.lua"]
     for script in scripts:
         assert (RESOURCE_DIR / script).is_file(), script
     assert not [s for s in scripts if s.startswith("client")]
@@ -59,9 +58,16 @@ def test_lua_has_no_fivem_only_syntax() -> None:
 def test_only_main_lua_touches_natives() -> None:
     natives = re.compile(
         r"\b(GetPlayers|GetPlayerPed|GetEntityCoords|DoesEntityExist|GetConvar\w*|RegisterCommand|"
-        r"AddEventHandler|TriggerEvent|TriggerClientEvent|CreateThread|Wait|GetResourceState|exports)\s*[\(.:\[]"
+        r"AddEventHandler|TriggerEvent|TriggerClientEvent|CreateThread|Wait|GetResourceState|exports|"
+        r"LoadResourceFile|GetCurrentResourceName)\s*[\(.:\[]"
     )
     for path in (RESOURCE_DIR / "shared").glob("*.lua"):
         code = re.sub(r"--.*", "", path.read_text())
         assert not natives.search(code), (path, natives.search(code))
     assert natives.search(Path(RESOURCE_DIR / "server" / "main.lua").read_text())
+    # The loader reads the resource's files and touches nothing else.
+    loader = re.sub(r"--.*", "", (RESOURCE_DIR / "server" / "require.lua").read_text())
+    assert {m.group(1) for m in natives.finditer(loader)} == {
+        "GetCurrentResourceName",
+        "LoadResourceFile",
+    }

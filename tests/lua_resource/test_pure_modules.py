@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -13,55 +14,59 @@ from lupa import lua54
 
 from bridge import protocol
 
-from .fivem import RESOURCE_DIR, FakeServer, decoder, encode_like_fivem, lua_list, strict_json
+from .fivem import (
+    RESOURCE_DIR,
+    FakeServer,
+    decoder,
+    encode_like_fivem,
+    lua_list,
+    stock_require,
+    strict_json,
+)
 
-PURE = [
-    "shared/subjects.lua",
-    "shared/metadata.lua",
-    "shared/tracking.lua",
-    "shared/motion.lua",
-    "shared/sampler.lua",
-    "shared/messages.lua",
-    "shared/cadcache.lua",
-    "shared/pushevents.lua",
-    "shared/units.lua",
-    "shared/saved.lua",
-    "shared/follow.lua",
-    "shared/settings.lua",
-    "shared/bridge.lua",
-    "shared/sonorancad.lua",
-]
+MODULES = {
+    "subjects": "Subjects",
+    "metadata": "Metadata",
+    "tracking": "Tracking",
+    "motion": "Motion",
+    "sampler": "Sampler",
+    "messages": "Messages",
+    "cadcache": "CadCache",
+    "pushevents": "PushEvents",
+    "units": "Units",
+    "saved": "Saved",
+    "follow": "Follow",
+    "settings": "Settings",
+    "bridge": "Bridge",
+    "sonorancad": "Sonorancad",
+    "commands": "Commands",
+}
 
 
 class Bare:
-    """The pure modules loaded with only Lua's standard library and `SonoranBridge`."""
+    """The pure modules loaded with only Lua's standard library, through stock `require`."""
 
     def __init__(self) -> None:
         self.lua = lua54.LuaRuntime(unpack_returned_tuples=True)
-        g = self.lua.globals()
+        require = stock_require(self.lua)
         self.lua.execute(
             """
-            local allowed = { SonoranBridge = true }
+            local allowed = { require = true }
             setmetatable(_G, {
                 __index = function(_, key)
                     if not allowed[key] then
                         error("pure module read global " .. tostring(key), 2)
                     end
                 end,
-                __newindex = function(t, key, value)
-                    if not allowed[key] then
-                        error("pure module wrote global " .. tostring(key), 2)
-                    end
-                    rawset(t, key, value)
+                __newindex = function(_, key)
+                    error("pure module wrote global " .. tostring(key), 2)
                 end,
             })
             """
         )
-        for path in PURE:
-            loaded = g.load((RESOURCE_DIR / path).read_text(), "@" + path)
-            assert not isinstance(loaded, tuple), loaded
-            loaded()
-        self.m = g.SonoranBridge
+        self.m = self.lua.table_from(
+            {name: require("shared." + module) for module, name in MODULES.items()}
+        )
         self.encode = encode_like_fivem
         self.decode = decoder(self.lua)
 
@@ -77,40 +82,48 @@ def bare() -> Bare:
     return Bare()
 
 
-def test_every_pure_module_is_listed_in_the_manifest_before_main() -> None:
-    scripts = FakeServer().server_scripts()
-    assert scripts[0] == "server/transport.js"
-    assert scripts[-1] == "server/main.lua"
-    assert scripts[1:-1] == PURE
-    on_disk = sorted(
-        str(p.relative_to(RESOURCE_DIR)) for p in (RESOURCE_DIR / "shared").glob("*.lua")
-    )
-    assert on_disk == sorted(PURE)
-
-
-def test_each_module_returns_its_table_and_publishes_it() -> None:
-    lua = lua54.LuaRuntime()
-    rawequal = lua.eval("rawequal")
-    names = [
-        "Subjects",
-        "Metadata",
-        "Tracking",
-        "Motion",
-        "Sampler",
-        "Messages",
-        "CadCache",
-        "PushEvents",
-        "Units",
-        "Saved",
-        "Follow",
-        "Settings",
-        "Bridge",
-        "Bridge",  # shared/sonorancad.lua adds the bridge's sonorancad methods
+def test_the_manifest_lists_only_the_entry_files() -> None:
+    """The modules under shared/ are not scripts of their own: main.lua requires them."""
+    assert FakeServer().server_scripts() == [
+        "server/transport.js",
+        "server/require.lua",
+        "server/main.lua",
     ]
-    for path, name in zip(PURE, names, strict=True):  # in order: bridge.lua uses the others
-        module = lua.globals().load((RESOURCE_DIR / path).read_text(), "@" + path)()
-        assert lua54.lua_type(module) == "table"
-        assert rawequal(module, lua.globals().SonoranBridge[name])
+    on_disk = sorted(p.stem for p in (RESOURCE_DIR / "shared").glob("*.lua"))
+    assert on_disk == sorted(MODULES)
+
+
+def test_each_module_returns_its_table_and_writes_no_global() -> None:
+    """Each module, loaded alone in a bare state, returns a table and leaves the globals as
+    they were: whatever it needs, it requires."""
+    for module in MODULES:
+        lua = lua54.LuaRuntime()
+        require = stock_require(lua)
+        before = set(lua.globals().keys())
+        assert lua54.lua_type(require("shared." + module)) == "table", module
+        assert set(lua.globals().keys()) == before, module
+
+
+def test_the_modules_require_down_the_layers_only() -> None:
+    """main.lua -> sonorancad, commands -> bridge -> follow -> the rest: no module requires
+    one of its own layer or above, so there is no circle (the loader would refuse one)."""
+    layer = {
+        "sonorancad": 4,
+        "commands": 4,
+        "bridge": 3,
+        "follow": 2,
+        "sampler": 1,
+        "messages": 1,
+        "cadcache": 1,
+        "saved": 1,
+    }
+    pattern = re.compile(r'require\("shared\.(\w+)"\)')
+    for module in MODULES:
+        needs = pattern.findall((RESOURCE_DIR / "shared" / f"{module}.lua").read_text())
+        for need in needs:
+            assert layer.get(need, 0) < layer.get(module, 0), (module, need)
+    main = (RESOURCE_DIR / "server" / "main.lua").read_text()
+    assert set(pattern.findall(main)) >= {"bridge", "sonorancad", "commands", "settings"}
 
 
 # -- subjects ---------------------------------------------------------------------------
@@ -378,9 +391,14 @@ def test_messages_carry_kind_for_911_calls_only(bare: Bare) -> None:
     dispatch = bare.table({"call_id": 501, "subject": "player:3", "kind": "dispatch"})
     emergency = bare.table({"call_id": 501, "subject": "player:3", "kind": "emergency"})
     assert "kind" not in strict_json(bare.encode(m.track(dispatch)))
-    for msg in (m.track(emergency), m.untrack(501, "emergency"), m.call_closed(501, "emergency"),
-                m.call_meta(501, bare.table({"a": 1}), "emergency"),
-                m.call_meta_stale(501, "emergency"), m.sync(bare.table([emergency]), True)):
+    for msg in (
+        m.track(emergency),
+        m.untrack(501, "emergency"),
+        m.call_closed(501, "emergency"),
+        m.call_meta(501, bare.table({"a": 1}), "emergency"),
+        m.call_meta_stale(501, "emergency"),
+        m.sync(bare.table([emergency]), True),
+    ):
         assert m.check(msg) is True
         text = bare.encode(msg)
         protocol.decode(text)  # the daemon reads it
@@ -395,11 +413,18 @@ def test_messages_carry_kind_for_911_calls_only(bare: Bare) -> None:
 
 def test_saved_tracks_keep_their_kind(bare: Bare) -> None:
     saved = bare.m.Saved
-    calls = bare.table([
-        {"call_id": 501, "subject": "unit:7", "kind": "dispatch", "origin": "primary"},
-        {"call_id": 501, "subject": "player:3", "kind": "emergency", "origin": "caller",
-         "who": "license:x"},
-    ])
+    calls = bare.table(
+        [
+            {"call_id": 501, "subject": "unit:7", "kind": "dispatch", "origin": "primary"},
+            {
+                "call_id": 501,
+                "subject": "player:3",
+                "kind": "emergency",
+                "origin": "caller",
+                "who": "license:x",
+            },
+        ]
+    )
     text = saved.encode(calls, bare.table({}), bare.encode)
     state, problems = saved.decode(text, bare.decode)
     assert len(problems) == 0
@@ -467,11 +492,17 @@ def test_push_events_read_every_id_of_a_bulk_close(bare: Bare) -> None:
 
     close = {"key": "the-api-key", "type": "EVENT_DISPATCH_CLOSED"}
     assert read({**close, "data": {"callIds": [1234, 5678]}}) == (
-        "EVENT_DISPATCH_CLOSED", [1234, 5678])
+        "EVENT_DISPATCH_CLOSED",
+        [1234, 5678],
+    )
     # the shape Sonoran's page shows (data as a one-item list), odd ids skipped, any case
-    assert read({**close, "type": "event_dispatch_closed",
-                 "data": [{"callIds": ["12", 0, -3, 1.5, "x", None, 13]}]}) == (
-        "EVENT_DISPATCH_CLOSED", [12, 13])
+    assert read(
+        {
+            **close,
+            "type": "event_dispatch_closed",
+            "data": [{"callIds": ["12", 0, -3, 1.5, "x", None, 13]}],
+        }
+    ) == ("EVENT_DISPATCH_CLOSED", [12, 13])
     assert read({**close, "data": {}}) == ("EVENT_DISPATCH_CLOSED", [])
     assert read({**close, "type": "EVENT_DISPATCH_NEW", "data": {"callIds": [1]}}) is None
     assert bare.m.PushEvents.read("{not json", bare.decode) is None
