@@ -105,7 +105,7 @@ class BudgetConfig(Struct, forbid_unknown_fields=True, kw_only=True):
 
     window_seconds: Seconds = 60.0
     update_call: Annotated[int, Meta(ge=1, le=10_000)] = 10
-    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 3
+    get_calls: Annotated[int, Meta(ge=0, le=10_000)] = 4
     """Reads of the call list per window: the CAD allows 5 a minute per key, and sonorancad on
     the same key reads once a minute; 3 leaves it room, and one more to spare."""
     margin_seconds: Annotated[float, Meta(ge=0, le=60)] = 1.0

@@ -62,7 +62,7 @@ def test_empty_file_gives_the_documented_defaults() -> None:
     assert config.listen.allow_remote is False
     assert config.budget.window_seconds == 60.0
     assert config.budget.update_call == 10
-    assert config.budget.get_calls == 3
+    assert config.budget.get_calls == 4
     assert config.tracking.close_check_seconds == 30.0
     assert config.budget.margin_seconds == 1.0
     assert config.tracking.min_move == 10.0
