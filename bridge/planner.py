@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from bridge import freshness, placement
 from bridge import meta as metadata
-from bridge import motion
 from bridge.budget import Backoff, Budget
 from bridge.outcomes import (
     AuthFailed,
@@ -27,6 +27,7 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
+from bridge.placement import MOVING as MOVING
 from bridge.postal import PostalIndex
 from bridge.protocol import (
     DISPATCH,
@@ -43,23 +44,6 @@ from bridge.protocol import (
 )
 from bridge.scheduler import BudgetAware, Candidate, Policy
 from bridge.tracker import Call, CallKey, Fix, Tracker
-
-MOVING = 1.0
-"""Metres per second above which a subject counts as moving."""
-LEAD_MIN_SPEED = 2.0
-TURNING = 0.35
-"""Radians the heading changed at the last estimated fix above which a subject is turning: no
-lead."""
-SILENT = 10.0
-"""Seconds without a fix after which an estimated velocity is no basis for a lead (a reported
-one holds for `motion.HORIZON`: the resource would have sent, had the subject left its track)."""
-BRAKING = 3.0
-"""Metres per second squared of slowing above which a reported subject is braking."""
-BRAKING_FOR = 3.0
-"""Seconds a braking subject is taken to brake on: a resource still silent after that has seen
-it hold its new track (a braking subject breaks it every period)."""
-
-MAX_RADIUS = 1_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,38 +449,25 @@ class Planner:
         )
 
     def _meta_old(self, call: Call, at: float) -> bool:
-        """Whether a push of the call at `at` wants its metaData read afresh first: known for
-        longer than `meta_max_age`, and no relay brings its edits."""
-        max_age = self.settings.meta_max_age
-        if not max_age or call.relayed:
-            return False
-        return call.meta_at is None or at - call.meta_at > max_age
+        return freshness.meta_old(call, at, self.settings.meta_max_age)
 
     def _may_read(self, server_id: int, now: float) -> bool:
-        """Whether the fetch interval lets a read of the server's list go now."""
-        last = self._fetched_at.get(server_id, -math.inf)
-        return now >= last + self.settings.fetch_interval
+        last = self._fetched_at.get(server_id)
+        return freshness.may_read(last, now, self.settings.fetch_interval)
 
     def _freshen(self, call: Call, at: float, now: float) -> Fetch | Literal["wait"] | None:
-        """A read of the call's list, begun `now`, before its push at `at`, when what is known
-        of its metaData is older than `meta_max_age`: an edit no relay brought is then kept,
-        not reverted.
-
-        Reads of a server are a fetch interval apart at least, and within the GET budget (3 a
-        minute by default, leaving room for sonorancad's own poll); between them the push goes
-        as is.
-        A read held back by a failure's back-off is waited for (`meta_wait` at most). A call
-        whose metaData the game server relays needs none: its relays bring the edits.
-        """
-        if self.get_budget is None or not self._meta_old(call, at):
-            return None
-        if not self._may_read(call.server_id, now):
-            return None
-        slot = self.get_budget.next_slot(now)
-        if slot <= now:
-            return Fetch(call.server_id)
-        held = self.get_budget.blocked_until() > now and slot - now <= self.settings.meta_wait
-        return "wait" if held else None
+        """A read of the call's list before its push at `at` (`freshness.freshen`)."""
+        wanted = freshness.freshen(
+            call,
+            at,
+            now,
+            get_budget=self.get_budget,
+            last_read=self._fetched_at.get(call.server_id),
+            max_age=self.settings.meta_max_age,
+            fetch_interval=self.settings.fetch_interval,
+            meta_wait=self.settings.meta_wait,
+        )
+        return Fetch(call.server_id) if wanted == "read" else wanted
 
     def next_wake(self, now: float) -> float:
         """When a slot opens next (inf while the budget waits on a request in flight), or the
@@ -591,41 +562,8 @@ class Planner:
         return Fetch(min(due)) if due else None
 
     def _push_for(self, chosen: Candidate, now: float) -> Push:
-        call, fix = chosen.call, chosen.fix
-        ahead = self.lead_seconds(chosen, now) if self.settings.lead else 0.0
-        if fix.reported:
-            # Where the resource's own prediction puts the subject now (one model), and on at
-            # its velocity from there: the lead is a forecast, the prediction is knowledge.
-            x, y = motion.predict(fix, now - fix.t)
-            x, y = x + fix.vx * ahead, y + fix.vy * ahead
-        else:
-            x, y = fix.x + fix.vx * ahead, fix.y + fix.vy * ahead
-        radius = call.radius if call.radius is not None else self.settings.default_radius
-        if self.settings.grow_radius and fix.speed > MOVING:
-            # On a straight road the subject passes the pushed point and runs on to the next
-            # push: the farther of the two ends is how far it may be from the drawn point.
-            stray = fix.speed * max(ahead, chosen.wait - ahead)
-            radius = max(radius, min(MAX_RADIUS, stray))
-        assert call.meta is not None
-        body = metadata.merged(call.meta, x, y, fix.z, radius)
-        postal = self._postal_for(call, x, y)
-        if call.emergency and self.postals is not None and not call.cad_postal:
-            # A 911 call keeps its postal in its metaData (its list item has none on top): a
-            # key the bridge owns for it, so a relayed copy's older code is not sent back.
-            body["postal"] = self.postals.nearest(x, y)
-        return Push(call.key, body, x, y, fix.z, radius, fix.t, postal)
-
-    def _postal_for(self, call: Call, x: float, y: float) -> str | None:
-        """The postal to send with a push to (x, y): None without a postal file, for a call whose
-        postal Sonoran's own track primary keeps, or when the CAD holds that code already."""
-        if self.postals is None or call.cad_postal:
-            return None
-        code = self.postals.nearest(x, y)
-        known = call.postal
-        if call.emergency and known is None and call.meta is not None:
-            held = call.meta.get("postal")
-            known = held if isinstance(held, str) else None
-        return None if code == known else code
+        at = placement.place(chosen, now, self.settings, self.postals)
+        return Push(chosen.call.key, at.meta, at.x, at.y, at.z, at.radius, chosen.fix.t, at.postal)
 
     def refresh_interval(self, now: float) -> float:
         """Seconds until a moving call's next turn, were the budget shared evenly."""
@@ -634,25 +572,8 @@ class Planner:
         return per_slot * max(1, moving)
 
     def lead_seconds(self, chosen: Candidate, now: float) -> float:
-        """How far ahead to project a steady mover: a share of its expected wait, capped.
-
-        Zero for a slow, turning or silent subject: projecting it would overshoot.
-        """
-        fix = chosen.fix
-        quiet = now - fix.t
-        if fix.speed < LEAD_MIN_SPEED:
-            return 0.0
-        if not fix.reported:
-            if fix.turn > TURNING or quiet > SILENT:
-                return 0.0
-            return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
-        # A reported turn needs no test: the resource sends the new heading as it turns. A
-        # subject braking is about to turn or stop, where a lead would overshoot.
-        if fix.accel < -BRAKING and quiet < BRAKING_FOR:
-            return 0.0
-        if quiet > motion.HORIZON:
-            return 0.0  # past the heartbeat: the link, not the subject, went quiet
-        return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
+        """How far ahead to project a steady mover (`placement.lead_seconds`)."""
+        return placement.lead_seconds(chosen, now, self.settings)
 
     def begin(self, action: Push | Fetch, now: float) -> None:
         """Spend the slot the action takes: what choosing it looked at becomes state."""
