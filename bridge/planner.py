@@ -42,6 +42,7 @@ from bridge.protocol import (
     Track,
     Untrack,
 )
+from bridge.routes import RouteHealth, RouteName
 from bridge.scheduler import BudgetAware, Candidate, Policy
 from bridge.tracker import Call, CallKey, Fix, Tracker
 
@@ -217,15 +218,11 @@ class Planner:
     """Servers whose list of calls answered 404, and until when their requests wait."""
     _pauses: dict[int, Backoff] = field(default_factory=dict)
     _rate_backoff: Backoff = field(init=False)
-    _fault_backoffs: dict[str, Backoff] = field(default_factory=dict)
-    """Route -> its back-off after failures: a read failing for good must not start again
+    _routes: dict[RouteName, RouteHealth] = field(default_factory=dict)
+    """Route -> its health (`bridge.routes`): a read failing for good must not start again
     from a second each time an update goes through (it would read at every free slot)."""
     _auth_backoff: Backoff = field(init=False)
     auth_failing: bool = False
-    _refusing: list[Budget] = field(default_factory=list)
-    """Budgets whose last answer was a 429: another is the same spell, not news of a neighbour."""
-    _spells: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
-    """(429s or failures, route) -> when the spell began and how many answers it has had."""
 
     def __post_init__(self) -> None:
         if isinstance(self.policy, BudgetAware):
@@ -237,7 +234,8 @@ class Planner:
         self.settings = settings
         self.tracker.near = settings.min_move
         self._rate_backoff = Backoff(settings.rate_backoff, settings.rate_backoff_cap)
-        self._fault_backoffs = {}
+        for route in self._routes.values():
+            route.fault_backoff = Backoff(settings.fault_backoff, settings.fault_backoff_cap)
         self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
 
     def receive(
@@ -790,17 +788,18 @@ class Planner:
         self, action: Push | Fetch, result: PatchResult | GetResult, now: float
     ) -> list[Notice | Alert]:
         budget = self._budget_of(action)
+        route = self._health(budget)
         events: list[Notice | Alert] = []
         match result:
             case RateLimited(retry_after=retry_after):
                 self.refusals += 1
-                if budget not in self._refusing:
+                if not route.refusing:
                     # Ours in the window the CAD refused, this one aside: the rest is another's.
                     budget.refused(now, admitted=budget.used(now) - 1)
-                    self._refusing.append(budget)
+                    route.refusing = True
                 wait = retry_after if retry_after is not None else self._rate_backoff.delay()
                 budget.block_until(now + wait)
-                self._in_spell("429s", budget, now)
+                route.in_spell("429s", now)
             case AuthFailed(status=status, detail=detail, trace=trace):
                 self.update_budget.block_until(now + self._auth_backoff.delay())
                 if self.get_budget is not None:
@@ -809,53 +808,26 @@ class Planner:
                     self.auth_failing = True
                     events.append(Alert("auth_failed", f"HTTP {status}: {detail}", None, trace))
             case Transient():
-                budget.block_until(now + self._fault_backoff(budget).delay())
-                self._in_spell("failed requests", budget, now)
+                budget.block_until(now + route.fault_backoff.delay())
+                route.in_spell("failed requests", now)
             case Updated() | CallList() | Gone():
                 # A Rejected is no news of the route: it says one call's update was refused,
                 # not that the CAD stopped limiting or failing; those waits stand.
-                if budget in self._refusing:
-                    self._refusing.remove(budget)
-                events.extend(self._spells_over(budget, now))
+                events.extend(Alert(alert, message) for alert, message in route.answered(now))
                 self._rate_backoff.reset()
-                self._fault_backoff(budget).reset()
                 if self.auth_failing:
                     self.auth_failing = False
                     self._auth_backoff.reset()
                     events.append(Alert("auth_resolved", "the CAD accepts the API key again"))
         return events
 
-    def _fault_backoff(self, budget: Budget) -> Backoff:
-        route = self._route(budget)
-        if route not in self._fault_backoffs:
-            settings = self.settings
-            initial, cap = settings.fault_backoff, settings.fault_backoff_cap
-            self._fault_backoffs[route] = Backoff(initial, cap)
-        return self._fault_backoffs[route]
-
-    def _route(self, budget: Budget) -> str:
-        return "update_call" if budget is self.update_budget else "get_calls"
-
-    def _in_spell(self, kind: str, budget: Budget, now: float) -> None:
-        since, count = self._spells.get((kind, self._route(budget)), (now, 0))
-        self._spells[(kind, self._route(budget))] = (since, count + 1)
-
-    def _spells_over(self, budget: Budget, now: float) -> list[Notice | Alert]:
-        """An answer came through: each spell of 429s or failures on its route has ended."""
-        route = self._route(budget)
-        events: list[Notice | Alert] = []
-        for kind, event in (("429s", "rate_limit_resolved"), ("failed requests", "cad_resolved")):
-            spell = self._spells.pop((kind, route), None)
-            if spell is not None:
-                since, count = spell
-                events.append(
-                    Alert(
-                        event,
-                        f"{route}: the CAD answers again after {count} {kind} "
-                        f"in {now - since:.0f} s",
-                    )
-                )
-        return events
+    def _health(self, budget: Budget) -> RouteHealth:
+        """The health of the route the budget paces, made on its first answer."""
+        name: RouteName = "update_call" if budget is self.update_budget else "get_calls"
+        if name not in self._routes:
+            backoff = Backoff(self.settings.fault_backoff, self.settings.fault_backoff_cap)
+            self._routes[name] = RouteHealth(name, backoff)
+        return self._routes[name]
 
     def note_quota(self, action: Push | Fetch, quota: Quota | None, now: float) -> None:
         """Respect a gateway that says the key's window is spent, whoever spent it."""
