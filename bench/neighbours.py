@@ -136,8 +136,6 @@ async def postal_offer() -> Figures:
 # -- 2. connections --------------------------------------------------------------------------
 
 
-
-
 def _limit_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 

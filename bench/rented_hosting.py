@@ -123,8 +123,6 @@ def edit(config: Path, keys: dict[str, dict[str, str]]) -> None:
     config.write_text("\n".join(lines) + "\n")
 
 
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

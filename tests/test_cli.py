@@ -85,8 +85,6 @@ def test_the_demo_runs_offline_and_reports(capsys: pytest.CaptureFixture[str]) -
     assert "summary" in out and "429s 0" in out and "intact" in out and "LOST" not in out
 
 
-
-
 def provoke_secret_paths(port: int) -> list[str]:
     """Drive the paths that handle what a client sent in place of, or beside, the secrets:
     a wrong token that extends the real one, and bad frames with both pasted in (the decoder

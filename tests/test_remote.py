@@ -49,8 +49,6 @@ def pairs(ca: TestCa) -> list[Pair]:
     return [ca.issue("first"), ca.issue("renewed")]
 
 
-
-
 def installed(pair: Pair, folder: Path) -> Pair:
     """The pair copied where the config points (as certbot's live/ folder is)."""
     folder.mkdir(exist_ok=True)

@@ -175,8 +175,6 @@ async def test_a_loopback_page_refuses_other_host_names_and_unknown_paths(daemon
     assert "script-src 'self'" in page.headers["content-security-policy"]
 
 
-
-
 async def test_the_status_port_in_the_config_starts_the_page_with_the_daemon(
     make_daemon: MakeDaemon,
 ) -> None:

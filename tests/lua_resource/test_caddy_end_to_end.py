@@ -41,8 +41,6 @@ pytestmark = [
 Run = Callable[..., Any]
 
 
-
-
 def with_status(port: int) -> Callable[[CadStandIn], Config]:
     """The recipe's daemon: everything on loopback, the status page with its login."""
 
