@@ -18,6 +18,7 @@ from typing import Any
 import bridge
 from bench.rig import SERVER_ID, Outcome, Pace, Rig
 from bridge.app import Daemon
+from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep
 from bridge.outcomes import CallList, Meta, Updated
 from bridge.planner import Fetch
 from bridge.protocol import CallClosed, Position, Positions, Sync, Track, TrackSpec, Untrack
@@ -167,10 +168,10 @@ class _AnsweringCad:
     last_quota = None
 
     async def update_call(self, server_id: int, call_id: int, meta: Meta) -> Any:
-        raise AssertionError("the churn drives the planner directly")
+        raise AssertionError("the churn drives the daemon's driver directly")
 
     async def get_calls(self, server_id: int) -> Any:
-        raise AssertionError("the churn drives the planner directly")
+        raise AssertionError("the churn drives the daemon's driver directly")
 
 
 def churn(rounds: int = 20_000, live: int = 20) -> Churn:
@@ -180,6 +181,7 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
     config = Pace().config("http://127.0.0.1:9")
     daemon = Daemon(config, cad=_AnsweringCad(), clock=lambda: clock[0])
     planner = daemon.planner
+    driver = Driver(planner)
     meta = {"postal": "1"}
     growth = 0.0
     tracemalloc.start()
@@ -201,15 +203,17 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
                 kept = [TrackSpec(call_id=c.call_id, subject=c.subject)
                         for c in daemon.tracker.calls_of(server)]
                 daemon.on_message(server, Sync(tracks=kept))
-            action = planner.next_action(clock[0])
-            if action is not None:
-                planner.begin(action, clock[0])
+            action = driver.step(clock[0])
+            if not isinstance(action, Sleep):
+                driver.begin(action, clock[0])
                 if isinstance(action, Fetch):
                     listed = {c.call_id: meta for c in daemon.tracker.calls_of(action.server_id)}
-                    planner.finish_fetch(action, CallList(calls=listed), clock[0])
+                    driver.complete(
+                        ListAnswer(action, CallList(calls=listed), None, clock[0], clock[0])
+                    )
                 else:
-                    answer = Updated(call={}, meta=action.meta)
-                    planner.finish_push(action, answer, clock[0])
+                    updated = Updated(call={}, meta=action.meta)
+                    driver.complete(PatchAnswer(action, updated, None, clock[0], clock[0]))
         end = tracemalloc.take_snapshot()
         # Only what the daemon's own code allocated: not the log lines a test runner keeps.
         mine = [tracemalloc.Filter(True, str(Path(bridge.__file__).parent / "*"))]

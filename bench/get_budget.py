@@ -25,10 +25,11 @@ from typing import Any, Literal
 import httpx
 
 from bench.loopback import FIRST_CALL, SERVER_ID, loopback, moving
-from bridge.budget import Backoff, Budget
+from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, Transient, Updated
 from bridge.planner import Planner
+from bridge.routes import RouteHealth
 
 MINUTES = 10.0
 CLOSED_AT = 300.0
@@ -83,8 +84,10 @@ class OneBackoff(Planner):
     """One failure back-off for both routes, as before: an update that went through started a
     failing read's back-off again from a second."""
 
-    def _fault_backoff(self, budget: Budget) -> Backoff:
-        return super()._fault_backoff(self.update_budget)
+    def _health(self, budget: Budget) -> RouteHealth:
+        route = super()._health(budget)
+        route.fault_backoff = super()._health(self.update_budget).fault_backoff
+        return route
 
 
 def before(planner: Planner) -> Planner:

@@ -30,7 +30,6 @@ import gzip
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.kit import free_port
 from bridge import logs
 from bridge.app import Daemon
 from bridge.cad import CadClient
@@ -136,12 +136,6 @@ async def postal_offer() -> Figures:
 # -- 2. connections --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _limit_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
@@ -204,7 +198,7 @@ async def _churn(port: int, stop: asyncio.Event) -> int:
 
 async def connections() -> Figures:
     folder = Path(tempfile.mkdtemp(prefix="neighbours-"))
-    port = _free_port()
+    port = free_port()
     config = folder / "config.toml"
     config.write_text(
         f'[cad]\napi_url = "http://127.0.0.1:9"\napi_key = "{KEY}"\n'

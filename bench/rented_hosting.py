@@ -44,6 +44,7 @@ if str(ROOT / "tests") not in sys.path:
 
 from tls_ca import TestCa  # noqa: E402
 
+from bench.kit import free_port  # noqa: E402
 from bench.rig import until  # noqa: E402
 from bridge.standin.cad import CadStandIn  # noqa: E402
 from tests.lua_resource.fivem import FakeServer  # noqa: E402
@@ -120,15 +121,6 @@ def edit(config: Path, keys: dict[str, dict[str, str]]) -> None:
     if left:
         raise SystemExit(f"keys not found in {config}: {left}")
     config.write_text("\n".join(lines) + "\n")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def rss_mb(pid: int) -> float:

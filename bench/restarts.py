@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from bench.kit import free_port
 from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig, until
 from bridge.config import Config
 from bridge.standin.cad import Fault
@@ -30,11 +30,6 @@ from bridge.standin.cad import Fault
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config_toml(config: Config) -> str:

@@ -1,9 +1,9 @@
 """The replay engine: the daemon's own Planner on a virtual clock, against a strict simulated CAD.
 
 Nothing here decides what the daemon decides: positions go in through
-`planner.tracker.observe`, requests come out of `planner.next_action`, and the simulated CAD's
-answers go back through `finish_push` / `finish_fetch`, one request at a time, as the push loop
-does it. The engine only measures the map the CAD ends up drawing.
+`planner.tracker.observe`, requests come out of the daemon's own `bridge.driver.Driver` (the
+object the push loop drives), and the simulated CAD's answers go back through
+`Driver.complete`, one request at a time. The engine only measures the map the CAD ends up drawing.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bench.feed import Report, Reports, ShippedFeed
+from bridge.driver import Answer, Driver, ListAnswer, PatchAnswer, Sleep
 from bridge.meta import drawn_at
 from bridge.motion import STOPPED
 from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, RateLimited, Updated
@@ -173,34 +174,31 @@ class _Replay:
         self.inside = 0
         self.samples: list[float] = []
         self.series: list[float] = []
-        self.push: tuple[float, Push, PatchResult] | None = None
-        self.fetch: tuple[float, Fetch, GetResult] | None = None
+        self.driver = Driver(planner)
+        self.answered: Answer | None = None
+        """The answer of the request in flight, folded in when it has arrived."""
         self.pins: list[tuple[float, int, float, float]] = []
         """(arrival time, subject index, x, y) of every push the CAD took."""
 
     def request(self, action: Push | Fetch, now: float) -> None:
         """Start the request; the answer is folded in `latency` seconds later."""
-        self.planner.begin(action, now)
+        self.driver.begin(action, now)
+        done = now + self.latency
         if isinstance(action, Fetch):
-            self.fetch = (now + self.latency, action, self.cad.get_calls())
+            self.answered = ListAnswer(action, self.cad.get_calls(), None, now, done)
             return
         arrives = now + self.latency / 2
         result = self.cad.update_call(action.key[2], action.meta, arrives)
         if isinstance(result, Updated):
             self.stale_since[action.key[2] - 1] = math.inf
             self.pins.append((arrives, action.key[2] - 1, action.x, action.y))
-        self.push = (now + self.latency, action, result)
+        self.answered = PatchAnswer(action, result, None, now, done)
 
     def answer(self, now: float) -> None:
         """Fold in the answer that has arrived by `now`, if any."""
-        if self.push is not None and self.push[0] <= now:
-            done, push, result = self.push
-            self.push = None
-            self.planner.finish_push(push, result, done)
-        if self.fetch is not None and self.fetch[0] <= now:
-            done, fetch, listed = self.fetch
-            self.fetch = None
-            self.planner.finish_fetch(fetch, listed, done)
+        if self.answered is not None and self.answered.ended <= now:
+            answer, self.answered = self.answered, None
+            self.driver.complete(answer)
 
     def measure(self, second: int) -> None:
         """Sample every call's error, stale time and radius cover at this second."""
@@ -256,17 +254,16 @@ class _Replay:
         now, end = float(second), second + 1.0
         while now < end:
             self.answer(now)
-            busy = self.push is not None or self.fetch is not None
             # One request at a time, as the push loop does: the next choice sees the last answer.
-            action = None if busy else self.planner.next_action(now)
-            if action is not None:
-                self.request(action, now)
+            asked = self.driver.step(now)
+            if not isinstance(asked, Sleep):
+                self.request(asked, now)
                 continue
             upcoming = [end]
-            upcoming += [pending[0] for pending in (self.push, self.fetch) if pending]
-            wake = self.planner.next_wake(now)
-            if wake > now:
-                upcoming.append(wake)
+            if self.answered is not None:
+                upcoming.append(self.answered.ended)
+            if asked.until is not None:
+                upcoming.append(asked.until)
             # Otherwise the policy left an open slot unspent: look again at the next fixes.
             now = min(upcoming)
 

@@ -424,11 +424,6 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         """A snapshot for progress lines and tests."""
         now = self.clock()
-        errors = [
-            error
-            for call in self.tracker
-            if call.drawn is not None and (error := self.tracker.error(call)) is not None
-        ]
         return {
             "links": sorted(self.listener.links),
             "calls": len(self.tracker),
@@ -437,7 +432,7 @@ class Daemon:
             "refusals": self.planner.refusals,
             "budget_used": self.planner.update_budget.used(now),
             "budget_share": self.planner.update_budget.share,
-            "mean_error_m": _mean(errors),
+            "mean_error_m": self.tracker.mean_error(self.tracker),
             "servers": self._servers_status(),
             **({"shared": self.gate.status()} if self.gate is not None else {}),
         }
@@ -448,16 +443,11 @@ class Daemon:
         servers: dict[int, dict[str, Any]] = {}
         for server_id in sorted(ids):
             calls = self.tracker.calls_of(server_id)
-            errors = [
-                error
-                for call in calls
-                if call.drawn is not None and (error := self.tracker.error(call)) is not None
-            ]
             servers[server_id] = {
                 "linked": server_id in self.listener.links,
                 "calls": len(calls),
                 "pushes": self._pushed.get(server_id, 0),
-                "mean_error_m": _mean(errors),
+                "mean_error_m": self.tracker.mean_error(calls),
             }
         return servers
 
@@ -530,10 +520,6 @@ class Daemon:
         while True:
             await asyncio.sleep(every)
             log.info("status", **self.status())
-
-
-def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 1) if values else None
 
 
 _encoder = msgspec.json.Encoder()

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from bridge import freshness, placement
 from bridge import meta as metadata
-from bridge import motion
 from bridge.budget import Backoff, Budget
 from bridge.outcomes import (
     AuthFailed,
@@ -27,6 +27,7 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
+from bridge.placement import MOVING as MOVING
 from bridge.postal import PostalIndex
 from bridge.protocol import (
     DISPATCH,
@@ -41,25 +42,9 @@ from bridge.protocol import (
     Track,
     Untrack,
 )
+from bridge.routes import RouteHealth, RouteName
 from bridge.scheduler import BudgetAware, Candidate, Policy
 from bridge.tracker import Call, CallKey, Fix, Tracker
-
-MOVING = 1.0
-"""Metres per second above which a subject counts as moving."""
-LEAD_MIN_SPEED = 2.0
-TURNING = 0.35
-"""Radians the heading changed at the last estimated fix above which a subject is turning: no
-lead."""
-SILENT = 10.0
-"""Seconds without a fix after which an estimated velocity is no basis for a lead (a reported
-one holds for `motion.HORIZON`: the resource would have sent, had the subject left its track)."""
-BRAKING = 3.0
-"""Metres per second squared of slowing above which a reported subject is braking."""
-BRAKING_FOR = 3.0
-"""Seconds a braking subject is taken to brake on: a resource still silent after that has seen
-it hold its new track (a braking subject breaks it every period)."""
-
-MAX_RADIUS = 1_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,15 +218,11 @@ class Planner:
     """Servers whose list of calls answered 404, and until when their requests wait."""
     _pauses: dict[int, Backoff] = field(default_factory=dict)
     _rate_backoff: Backoff = field(init=False)
-    _fault_backoffs: dict[str, Backoff] = field(default_factory=dict)
-    """Route -> its back-off after failures: a read failing for good must not start again
+    _routes: dict[RouteName, RouteHealth] = field(default_factory=dict)
+    """Route -> its health (`bridge.routes`): a read failing for good must not start again
     from a second each time an update goes through (it would read at every free slot)."""
     _auth_backoff: Backoff = field(init=False)
     auth_failing: bool = False
-    _refusing: list[Budget] = field(default_factory=list)
-    """Budgets whose last answer was a 429: another is the same spell, not news of a neighbour."""
-    _spells: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
-    """(429s or failures, route) -> when the spell began and how many answers it has had."""
 
     def __post_init__(self) -> None:
         if isinstance(self.policy, BudgetAware):
@@ -253,7 +234,8 @@ class Planner:
         self.settings = settings
         self.tracker.near = settings.min_move
         self._rate_backoff = Backoff(settings.rate_backoff, settings.rate_backoff_cap)
-        self._fault_backoffs = {}
+        for route in self._routes.values():
+            route.fault_backoff = Backoff(settings.fault_backoff, settings.fault_backoff_cap)
         self._auth_backoff = Backoff(settings.auth_backoff, settings.auth_backoff_cap)
 
     def receive(
@@ -465,38 +447,25 @@ class Planner:
         )
 
     def _meta_old(self, call: Call, at: float) -> bool:
-        """Whether a push of the call at `at` wants its metaData read afresh first: known for
-        longer than `meta_max_age`, and no relay brings its edits."""
-        max_age = self.settings.meta_max_age
-        if not max_age or call.relayed:
-            return False
-        return call.meta_at is None or at - call.meta_at > max_age
+        return freshness.meta_old(call, at, self.settings.meta_max_age)
 
     def _may_read(self, server_id: int, now: float) -> bool:
-        """Whether the fetch interval lets a read of the server's list go now."""
-        last = self._fetched_at.get(server_id, -math.inf)
-        return now >= last + self.settings.fetch_interval
+        last = self._fetched_at.get(server_id)
+        return freshness.may_read(last, now, self.settings.fetch_interval)
 
     def _freshen(self, call: Call, at: float, now: float) -> Fetch | Literal["wait"] | None:
-        """A read of the call's list, begun `now`, before its push at `at`, when what is known
-        of its metaData is older than `meta_max_age`: an edit no relay brought is then kept,
-        not reverted.
-
-        Reads of a server are a fetch interval apart at least, and within the GET budget (3 a
-        minute by default, leaving room for sonorancad's own poll); between them the push goes
-        as is.
-        A read held back by a failure's back-off is waited for (`meta_wait` at most). A call
-        whose metaData the game server relays needs none: its relays bring the edits.
-        """
-        if self.get_budget is None or not self._meta_old(call, at):
-            return None
-        if not self._may_read(call.server_id, now):
-            return None
-        slot = self.get_budget.next_slot(now)
-        if slot <= now:
-            return Fetch(call.server_id)
-        held = self.get_budget.blocked_until() > now and slot - now <= self.settings.meta_wait
-        return "wait" if held else None
+        """A read of the call's list before its push at `at` (`freshness.freshen`)."""
+        wanted = freshness.freshen(
+            call,
+            at,
+            now,
+            get_budget=self.get_budget,
+            last_read=self._fetched_at.get(call.server_id),
+            max_age=self.settings.meta_max_age,
+            fetch_interval=self.settings.fetch_interval,
+            meta_wait=self.settings.meta_wait,
+        )
+        return Fetch(call.server_id) if wanted == "read" else wanted
 
     def next_wake(self, now: float) -> float:
         """When a slot opens next (inf while the budget waits on a request in flight), or the
@@ -591,41 +560,8 @@ class Planner:
         return Fetch(min(due)) if due else None
 
     def _push_for(self, chosen: Candidate, now: float) -> Push:
-        call, fix = chosen.call, chosen.fix
-        ahead = self.lead_seconds(chosen, now) if self.settings.lead else 0.0
-        if fix.reported:
-            # Where the resource's own prediction puts the subject now (one model), and on at
-            # its velocity from there: the lead is a forecast, the prediction is knowledge.
-            x, y = motion.predict(fix, now - fix.t)
-            x, y = x + fix.vx * ahead, y + fix.vy * ahead
-        else:
-            x, y = fix.x + fix.vx * ahead, fix.y + fix.vy * ahead
-        radius = call.radius if call.radius is not None else self.settings.default_radius
-        if self.settings.grow_radius and fix.speed > MOVING:
-            # On a straight road the subject passes the pushed point and runs on to the next
-            # push: the farther of the two ends is how far it may be from the drawn point.
-            stray = fix.speed * max(ahead, chosen.wait - ahead)
-            radius = max(radius, min(MAX_RADIUS, stray))
-        assert call.meta is not None
-        body = metadata.merged(call.meta, x, y, fix.z, radius)
-        postal = self._postal_for(call, x, y)
-        if call.emergency and self.postals is not None and not call.cad_postal:
-            # A 911 call keeps its postal in its metaData (its list item has none on top): a
-            # key the bridge owns for it, so a relayed copy's older code is not sent back.
-            body["postal"] = self.postals.nearest(x, y)
-        return Push(call.key, body, x, y, fix.z, radius, fix.t, postal)
-
-    def _postal_for(self, call: Call, x: float, y: float) -> str | None:
-        """The postal to send with a push to (x, y): None without a postal file, for a call whose
-        postal Sonoran's own track primary keeps, or when the CAD holds that code already."""
-        if self.postals is None or call.cad_postal:
-            return None
-        code = self.postals.nearest(x, y)
-        known = call.postal
-        if call.emergency and known is None and call.meta is not None:
-            held = call.meta.get("postal")
-            known = held if isinstance(held, str) else None
-        return None if code == known else code
+        at = placement.place(chosen, now, self.settings, self.postals)
+        return Push(chosen.call.key, at.meta, at.x, at.y, at.z, at.radius, chosen.fix.t, at.postal)
 
     def refresh_interval(self, now: float) -> float:
         """Seconds until a moving call's next turn, were the budget shared evenly."""
@@ -634,25 +570,8 @@ class Planner:
         return per_slot * max(1, moving)
 
     def lead_seconds(self, chosen: Candidate, now: float) -> float:
-        """How far ahead to project a steady mover: a share of its expected wait, capped.
-
-        Zero for a slow, turning or silent subject: projecting it would overshoot.
-        """
-        fix = chosen.fix
-        quiet = now - fix.t
-        if fix.speed < LEAD_MIN_SPEED:
-            return 0.0
-        if not fix.reported:
-            if fix.turn > TURNING or quiet > SILENT:
-                return 0.0
-            return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
-        # A reported turn needs no test: the resource sends the new heading as it turns. A
-        # subject braking is about to turn or stop, where a lead would overshoot.
-        if fix.accel < -BRAKING and quiet < BRAKING_FOR:
-            return 0.0
-        if quiet > motion.HORIZON:
-            return 0.0  # past the heartbeat: the link, not the subject, went quiet
-        return min(self.settings.lead_cap, chosen.wait * self.settings.lead_share)
+        """How far ahead to project a steady mover (`placement.lead_seconds`)."""
+        return placement.lead_seconds(chosen, now, self.settings)
 
     def begin(self, action: Push | Fetch, now: float) -> None:
         """Spend the slot the action takes: what choosing it looked at becomes state."""
@@ -869,17 +788,18 @@ class Planner:
         self, action: Push | Fetch, result: PatchResult | GetResult, now: float
     ) -> list[Notice | Alert]:
         budget = self._budget_of(action)
+        route = self._health(budget)
         events: list[Notice | Alert] = []
         match result:
             case RateLimited(retry_after=retry_after):
                 self.refusals += 1
-                if budget not in self._refusing:
+                if not route.refusing:
                     # Ours in the window the CAD refused, this one aside: the rest is another's.
                     budget.refused(now, admitted=budget.used(now) - 1)
-                    self._refusing.append(budget)
+                    route.refusing = True
                 wait = retry_after if retry_after is not None else self._rate_backoff.delay()
                 budget.block_until(now + wait)
-                self._in_spell("429s", budget, now)
+                route.in_spell("429s", now)
             case AuthFailed(status=status, detail=detail, trace=trace):
                 self.update_budget.block_until(now + self._auth_backoff.delay())
                 if self.get_budget is not None:
@@ -888,53 +808,26 @@ class Planner:
                     self.auth_failing = True
                     events.append(Alert("auth_failed", f"HTTP {status}: {detail}", None, trace))
             case Transient():
-                budget.block_until(now + self._fault_backoff(budget).delay())
-                self._in_spell("failed requests", budget, now)
+                budget.block_until(now + route.fault_backoff.delay())
+                route.in_spell("failed requests", now)
             case Updated() | CallList() | Gone():
                 # A Rejected is no news of the route: it says one call's update was refused,
                 # not that the CAD stopped limiting or failing; those waits stand.
-                if budget in self._refusing:
-                    self._refusing.remove(budget)
-                events.extend(self._spells_over(budget, now))
+                events.extend(Alert(alert, message) for alert, message in route.answered(now))
                 self._rate_backoff.reset()
-                self._fault_backoff(budget).reset()
                 if self.auth_failing:
                     self.auth_failing = False
                     self._auth_backoff.reset()
                     events.append(Alert("auth_resolved", "the CAD accepts the API key again"))
         return events
 
-    def _fault_backoff(self, budget: Budget) -> Backoff:
-        route = self._route(budget)
-        if route not in self._fault_backoffs:
-            settings = self.settings
-            initial, cap = settings.fault_backoff, settings.fault_backoff_cap
-            self._fault_backoffs[route] = Backoff(initial, cap)
-        return self._fault_backoffs[route]
-
-    def _route(self, budget: Budget) -> str:
-        return "update_call" if budget is self.update_budget else "get_calls"
-
-    def _in_spell(self, kind: str, budget: Budget, now: float) -> None:
-        since, count = self._spells.get((kind, self._route(budget)), (now, 0))
-        self._spells[(kind, self._route(budget))] = (since, count + 1)
-
-    def _spells_over(self, budget: Budget, now: float) -> list[Notice | Alert]:
-        """An answer came through: each spell of 429s or failures on its route has ended."""
-        route = self._route(budget)
-        events: list[Notice | Alert] = []
-        for kind, event in (("429s", "rate_limit_resolved"), ("failed requests", "cad_resolved")):
-            spell = self._spells.pop((kind, route), None)
-            if spell is not None:
-                since, count = spell
-                events.append(
-                    Alert(
-                        event,
-                        f"{route}: the CAD answers again after {count} {kind} "
-                        f"in {now - since:.0f} s",
-                    )
-                )
-        return events
+    def _health(self, budget: Budget) -> RouteHealth:
+        """The health of the route the budget paces, made on its first answer."""
+        name: RouteName = "update_call" if budget is self.update_budget else "get_calls"
+        if name not in self._routes:
+            backoff = Backoff(self.settings.fault_backoff, self.settings.fault_backoff_cap)
+            self._routes[name] = RouteHealth(name, backoff)
+        return self._routes[name]
 
     def note_quota(self, action: Push | Fetch, quota: Quota | None, now: float) -> None:
         """Respect a gateway that says the key's window is spent, whoever spent it."""

@@ -1,4 +1,8 @@
-"""The push loop: asks the planner what to request when a slot opens, and carries it out."""
+"""The push loop: the I/O shell around `bridge.driver.Driver`.
+
+It asks the driver what to request when a slot opens, makes the request through the CAD client,
+and hands the typed answer back; the decisions are all the driver's (and the planner's under it).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Protocol
 
 import structlog
 
+from bridge.driver import Answer, Driver, ListAnswer, PatchAnswer, Request, Sleep, failed
 from bridge.outcomes import (
     AuthFailed,
     CallList,
@@ -96,10 +101,19 @@ class PushLoop:
         self.gate = gate
         self.on_result = on_result
         self._wait = wait
-        self.requests = 0
-        self.in_flight: Push | Fetch | None = None
+        self.driver = Driver(planner)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+
+    @property
+    def requests(self) -> int:
+        """Requests begun since the loop was made."""
+        return self.driver.requests
+
+    @property
+    def in_flight(self) -> Request | None:
+        """The request awaiting its answer, if any."""
+        return self.driver.in_flight
 
     def wake(self) -> None:
         """Something changed (positions, tracks): look again now."""
@@ -123,23 +137,18 @@ class PushLoop:
                 await self._sleep(delay)
 
     async def step(self) -> float | None:
-        """Look at the planner once and carry out the request it asks for, if a slot is open.
+        """Ask the driver once and carry out the request it asks for, if a slot is open.
 
         Returns None after a request (look again at once), else how long to wait for input or
         the next slot: `run` waits that long at most, and never less than a moment.
         """
         now = self.clock()
-        wake_at = self.planner.next_wake(now)
-        if wake_at > now:
-            # No slot yet: input that woke the loop can wait, and choosing a call (which looks
-            # at every call) would be wasted on every positions frame.
-            return wake_at - now
-        action = self.planner.next_action(now)
-        if action is None:
-            return 0.0
-        if self.gate is not None and not await self.gate.admit(action, now):
+        asked = self.driver.step(now)
+        if isinstance(asked, Sleep):
+            return 0.0 if asked.until is None else asked.until - now
+        if self.gate is not None and not await self.gate.admit(asked, now):
             return None  # the gate blocked the planner's budget: look again at its next slot
-        await self._carry_out(action, self.clock() if self.gate else now)
+        await self._carry_out(asked, self.clock() if self.gate else now)
         return None
 
     async def _sleep(self, seconds: float) -> None:
@@ -148,68 +157,69 @@ class PushLoop:
         delay = _IDLE_RECHECK if not 0 < seconds < _IDLE_RECHECK else seconds
         await self._wait(self._wake, delay)
 
-    async def _carry_out(self, action: Push | Fetch, now: float) -> None:
-        self.planner.begin(action, now)
-        self.in_flight = action
-        self.requests += 1
+    async def _carry_out(self, request: Request, now: float) -> None:
+        self.driver.begin(request, now)
         if self.on_spent is not None:
             self.on_spent()
-        if isinstance(action, Push):
-            server_id, kind, call_id = action.key
+        if isinstance(request, Push):
+            server_id, kind, call_id = request.key
             context: dict[str, int | str] = {"server_id": server_id, "call_id": call_id}
             if kind != DISPATCH:
                 context["kind"] = kind
         else:
-            context = {"server_id": action.server_id}
+            context = {"server_id": request.server_id}
         with structlog.contextvars.bound_contextvars(**context):
             try:
-                result = await self._request(action)
+                answer = await self._ask(request, now)
             except asyncio.CancelledError:
                 # Abandoned mid-flight at shutdown: it may have reached the CAD, so it counts.
-                self._finish(action, Transient("abandoned at shutdown", reached_server=True))
+                abandoned = Transient("abandoned at shutdown", reached_server=True)
+                self._finish(failed(request, abandoned, self.cad.last_quota, now, self.clock()))
                 raise
             except Exception as exc:  # a bug below must not stop the loop or lose the slot
                 log.exception("request failed unexpectedly")
-                result = Transient(f"client error: {type(exc).__name__}", reached_server=True)
-            self._finish(action, result)
+                error = Transient(f"client error: {type(exc).__name__}", reached_server=True)
+                answer = failed(request, error, self.cad.last_quota, now, self.clock())
+            self._finish(answer)
             if self.on_result is not None:
-                self.on_result(action, result, now, self.clock())
+                self.on_result(request, answer.result, now, answer.ended)
             if self.gate is not None:
-                await self.gate.settle(action, result)
+                await self.gate.settle(request, answer.result)
 
-    async def _request(self, action: Push | Fetch) -> PatchResult | GetResult:
-        if isinstance(action, Push):
-            server_id, kind, call_id = action.key
+    async def _ask(self, request: Request, began: float) -> Answer:
+        """Make the request; its answer carries the quota the CAD reported with it."""
+        if isinstance(request, Push):
+            server_id, kind, call_id = request.key
             # A 911 call's postal rides in its metaData (the planner put it there).
-            if action.postal is None or kind != DISPATCH:
+            if request.postal is None or kind != DISPATCH:
                 # stand-ins of the client that predate postals still work
-                return await self.cad.update_call(server_id, call_id, action.meta)
-            return await self.cad.update_call(server_id, call_id, action.meta, action.postal)
-        return await self.cad.get_calls(action.server_id)
+                patched = await self.cad.update_call(server_id, call_id, request.meta)
+            else:
+                patched = await self.cad.update_call(
+                    server_id, call_id, request.meta, request.postal
+                )
+            return PatchAnswer(request, patched, self.cad.last_quota, began, self.clock())
+        listed = await self.cad.get_calls(request.server_id)
+        return ListAnswer(request, listed, self.cad.last_quota, began, self.clock())
 
-    def _finish(self, action: Push | Fetch, result: PatchResult | GetResult) -> None:
-        self.in_flight = None
-        now = self.clock()
-        events: list[Notice | Alert]
-        if isinstance(action, Push):
-            events = self.planner.finish_push(action, result, now)  # type: ignore[arg-type]
-        else:
-            events = self.planner.finish_fetch(action, result, now)  # type: ignore[arg-type]
-        self.planner.note_quota(action, self.cad.last_quota, now)
+    def _finish(self, answer: Answer) -> None:
+        outcome = self.driver.complete(answer)
         if self.on_spent is not None:
             self.on_spent()
-        _log_outcome(action, result)
-        for event in events:
+        _log_outcome(answer)
+        for event in outcome.events:
             self.on_event(event)
 
 
-def _log_outcome(action: Push | Fetch, result: PatchResult | GetResult) -> None:
-    call_id = action.key[2] if isinstance(action, Push) else None
+def _log_outcome(answer: Answer) -> None:
+    result = answer.result
+    call_id = answer.push.key[2] if isinstance(answer, PatchAnswer) else None
     # The ids Sonoran's support asks for ride on every failure's line.
     trace = {} if isinstance(result, Updated | CallList) else dict(result.trace)
     match result:
-        case Updated():
-            log.debug("pushed", call_id=call_id, x=round(action.x, 1), y=round(action.y, 1))  # type: ignore[union-attr]
+        case Updated() if isinstance(answer, PatchAnswer):
+            push = answer.push
+            log.debug("pushed", call_id=call_id, x=round(push.x, 1), y=round(push.y, 1))
         case CallList(calls=calls, emergency=emergency, closed=closed):
             log.info("fetched calls", active=len(calls), emergency=len(emergency),
                      closed=len(closed))  # fmt: skip

@@ -338,7 +338,6 @@ def snapshot(
         _call_view(planner, call, waits, now, next_slot, call.server_id in gone)
         for call in sorted(planner.tracker, key=lambda c: c.key)
     ]
-    errors = [c.error for c in calls if c.error is not None and c.subject_at is not None]
     recent = [
         RequestView(
             ago=round(now - r.ended, 3),
@@ -375,7 +374,7 @@ def snapshot(
         pushes=planner.pushes,
         rate_limited=planner.refusals,
         auth_failing=planner.auth_failing,
-        mean_error=round(sum(errors) / len(errors), 1) if errors else None,
+        mean_error=planner.tracker.mean_error(planner.tracker),
         recent=recent,
         summary=dict(summary or {}),
     )

@@ -306,6 +306,17 @@ class Tracker:
         x, y = fix.at(fix.t if now is None else now)
         return math.hypot(x - call.drawn[0], y - call.drawn[1])
 
+    def mean_error(self, calls: Iterable[Call]) -> float | None:
+        """The map error of these calls: mean metres between each drawn call with a fix and its
+        subject, to a decimetre; None when none is both drawn and placed. The one figure the
+        status line, the status page, `/status.json` and `/metrics` show."""
+        errors = [
+            error
+            for call in calls
+            if call.drawn is not None and (error := self.error(call)) is not None
+        ]
+        return round(sum(errors) / len(errors), 1) if errors else None
+
     def accrued(
         self, call: Call, now: float, *, steps: int = ACCRUE_STEPS
     ) -> tuple[float, float, float]:

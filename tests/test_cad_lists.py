@@ -177,6 +177,7 @@ async def test_a_trace_id_that_echoes_the_key_is_redacted() -> None:
 
 
 async def test_the_failure_log_line_carries_the_ids() -> None:
+    from bridge.driver import ListAnswer
     from bridge.planner import Fetch
     from bridge.pusher import _log_outcome
 
@@ -184,7 +185,7 @@ async def test_the_failure_log_line_carries_the_ids() -> None:
     async with client(429, body, {"x-kong-request-id": "k-1"}) as cad:
         result = await cad.get_calls(1)
     with structlog.testing.capture_logs() as logs:
-        _log_outcome(Fetch(1), result)
+        _log_outcome(ListAnswer(Fetch(1), result, None, 0.0, 0.0))
     assert logs[0]["request_id"] == "r-1" and logs[0]["x-kong-request-id"] == "k-1"
 
 

@@ -18,6 +18,7 @@ import pytest
 import structlog
 from websockets.sync.client import connect as sync_connect
 
+from bench.kit import free_port
 from bridge.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,12 +83,6 @@ def test_the_demo_runs_offline_and_reports(capsys: pytest.CaptureFixture[str]) -
     assert main(["demo", "--seconds", "3", "--calls", "3", "--speedup", "10"]) == 0
     out = capsys.readouterr().out
     assert "summary" in out and "429s 0" in out and "intact" in out and "LOST" not in out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def provoke_secret_paths(port: int) -> list[str]:

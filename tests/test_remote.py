@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from conftest import API_KEY, TOKEN, MakeDaemon, make_config
 from tls_ca import Pair, TestCa, requires_openssl, serial_of
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.kit import free_port
 from bridge.cli import describe
 from bridge.config import (
     Config,
@@ -47,13 +47,6 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCa:
 def pairs(ca: TestCa) -> list[Pair]:
     """Two loopback certificates of that CA: the first, and its renewal."""
     return [ca.issue("first"), ca.issue("renewed")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def installed(pair: Pair, folder: Path) -> Pair:

@@ -203,3 +203,19 @@ def test_the_snapshot_leaves_the_planners_choice_unchanged() -> None:
     before = (call.acc, call.acc_at, call.acc_err, call.right_at)
     snapshot(planner, [], [], 50.0, started=0.0, requests_made=0)
     assert (call.acc, call.acc_at, call.acc_err, call.right_at) == before
+
+
+def test_the_page_shows_the_map_error_the_status_line_shows() -> None:
+    """One figure, worked out once: the mean of the errors, rounded once (not a mean of
+    rounded errors, which reads 0.1 m here where the status line reads 0.0 m)."""
+    planner = make_planner()
+    for call_id, x in ((1, 0.06), (2, 0.0)):
+        planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=_drawn_at_origin())
+        planner.tracker.observe(1, f"veh:{call_id}", x, 0.0, 0.0, 1.0)
+    assert planner.tracker.mean_error(planner.tracker) == 0.0
+    view = snapshot(planner, [], [], 2.0, started=0.0, requests_made=0)
+    assert view.mean_error == 0.0
+
+
+def _drawn_at_origin() -> dict[str, str]:
+    return {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221"}

@@ -3,7 +3,6 @@ parser), the page's files, and no secret in any of them."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from conftest import API_KEY, TOKEN, Game, MakeDaemon, Running, make_config
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.kit import free_port
 from bridge.app import Daemon
 from bridge.config import ConfigError, StatusConfig, parse_config
 from bridge.standin.cad import CadStandIn, Fault
@@ -173,12 +173,6 @@ async def test_a_loopback_page_refuses_other_host_names_and_unknown_paths(daemon
     page = await get(url, "/")
     assert page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_the_status_port_in_the_config_starts_the_page_with_the_daemon(

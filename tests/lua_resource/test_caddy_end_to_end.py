@@ -20,6 +20,7 @@ import msgspec
 import pytest
 from conftest import MakeDaemon, Running, make_config
 
+from bench.kit import free_port
 from bridge.config import Config, StatusConfig
 from bridge.standin.cad import CadStandIn
 
@@ -38,13 +39,6 @@ pytestmark = [
     ),
 ]
 Run = Callable[..., Any]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def with_status(port: int) -> Callable[[CadStandIn], Config]:

@@ -17,6 +17,7 @@ import pytest
 from conftest import API_KEY, TOKEN
 from structlog.testing import capture_logs
 
+from bench.kit import free_port
 from bridge.shared.engine import keyspace, open_engine
 from bridge.shared.gate import ENGINE_TIMEOUT, UPDATE, terms_for
 from bridge.shared.url import parse
@@ -27,7 +28,6 @@ from shared.sites import (
     WINDOW,
     arrivals,
     fleet,
-    free_port,
     join,
     shared_config,
     track,
