@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gzip
 import json
 import os
 import resource
@@ -47,7 +46,7 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.kit import free_port
+from bench.kit import RawServer, free_port, gzip_bomb
 from bridge import logs
 from bridge.app import Daemon
 from bridge.cad import CadClient
@@ -323,64 +322,37 @@ async def shared_engine() -> Figures:
 # -- 4. and 5. the CAD client ----------------------------------------------------------------
 
 
-class _Raw:
-    """A loopback server answering every request with fixed bytes, recording what it read."""
-
-    def __init__(self, response: bytes) -> None:
-        self.response, self.received, self.port = response, bytearray(), 0
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while b"\r\n\r\n" not in self.received:
-                data = await reader.read(65536)
-                if not data:
-                    return
-                self.received += data
-            writer.write(self.response)
-            await writer.drain()
-        writer.close()
-
-    async def start(self) -> asyncio.Server:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        return server
-
-
 async def cad_answer() -> Figures:
-    body = gzip.compress(b"\0" * (128 * 1024 * 1024), compresslevel=9)
-    head = (
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    raw = _Raw(head + body)
-    server = await raw.start()
-    async with CadClient(f"http://127.0.0.1:{raw.port}", KEY, timeout=30.0) as cad:
+    answer = gzip_bomb(128)
+    body = answer[answer.index(b"\r\n\r\n") + 4 :]
+    async with (
+        RawServer(answer) as raw,
+        CadClient(f"http://127.0.0.1:{raw.port}", KEY, timeout=30.0) as cad,
+    ):
         tracemalloc.start()
         result = await cad.get_calls(1)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    server.close()
     return [(f"4. a {len(body) / 1024:.0f} KiB gzip answer (128 MiB of zeros): peak memory "
              "traced", f"{peak / 2**20:.0f} MiB ({type(result).__name__})")]  # fmt: skip
 
 
 async def proxy() -> Figures:
-    raw = _Raw(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-    server = await raw.start()
+    refusal = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     saved = {name: os.environ.pop(name, None) for name in ("NO_PROXY", "no_proxy")}
-    os.environ["HTTP_PROXY"] = os.environ["http_proxy"] = f"http://127.0.0.1:{raw.port}"
-    try:
-        async with CadStandIn(api_key=KEY) as standin:
-            standin.add_call(1, 501, {"x": "1"})
-            async with CadClient(standin.url, KEY, timeout=5.0) as cad:
-                result = await cad.update_call(1, 501, {"x": "2"})
-    finally:
-        for name in ("HTTP_PROXY", "http_proxy"):
-            os.environ.pop(name, None)
-        for name, value in saved.items():
-            if value is not None:
-                os.environ[name] = value
-        server.close()
+    async with RawServer(refusal) as raw:
+        os.environ["HTTP_PROXY"] = os.environ["http_proxy"] = f"http://127.0.0.1:{raw.port}"
+        try:
+            async with CadStandIn(api_key=KEY) as standin:
+                standin.add_call(1, 501, {"x": "1"})
+                async with CadClient(standin.url, KEY, timeout=5.0) as cad:
+                    result = await cad.update_call(1, 501, {"x": "2"})
+        finally:
+            for name in ("HTTP_PROXY", "http_proxy"):
+                os.environ.pop(name, None)
+            for name, value in saved.items():
+                if value is not None:
+                    os.environ[name] = value
     keys = bytes(raw.received).count(KEY.encode())
     return [("5. HTTP_PROXY set, plain-http CAD: bytes the proxy read (API keys among them)",
              f"{len(raw.received)} ({keys}); the update: {type(result).__name__}")]  # fmt: skip

@@ -146,6 +146,19 @@ function Bridge:release(subject)
     end
 end
 
+---Stop following a call here (the daemon is not told: the caller says what to tell it);
+---returns the call that was tracked, or nil.
+---@param call_id integer
+---@param kind CallKind|nil dispatch when nil
+---@return table|nil
+function Bridge:forget(call_id, kind)
+    local removed = self.tracker:untrack(call_id, kind)
+    if removed ~= nil then
+        self:release(removed.subject)
+    end
+    return removed
+end
+
 ---Follow `subject_spec` with a call (see Subjects.parse for the accepted forms).
 ---@param call_id_spec any
 ---@param subject_spec any
@@ -203,11 +216,9 @@ function Bridge:untrack(call_id_spec)
     if call_id == nil then
         return false, reason
     end
-    local removed = self.tracker:untrack(call_id)
-    if removed == nil then
+    if self:forget(call_id) == nil then
         return false, "call " .. call_id .. " is not tracked"
     end
-    self:release(removed.subject)
     self:send(Messages.untrack(call_id))
     -- Respected until a dispatcher changes the call's tracking: no rule re-follows it before.
     self.follow_rules:hold(call_id, CadCache.find(self.host.call_cache(), call_id))
@@ -239,11 +250,9 @@ end
 ---@param why string
 ---@param kind CallKind|nil dispatch when nil
 function Bridge:stop(call_id, why, kind)
-    local removed = self.tracker:untrack(call_id, kind)
-    if removed == nil then
+    if self:forget(call_id, kind) == nil then
         return
     end
-    self:release(removed.subject)
     self:send(Messages.untrack(call_id, kind))
     self:save()
     self:say(call_id, "stopped", why .. "; the call stays where it was last put", kind)
@@ -336,9 +345,7 @@ function Bridge:on_daemon_message(text)
     if msg.state == "gone" then
         -- The call no longer exists in the CAD: following it is pointless, and
         -- the next sync must not bring it back.
-        local removed = self.tracker:untrack(msg.call_id, msg.kind)
-        if removed ~= nil then
-            self:release(removed.subject)
+        if self:forget(msg.call_id, msg.kind) ~= nil then
             -- No rule follows it again (each try would cost an update that fails) until the
             -- CAD's cache shows a change to the call.
             if msg.kind == "dispatch" then

@@ -64,11 +64,9 @@ end
 ---@param how string what happened to it, for the console
 ---@param kind CallKind|nil dispatch when nil
 function Sonorancad.closed(bridge, call_id, how, kind)
-    local call = bridge.tracker:untrack(call_id, kind)
-    if call == nil then
+    if bridge:forget(call_id, kind) == nil then
         return
     end
-    bridge:release(call.subject)
     bridge:send(Messages.call_closed(call_id, kind))
     bridge:save()
     bridge.host.log(("%s %s; no longer tracked"):format(Subjects.call_name(call_id, kind), how))
