@@ -17,7 +17,7 @@ from typing import Any
 
 import bridge
 from bench.rig import SERVER_ID, Outcome, Pace, Rig
-from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep
 from bridge.outcomes import CallList, Meta, Updated
 from bridge.planner import Fetch
@@ -179,7 +179,7 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
     pushes and fetches answered, a sync now and then; measure what state and memory remain."""
     clock = [0.0]
     config = Pace().config("http://127.0.0.1:9")
-    daemon = Daemon(config, cad=_AnsweringCad(), clock=lambda: clock[0])
+    daemon = build_daemon(config, cad=_AnsweringCad(), clock=lambda: clock[0])
     planner = daemon.planner
     driver = Driver(planner)
     meta = {"postal": "1"}

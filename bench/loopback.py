@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.app import planner_from
+from bridge.build import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.outcomes import Meta

@@ -48,7 +48,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.kit import RawServer, free_port, gzip_bomb
 from bridge import logs
-from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, PostalConfig
 from bridge.standin.cad import CadStandIn
@@ -104,7 +104,7 @@ async def postal_offer() -> Figures:
     threading.Thread(target=release, daemon=True).start()
     figures: Figures = []
     async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url, **postal))
+        daemon = build_daemon(_config(standin.url, **postal))
         await daemon.start()
         try:
             port = daemon.listener.port
@@ -266,10 +266,11 @@ async def connections() -> Figures:
 
 async def shared_engine() -> Figures:
     from bridge.budget import Budget
+    from bridge.build import open_engine, planner_gate
     from bridge.planner import Planner, Push
     from bridge.scheduler import PacedAccumulator
-    from bridge.shared.engine import Reservation, Wait, keyspace, open_engine
-    from bridge.shared.gate import UPDATE, SharedGate, terms_for
+    from bridge.shared.engine import Reservation, Wait, keyspace
+    from bridge.shared.gate import UPDATE, terms_for
     from bridge.shared.url import parse
     from bridge.standin.engines import RedisServer, missing
 
@@ -296,8 +297,8 @@ async def shared_engine() -> Figures:
             planner = Planner(policy=PacedAccumulator(1.0, 180.0),
                               update_budget=Budget(10, 60.0, 1.0), get_budget=None)  # fmt: skip
             now = time.monotonic()
-            gate = SharedGate(open_engine(parse(server.url), space, member="b"),
-                              {UPDATE: terms}, planner, clock=time.monotonic)  # fmt: skip
+            gate = planner_gate(planner, open_engine(parse(server.url), space, member="b"),
+                                {UPDATE: terms}, clock=time.monotonic)  # fmt: skip
             push = Push((1, 501), {}, 0.0, 0.0, 0.0, 50.0)
             admitted = await gate.admit(push, now)
             answer = await gate.engine.reserve(UPDATE, terms)
@@ -364,7 +365,7 @@ async def proxy() -> Figures:
 async def tracked_calls() -> Figures:
     meta = {f"k{i:03d}": "v" * 250 for i in range(200)}
     async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url))
+        daemon = build_daemon(_config(standin.url))
         await daemon.start()
         try:
             game = await _game(daemon.listener.port, 1)

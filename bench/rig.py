@@ -23,7 +23,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
 from bridge.outcomes import Meta
@@ -285,7 +285,7 @@ class Rig:
             await self.windows(1.0)
         for call_id, meta in self.meta.items():
             self.standin.add_call(SERVER_ID, call_id, dict(meta))
-        self.daemon = Daemon(self.pace.config(self.standin.url))
+        self.daemon = build_daemon(self.pace.config(self.standin.url))
         self.pace.apply(self.daemon.planner)
         self._count_looks(self.daemon.planner)
         await self.daemon.start()

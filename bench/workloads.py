@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from bench.movement import FOOT, PARK_A_MINUTE, PURSUIT, TRAFFIC, Scripted, Still, Style
 from bench.sim import Movement
-from bridge.app import planner_from
+from bridge.build import planner_from
 from bridge.config import Config, TrackingConfig
 from bridge.planner import Planner
 from bridge.scheduler import (
@@ -103,7 +103,7 @@ PlannerFactory = Callable[[], Planner]
 
 
 def daemon_planner(**settings: Any) -> Planner:
-    """The planner the daemon builds from its default config (`bridge.app.planner_from`)."""
+    """The planner the daemon builds from its default config (`bridge.build.planner_from`)."""
     planner = planner_from(Config())
     if settings:
         planner.configure(replace(planner.settings, **settings))

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bridge import logs
 from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.standin.cad import CadStandIn
 
@@ -120,7 +121,7 @@ async def make_daemon() -> AsyncIterator[MakeDaemon]:
         standin = CadStandIn(api_key=API_KEY, window=WINDOW)
         await standin.start()
         config = configure(standin) if configure else make_config(standin, **tracking)
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         await daemon.start()
         running = Running(daemon, standin)
         started.append(running)

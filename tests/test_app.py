@@ -8,7 +8,7 @@ import math
 import pytest
 from conftest import API_KEY, WINDOW, Running, make_config
 
-from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.meta import drawn_at
 from bridge.standin.cad import CadStandIn
 from bridge.standin.routes import Fleet
@@ -177,7 +177,7 @@ async def test_run_logs_a_status_line_now_and_then(capsys: pytest.CaptureFixture
     async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
         config = make_config(standin)
         config.log.status_seconds = 0.05
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         running = asyncio.create_task(daemon.run())
         await asyncio.sleep(0.3)
         daemon.request_stop()

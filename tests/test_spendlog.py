@@ -12,6 +12,7 @@ from conftest import API_KEY, TOKEN, make_config
 from virtual_time import WINDOW, SharedKeyCad, VirtualTime
 
 from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.spendlog import SpendLog, default_path, state_folder
 from bridge.standin.cad import CadStandIn, Fault
@@ -75,7 +76,7 @@ def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
         budget=BudgetConfig(state_file=state_file),
         tracking=TrackingConfig(min_move=1.0, close_check_seconds=0.0),  # updates only
     )
-    daemon = Daemon(config, cad=cad, clock=time.clock, wait=time.wait)
+    daemon = build_daemon(config, cad=cad, clock=time.clock, wait=time.wait)
     if daemon.spendlog is not None:
         daemon.spendlog.wall_clock = lambda: 1_700_000_000.0 + time.now
     return daemon
@@ -155,7 +156,7 @@ async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> Non
         standin.inject(Fault("hang"), count=1, route="update_call")
         config = make_config(standin)
         config.budget.state_file = str(tmp_path / "spent.json")
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         await daemon.start()
         daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
         daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())

@@ -26,6 +26,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.config import (
     BudgetConfig,
     CadConfig,
@@ -260,7 +261,7 @@ async def run(order: str, resource_dir: Path = RESOURCE_DIR) -> tuple[dict[str, 
             while not event.is_set() and clock() < deadline:
                 await asyncio.sleep(0.001)
 
-        daemon = Daemon(config, clock=clock, wait=wait)
+        daemon = build_daemon(config, clock=clock, wait=wait)
         await daemon.start()
         try:
             sonorancad = RealSonoranCad(world.lua, cad.url, api_key=API_KEY)

@@ -24,8 +24,8 @@ from virtual_time import LIMIT, WINDOW, SharedKeyCad, VirtualTime
 
 from bench.faults import cad_faults, churn, run_cad_faults
 from bench.rig import Outcome, Pace
-from bridge.app import planner_from
 from bridge.budget import Budget
+from bridge.build import planner_from
 from bridge.cad import CadClient
 from bridge.config import Config, TrackingConfig
 from bridge.outcomes import Meta, PatchResult, RateLimited

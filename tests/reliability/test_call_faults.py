@@ -17,7 +17,7 @@ import pytest
 import structlog
 from virtual_time import WINDOW, VirtualTime
 
-from bridge.app import planner_from
+from bridge.build import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.planner import Alert, Notice

@@ -23,7 +23,7 @@ from bench.rig import API_KEY as RUN_KEY
 from bench.rig import TOKEN as RUN_TOKEN
 from bench.rig import Pace
 from bridge import logs
-from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.cli import main
 from bridge.config import ConfigError, ListenConfig, parse_config
 from bridge.outcomes import Meta
@@ -179,7 +179,7 @@ async def test_tracebacks_in_the_logs_hold_no_secret(
     logs.configure("debug", fmt, stream=stream, secrets=[API_KEY, TOKEN])
     config = make_config(CadStandIn(api_key=API_KEY))
     time = VirtualTime()
-    daemon = Daemon(config, cad=ExplodingCad(), clock=time.clock, wait=time.wait)
+    daemon = build_daemon(config, cad=ExplodingCad(), clock=time.clock, wait=time.wait)
     meta = {"postal": "1"}
     daemon.on_message(1, Track(call_id=501, subject="player:1", meta=meta))
     daemon.on_message(1, Positions(items=[Position(subject="player:1", x=5, y=6, z=0)]))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.shared.engine import Engine, keyspace, open_engine
+from bridge.build import open_engine
+from bridge.shared.engine import Engine, keyspace
 from bridge.shared.url import parse
 from bridge.standin.engines import MariaDbServer, RedisServer, missing
 

@@ -18,7 +18,8 @@ from conftest import API_KEY, TOKEN
 from structlog.testing import capture_logs
 
 from bench.kit import free_port
-from bridge.shared.engine import keyspace, open_engine
+from bridge.build import open_engine
+from bridge.shared.engine import keyspace
 from bridge.shared.gate import ENGINE_TIMEOUT, UPDATE, terms_for
 from bridge.shared.url import parse
 from bridge.standin.cad import Fault

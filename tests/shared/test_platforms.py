@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.shared.engine import Reservation, Terms, keyspace, open_engine
+from bridge.build import open_engine
+from bridge.shared.engine import Reservation, Terms, keyspace
 from bridge.shared.url import parse
 from bridge.standin import engines
 from bridge.standin.engines import MariaDbServer, RedisServer, missing
