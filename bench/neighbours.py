@@ -265,6 +265,7 @@ async def connections() -> Figures:
 
 
 async def shared_engine() -> Figures:
+    from bench.kit_services import RedisServer, missing
     from bridge.budget import Budget
     from bridge.build import open_engine, planner_gate
     from bridge.planner import Planner, Push
@@ -272,7 +273,6 @@ async def shared_engine() -> Figures:
     from bridge.shared.engine import Reservation, Wait, keyspace
     from bridge.shared.gate import UPDATE, terms_for
     from bridge.shared.url import parse
-    from bridge.standin.engines import RedisServer, missing
 
     if missing("redis") is not None:
         return [("3. shared engine", f"skipped: {missing('redis')}")]

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from bench.movement import FOOT, PARK_A_MINUTE, PURSUIT, TRAFFIC, Scripted, Still, Style
 from bench.sim import Movement
+from bench.tracks import TraceFleet, load_csv, load_gpx
 from bridge.build import planner_from
 from bridge.config import Config, TrackingConfig
 from bridge.planner import Planner
@@ -20,7 +21,7 @@ from bridge.scheduler import (
     Policy,
     RoundRobin,
 )
-from bridge.standin.routes import Fleet, TraceFleet, load_csv, load_gpx
+from bridge.standin.routes import Fleet
 
 BUS_TRACE = Path(__file__).resolve().parent / "traces" / "limerick-bus-304.gpx"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from tls_ca import TestCa, requires_openssl
 
+from bench.kit_services import MariaDbServer, RedisServer, ServerTls, missing
 from bridge.build import all_warnings, load, open_engine
 from bridge.config import ConfigError, parse_config
 from bridge.shared.engine import Reservation, Terms, Unavailable
 from bridge.shared.url import SharedUrlError, parse
-from bridge.standin.engines import MariaDbServer, RedisServer, ServerTls, missing
 
 from .conftest import fresh_space
 
