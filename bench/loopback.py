@@ -8,13 +8,12 @@ the clock moves only when the push loop waits, and then straight to its next slo
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.kit import VirtualTime
 from bridge.app import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
@@ -31,44 +30,6 @@ SPEED = 8.0
 """Metres per second of every moving subject: more movement than 10 updates a minute draw."""
 
 
-class VirtualClock:
-    """A clock that only moves when told, and a timeline of inputs to run at their moments."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._timeline: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        """Run `action` when the clock reaches `when`."""
-        heapq.heappush(self._timeline, (when, next(self._order), action))
-
-    def every(
-        self, period: float, action: Callable[[], None], *, start: float, until: float
-    ) -> None:
-        """Run `action` every `period` seconds from `start` up to `until`."""
-        when = start
-        while when <= until:
-            self.at(when, action)
-            when += period
-
-    def next_input(self) -> float:
-        """When the next scheduled input falls due (inf: none)."""
-        return self._timeline[0][0] if self._timeline else math.inf
-
-    def run_due(self) -> bool:
-        """Run every input due by now; whether there was any."""
-        ran = False
-        while self._timeline and self._timeline[0][0] <= self.now:
-            _, _, action = heapq.heappop(self._timeline)
-            action()
-            ran = True
-        return ran
-
-
 @dataclass
 class Loopback:
     """The stand-in, the real client, planner and push loop, on one virtual clock."""
@@ -76,7 +37,7 @@ class Loopback:
     standin: CadStandIn
     planner: Planner
     loop: PushLoop
-    clock: VirtualClock
+    clock: VirtualTime
     events: list[tuple[float, Notice | Alert]] = field(default_factory=list)
 
     def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
@@ -128,7 +89,7 @@ async def loopback(
     client: type[CadClient] = CadClient,
 ) -> tuple[Loopback, Callable[[], Any]]:
     """A started loopback rig with the production config (and a way to close it)."""
-    clock = VirtualClock()
+    clock = VirtualTime()
     standin = CadStandIn(api_key=API_KEY, clock=clock)
     await standin.start()
     config = Config(

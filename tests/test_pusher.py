@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from virtual_time import VirtualTime
 
-from bridge.budget import Budget
+from bench.kit import VirtualTime, make_planner
 from bridge.outcomes import GetResult, Meta, PatchResult, Quota, Updated
 from bridge.planner import Planner, Settings
 from bridge.pusher import PushLoop
-from bridge.scheduler import PacedAccumulator
 
 
 class CountingCad:
@@ -39,7 +37,7 @@ class CountingCad:
 
 
 def planner() -> Planner:
-    return Planner(PacedAccumulator(10.0, 180.0), Budget(10, 60.0), None, Settings(lead=False))
+    return make_planner(paced=True, get_limit=None, settings=Settings(lead=False))
 
 
 def count_looks(plan: Planner) -> list[int]:

@@ -1,70 +1,13 @@
-"""Virtual time for the push loop: a clock and a `Wait` that jump ahead at once, running the
-inputs scheduled in between, so minutes of the loop's life take milliseconds and every run
-is the same; and a model of the CAD's rate-limit window on that clock."""
+"""A model of the CAD's rate-limit window on the kit's virtual clock."""
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 import math
-from collections.abc import Callable
 
+from bench.kit import LIMIT, WINDOW, VirtualTime
 from bridge.outcomes import CallList, GetResult, Meta, PatchResult, Quota, RateLimited, Updated
 
-WINDOW = 60.0
-LIMIT = 10
-"""The real API's window and its limit of call updates per key."""
-
-
-class VirtualTime:
-    """A settable clock, a timeline of scheduled inputs, and a `Wait` that runs them."""
-
-    def __init__(self, start: float = 0.0, *, limit: int = 200_000) -> None:
-        self.now = start
-        self.limit = limit
-        """Waits allowed in all: more means the loop spins (it would never end on its own)."""
-        self.waits: list[float] = []
-        """Every wait the loop asked for, in seconds."""
-        self._timeline: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
-
-    def clock(self) -> float:
-        """The current virtual time."""
-        return self.now
-
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        """Run `action` when the virtual clock reaches `when`."""
-        heapq.heappush(self._timeline, (when, next(self._order), action))
-
-    def every(self, period: float, action: Callable[[], None], *, until: float) -> None:
-        """Run `action` every `period` seconds from now + period up to `until`."""
-        when = self.now + period
-        while when <= until:
-            self.at(when, action)
-            when += period
-
-    def advance(self, seconds: float) -> None:
-        """Let `seconds` pass, running what falls due (a request that takes this long)."""
-        self._run_until(self.now + seconds, None)
-
-    async def wait(self, event: asyncio.Event, seconds: float) -> None:
-        """The push loop's `Wait`: up to `seconds`, ending early when an input sets `event`."""
-        self.waits.append(seconds)
-        if len(self.waits) > self.limit:
-            raise AssertionError(f"the loop waited {len(self.waits)} times: it spins")
-        self._run_until(self.now + seconds, event)
-        await asyncio.sleep(0)  # other tasks still get their turn
-
-    def _run_until(self, deadline: float, event: asyncio.Event | None) -> None:
-        while self._timeline and self._timeline[0][0] <= deadline:
-            if event is not None and event.is_set():
-                return
-            when, _, action = heapq.heappop(self._timeline)
-            self.now = max(self.now, when)
-            action()
-        if event is None or not event.is_set():
-            self.now = max(self.now, deadline)
+__all__ = ["LIMIT", "WINDOW", "SharedKeyCad", "VirtualTime"]
 
 
 class SharedKeyCad:
