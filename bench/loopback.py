@@ -3,17 +3,16 @@ stand-in, the real planner and push loop, inputs on a timeline in production sec
 
 A run of twenty production minutes takes a second or two and is the same on every machine:
 the clock moves only when the push loop waits, and then straight to its next slot or input.
+The loop is the daemon's own (`PushLoop.run`, waiting on the virtual clock).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from bench.kit import VirtualTime
+from bench.kit import ClockedCad, VirtualTime
 from bridge.app import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
@@ -34,11 +33,16 @@ SPEED = 8.0
 class Loopback:
     """The stand-in, the real client, planner and push loop, on one virtual clock."""
 
-    standin: CadStandIn
+    cad: ClockedCad
     planner: Planner
     loop: PushLoop
     clock: VirtualTime
     events: list[tuple[float, Notice | Alert]] = field(default_factory=list)
+
+    @property
+    def standin(self) -> CadStandIn:
+        """The CAD stand-in the client asks."""
+        return self.cad.standin
 
     def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
         """The resource asks to follow a call (with the metaData it relayed, if any)."""
@@ -67,15 +71,9 @@ class Loopback:
         return [r for r in self.standin.requests if r.route == route]
 
     async def run(self, until: float) -> None:
-        """Let the push loop work until `until`, inputs arriving at their moments."""
-        while self.clock.now < until:
-            self.clock.run_due()
-            delay = await self.loop.step()
-            if delay is None:
-                continue  # a request went: look again at once, as the loop does
-            # Nothing worth a slot: the loop waits for input or its next slot (1 s at most).
-            wait = delay if 0 < delay < 1.0 else 1.0
-            self.clock.now = min(self.clock.now + wait, self.clock.next_input(), until)
+        """Let the daemon's own push loop work until `until`, inputs arriving at their moments."""
+        self.clock.at(until, self.loop.stop)
+        await self.loop.run()
 
 
 Naive = Callable[[Planner], Planner]
@@ -87,11 +85,11 @@ async def loopback(
     close_check: float = 0.0,
     naive_planner: Naive | None = None,
     client: type[CadClient] = CadClient,
-) -> tuple[Loopback, Callable[[], Any]]:
+) -> tuple[Loopback, Callable[[], Awaitable[None]]]:
     """A started loopback rig with the production config (and a way to close it)."""
     clock = VirtualTime()
-    standin = CadStandIn(api_key=API_KEY, clock=clock)
-    await standin.start()
+    cad = ClockedCad(clock, client=client)
+    await cad.__aenter__()
     config = Config(
         budget=BudgetConfig(state_file=""),
         tracking=TrackingConfig(
@@ -101,21 +99,16 @@ async def loopback(
     planner = planner_from(config)
     if naive_planner is not None:
         planner = naive_planner(planner)
-    cad = client(standin.url, API_KEY, timeout=10.0)
     rig: Loopback
 
     def on_event(event: Notice | Alert) -> None:
         rig.events.append((clock.now, event))
 
-    async def wait(event: asyncio.Event, seconds: float) -> None:
-        raise AssertionError("Loopback.run drives the loop by step()")
-
-    loop = PushLoop(planner, cad, clock=clock, on_event=on_event, wait=wait)
-    rig = Loopback(standin, planner, loop, clock)
+    loop = PushLoop(planner, cad.client, clock=clock, on_event=on_event, wait=clock.wait)
+    rig = Loopback(cad, planner, loop, clock)
 
     async def close() -> None:
-        await cad.aclose()
-        await standin.stop()
+        await cad.__aexit__(None, None, None)
 
     return rig, close
 

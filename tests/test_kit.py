@@ -32,7 +32,7 @@ async def test_a_scripted_answer_is_parsed_by_the_real_client() -> None:
         ]
     )
     async with cad_client(script) as client:
-        results = [await client.update_call(1, 501, {"x": "1"}) for _ in range(5)]
+        results = [(await client.update_call(1, 501, {"x": "1"})).result for _ in range(5)]
     assert isinstance(results[0], RateLimited) and results[0].retry_after == 7.0
     assert isinstance(results[1], Gone) and results[1].what == "call"
     assert isinstance(results[2], Transient) and not results[2].reached_server
@@ -46,8 +46,8 @@ async def test_past_its_script_the_fake_cad_is_the_real_stand_in() -> None:
     async with CadStandIn(api_key=API_KEY) as standin:
         standin.add_call(1, 501, {"postal": "101"})
         async with cad_client([Reply(503, {"detail": "down"})], url=standin.url) as client:
-            first = await client.update_call(1, 501, {"postal": "101", "x": "5"})
-            second = await client.update_call(1, 501, {"postal": "101", "x": "6"})
+            first = (await client.update_call(1, 501, {"postal": "101", "x": "5"})).result
+            second = (await client.update_call(1, 501, {"postal": "101", "x": "6"})).result
         assert isinstance(first, Transient) and "503" in first.reason
         assert isinstance(second, Updated)
         assert standin.call(1, 501)["metaData"] == {"postal": "101", "x": "6"}

@@ -7,7 +7,17 @@
 - `net`: `free_port`, `RawServer`, `gzip_bomb`.
 """
 
-from bench.kit.cad import API_KEY, LIMIT, WINDOW, CadScript, Reply, Step, cad_client, echo_patch
+from bench.kit.cad import (
+    API_KEY,
+    LIMIT,
+    WINDOW,
+    CadScript,
+    ClockedCad,
+    Reply,
+    Step,
+    cad_client,
+    echo_patch,
+)
 from bench.kit.clock import VirtualTime, until
 from bench.kit.net import RawServer, free_port, gzip_bomb
 from bench.kit.planner import make_planner
@@ -28,6 +38,7 @@ __all__ = [
     "TOKEN",
     "WINDOW",
     "CadScript",
+    "ClockedCad",
     "Game",
     "RawServer",
     "Reply",

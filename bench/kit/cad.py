@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from bench.kit.clock import VirtualTime
 from bridge.cad import CadClient
+from bridge.meta import drawn_at
+from bridge.outcomes import Meta
+from bridge.standin.cad import CadStandIn, RequestRecord
 
 API_KEY = "test-api-key-0123456789abcdef"
 """The key of every kit daemon and stand-in (registered as a secret, so scrubbed from logs)."""
@@ -76,10 +80,17 @@ class CadScript(httpx.AsyncBaseTransport):
     ) -> None:
         self.script: deque[Step] = deque(script)
         self.seen: list[httpx.Request] = []
-        self.url = url
         self.before = before
         self.after = after
-        self._forward = httpx.AsyncHTTPTransport() if url is not None else None
+        self.url: str | None = None
+        self._forward: httpx.AsyncHTTPTransport | None = None
+        if url is not None:
+            self.forward_to(url)
+
+    def forward_to(self, url: str) -> None:
+        """Send what the script does not answer to the real CAD (a stand-in) at `url`."""
+        self.url = url.rstrip("/")
+        self._forward = httpx.AsyncHTTPTransport()
 
     def then(self, *steps: Step) -> None:
         """Append steps to the script."""
@@ -105,9 +116,13 @@ class CadScript(httpx.AsyncBaseTransport):
             if isinstance(step, Reply):
                 return step.response(request)
             return step(request)
-        if self._forward is None:
+        if self._forward is None or self.url is None:
             return Reply().response(request)
-        response = await self._forward.handle_async_request(request)
+        target = self.url + request.url.raw_path.decode("ascii")
+        forwarded = httpx.Request(
+            request.method, target, headers=request.headers, content=request.content
+        )
+        response = await self._forward.handle_async_request(forwarded)
         await response.aread()
         return httpx.Response(
             response.status_code,
@@ -136,3 +151,61 @@ def cad_client(
     transport = script if isinstance(script, CadScript) else CadScript(script, url=url)
     base = url if url is not None else "http://cad.test"
     return CadClient(base, api_key, transport=transport, **options)
+
+
+class ClockedCad:
+    """The real CAD stand-in on a virtual clock, behind the real client over a real socket.
+
+    Each exchange takes `latency` seconds of virtual time, half before the stand-in reads the
+    request and half after it answers; `quota_headers` makes it send the key's RateLimit-*
+    headers. `calls` are created up front (with their metaData) on server 1. Use it as an async
+    context manager; `client` is the real `CadClient` (or the `client` class given, a reading
+    of the answers to compare with), `standin` the stand-in. `on_send`, when set, runs as each
+    request leaves, before the CAD takes it.
+    """
+
+    def __init__(
+        self,
+        time: VirtualTime,
+        *,
+        calls: Mapping[int, Meta] | None = None,
+        quota_headers: bool = False,
+        latency: float = 0.0,
+        script: Iterable[Step] = (),
+        client: type[CadClient] = CadClient,
+    ) -> None:
+        self.time = time
+        self.latency = latency
+        self.standin = CadStandIn(api_key=API_KEY, window=WINDOW, clock=time)
+        self.standin.send_quota_headers = quota_headers
+        for call_id, meta in (calls or {}).items():
+            self.standin.add_call(1, call_id, dict(meta))
+        self.on_send: Callable[[httpx.Request], None] | None = None
+        self.script = CadScript(script, before=self._sent, after=self._answered)
+        self.client = client("http://127.0.0.1:9", API_KEY, transport=self.script)
+
+    def _sent(self, request: httpx.Request) -> None:
+        if self.on_send is not None:
+            self.on_send(request)
+        self.time.advance(self.latency / 2)
+
+    def _answered(self, request: httpx.Request) -> None:
+        self.time.advance(self.latency / 2)
+
+    async def __aenter__(self) -> ClockedCad:
+        await self.standin.start()
+        self.script.forward_to(self.standin.url)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.client.aclose()
+        await self.script.aclose()
+        await self.standin.stop()
+
+    def drawn(self, call_id: int) -> tuple[float, float] | None:
+        """Where the CAD draws the call (server 1) now, None before its first position."""
+        return drawn_at(self.standin.call(1, call_id)["metaData"])
+
+    def patches(self) -> list[RequestRecord]:
+        """Every PATCH the stand-in saw, in arrival order."""
+        return [r for r in self.standin.requests if r.route == "update_call"]

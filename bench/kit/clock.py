@@ -82,8 +82,8 @@ class VirtualTime:
 
     def _run_until(self, deadline: float, event: asyncio.Event | None) -> None:
         while self._timeline and self._timeline[0][0] <= deadline:
-            if event is not None and event.is_set():
-                return
+            if event is not None and event.is_set() and self._timeline[0][0] > self.now:
+                return  # woken: the inputs of this same instant have all arrived
             when, _, action = heapq.heappop(self._timeline)
             self.now = max(self.now, when)
             action()
@@ -96,6 +96,8 @@ async def until(condition: Callable[[], bool], within: float = 20.0, every: floa
 
     The one place tests and benchmarks wait on a real daemon or socket for something to
     happen; TimeoutError after `within` seconds, so a broken condition fails instead of hanging.
+    With `every=0` it looks after each turn of the event loop: on virtual time, where a turn
+    may move the clock a long way, that stops as soon as the condition holds.
     """
     async with asyncio.timeout(within):
         while not condition():  # noqa: ASYNC110 - a plain predicate has no event to await
