@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Callable, Coroutine
@@ -130,7 +131,7 @@ class Probe:
         mark = f"sentinel-{self._sent}"
         self.ws.send(frame)
         self.ws.send(json.dumps({"type": mark}))
-        errors = []
+        errors: list[str] = []
         while True:
             message = json.loads(self.ws.recv(timeout))
             if message.get("type") != "error":
@@ -144,7 +145,7 @@ def settle_bystander(live: LiveDaemon, probe: Probe, calls: tuple[int, ...]) -> 
     """Have `probe`'s game server follow `calls`, each pushed once, then left at rest."""
     meta = {"postal": "9002", "uuid": "u-1"}
     for call_id in calls:
-        live.call(lambda c=call_id: live.standin.add_call(probe.server_id, c, dict(meta)))
+        live.call(functools.partial(live.standin.add_call, probe.server_id, call_id, dict(meta)))
     tracks = [{"call_id": c, "subject": f"player:{c}", "meta": meta} for c in calls]
     probe.send({"type": "sync", "tracks": tracks})
     items = [{"subject": f"player:{c}", "x": 100.0 * c, "y": 5.0, "z": 1.0} for c in calls]

@@ -267,6 +267,7 @@ async def connections() -> Figures:
 async def shared_engine() -> Figures:
     from bridge.budget import Budget
     from bridge.planner import Planner, Push
+    from bridge.protocol import DISPATCH
     from bridge.scheduler import PacedAccumulator
     from bridge.shared.engine import Reservation, Wait, keyspace, open_engine
     from bridge.shared.gate import UPDATE, SharedGate, terms_for
@@ -298,7 +299,7 @@ async def shared_engine() -> Figures:
             now = time.monotonic()
             gate = SharedGate(open_engine(parse(server.url), space, member="b"),
                               {UPDATE: terms}, planner, clock=time.monotonic)  # fmt: skip
-            push = Push((1, 501), {}, 0.0, 0.0, 0.0, 50.0)
+            push = Push((1, DISPATCH, 501), {}, 0.0, 0.0, 0.0, 50.0)
             admitted = await gate.admit(push, now)
             answer = await gate.engine.reserve(UPDATE, terms)
             resumes = planner.update_budget.next_slot(time.monotonic()) - time.monotonic()

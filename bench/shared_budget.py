@@ -213,8 +213,11 @@ async def main_async(windows: float, kinds: list[str]) -> int:
             if (why := missing(kind)) is not None:
                 print(f"{kind}: skipped, {why}", file=sys.stderr)
                 continue
-            made = RedisServer if kind == "redis" else MariaDbServer
+            made: type[RedisServer | MariaDbServer] = (
+                RedisServer if kind == "redis" else MariaDbServer
+            )
             with made(Path(folder) / kind) as server:
+                assert isinstance(server, RedisServer | MariaDbServer)
                 shared = budget(10, 5, server.url)
                 results.append(await run(f"shared ({kind})", windows, {1: shared, 2: shared}))
     print(
