@@ -21,9 +21,8 @@ from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bench.kit import until
+from bench.kit import build_daemon, until
 from bench.rig import API_KEY, TOKEN, Pace
-from bridge.app import Daemon
 from bridge.standin.cad import CadStandIn
 
 T = TypeVar("T")
@@ -53,7 +52,7 @@ class LiveDaemon:
     async def _start(self) -> None:
         self.standin = CadStandIn(api_key=API_KEY, window=self.pace.window)
         await self.standin.start()
-        self.daemon = Daemon(self.pace.config(self.standin.url))
+        self.daemon = build_daemon(self.pace.config(self.standin.url))
         await self.daemon.start()
         self.url = f"ws://127.0.0.1:{self.daemon.port}"
 

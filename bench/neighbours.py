@@ -46,9 +46,8 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.kit import RawServer, free_port, gzip_bomb
+from bench.kit import RawServer, build_daemon, free_port, gzip_bomb
 from bridge import logs
-from bridge.app import Daemon
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, PostalConfig
 from bridge.standin.cad import CadStandIn
@@ -104,7 +103,7 @@ async def postal_offer() -> Figures:
     threading.Thread(target=release, daemon=True).start()
     figures: Figures = []
     async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url, **postal))
+        daemon = build_daemon(_config(standin.url, **postal))
         await daemon.start()
         try:
             port = daemon.listener.port
@@ -365,7 +364,7 @@ async def proxy() -> Figures:
 async def tracked_calls() -> Figures:
     meta = {f"k{i:03d}": "v" * 250 for i in range(200)}
     async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url))
+        daemon = build_daemon(_config(standin.url))
         await daemon.start()
         try:
             game = await _game(daemon.listener.port, 1)

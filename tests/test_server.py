@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.kit import until
 from bridge.protocol import Error
 from bridge.server import _OUTBOX_LIMIT, Link
 
@@ -180,8 +181,7 @@ async def test_a_flooding_connection_does_not_starve_another(daemon: Running) ->
 
     flooding = asyncio.create_task(flood())
     links = daemon.bridge.listener.links
-    while links[4].frames < 100:
-        await asyncio.sleep(0.001)
+    await until(lambda: links[4].frames >= 100)
     await quiet.send(type="track", call_id=9, subject="player:1")
     await quiet.expect("call_state", call_id=9, timeout=5.0)
     # Answered while the noisy connection still had most of its flood to get through.

@@ -156,14 +156,12 @@ async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> Non
         standin.inject(Fault("hang"), count=1, route="update_call")
         config = make_config(standin)
         config.budget.state_file = str(tmp_path / "spent.json")
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         await daemon.start()
         daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
         daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
         daemon.pusher.wake()
-        async with asyncio.timeout(5):
-            while daemon.pusher.in_flight is None:
-                await asyncio.sleep(0.01)
+        await until(lambda: daemon.pusher.in_flight is not None, within=5)
         stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
         assert len(stored["routes"]["update_call"]) == 1  # written as the request began
         await daemon.stop(grace=0.1)
