@@ -163,7 +163,7 @@ async def test_state_survives_a_disconnect_and_is_reported_on_reconnect(daemon: 
     await game.send(type="track", call_id=8, subject="player:1")
     await game.expect("call_state", call_id=8)
     await game.ws.close()
-    await asyncio.sleep(0.1)
+    await until(lambda: 1 not in daemon.bridge.listener.links)  # the daemon saw the link go
     assert daemon.bridge.tracker.get(1, 8) is not None
     again = await daemon.game()
     await again.expect("call_state", call_id=8, state="following")
