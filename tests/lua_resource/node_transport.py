@@ -164,6 +164,7 @@ class NodeTransport:
             await self._command(
                 {"cmd": "trigger", "name": "onResourceStop", "args": ["sonoran_bridge"]}
             )
+            # Real sleep: the real Node process closes its socket before it is killed.
             await asyncio.sleep(0.05)
             self.proc.kill()
         await self.proc.wait()
@@ -208,4 +209,5 @@ class Link:
                 )
             if tick_ms:
                 self.server.advance(tick_ms)
+            # Real sleep: the emulated server ticks while the real Node process works in real time.
             await asyncio.sleep(0.02)

@@ -90,6 +90,7 @@ class Run:
         for _ in range(500):  # the clock waits for requests the stand-in is still answering
             if all(r.status is not None for r in self.game.cad.requests[-8:]):
                 break
+            # Real sleep: the stand-in still answers on its real socket.
             await asyncio.sleep(0.001)
 
     async def run_for(self, seconds: float) -> None:

@@ -90,6 +90,7 @@ async def caddy(folder: Path, daemon: Running, status_port: int) -> AsyncIterato
         async with asyncio.timeout(20):
             while not root.exists() or not _answers(https_port):
                 assert process.returncode is None, (folder / "caddy.log").read_text()[-2000:]
+                # Real sleep: a real Caddy process starts; nothing to await but its files, port.
                 await asyncio.sleep(0.05)
         yield https_port, root
     finally:

@@ -125,6 +125,7 @@ async def chatty(game: Game) -> None:
     """Keep a connection busy as the resource does, a batch of positions each tick."""
     while True:
         await game.send(type="positions", items=[{"subject": "player:7", "x": 1, "y": 2, "z": 3}])
+        # Real sleep: the resource's tick, in real time: the daemon's idle timer is real.
         await asyncio.sleep(0.2)
 
 
@@ -195,6 +196,7 @@ async def test_a_client_that_stops_reading_is_dropped_without_touching_others(
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await deaf.send(json.dumps({"type": "untrack", "call_id": 1}))
+                # Real sleep: a deaf client still sending, paced in real time as its socket is real.
                 await asyncio.sleep(0.01)
 
     chatting = asyncio.create_task(chatter())
