@@ -29,10 +29,12 @@ SHORT_WINDOW = 2.0
 """Rigs run the real budget on a short window, so a minute's behaviour fits in seconds."""
 
 
-def make_config(standin: CadStandIn, **tracking: Any) -> Config:
-    """A config pointing at the stand-in, with the short window and `tracking` overrides."""
+def make_config(standin: CadStandIn | str, **tracking: Any) -> Config:
+    """A config pointing at the stand-in (or a URL), with the short window and `tracking`
+    overrides."""
+    url = standin if isinstance(standin, str) else standin.url
     return Config(
-        cad=CadConfig(api_url=standin.url, api_key=API_KEY, timeout_seconds=1.0),
+        cad=CadConfig(api_url=url, api_key=API_KEY, timeout_seconds=1.0),
         listen=ListenConfig(port=0, token=TOKEN, hello_timeout_seconds=1.0),
         budget=BudgetConfig(window_seconds=SHORT_WINDOW, margin_seconds=0.1, state_file=""),
         tracking=TrackingConfig(**{"min_move": 1.0, "max_stale_seconds": 10.0, **tracking}),
