@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bench.kit import build_daemon, until
+from bench.kit import Rigs, until
 from bench.rig import API_KEY, TOKEN, Pace
 from bridge.standin.cad import CadStandIn
 
@@ -50,15 +50,15 @@ class LiveDaemon:
         self._loop.close()
 
     async def _start(self) -> None:
-        self.standin = CadStandIn(api_key=API_KEY, window=self.pace.window)
-        await self.standin.start()
-        self.daemon = build_daemon(self.pace.config(self.standin.url))
-        await self.daemon.start()
-        self.url = f"ws://127.0.0.1:{self.daemon.port}"
+        self.running = await Rigs()(
+            standin=CadStandIn(api_key=API_KEY, window=self.pace.window),
+            configure=lambda standin: self.pace.config(standin.url),
+        )
+        self.standin, self.daemon = self.running.standin, self.running.bridge
+        self.url = self.running.url
 
     async def _stop(self) -> None:
-        await self.daemon.stop(grace=1.0)
-        await self.standin.stop()
+        await self.running.stop()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the daemon's loop and wait for its result."""

@@ -140,14 +140,19 @@ class Rigs:
         *,
         configure: Callable[[CadStandIn], Config] | None = None,
         standin: CadStandIn | None = None,
+        prepare: Callable[[Daemon], None] | None = None,
         **tracking: Any,
     ) -> Running:
-        """A started daemon in front of a started stand-in (`configure` makes its config)."""
+        """A started daemon in front of a started stand-in (`configure` makes its config from
+        the listening stand-in; `prepare` sees the daemon before it starts). `standin`, when
+        given, must not be listening yet."""
         if standin is None:
             standin = CadStandIn(api_key=API_KEY, window=SHORT_WINDOW)
         await standin.start()
         config = configure(standin) if configure else make_config(standin, **tracking)
         daemon = build_daemon(config)
+        if prepare is not None:
+            prepare(daemon)
         await daemon.start()
         running = Running(daemon, standin)
         self.started.append(running)
