@@ -1,4 +1,4 @@
-"""CadClient against the real stand-in over loopback, and header edge cases on MockTransport."""
+"""CadClient against the real stand-in over loopback, and edge cases on the kit's fake CAD."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bridge
+from bench.kit import Reply, Step, cad_client
 from bridge.cad import (
     AuthFailed,
     CadClient,
@@ -246,18 +247,18 @@ async def test_the_key_never_shows_in_results_reprs_or_errors(standin: CadStandI
     assert not [text for text in shown if KEY in text]
 
 
-# -- MockTransport: what goes on the wire and edge cases of what comes back -----------------
+# -- the kit's fake CAD: what goes on the wire and edge cases of what comes back ------------
 
 
-def mock_client(handler: Callable[[httpx.Request], httpx.Response],
-                url: str = "https://api.example.test/base/") -> CadClient:
-    return CadClient(url, KEY, transport=httpx.MockTransport(handler), wall_clock=fixed_clock)
+def mock_client(handler: Step, url: str = "https://api.example.test/base/") -> CadClient:
+    """The client over the kit's fake CAD, which answers every request with `handler`."""
+    return cad_client(otherwise=handler, base=url, api_key=KEY, wall_clock=fixed_clock)
 
 
 def answer(status: int, body: Any = None, headers: dict[str, str] | None = None,
-           raw: bytes | None = None) -> Callable[[httpx.Request], httpx.Response]:
-    content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-    return lambda request: httpx.Response(status, content=content, headers=headers)
+           raw: bytes | None = None) -> Reply:
+    """An answer with `body` as JSON (or the `raw` bytes; none when both are None)."""
+    return Reply(status, raw if raw is not None else (b"" if body is None else body), headers or {})
 
 
 async def test_request_shape_on_the_wire() -> None:
@@ -438,8 +439,7 @@ async def test_a_stuck_handler_is_cut_by_the_overall_timeout() -> None:
         await asyncio.sleep(5)
         return httpx.Response(200)
 
-    cad = CadClient("http://x.test", KEY, timeout=0.2, transport=httpx.MockTransport(handler))
-    async with cad:
+    async with cad_client(otherwise=handler, api_key=KEY, timeout=0.2) as cad:
         assert (await cad.get_calls(1)).result == Transient("timeout after 0.2 s", True)
 
 
@@ -486,8 +486,8 @@ async def test_a_quota_reset_in_epoch_milliseconds_or_too_far_is_read_and_capped
         quota = (await cad.update_call(1, 501, {})).quota
         assert quota == Quota(remaining=0, reset_after=pytest.approx(20.0))
     far = {"RateLimit-Remaining": "0", "RateLimit-Reset": "99999999"}
-    client = CadClient("https://x.test", KEY, wall_clock=fixed_clock, max_wait=30.0,
-                       transport=httpx.MockTransport(answer(200, {"callId": 501}, far)))
+    client = cad_client(otherwise=answer(200, {"callId": 501}, far), api_key=KEY,
+                        wall_clock=fixed_clock, max_wait=30.0)
     async with client:
         quota = (await client.update_call(1, 501, {})).quota
         assert quota == Quota(remaining=0, reset_after=30.0)

@@ -1,10 +1,8 @@
 """CadClient on the documented shapes: the lists in both cases, closed calls, 404s told apart,
-and the ids Sonoran's support asks for (MockTransport: one answer per test)."""
+and the ids Sonoran's support asks for (the kit's fake CAD: one answer per test)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +11,7 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.kit import Reply, cad_client
 from bridge.cad import CadClient, gone_what
 from bridge.outcomes import CallList, Gone, RateLimited, Rejected, Transient, Updated
 
@@ -20,11 +19,9 @@ KEY = "sk-test-lists-do-not-leak"
 
 
 def client(status: int, body: Any = None, headers: dict[str, str] | None = None) -> CadClient:
-    content = b"" if body is None else json.dumps(body).encode()
-    handler: Callable[[httpx.Request], httpx.Response] = lambda request: httpx.Response(  # noqa: E731
-        status, content=content, headers=headers
-    )
-    return CadClient("https://api.example.test", KEY, transport=httpx.MockTransport(handler))
+    """The client over the kit's fake CAD, giving every request this one answer."""
+    answer = Reply(status, b"" if body is None else body, headers or {})
+    return cad_client(otherwise=answer, base="https://api.example.test", api_key=KEY)
 
 
 async def test_the_pascal_case_lists_are_read() -> None:
@@ -101,9 +98,7 @@ async def test_the_list_read_asks_for_closed_calls() -> None:
         seen.append(request)
         return httpx.Response(200, json={"ActiveCalls": []})
 
-    async with CadClient(
-        "https://api.example.test", KEY, transport=httpx.MockTransport(handler)
-    ) as cad:
+    async with cad_client(otherwise=handler, api_key=KEY) as cad:
         await cad.get_calls(1)
     assert int(seen[0].url.params["closedLimit"]) >= 1
 

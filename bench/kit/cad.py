@@ -9,9 +9,10 @@ parse the CAD's own. `cad_client` builds that client.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from time import time as wall_time
 from typing import Any
@@ -51,10 +52,10 @@ class Reply:
         return httpx.Response(self.status, headers=headers, content=content, request=request)
 
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 Step = Reply | BaseException | Handler
 """What one request gets: an answer, an exception raised where the network would, or a
-handler that builds the answer from the request."""
+handler (plain or async) that builds the answer from the request."""
 
 
 def echo_patch(request: httpx.Request) -> bytes:
@@ -67,8 +68,9 @@ class CadScript(httpx.AsyncBaseTransport):
     """A transport that plays a script of answers, then forwards to a real CAD (if any).
 
     `seen` holds every request in order. `before` and `after` run around each exchange (e.g. to
-    let virtual time pass while it is on the wire). With no `url` to forward to, a request
-    past the end of the script is answered as the CAD answers a good one (`Reply()`).
+    let virtual time pass while it is on the wire). A request past the end of the script gets
+    `otherwise` when given (every time), else goes to the CAD at `url`, else is answered as the
+    CAD answers a good one (`Reply()`).
     """
 
     def __init__(
@@ -76,10 +78,12 @@ class CadScript(httpx.AsyncBaseTransport):
         script: Iterable[Step] = (),
         *,
         url: str | None = None,
+        otherwise: Step | None = None,
         before: Callable[[httpx.Request], None] | None = None,
         after: Callable[[httpx.Request], None] | None = None,
     ) -> None:
         self.script: deque[Step] = deque(script)
+        self.otherwise = otherwise
         self.seen: list[httpx.Request] = []
         self.before = before
         self.after = after
@@ -111,12 +115,9 @@ class CadScript(httpx.AsyncBaseTransport):
 
     async def _answer(self, request: httpx.Request) -> httpx.Response:
         if self.script:
-            step = self.script.popleft()
-            if isinstance(step, BaseException):
-                raise step
-            if isinstance(step, Reply):
-                return step.response(request)
-            return step(request)
+            return await _play(self.script.popleft(), request)
+        if self.otherwise is not None:
+            return await _play(self.otherwise, request)
         if self._forward is None or self.url is None:
             return Reply().response(request)
         target = self.url + request.url.raw_path.decode("ascii")
@@ -138,20 +139,34 @@ class CadScript(httpx.AsyncBaseTransport):
             await self._forward.aclose()
 
 
+async def _play(step: Step, request: httpx.Request) -> httpx.Response:
+    if isinstance(step, BaseException):
+        raise step
+    if isinstance(step, Reply):
+        return step.response(request)
+    answered = step(request)
+    return await answered if inspect.isawaitable(answered) else answered
+
+
 def cad_client(
     script: Iterable[Step] | CadScript = (),
     *,
     url: str | None = None,
+    otherwise: Step | None = None,
+    base: str | None = None,
     api_key: str = API_KEY,
     **options: Any,
 ) -> CadClient:
-    """The real CAD client over a `CadScript` (forwarding to `url` once the script is spent).
-
-    Pass a `CadScript` of your own to look at what it saw or to add steps later.
+    """The real CAD client over a `CadScript`: past the script, every request gets `otherwise`
+    or goes to the CAD at `url`. The client's `api_url` is `base` (default: `url`, else a
+    name that never resolves). Pass a `CadScript` of your own to look at what it saw or to add
+    steps later.
     """
-    transport = script if isinstance(script, CadScript) else CadScript(script, url=url)
-    base = url if url is not None else "http://cad.test"
-    return CadClient(base, api_key, transport=transport, **options)
+    transport = (
+        script if isinstance(script, CadScript) else CadScript(script, url=url, otherwise=otherwise)
+    )
+    api_url = base or url or "http://cad.test"
+    return CadClient(api_url, api_key, transport=transport, **options)
 
 
 class ClockedCad:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.kit import Reply, cad_client
 from bridge.cad import CadClient
 from bridge.outcomes import AuthFailed, CallList, RateLimited, Updated
 from bridge.standin.cad import CadStandIn, Fault
@@ -59,10 +60,8 @@ def test_every_documented_body_parses_as_its_verbatim_text() -> None:
 
 
 def client_answering(status: int, body: Any) -> CadClient:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json=body)
-
-    return CadClient("https://api.example.test", KEY, transport=httpx.MockTransport(handler))
+    """The client over the kit's fake CAD, answering every request with the documented body."""
+    return cad_client(otherwise=Reply(status, body), api_key=KEY)
 
 
 async def test_the_documented_call_list_is_read_whole() -> None:
