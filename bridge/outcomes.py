@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from msgspec import Struct
 
@@ -98,3 +98,14 @@ class Quota(Struct, frozen=True):
 
 PatchResult = Updated | Gone | RateLimited | AuthFailed | Rejected | Transient
 GetResult = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient
+
+ResultT = TypeVar("ResultT", PatchResult, GetResult)
+"""Either kind of result: an `Answered` holds one."""
+
+
+class Answered(Struct, Generic[ResultT], frozen=True):
+    """What one request came to, with the key's quota the CAD reported in the same answer
+    (None when it sent no rate-limit headers, or no answer came)."""
+
+    result: ResultT
+    quota: Quota | None = None

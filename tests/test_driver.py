@@ -5,22 +5,16 @@ CAD's answers as values."""
 
 from __future__ import annotations
 
-from bridge.budget import Budget
+from bench.kit import make_planner
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep, failed
 from bridge.outcomes import CallList, Quota, Transient, Updated
-from bridge.planner import Fetch, Planner, Push, Settings
-from bridge.scheduler import Accumulator
+from bridge.planner import Fetch, Push
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221"}
 
 
 def driver() -> Driver:
-    planner = Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-    )
+    planner = make_planner()
     return Driver(planner)
 
 
@@ -90,7 +84,7 @@ def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind
     assert asked == Fetch(1)
     assert isinstance(asked, Fetch)
     d.begin(asked, 1.0)
-    lost = failed(asked, Transient("timeout", reached_server=True), None, 1.0, 2.0)
+    lost = failed(asked, Transient("timeout", reached_server=True), 1.0, 2.0)
     assert isinstance(lost, ListAnswer) and lost.fetch is asked
     d.complete(lost)
     assert d.in_flight is None
@@ -103,5 +97,5 @@ def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind
     d.complete(ListAnswer(again, CallList(calls={7: META}), None, now, now + 0.1))
     pushed = d.step(now + 0.1)
     assert isinstance(pushed, Push) and pushed.key[2] == 7
-    patch_fault = failed(pushed, Transient("refused", reached_server=False), None, 0.0, 0.0)
+    patch_fault = failed(pushed, Transient("refused", reached_server=False), 0.0, 0.0)
     assert isinstance(patch_fault, PatchAnswer)
