@@ -7,7 +7,6 @@ secret in any field) comes out. The page, `/status.json` and `/metrics` all read
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal, Protocol
@@ -63,9 +62,6 @@ class RequestRecord(Struct, frozen=True, kw_only=True):
         return max(0.0, self.ended - self.began)
 
 
-_HTTP_STATUS = re.compile(r"^HTTP (\d{3})\b")
-
-
 def outcome_status(result: PatchResult | GetResult) -> str:
     """The HTTP status a typed result stands for; "error" when none came back."""
     match result:
@@ -77,9 +73,8 @@ def outcome_status(result: PatchResult | GetResult) -> str:
             return "429"
         case AuthFailed(status=status) | Rejected(status=status):
             return str(status)
-        case Transient(reason=reason):
-            found = _HTTP_STATUS.match(reason)
-            return found[1] if found else "error"
+        case Transient(status=status):
+            return "error" if status is None else str(status)
     raise AssertionError(f"unexpected result {result!r}")  # pragma: no cover
 
 

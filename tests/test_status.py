@@ -153,7 +153,9 @@ def test_links_are_listed_by_server_id() -> None:
         (RateLimited(7.0, "API rate limit exceeded"), "429", "rate_limited"),
         (AuthFailed(401, "bad key"), "401", "auth_failed"),
         (Rejected(400, "metaData: expected object"), "400", "rejected"),
-        (Transient("HTTP 503: down", True), "503", "failed"),
+        (Transient("HTTP 503: down", True, status=503), "503", "failed"),
+        (Transient("HTTP 200: body is not JSON", True, status=200), "200", "failed"),
+        (Transient("proxy said HTTP 503 once", True), "error", "failed"),
         (Transient("timeout after 10.0 s", True), "error", "failed"),
         (Transient("connection refused", False), "error", "failed"),
     ],
@@ -167,6 +169,14 @@ def test_each_answer_is_logged_with_its_http_status_and_why_an_update_was_droppe
     record = record_of(push, result, 10.0, 10.25)  # type: ignore[arg-type]
     assert (record.route, record.call_id, record.status) == ("update_call", 501, status)
     assert record.latency == 0.25
+
+
+def test_the_status_is_the_answers_not_read_back_out_of_its_reason() -> None:
+    """A reason that merely starts like a status line is no answer: no answer came."""
+    assert outcome_status(Transient("HTTP 503 from the proxy, retried", True)) == "error"
+    bad_body = Transient("HTTP 200: body is not JSON", True, status=200)
+    assert bad_body.body_fault and outcome_status(bad_body) == "200"
+    assert not Transient("HTTP 503: down", True, status=503).body_fault
 
 
 def test_a_fetch_is_logged_on_its_route_without_a_call() -> None:
