@@ -21,7 +21,7 @@ from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
-from bridge.planner import Alert, Fetch, Notice, Planner, Push, Refused, Settings
+from bridge.planner import Alert, AlertKind, Fetch, Notice, Planner, Push, Refused, Settings
 from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
     DISPATCH,
@@ -381,33 +381,38 @@ class Daemon:
 
     def _on_event(self, event: Notice | Alert) -> None:
         if isinstance(event, Alert):
-            if event.event == "auth_failed":
-                log.error(
-                    "the CAD refused the API key: check cad.api_key; pausing and retrying",
-                    detail=event.detail,
-                    **event.trace,
-                )
-                self._refusal = f"{KEY_REFUSED} ({event.detail})"
-                self._tell_every_link()
-            elif event.event == "auth_resolved":
-                log.warning("resolved", alert=event.event, detail=event.detail)
-                self._tell_every_link()
-            elif event.event == "server_unknown":
-                log.error(
-                    "the CAD does not know this server id: check cad.server_id and the "
-                    "resource's sonoran_bridge_server_id; its calls are kept, its requests paused",
-                    server_id=event.server_id,
-                    cad_server_id=self.config.cad.server_id,
-                    detail=event.detail,
-                    **event.trace,
-                )
-            else:
-                where = {} if event.server_id is None else {"server_id": event.server_id}
-                log.warning("resolved", alert=event.event, detail=event.detail, **where)
+            self._alert(event)
             return
         if event.state == "pushed":
             self._pushed[event.server_id] = self._pushed.get(event.server_id, 0) + 1
         self._notify(event)
+
+    def _alert(self, alert: Alert) -> None:
+        """Tell the operator (and, for the key, every game server) what an alert is about."""
+        match alert.event:
+            case AlertKind.AUTH_FAILED:
+                log.error(
+                    "the CAD refused the API key: check cad.api_key; pausing and retrying",
+                    detail=alert.detail,
+                    **alert.trace,
+                )
+                self._refusal = f"{KEY_REFUSED} ({alert.detail})"
+                self._tell_every_link()
+            case AlertKind.AUTH_RESOLVED:
+                log.warning("resolved", alert=alert.event.value, detail=alert.detail)
+                self._tell_every_link()
+            case AlertKind.SERVER_UNKNOWN:
+                log.error(
+                    "the CAD does not know this server id: check cad.server_id and the "
+                    "resource's sonoran_bridge_server_id; its calls are kept, its requests paused",
+                    server_id=alert.server_id,
+                    cad_server_id=self.config.cad.server_id,
+                    detail=alert.detail,
+                    **alert.trace,
+                )
+            case _:
+                where = {} if alert.server_id is None else {"server_id": alert.server_id}
+                log.warning("resolved", alert=alert.event.value, detail=alert.detail, **where)
 
     def _notify(self, notice: Notice) -> None:
         notice = self._key_refused(notice)

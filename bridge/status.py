@@ -251,25 +251,10 @@ def _call_view(
     next_slot: float,
     departed: bool = False,
 ) -> CallView:
-    tracker, settings = planner.tracker, planner.settings
-    fix = tracker.fix_of(call)
-    error = tracker.error(call) if call.drawn is not None else None
-    if departed:
-        state = DEPARTED_STATE
-    elif call.meta is None:
-        state = "waiting for its metaData"
-    elif call.stale_at is not None:
-        state = "reading its changed metaData"
-    elif call.collides:
-        state = "not moved: a dispatch call has its id"
-    elif fix is None:
-        state = "waiting for a position"
-    elif call.held_fix_t is not None and fix.t <= call.held_fix_t:
-        state = "update refused; waiting for a new position"
-    elif call.pushed_at is None:
-        state = "following"
-    else:
-        state = "pushed"
+    settings = planner.settings
+    fix = planner.fix_of(call)
+    error = planner.tracker.error(call) if call.drawn is not None else None
+    state = DEPARTED_STATE if departed else planner.phase(call).value
     next_in: float | None = None
     wait = waits.get(call.key)
     moved = error is None or error >= settings.min_move
