@@ -14,7 +14,7 @@ loop and the replay benchmark) calls; the clock is an argument:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bridge import answers, choice, intake, placement
@@ -33,11 +33,11 @@ from bridge.actions import (
     Refused,
 )
 from bridge.budget import Backoff, Budget
-from bridge.outcomes import GetResult, Gone, Meta, PatchResult, Quota, Trace, Transient, Updated
+from bridge.outcomes import GetResult, Gone, Meta, PatchResult, Quota, Trace, Transient
 from bridge.phase import Phase, phase_of, push_began
 from bridge.placement import MOVING
 from bridge.postal import PostalIndex
-from bridge.protocol import DISPATCH, CallStateName, InboundMessage, Kind, Positions
+from bridge.protocol import DISPATCH, CallStateName, InboundMessage, Kind
 from bridge.reads import Reads
 from bridge.routes import Health, RouteHealth, RouteName
 from bridge.scheduler import BudgetAware, Candidate, Policy
@@ -63,8 +63,6 @@ class Planner:
     tracker: Tracker = field(default_factory=Tracker)
     postals: PostalIndex | None = None
     """Postal codes to send with each push, when the config names a postal file."""
-    pushes: int = 0
-    positions_received: int = 0
     reads: Reads = field(default_factory=Reads)
     health: Health = field(init=False)
 
@@ -92,11 +90,6 @@ class Planner:
     # --- reading the state (for the status views, tests and the bench) -------------------
 
     @property
-    def refusals(self) -> int:
-        """429s since start, every route."""
-        return self.health.refusals
-
-    @property
     def auth_failing(self) -> bool:
         """The CAD refuses the API key (its last answer on it was a 401/403)."""
         return self.health.auth_failing
@@ -112,6 +105,14 @@ class Planner:
     def fix_of(self, call: Call) -> Fix | None:
         """The latest fix of the call's subject, or None before the first."""
         return self.tracker.fix_of(call)
+
+    def error_of(self, call: Call) -> float | None:
+        """Metres between the call's subject (at its fix) and where the CAD draws it."""
+        return self.tracker.error(call)
+
+    def mean_error(self, calls: Iterable[Call]) -> float | None:
+        """The map error of these calls (`Tracker.mean_error`)."""
+        return self.tracker.mean_error(calls)
 
     def phase(self, call: Call) -> Phase:
         """Where the call stands (`bridge.phase`)."""
@@ -141,8 +142,6 @@ class Planner:
         self, server_id: int, message: InboundMessage, now: float
     ) -> list[Notice | Heard | Refused]:
         """Fold one message from a game server into state; returns what to tell it and log."""
-        if isinstance(message, Positions):
-            self.positions_received += len(message.items)
         return intake.receive(self.tracker, self.settings, server_id, message, now)
 
     def track(
@@ -210,9 +209,7 @@ class Planner:
         self._end(push, result, now)
         events: list[Notice | Alert] = []
         events.extend(answers.fold_update(self.tracker, push, result, now, self._rejection_wait))
-        if isinstance(result, Updated):
-            self.pushes += 1
-        elif isinstance(result, Gone) and result.what == "server":
+        if isinstance(result, Gone) and result.what == "server":
             detail = f"404 for an update: {result.detail}"
             events.extend(self._pause(push.key[0], detail, now, result.trace))
         events.extend(self._common(push, result, now))

@@ -84,8 +84,6 @@ class Health:
     """(first, cap) of each route's back-off after failures."""
     routes: dict[RouteName, RouteHealth] = field(default_factory=dict)
     auth_failing: bool = False
-    refusals: int = 0
-    """429s since start, every route."""
 
     def configure(
         self, rate: tuple[float, float], auth: tuple[float, float], fault: tuple[float, float]
@@ -115,7 +113,6 @@ class Health:
         alerts: list[Alert] = []
         match result:
             case RateLimited(retry_after=retry_after):
-                self.refusals += 1
                 if not route.refusing:
                     # Ours in the window the CAD refused, this one aside: the rest is another's.
                     budget.refused(now, admitted=budget.used(now) - 1)

@@ -296,7 +296,6 @@ def test_updated_adopts_the_response_meta_and_moves_the_drawn_position() -> None
     assert call.drawn == (100.0, 0.0)
     assert call.pushed_at == 1.5
     assert call.acc == 0.0
-    assert planner.pushes == 1
     assert events == [Notice(1, 7, "pushed")]
     # The next push builds on the response, not on what was known before it.
     planner.tracker.observe(1, "veh:7", 300.0, 0.0, 20.0, 20.0)
@@ -417,7 +416,6 @@ def test_rate_limited_with_retry_after_blocks_until_then() -> None:
     events = planner.finish_push(push, RateLimited(30.0, "API rate limit exceeded"), 2.0)
     assert events == []
     assert planner.update_budget.blocked_until() == 32.0
-    assert planner.refusals == 1
     assert planner.update_budget.share == 9
     assert planner.update_budget.used(2.0) == 1
     assert planner.next_action(31.9) is None

@@ -42,7 +42,6 @@ def test_positions_are_fixes_and_make_a_tracked_call_pushable() -> None:
     planner.receive(1, Track(call_id=7, subject="veh:7", meta=META), 0.0)
     fixes = Positions(items=[Position(subject="veh:7", x=100, y=0, z=20, speed=0.0)])
     assert planner.receive(1, fixes, 1.0) == []
-    assert planner.positions_received == 1
     action = planner.next_action(1.0)
     assert isinstance(action, Push) and (action.x, action.y) == (100.0, 0.0)
 

@@ -13,6 +13,7 @@ from test_status import FakeLink, make_planner
 from test_status_browser import CHROMIUM, Elements, chromium
 
 from bridge.status import DEPARTED_STATE, snapshot
+from bridge.tally import Tally
 
 META = {"postal": "9002"}
 
@@ -23,7 +24,7 @@ def test_a_game_server_that_left_is_listed_with_how_long_ago_and_its_calls_say_s
     view = snapshot(
         planner,
         [FakeLink(1, 3)],
-        [],
+        Tally(),
         100.0,
         started=0.0,
         requests_made=0,
