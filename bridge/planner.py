@@ -7,7 +7,7 @@ loop and the replay benchmark) calls; the clock is an argument:
 - `choice`: the candidates' figures, the policy's choice, the read ahead of a push;
 - `placement`: where a push goes and the body it sends; `freshness`: whether a read goes first;
 - `reads`: when each server's list is read, what a read teaches, a server's pause;
-- `answers`: what an update's answer means for its call; `routes`: what any answer says of
+- `folding`: what an update's answer means for its call; `routes`: what any answer says of
   the route and the key;
 - `phase`: where a call stands, and the transitions that move it.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bridge import answers, choice, intake, placement
+from bridge import choice, folding, intake, placement
 from bridge.actions import (
     CLOSED_LISTED,
     COLLIDES,
@@ -208,7 +208,7 @@ class Planner:
         """Fold the CAD's answer to a PATCH into state; returns what to tell whom."""
         self._end(push, result, now)
         events: list[Notice | Alert] = []
-        events.extend(answers.fold_update(self.tracker, push, result, now, self._rejection_wait))
+        events.extend(folding.fold_update(self.tracker, push, result, now, self._rejection_wait))
         if isinstance(result, Gone) and result.what == "server":
             detail = f"404 for an update: {result.detail}"
             events.extend(self._pause(push.key[0], detail, now, result.trace))
