@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import bridge
+from bench.kit import build_daemon
 from bench.rig import SERVER_ID, Outcome, Pace, Rig
-from bridge.app import Daemon
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep
-from bridge.outcomes import CallList, Meta, Updated
+from bridge.outcomes import CallList, Updated
 from bridge.planner import Fetch
 from bridge.protocol import CallClosed, Position, Positions, Sync, Track, TrackSpec, Untrack
 from bridge.standin.cad import Fault
@@ -162,24 +161,13 @@ class Churn:
     """Memory the daemon's code allocated and still held, from a tenth of the run to its end."""
 
 
-class _AnsweringCad:
-    """A CAD that accepts every request at once: the churn measures the daemon's own state."""
-
-    last_quota = None
-
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> Any:
-        raise AssertionError("the churn drives the daemon's driver directly")
-
-    async def get_calls(self, server_id: int) -> Any:
-        raise AssertionError("the churn drives the daemon's driver directly")
-
-
 def churn(rounds: int = 20_000, live: int = 20) -> Churn:
     """Track a new call every round and drop the oldest, with subjects nobody follows passing by,
     pushes and fetches answered, a sync now and then; measure what state and memory remain."""
     clock = [0.0]
     config = Pace().config("http://127.0.0.1:9")
-    daemon = Daemon(config, cad=_AnsweringCad(), clock=lambda: clock[0])
+    # No request leaves: the churn drives the daemon's driver directly.
+    daemon = build_daemon(config, clock=lambda: clock[0])
     planner = daemon.planner
     driver = Driver(planner)
     meta = {"postal": "1"}

@@ -27,7 +27,16 @@ import httpx
 from bench.loopback import FIRST_CALL, SERVER_ID, loopback, moving
 from bridge.budget import Budget
 from bridge.cad import CadClient
-from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, Transient, Updated
+from bridge.outcomes import (
+    Answered,
+    CallList,
+    GetResult,
+    Gone,
+    Meta,
+    PatchResult,
+    Transient,
+    Updated,
+)
 from bridge.planner import Planner
 from bridge.routes import RouteHealth
 
@@ -45,15 +54,16 @@ class CamelCaseOnly(CadClient):
 
     async def update_call(
         self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
-    ) -> PatchResult:
+    ) -> Answered[PatchResult]:
         """The update, its answer read as before."""
-        result = await super().update_call(server_id, call_id, meta, postal)
+        answered = await super().update_call(server_id, call_id, meta, postal)
+        result, quota = answered.result, answered.quota
         if isinstance(result, Gone) and "status 2" in result.detail:
             stored = self.last_answer
-            return Updated(call=stored, meta=stored.get("metaData"))
+            return Answered(Updated(call=stored, meta=stored.get("metaData")), quota)
         if isinstance(result, Gone):
-            return Gone(result.detail, "call", result.trace)
-        return result
+            return Answered(Gone(result.detail, "call", result.trace), quota)
+        return answered
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response | Transient:
         response = await super()._send(method, path, **kwargs)
@@ -61,8 +71,11 @@ class CamelCaseOnly(CadClient):
             self.last_answer = response.json()
         return response
 
-    async def get_calls(self, server_id: int) -> GetResult:
+    async def get_calls(self, server_id: int) -> Answered[GetResult]:
         """Read the list as before: a body without `activeCalls`/`emergencyCalls` failed."""
+        return Answered(await self._read_list(server_id))
+
+    async def _read_list(self, server_id: int) -> GetResult:
         response = await self._send("GET", f"/v2/emergency/servers/{server_id}/calls",
                                     params={"closedLimit": "0", "closedOffset": "0",
                                             "type": "100"})  # fmt: skip

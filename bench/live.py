@@ -20,7 +20,8 @@ from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bench.rig import API_KEY, TOKEN, Pace, until
+from bench.kit import until
+from bench.rig import API_KEY, TOKEN, Pace
 from bridge.app import Daemon
 from bridge.standin.cad import CadStandIn
 

@@ -25,10 +25,10 @@ import asyncio
 import itertools
 import logging
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import httpx
 import structlog
 
 if __package__ in (None, ""):  # run as a file: python bench/meta_faults.py
@@ -45,7 +45,7 @@ from bench.loopback import (
 )
 from bench.rig import given_meta
 from bridge.cad import CadClient
-from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult
+from bridge.outcomes import Answered, CallList, GetResult, Gone, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push
 from bridge.standin.cad import Fault
 
@@ -55,11 +55,13 @@ from bridge.standin.cad import Fault
 class GuessingClient(CadClient):
     """The naive reading of the list: an item without `metaData` holds `{}`."""
 
-    async def get_calls(self, server_id: int) -> GetResult:
-        result = await super().get_calls(server_id)
+    async def get_calls(self, server_id: int) -> Answered[GetResult]:
+        answered = await super().get_calls(server_id)
+        result = answered.result
         if isinstance(result, CallList):
-            return CallList({k: {} if v is None else v for k, v in result.calls.items()})
-        return result
+            guessed = CallList({k: {} if v is None else v for k, v in result.calls.items()})
+            return Answered(guessed, answered.quota)
+        return answered
 
 
 @dataclass
@@ -301,20 +303,6 @@ async def edits_without_relay(
 # -- item 3: an edit relayed while a PATCH is in flight -------------------------------------
 
 
-class EditDuringPatch(CadClient):
-    """A client that lets a test act while a PATCH is in flight (after it began, before the
-    CAD takes it): `during(call_id)` runs then."""
-
-    during: Callable[[int], None] | None = None
-
-    async def update_call(
-        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
-    ) -> PatchResult:
-        if self.during is not None:
-            self.during(call_id)
-        return await super().update_call(server_id, call_id, meta, postal)
-
-
 class AnswerLast(Planner):
     """The naive order of copies: the PATCH's answer replaces whatever came during it."""
 
@@ -346,9 +334,7 @@ async def edit_during_patch(*, naive: bool, minutes: float = 3.0) -> InFlight:
     """Three moving calls whose metaData the resource relays (sonorancad beside it); while the
     third PATCH of the first is in flight, a dispatcher edits it in the CAD (the PATCH then
     overwrites the edit there) and the resource relays the edit."""
-    rig, close = await loopback(
-        client=EditDuringPatch, naive_planner=answer_last if naive else None
-    )
+    rig, close = await loopback(naive_planner=answer_last if naive else None)
     edited = FIRST_CALL
     try:
         subjects = []
@@ -360,18 +346,17 @@ async def edit_during_patch(*, naive: bool, minutes: float = 3.0) -> InFlight:
         moving(rig, subjects, until=60.0 * minutes)
         seen = itertools.count(1)
         marks: list[int] = []
-        client = rig.loop.cad
-        assert isinstance(client, EditDuringPatch)
-
-        def during(call_id: int) -> None:
-            if call_id != edited or next(seen) != 3:
+        def during(request: httpx.Request) -> None:
+            # The PATCH has begun and not yet reached the CAD.
+            call_id = int(request.url.path.rsplit("/", 1)[1])
+            if request.method != "PATCH" or call_id != edited or next(seen) != 3:
                 return
             meta = {**rig.standin.call(SERVER_ID, call_id)["metaData"], "note": "edited"}
             rig.standin.edit_meta(SERVER_ID, call_id, meta)
             rig.relay(call_id, meta)
             marks.append(len(rig.standin.requests))
 
-        client.during = during
+        rig.cad.on_send = during
         await rig.run(60.0 * minutes)
         path = f"/v2/emergency/servers/{SERVER_ID}/dispatch-calls/{edited}"
         later = [

@@ -330,7 +330,7 @@ async def cad_answer() -> Figures:
         CadClient(f"http://127.0.0.1:{raw.port}", KEY, timeout=30.0) as cad,
     ):
         tracemalloc.start()
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     return [(f"4. a {len(body) / 1024:.0f} KiB gzip answer (128 MiB of zeros): peak memory "
@@ -346,7 +346,7 @@ async def proxy() -> Figures:
             async with CadStandIn(api_key=KEY) as standin:
                 standin.add_call(1, 501, {"x": "1"})
                 async with CadClient(standin.url, KEY, timeout=5.0) as cad:
-                    result = await cad.update_call(1, 501, {"x": "2"})
+                    result = (await cad.update_call(1, 501, {"x": "2"})).result
         finally:
             for name in ("HTTP_PROXY", "http_proxy"):
                 os.environ.pop(name, None)

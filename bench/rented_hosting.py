@@ -44,8 +44,7 @@ if str(ROOT / "tests") not in sys.path:
 
 from tls_ca import TestCa  # noqa: E402
 
-from bench.kit import free_port  # noqa: E402
-from bench.rig import until  # noqa: E402
+from bench.kit import free_port, until  # noqa: E402
 from bridge.standin.cad import CadStandIn  # noqa: E402
 from tests.lua_resource.fivem import FakeServer  # noqa: E402
 from tests.lua_resource.node_transport import Link, NodeTransport  # noqa: E402

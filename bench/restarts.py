@@ -22,8 +22,8 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
-from bench.kit import free_port
-from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig, until
+from bench.kit import free_port, until
+from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig
 from bridge.config import Config
 from bridge.standin.cad import Fault
 

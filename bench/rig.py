@@ -16,14 +16,13 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from bridge.app import Daemon
+from bench.kit import build_daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
 from bridge.outcomes import Meta
@@ -36,15 +35,6 @@ TOKEN = "reliability-token-93be10c4a7"
 SERVER_ID = 1
 FIRST_CALL = 701
 MIN_MOVE = 1.0
-
-
-async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    """Wait until `condition()` holds (TimeoutError after `within` seconds)."""
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
 
 
 def given_meta(call_id: int) -> dict[str, str]:
@@ -285,7 +275,7 @@ class Rig:
             await self.windows(1.0)
         for call_id, meta in self.meta.items():
             self.standin.add_call(SERVER_ID, call_id, dict(meta))
-        self.daemon = Daemon(self.pace.config(self.standin.url))
+        self.daemon = build_daemon(self.pace.config(self.standin.url))
         self.pace.apply(self.daemon.planner)
         self._count_looks(self.daemon.planner)
         await self.daemon.start()

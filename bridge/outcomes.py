@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from msgspec import Struct
 
@@ -106,3 +106,13 @@ class Quota(Struct, frozen=True):
 
 PatchResult = Updated | Gone | RateLimited | AuthFailed | Rejected | Transient
 GetResult = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient
+
+R = TypeVar("R", PatchResult, GetResult)
+
+
+class Answered(Struct, Generic[R], frozen=True):
+    """What one request came to, with the key's quota the CAD reported in the same answer
+    (None when it sent no rate-limit headers, or no answer came)."""
+
+    result: R
+    quota: Quota | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.kit import make_planner
 from bridge import protocol
-from bridge.budget import Budget
 from bridge.outcomes import CallList, Gone, Updated
-from bridge.planner import COLLIDES, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import COLLIDES, Fetch, Notice, Planner, Push
 from bridge.postal import PostalIndex
 from bridge.protocol import (
     CallClosed,
@@ -22,20 +22,9 @@ from bridge.protocol import (
     TrackSpec,
     Untrack,
 )
-from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
 META_911 = {"x": "0", "y": "0", "z": "0", "phone": "555-0100", "postal": "9001"}
-
-
-def make_planner(postals: PostalIndex | None = None) -> Planner:
-    return Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-        postals=postals,
-    )
 
 
 def moved(planner: Planner, subject: str, now: float = 1.0) -> None:
@@ -203,7 +192,7 @@ def test_a_911_call_listed_only_as_a_dispatch_id_is_not_taken_for_it() -> None:
 
 def test_a_911_call_gets_its_postal_in_its_metadata_not_on_top() -> None:
     postals = PostalIndex.from_json(b'[{"code": "7001", "x": 100, "y": 0}]')
-    planner = make_planner(postals)
+    planner = make_planner(postals=postals)
     planner.receive(1, Track(call_id=302, subject="b", meta=META_911, kind="emergency"), 0.0)
     moved(planner, "b")
     read = planner.next_action(1.0)

@@ -3,6 +3,7 @@ and 404s it must tell apart before dropping anything (fixed clocks, no sockets).
 
 from __future__ import annotations
 
+from bench.kit import make_planner
 from bridge.budget import Budget
 from bridge.outcomes import CallList, Gone, Updated
 from bridge.planner import (
@@ -19,15 +20,6 @@ from bridge.planner import (
 from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
-
-
-def make_planner() -> Planner:
-    return Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(3, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-    )
 
 
 def tracked(planner: Planner, *call_ids: int) -> None:
@@ -51,7 +43,7 @@ def read(planner: Planner, now: float) -> Fetch:
 
 
 def test_a_call_listed_closed_ends_on_one_read() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7, 8)
     planner.tracker.get(1, 7).absent_at = 0.5  # type: ignore[union-attr]  # wants a read
     fetch = read(planner, 16.0)
@@ -61,7 +53,7 @@ def test_a_call_listed_closed_ends_on_one_read() -> None:
 
 
 def test_a_closed_dispatch_id_does_not_end_the_911_call_of_that_id() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     planner.tracker.track(1, 7, "veh:7", 0.0, meta=META, kind="emergency")
     planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
     planner.tracker.get(1, 7, "emergency").absent_at = 0.5  # type: ignore[union-attr]
@@ -75,7 +67,7 @@ def test_a_closed_dispatch_id_does_not_end_the_911_call_of_that_id() -> None:
 
 
 def test_an_update_answered_closed_ends_the_call_and_spends_nothing_more() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7)
     push = pushed(planner, 1.0)
     detail = "the CAD answered the update with status 2: the call is closed"
@@ -86,7 +78,7 @@ def test_an_update_answered_closed_ends_the_call_and_spends_nothing_more() -> No
 
 
 def test_a_404_naming_the_server_pauses_it_and_keeps_its_calls() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7, 8)
     push = pushed(planner, 1.0)
     events = planner.finish_push(push, Gone("serverId not configured", "server"), 1.5)
@@ -97,7 +89,7 @@ def test_a_404_naming_the_server_pauses_it_and_keeps_its_calls() -> None:
 
 
 def test_a_404_that_says_neither_waits_for_the_list_then_ends_the_call() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7, 8)
     push = pushed(planner, 1.0)
     events = planner.finish_push(push, Gone("Not Found", "unknown"), 1.5)
@@ -116,7 +108,7 @@ def test_a_404_that_says_neither_waits_for_the_list_then_ends_the_call() -> None
 
 
 def test_a_404_that_says_neither_and_a_list_still_holding_the_call_keeps_it_backing_off() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7)
     push = pushed(planner, 1.0)
     planner.finish_push(push, Gone("Not Found", "unknown"), 1.5)
@@ -130,7 +122,7 @@ def test_a_404_that_says_neither_and_a_list_still_holding_the_call_keeps_it_back
 
 
 def test_a_404_that_says_neither_and_a_404_list_pauses_the_server_keeping_the_call() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7)
     push = pushed(planner, 1.0)
     planner.finish_push(push, Gone("Not Found", "unknown"), 1.5)
@@ -141,7 +133,7 @@ def test_a_404_that_says_neither_and_a_404_list_pauses_the_server_keeping_the_ca
 
 
 def test_an_update_answer_keeps_a_call_open() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7)
     push = pushed(planner, 1.0)
     answer = Updated(call={"callId": 7, "status": 1, "metaData": push.meta}, meta=dict(push.meta))
@@ -222,7 +214,7 @@ def test_a_failing_read_backs_off_even_while_updates_go_through() -> None:
 def test_the_operators_alerts_carry_the_ids_support_asks_for() -> None:
     from bridge.outcomes import AuthFailed
 
-    planner = make_planner()
+    planner = make_planner(get_limit=3)
     tracked(planner, 7)
     push = pushed(planner, 1.0)
     trace = {"traceId": "00-abc", "x-kong-request-id": "k-1"}

@@ -89,7 +89,7 @@ def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind
     assert asked == Fetch(1)
     assert isinstance(asked, Fetch)
     d.begin(asked, 1.0)
-    lost = failed(asked, Transient("timeout", reached_server=True), None, 1.0, 2.0)
+    lost = failed(asked, Transient("timeout", reached_server=True), 1.0, 2.0)
     assert isinstance(lost, ListAnswer) and lost.fetch is asked
     d.complete(lost)
     assert d.in_flight is None
@@ -102,5 +102,5 @@ def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind
     d.complete(ListAnswer(again, CallList(calls={7: META}), None, now, now + 0.1))
     pushed = d.step(now + 0.1)
     assert isinstance(pushed, Push) and pushed.key[2] == 7
-    patch_fault = failed(pushed, Transient("refused", reached_server=False), None, 0.0, 0.0)
+    patch_fault = failed(pushed, Transient("refused", reached_server=False), 0.0, 0.0)
     assert isinstance(patch_fault, PatchAnswer)

@@ -9,14 +9,15 @@ from pathlib import Path
 import msgspec
 import pytest
 from conftest import API_KEY, TOKEN, make_config
-from virtual_time import WINDOW, SharedKeyCad, VirtualTime
 
+from bench.kit import WINDOW, ClockedCad, VirtualTime, build_daemon, until
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.spendlog import SpendLog, default_path, state_folder
 from bridge.standin.cad import CadStandIn, Fault
 
 KEYS_FOR_TESTS = {"postal": "9002", "uuid": "abc-123"}
+CALLS = {call_id: dict(KEYS_FOR_TESTS) for call_id in range(1, 11)}
 
 
 class Wall:
@@ -67,7 +68,7 @@ def test_the_default_file_name_never_holds_the_key() -> None:
     assert path != default_path("https://api.sonorancad.com", API_KEY + "x")
 
 
-def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
+def daemon_on(time: VirtualTime, cad: ClockedCad, state_file: str) -> Daemon:
     """A daemon with production settings on virtual time, its spend log on the same clock."""
     config = Config(
         cad=CadConfig(api_url="http://127.0.0.1:9", api_key=API_KEY),
@@ -75,22 +76,22 @@ def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
         budget=BudgetConfig(state_file=state_file),
         tracking=TrackingConfig(min_move=1.0, close_check_seconds=0.0),  # updates only
     )
-    daemon = Daemon(config, cad=cad, clock=time.clock, wait=time.wait)
+    daemon = build_daemon(config, cad=cad.client, clock=time, wait=time.wait)
     if daemon.spendlog is not None:
         daemon.spendlog.wall_clock = lambda: 1_700_000_000.0 + time.now
     return daemon
 
 
-async def spend_a_burst(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> int:
+async def spend_a_burst(time: VirtualTime, cad: ClockedCad, state_file: str) -> int:
     """A daemon pushes 10 moving calls once each, then is killed; returns requests it made."""
     daemon = daemon_on(time, cad, state_file)
     for call_id in range(1, 11):
         daemon.tracker.track(1, call_id, f"p:{call_id}", time.now, meta=dict(KEYS_FOR_TESTS))
         daemon.tracker.observe(1, f"p:{call_id}", 100.0 * call_id, 0.0, 0.0, time.now)
     await daemon.start()
-    deadline = time.now + 3 * WINDOW
-    while daemon.pusher.requests < 10 and time.now < deadline:
-        await asyncio.sleep(0)
+    # Killed once its tenth answer is in (looked at after every turn of the loop, so virtual
+    # time has not gone on): every request it made reached the CAD.
+    await until(lambda: daemon.pusher.requests >= 10 and daemon.pusher.in_flight is None, every=0)
     task = daemon._push_task
     assert task is not None
     task.cancel()  # killed: nothing runs after this, nothing is written
@@ -109,26 +110,26 @@ async def test_a_restarted_daemon_draws_no_429_from_its_predecessors_burst(
     tmp_path: Path, gap: float
 ) -> None:
     time = VirtualTime()
-    cad = SharedKeyCad(time, quota_headers=False)
-    state = str(tmp_path / "spent.json")
-    assert await spend_a_burst(time, cad, state) == 10
-    assert len(stored_times(state)) == 10
-    time.advance(gap)  # the successor starts, with every call far off its subject
-    assert await spend_a_burst(time, cad, state) == 10
-    assert cad.refused == []
-    assert len(cad.ours) == 20
-    assert all(b - a >= WINDOW for a, b in zip(cad.ours, cad.ours[10:], strict=False))
+    async with ClockedCad(time, calls=CALLS, latency=0.3) as cad:
+        state = str(tmp_path / "spent.json")
+        assert await spend_a_burst(time, cad, state) == 10
+        assert len(stored_times(state)) == 10
+        time.advance(gap)  # the successor starts, with every call far off its subject
+        assert await spend_a_burst(time, cad, state) == 10
+    assert [r.status for r in cad.patches()] == [200] * 20
+    ours = [r.t for r in cad.patches()]
+    assert all(b - a >= WINDOW for a, b in zip(ours, ours[10:], strict=False))
 
 
 @pytest.mark.parametrize("gap", [0.0, 0.47, 5.0])
 async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path, gap: float) -> None:
     """The case above can fail: with nothing kept, the successor collides."""
     time = VirtualTime()
-    cad = SharedKeyCad(time, quota_headers=False)
-    await spend_a_burst(time, cad, "")
-    time.advance(gap)
-    await spend_a_burst(time, cad, "")
-    assert len(cad.refused) > 0
+    async with ClockedCad(time, calls=CALLS, latency=0.3) as cad:
+        await spend_a_burst(time, cad, "")
+        time.advance(gap)
+        await spend_a_burst(time, cad, "")
+    assert any(r.status == 429 for r in cad.patches())
 
 
 def test_a_time_ahead_of_the_wall_clock_counts_as_ending_now(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import structlog
 from structlog.testing import capture_logs
-from virtual_time import WINDOW, VirtualTime
 
+from bench.kit import WINDOW, VirtualTime
 from bridge.app import planner_from
 from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import structlog
-from virtual_time import WINDOW, VirtualTime
 
+from bench.kit import WINDOW, VirtualTime
 from bridge.app import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
