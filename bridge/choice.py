@@ -91,8 +91,7 @@ def _waits(g: Ground, found: list[Candidate]) -> list[float]:
     rate = budget.share / (budget.window + budget.margin)
     parked = refresh_interval(g.tracker, budget)
     return [
-        roots / (rate * math.sqrt(c.fix.speed)) if c.fix.speed > MOVING else parked
-        for c in found
+        roots / (rate * math.sqrt(c.fix.speed)) if c.fix.speed > MOVING else parked for c in found
     ]
 
 
@@ -166,9 +165,7 @@ def _reading_ahead(g: Ground, slot: float, at: float, now: float) -> bool:
         return False
     return any(
         freshness.meta_old(call, slot, settings.meta_max_age)
-        and freshness.may_read(
-            g.reads.fetched_at.get(call.server_id), at, settings.fetch_interval
-        )
+        and freshness.may_read(g.reads.fetched_at.get(call.server_id), at, settings.fetch_interval)
         for call, _ in eligible(g, slot)
     )
 
