@@ -117,7 +117,7 @@ async def test_a_404_stops_following_and_tells_the_resource(daemon: Running) -> 
     await game.send(type="positions", items=[{"subject": "player:1", "x": 1, "y": 2, "z": 3}])
     gone = await game.expect("call_state", call_id=999, state="gone")
     assert gone["detail"]
-    assert daemon.bridge.tracker.get(1, 999) is None
+    assert daemon.bridge.planner.call(1, 999) is None
 
 
 async def test_call_closed_stops_following(daemon: Running) -> None:
@@ -126,7 +126,7 @@ async def test_call_closed_stops_following(daemon: Running) -> None:
     await game.send(type="track", call_id=504, subject="player:1", meta=KEYS)
     await game.send(type="call_closed", call_id=504)
     await game.expect("call_state", call_id=504, state="gone")
-    assert daemon.bridge.tracker.get(1, 504) is None
+    assert daemon.bridge.planner.call(1, 504) is None
 
 
 async def test_call_meta_from_the_resource_is_what_the_next_patch_keeps(daemon: Running) -> None:
@@ -154,9 +154,9 @@ async def test_sync_replaces_the_set_of_one_server_only(daemon: Running) -> None
     await first.expect("call_state", call_id=2)
     await second.expect("call_state", call_id=1)
     await first.send(type="sync", tracks=[{"call_id": 2, "subject": "p:2"}])
-    await wait_for(lambda: daemon.bridge.tracker.get(1, 1) is None)
-    assert daemon.bridge.tracker.get(1, 2) is not None
-    assert daemon.bridge.tracker.get(2, 1) is not None
+    await wait_for(lambda: daemon.bridge.planner.call(1, 1) is None)
+    assert daemon.bridge.planner.call(1, 2) is not None
+    assert daemon.bridge.planner.call(2, 1) is not None
 
 
 async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running) -> None:

@@ -71,4 +71,4 @@ async def test_a_call_closed_through_the_api_is_dropped_without_an_event(
     await asyncio.sleep(0.3)  # a push would go at once: the budget is far from spent
     late = [r for r in running.standin.requests if r.route == "update_call" and r.t > closed_at]
     assert all(r.status == 200 for r in late) and len(late) <= 1
-    assert running.bridge.tracker.get(1, 501) is None
+    assert running.bridge.planner.call(1, 501) is None

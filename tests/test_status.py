@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import msgspec
 import pytest
 
+from bench.kit import make_planner
 from bridge.budget import Budget
 from bridge.outcomes import (
     AuthFailed,
@@ -17,7 +18,7 @@ from bridge.outcomes import (
     Transient,
     Updated,
 )
-from bridge.planner import Fetch, Planner, Push, Settings
+from bridge.planner import Fetch, Planner, Push
 from bridge.scheduler import PacedAccumulator
 from bridge.status import snapshot
 from bridge.tally import (
@@ -40,15 +41,6 @@ class FakeLink:
     errors: int = 0
 
 
-def make_planner() -> Planner:
-    return Planner(
-        policy=PacedAccumulator(threshold=10.0, max_stale=180.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-    )
-
-
 def push_and_answer(planner: Planner, now: float, latency: float = 0.2) -> Push:
     action = planner.next_action(now)
     assert isinstance(action, Push)
@@ -59,9 +51,9 @@ def push_and_answer(planner: Planner, now: float, latency: float = 0.2) -> Push:
 
 
 def test_a_moving_call_shows_where_its_subject_is_where_it_is_drawn_and_the_error() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 501, "player:3", 0.0, meta=META, radius=60.0)
-    planner.tracker.observe(1, "player:3", 30.0, 40.0, 21.0, 2.0)
+    planner = make_planner(paced=True)
+    planner.track(1, 501, "player:3", 0.0, meta=META, radius=60.0)
+    planner.observe(1, "player:3", 30.0, 40.0, 21.0, 2.0)
     view = snapshot(planner, [], Tally(), 3.0, started=0.0, requests_made=0)
     (call,) = view.calls
     assert call.subject == "player:3" and call.state == "following"
@@ -75,12 +67,12 @@ def test_a_moving_call_shows_where_its_subject_is_where_it_is_drawn_and_the_erro
 
 
 def test_after_a_push_the_call_shows_when_it_was_pushed_and_when_the_next_is_expected() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 501, "veh:1", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:1", 0.0, 0.0, 0.0, 0.0)
-    planner.tracker.observe(1, "veh:1", 20.0, 0.0, 0.0, 1.0)  # 20 m/s east
+    planner = make_planner(paced=True)
+    planner.track(1, 501, "veh:1", 0.0, meta=META)
+    planner.observe(1, "veh:1", 0.0, 0.0, 0.0, 0.0)
+    planner.observe(1, "veh:1", 20.0, 0.0, 0.0, 1.0)  # 20 m/s east
     push_and_answer(planner, 1.0)
-    planner.tracker.observe(1, "veh:1", 120.0, 0.0, 0.0, 6.0)
+    planner.observe(1, "veh:1", 120.0, 0.0, 0.0, 6.0)
     view = snapshot(planner, [], Tally(), 6.0, started=0.0, requests_made=1)
     (call,) = view.calls
     assert call.state == "pushed" and call.drawn_at == [20.0, 0.0] and call.error == 100.0
@@ -91,24 +83,24 @@ def test_after_a_push_the_call_shows_when_it_was_pushed_and_when_the_next_is_exp
 
 
 def test_a_call_drawn_on_its_subject_expects_no_push() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 501, "player:1", 0.0, meta=META)
-    planner.tracker.observe(1, "player:1", 2.0, 1.0, 0.0, 1.0)
+    planner = make_planner(paced=True)
+    planner.track(1, 501, "player:1", 0.0, meta=META)
+    planner.observe(1, "player:1", 2.0, 1.0, 0.0, 1.0)
     (call,) = snapshot(planner, [], Tally(), 2.0, started=0.0, requests_made=0).calls
     assert call.error is not None and call.error < 10 and call.next_push_in is None
 
 
 def test_a_call_without_metadata_or_a_position_says_what_it_waits_for() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 501, "player:1", 0.0)
-    planner.tracker.track(1, 502, "player:2", 0.0, meta=META)
+    planner = make_planner(paced=True)
+    planner.track(1, 501, "player:1", 0.0)
+    planner.track(1, 502, "player:2", 0.0, meta=META)
     first, second = snapshot(planner, [], Tally(), 1.0, started=0.0, requests_made=0).calls
     assert first.state == "waiting for its metaData" and first.subject_at is None
     assert second.state == "waiting for a position" and second.error is None
 
 
 def test_the_budget_shows_use_against_the_limit_the_next_slot_and_a_neighbours_share() -> None:
-    planner = make_planner()
+    planner = make_planner(paced=True)
     budget = planner.update_budget
     for t in range(10):
         budget.begin(float(t))
@@ -139,7 +131,7 @@ def test_a_request_in_flight_on_a_full_window_has_no_next_slot_time() -> None:
 
 def test_links_are_listed_by_server_id() -> None:
     links = [FakeLink(3, 2, frames=9), FakeLink(1, 1, frames=4, errors=1)]
-    view = snapshot(make_planner(), links, Tally(), 1.0, started=0.0, requests_made=0)
+    view = snapshot(make_planner(paced=True), links, Tally(), 1.0, started=0.0, requests_made=0)
     assert [(k.server_id, k.conn, k.frames, k.errors) for k in view.links] == [
         (1, 1, 4, 1),
         (3, 2, 9, 0),
@@ -200,16 +192,16 @@ def test_the_request_log_keeps_the_last_ones_newest_first_on_the_page() -> None:
             )
         )
     assert len(tally.recent) == 3 and isinstance(tally.recent, RequestLog)
-    view = snapshot(make_planner(), [], tally, 10.0, started=0.0, requests_made=5)
+    view = snapshot(make_planner(paced=True), [], tally, 10.0, started=0.0, requests_made=5)
     assert [r.call_id for r in view.recent] == [504, 503, 502]
     assert view.recent[0].ago == pytest.approx(5.9) and view.recent[0].latency_ms == 100.0
 
 
 def test_the_snapshot_leaves_the_planners_choice_unchanged() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 501, "veh:1", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:1", 100.0, 0.0, 0.0, 1.0)
-    call = planner.tracker.get(1, 501)
+    planner = make_planner(paced=True)
+    planner.track(1, 501, "veh:1", 0.0, meta=META)
+    planner.observe(1, "veh:1", 100.0, 0.0, 0.0, 1.0)
+    call = planner.call(1, 501)
     assert call is not None
     before = (call.acc, call.acc_at, call.acc_err, call.right_at)
     snapshot(planner, [], Tally(), 50.0, started=0.0, requests_made=0)
@@ -219,11 +211,11 @@ def test_the_snapshot_leaves_the_planners_choice_unchanged() -> None:
 def test_the_page_shows_the_map_error_the_status_line_shows() -> None:
     """One figure, worked out once: the mean of the errors, rounded once (not a mean of
     rounded errors, which reads 0.1 m here where the status line reads 0.0 m)."""
-    planner = make_planner()
+    planner = make_planner(paced=True)
     for call_id, x in ((1, 0.06), (2, 0.0)):
-        planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=_drawn_at_origin())
-        planner.tracker.observe(1, f"veh:{call_id}", x, 0.0, 0.0, 1.0)
-    assert planner.tracker.mean_error(planner.tracker) == 0.0
+        planner.track(1, call_id, f"veh:{call_id}", 0.0, meta=_drawn_at_origin())
+        planner.observe(1, f"veh:{call_id}", x, 0.0, 0.0, 1.0)
+    assert planner.mean_error(planner.calls()) == 0.0
     view = snapshot(planner, [], Tally(), 2.0, started=0.0, requests_made=0)
     assert view.mean_error == 0.0
 
@@ -249,7 +241,7 @@ def test_one_tally_of_the_outcomes_gives_every_count_the_views_show() -> None:
     finished(tally, Fetch(1), RateLimited(None, "API rate limit exceeded"), 5.0)
     finished(tally, Fetch(1), CallList(calls={}), 6.0)
     tally.heard(3)
-    planner = make_planner()
+    planner = make_planner(paced=True)
     planner.track(2, 502, "veh:2", 0.0, meta=META)
     view = snapshot(planner, [FakeLink(1, 1)], tally, 7.0, started=0.0, requests_made=6)
     assert (view.pushes, view.rate_limited, view.positions_received) == (2, 2, 3)
@@ -272,7 +264,7 @@ def test_one_tally_of_the_outcomes_gives_every_count_the_views_show() -> None:
 
 
 def test_the_summary_is_read_off_the_snapshot_at_the_same_moment() -> None:
-    planner = make_planner()
+    planner = make_planner(paced=True)
     planner.track(1, 501, "veh:1", 0.0, meta=META)
     planner.observe(1, "veh:1", 100.0, 0.0, 0.0, 1.0)
     push_and_answer(planner, 1.0)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from conftest import Running
-from test_status import FakeLink, make_planner
+from test_status import FakeLink
 from test_status_browser import CHROMIUM, Elements, chromium
 
+from bench.kit import make_planner
 from bridge.status import DEPARTED_STATE, snapshot
 from bridge.tally import Tally
 
@@ -19,8 +20,8 @@ META = {"postal": "9002"}
 
 
 def test_a_game_server_that_left_is_listed_with_how_long_ago_and_its_calls_say_so() -> None:
-    planner = make_planner()
-    planner.tracker.track(2, 701, "player:4", 0.0, meta=dict(META))
+    planner = make_planner(paced=True)
+    planner.track(2, 701, "player:4", 0.0, meta=dict(META))
     view = snapshot(
         planner,
         [FakeLink(1, 3)],
