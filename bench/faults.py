@@ -18,7 +18,7 @@ import bridge
 from bench.kit import build_daemon
 from bench.rig import SERVER_ID, Outcome, Pace, Rig
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep
-from bridge.outcomes import CallList, Updated
+from bridge.outcomes import CallList, Meta, Updated
 from bridge.planner import Fetch
 from bridge.protocol import CallClosed, Position, Positions, Sync, Track, TrackSpec, Untrack
 from bridge.standin.cad import Fault
@@ -195,7 +195,9 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
             if not isinstance(action, Sleep):
                 driver.begin(action, clock[0])
                 if isinstance(action, Fetch):
-                    listed = {c.call_id: meta for c in daemon.tracker.calls_of(action.server_id)}
+                    listed: dict[int, Meta | None] = {
+                        c.call_id: meta for c in daemon.tracker.calls_of(action.server_id)
+                    }
                     driver.complete(
                         ListAnswer(action, CallList(calls=listed), None, clock[0], clock[0])
                     )

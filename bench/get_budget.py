@@ -19,6 +19,7 @@ periodic read for closes. "after" is the daemon as it is.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -158,7 +159,7 @@ async def run(label: Literal["before", "after"], closed_patch: Literal[404, 200]
 
         rig.clock.every(POLL_EVERY, poll, start=POLL_FIRST, until=MINUTES * 60.0)
         for call_id in closed:
-            rig.clock.at(CLOSED_AT, lambda c=call_id: rig.standin.close_call(SERVER_ID, c))
+            rig.clock.at(CLOSED_AT, functools.partial(rig.standin.close_call, SERVER_ID, call_id))
         await rig.run(MINUTES * 60.0)
         reads = rig.requests("get_calls")
         own = [r for r in rig.standin.requests if r.status == 429 and r.fault is None]
@@ -180,9 +181,11 @@ async def main() -> None:
     """Print each run's figures."""
     print(f"{'run':<7} {'closed PATCH':>12} {'reads/min':>9} {'own 429s':>8} "
           f"{'sonorancad 429s':>15} {'PATCHes on closed':>17}  told gone after (s)")
-    for label in ("before", "after"):
-        for closed_patch in (404, 200):
-            r = await run(label, closed_patch)  # type: ignore[arg-type]
+    labels: tuple[Literal["before", "after"], ...] = ("before", "after")
+    patches: tuple[Literal[404, 200], ...] = (404, 200)
+    for label in labels:
+        for closed_patch in patches:
+            r = await run(label, closed_patch)
             print(f"{r.label:<7} {r.closed_patch:>12} {r.reads_per_minute:>9} {r.own_429s:>8} "
                   f"{r.sonorancad_429s:>9} of {r.sonorancad_polls:<3} {r.patches_on_closed:>17}"
                   f"  {r.closed_told_after}")

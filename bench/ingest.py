@@ -26,8 +26,8 @@ TOKEN = "bench-token-0123456789"
 
 
 def _serve_daemon(ready: Any, stop: Any, subjects: int) -> None:
+    from bench.kit import build_daemon
     from bridge import logs
-    from bridge.app import Daemon
     from bridge.config import CadConfig, Config, ListenConfig
     from bridge.standin.cad import CadStandIn
 
@@ -41,7 +41,7 @@ def _serve_daemon(ready: Any, stop: Any, subjects: int) -> None:
                 cad=CadConfig(api_url=cad.url, api_key="bench-key"),
                 listen=ListenConfig(port=0, token=TOKEN),
             )
-            daemon = Daemon(config)
+            daemon = build_daemon(config)
             await daemon.start()
             ready.put(daemon.port)
             await asyncio.get_running_loop().run_in_executor(None, stop.wait)

@@ -398,14 +398,16 @@ async def report(minutes: float) -> list[str]:
 
     naive5, ours5 = await readings(naive=True), await readings(naive=False)
     lines.append("item 5, a call declared gone on one reading (4 moving calls per fault):")
-    for run in (naive5, ours5):
-        faults = ", ".join(f"{fault}: {n}" for fault, n in run.wrongly_ended.items())
+    for reading in (naive5, ours5):
+        faults = ", ".join(f"{fault}: {n}" for fault, n in reading.wrongly_ended.items())
         closed = (
-            f"{run.closed_reported_after:.0f} s" if run.closed_reported_after is not None
+            f"{reading.closed_reported_after:.0f} s"
+            if reading.closed_reported_after is not None
             else "never"
-        )  # fmt: skip
+        )
         lines.append(
-            f"  {run.label:40} wrongly ended: {faults}; a closed parked call told after {closed}"
+            f"  {reading.label:40} wrongly ended: {faults}; a closed parked call told after "
+            f"{closed}"
         )
     before, after = sum(naive5.wrongly_ended.values()), sum(ours5.wrongly_ended.values())
     lines.append(f"  before -> after: {before} -> {after} calls wrongly ended")
@@ -416,10 +418,11 @@ async def report(minutes: float) -> list[str]:
         f"item 4, edits without a relay (6 moving calls, one edited every 20 s, 503s and 429s, "
         f"{minutes:g} min):"
     )
-    for run in (off, on):
+    for edits in (off, on):
         lines.append(
-            f"  {run.label:40} reverted {run.reverted}/{run.edits} ({run.reverted_share:.0%}), "
-            f"{run.patches} PATCHes, {run.gets_per_minute:.1f} GETs/min"
+            f"  {edits.label:40} reverted {edits.reverted}/{edits.edits} "
+            f"({edits.reverted_share:.0%}), {edits.patches} PATCHes, "
+            f"{edits.gets_per_minute:.1f} GETs/min"
         )
     lines.append(
         f"  before -> after: {off.reverted_share:.0%} -> {on.reverted_share:.0%} reverted "

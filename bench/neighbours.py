@@ -46,9 +46,8 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.kit import RawServer, free_port, gzip_bomb
+from bench.kit import RawServer, build_daemon, free_port, gzip_bomb
 from bridge import logs
-from bridge.app import Daemon
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, PostalConfig
 from bridge.standin.cad import CadStandIn
@@ -104,7 +103,7 @@ async def postal_offer() -> Figures:
     threading.Thread(target=release, daemon=True).start()
     figures: Figures = []
     async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url, **postal))
+        daemon = build_daemon(_config(standin.url, **postal))
         await daemon.start()
         try:
             port = daemon.listener.port
@@ -267,6 +266,7 @@ async def connections() -> Figures:
 async def shared_engine() -> Figures:
     from bridge.budget import Budget
     from bridge.planner import Planner, Push
+    from bridge.protocol import DISPATCH
     from bridge.scheduler import PacedAccumulator
     from bridge.shared.engine import Reservation, Wait, keyspace, open_engine
     from bridge.shared.gate import UPDATE, SharedGate, terms_for
@@ -298,7 +298,7 @@ async def shared_engine() -> Figures:
             now = time.monotonic()
             gate = SharedGate(open_engine(parse(server.url), space, member="b"),
                               {UPDATE: terms}, planner, clock=time.monotonic)  # fmt: skip
-            push = Push((1, 501), {}, 0.0, 0.0, 0.0, 50.0)
+            push = Push((1, DISPATCH, 501), {}, 0.0, 0.0, 0.0, 50.0)
             admitted = await gate.admit(push, now)
             answer = await gate.engine.reserve(UPDATE, terms)
             resumes = planner.update_budget.next_slot(time.monotonic()) - time.monotonic()
@@ -364,7 +364,7 @@ async def proxy() -> Figures:
 async def tracked_calls() -> Figures:
     meta = {f"k{i:03d}": "v" * 250 for i in range(200)}
     async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url))
+        daemon = build_daemon(_config(standin.url))
         await daemon.start()
         try:
             game = await _game(daemon.listener.port, 1)

@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.kit import until
 from bridge.protocol import Error
 from bridge.server import _OUTBOX_LIMIT, Link
 
@@ -162,7 +163,7 @@ async def test_state_survives_a_disconnect_and_is_reported_on_reconnect(daemon: 
     await game.send(type="track", call_id=8, subject="player:1")
     await game.expect("call_state", call_id=8)
     await game.ws.close()
-    await asyncio.sleep(0.1)
+    await until(lambda: 1 not in daemon.bridge.listener.links)  # the daemon saw the link go
     assert daemon.bridge.tracker.get(1, 8) is not None
     again = await daemon.game()
     await again.expect("call_state", call_id=8, state="following")
@@ -180,8 +181,7 @@ async def test_a_flooding_connection_does_not_starve_another(daemon: Running) ->
 
     flooding = asyncio.create_task(flood())
     links = daemon.bridge.listener.links
-    while links[4].frames < 100:
-        await asyncio.sleep(0.001)
+    await until(lambda: links[4].frames >= 100)
     await quiet.send(type="track", call_id=9, subject="player:1")
     await quiet.expect("call_state", call_id=9, timeout=5.0)
     # Answered while the noisy connection still had most of its flood to get through.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import API_KEY, TOKEN, make_config
+from conftest import API_KEY, TOKEN, MakeDaemon, make_config
 
 from bench.kit import WINDOW, ClockedCad, VirtualTime, build_daemon, until
 from bridge.app import Daemon
@@ -150,23 +150,23 @@ def test_the_default_file_lives_in_the_users_state_folder(
     assert path.exists() and oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
 
-async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> None:
-    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
+async def test_a_request_in_flight_is_kept_before_it_ends(
+    make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    def configure(standin: CadStandIn) -> Config:
         standin.add_call(1, 1, dict(KEYS_FOR_TESTS))
         standin.inject(Fault("hang"), count=1, route="update_call")
         config = make_config(standin)
         config.budget.state_file = str(tmp_path / "spent.json")
-        daemon = Daemon(config)
-        await daemon.start()
-        daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
-        daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
-        daemon.pusher.wake()
-        async with asyncio.timeout(5):
-            while daemon.pusher.in_flight is None:
-                await asyncio.sleep(0.01)
-        stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
-        assert len(stored["routes"]["update_call"]) == 1  # written as the request began
-        await daemon.stop(grace=0.1)
+        return config
+
+    daemon = (await make_daemon(configure=configure)).bridge
+    daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
+    daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
+    daemon.pusher.wake()
+    await until(lambda: daemon.pusher.in_flight is not None, within=5)
+    stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
+    assert len(stored["routes"]["update_call"]) == 1  # written as the request began
 
 
 # -- Windows, by simulation ----------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from time import time as wall_time
 from typing import Any
 
 import httpx
@@ -161,7 +162,8 @@ class ClockedCad:
     headers. `calls` are created up front (with their metaData) on server 1. Use it as an async
     context manager; `client` is the real `CadClient` (or the `client` class given, a reading
     of the answers to compare with), `standin` the stand-in. `on_send`, when set, runs as each
-    request leaves, before the CAD takes it.
+    request leaves, before the CAD takes it. `wall_clock` is the wall time both the stand-in and
+    the client read (for HTTP dates and epoch resets); `client_options` go to the client.
     """
 
     def __init__(
@@ -173,16 +175,24 @@ class ClockedCad:
         latency: float = 0.0,
         script: Iterable[Step] = (),
         client: type[CadClient] = CadClient,
+        wall_clock: Callable[[], float] = wall_time,
+        **client_options: Any,
     ) -> None:
         self.time = time
         self.latency = latency
-        self.standin = CadStandIn(api_key=API_KEY, window=WINDOW, clock=time)
+        self.standin = CadStandIn(api_key=API_KEY, window=WINDOW, clock=time, wall_clock=wall_clock)
         self.standin.send_quota_headers = quota_headers
         for call_id, meta in (calls or {}).items():
             self.standin.add_call(1, call_id, dict(meta))
         self.on_send: Callable[[httpx.Request], None] | None = None
         self.script = CadScript(script, before=self._sent, after=self._answered)
-        self.client = client("http://127.0.0.1:9", API_KEY, transport=self.script)
+        self.client = client(
+            "http://127.0.0.1:9",
+            API_KEY,
+            transport=self.script,
+            wall_clock=wall_clock,
+            **client_options,
+        )
 
     def _sent(self, request: httpx.Request) -> None:
         if self.on_send is not None:

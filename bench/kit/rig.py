@@ -29,10 +29,12 @@ SHORT_WINDOW = 2.0
 """Rigs run the real budget on a short window, so a minute's behaviour fits in seconds."""
 
 
-def make_config(standin: CadStandIn, **tracking: Any) -> Config:
-    """A config pointing at the stand-in, with the short window and `tracking` overrides."""
+def make_config(standin: CadStandIn | str, **tracking: Any) -> Config:
+    """A config pointing at the stand-in (or a URL), with the short window and `tracking`
+    overrides."""
+    url = standin if isinstance(standin, str) else standin.url
     return Config(
-        cad=CadConfig(api_url=standin.url, api_key=API_KEY, timeout_seconds=1.0),
+        cad=CadConfig(api_url=url, api_key=API_KEY, timeout_seconds=1.0),
         listen=ListenConfig(port=0, token=TOKEN, hello_timeout_seconds=1.0),
         budget=BudgetConfig(window_seconds=SHORT_WINDOW, margin_seconds=0.1, state_file=""),
         tracking=TrackingConfig(**{"min_move": 1.0, "max_stale_seconds": 10.0, **tracking}),
@@ -138,14 +140,19 @@ class Rigs:
         *,
         configure: Callable[[CadStandIn], Config] | None = None,
         standin: CadStandIn | None = None,
+        prepare: Callable[[Daemon], None] | None = None,
         **tracking: Any,
     ) -> Running:
-        """A started daemon in front of a started stand-in (`configure` makes its config)."""
+        """A started daemon in front of a started stand-in (`configure` makes its config from
+        the listening stand-in; `prepare` sees the daemon before it starts). `standin`, when
+        given, must not be listening yet."""
         if standin is None:
             standin = CadStandIn(api_key=API_KEY, window=SHORT_WINDOW)
         await standin.start()
         config = configure(standin) if configure else make_config(standin, **tracking)
         daemon = build_daemon(config)
+        if prepare is not None:
+            prepare(daemon)
         await daemon.start()
         running = Running(daemon, standin)
         self.started.append(running)

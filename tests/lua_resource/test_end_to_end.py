@@ -36,6 +36,7 @@ async def test_transport_handshake_with_the_real_daemon(daemon: Any, run_transpo
     await transport.wait_for(is_emit("linkUp"))
     await transport.send({"type": "sync", "tracks": []})
     await transport.send({"type": "positions", "items": []})  # the keepalive frame is valid too
+    # Real sleep: nothing may go wrong: the real daemon gets time to answer the frames.
     await asyncio.sleep(0.2)
     assert daemon.bridge.status()["links"] == [daemon.server_id]
     assert not any("daemon error" in line for line in transport.logs())
@@ -81,6 +82,7 @@ async def test_trackcall_then_the_player_drives_and_the_call_follows(
         )
         server.advance(1000)
         await link.pump()
+        # Real sleep: the real daemon answers on real sockets in real time.
         await asyncio.sleep(0.05)
     final = {"x": "430.5", "y": "-982.1", "z": "31"}
 
@@ -103,6 +105,7 @@ async def test_trackcall_then_the_player_drives_and_the_call_follows(
     for _ in range(3):
         server.advance(1000)
         await link.pump()
+        # Real sleep: nothing may happen: the real daemon gets time to (wrongly) push.
         await asyncio.sleep(0.1)
     assert daemon.standin.call(daemon.server_id, 501)["metaData"]["x"] == "430.5"
     assert transport.errors() == []

@@ -60,6 +60,7 @@ async def drive(
         server.move_player(player, (x0 + (to[0] - x0) * f, y0 + (to[1] - y0) * f, 30.0))
         server.advance(1000)
         await link.pump()
+        # Real sleep: the real daemon answers on real sockets in real time.
         await asyncio.sleep(0.03)
 
 
@@ -177,6 +178,7 @@ async def test_track_primary_moves_the_call_with_the_units_player_and_its_postal
     )
     before = len(patches(daemon, 501))
     await drive(link, server, 12, (900.0, 900.0))
+    # Real sleep: nothing may happen: the real daemon gets time to (wrongly) push.
     await asyncio.sleep(0.3)
     await link.pump()
     assert pin(daemon, 501) == (x, y)
@@ -226,6 +228,7 @@ async def test_a_911_call_follows_its_caller_then_stops(
     )
     x, y = pin(daemon, 900, "emergency")
     await drive(link, server, 12, (100.0, 100.0))
+    # Real sleep: nothing may happen: the real daemon gets time to (wrongly) push.
     await asyncio.sleep(0.3)
     assert pin(daemon, 900, "emergency") == (x, y)
 

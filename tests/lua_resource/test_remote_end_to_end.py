@@ -91,6 +91,7 @@ async def test_a_call_follows_its_player_over_wss(
         )
         server.advance(1000)
         await link.pump()
+        # Real sleep: the real daemon answers on real sockets in real time.
         await asyncio.sleep(0.05)
     final = {"x": "430.5", "y": "-982.1", "z": "31"}
 

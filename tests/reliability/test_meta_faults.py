@@ -7,11 +7,10 @@ Each scenario is also run the naive way, so each test shows the fault it guards 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from conftest import MakeDaemon
 
+from bench.kit import until
 from bench.meta_faults import (
     LIST_FAULTS,
     edit_during_patch,
@@ -118,9 +117,7 @@ async def test_a_relay_during_a_slow_patch_is_pushed_back_to_the_cad(
     game = await running.game()
     await game.send(type="track", call_id=503, subject="player:3", meta=KEYS)
     await game.send(type="positions", items=[{"subject": "player:3", "x": 40, "y": 4, "z": 0}])
-    async with asyncio.timeout(5.0):
-        while not [r for r in standin.requests if r.route == "update_call"]:
-            await asyncio.sleep(0.01)
+    await until(lambda: any(r.route == "update_call" for r in standin.requests), within=5.0)
     # The PATCH is held in the CAD: the dispatcher edits now, the PATCH then overwrites it.
     edited = {**KEYS, "note": "dispatcher edit", "units": [7, 8]}
     standin.edit_meta(1, 503, edited)

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.kit import until
 from bridge.config import Config, PostalConfig
 from bridge.postal import PostalSource
 from bridge.standin.cad import CadStandIn
@@ -97,7 +98,8 @@ async def test_an_offered_fifo_never_freezes_the_daemon(
     os.mkfifo(fifo)
 
     def release() -> None:
-        # The old daemon blocks its loop in open() until a writer comes: this one frees it.
+        # The old daemon blocks its loop in open() until a writer comes: this one frees it,
+        # late enough that the block is seen (a real blocking call in a real thread).
         time.sleep(2.0)
         with open(fifo, "w") as writer:
             writer.write("[]")
@@ -181,6 +183,7 @@ async def test_idle_connections_hold_few_descriptors_and_the_game_server_gets_in
     before = _descriptors()
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(300)]
     stop = asyncio.Event()
+    churned = [0]
 
     async def churn() -> None:
         # Bare sockets opened and dropped as fast as can be: they must not push the game
@@ -188,13 +191,14 @@ async def test_idle_connections_hold_few_descriptors_and_the_game_server_gets_in
         while not stop.is_set():
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:  # the backlog is full for a moment
+            except OSError:  # the backlog is full for a moment: a real socket, real time
                 await asyncio.sleep(0.001)
                 continue
             writer.transport.abort()
+            churned[0] += 1
 
     churners = [asyncio.create_task(churn()) for _ in range(8)]
-    await asyncio.sleep(0.5)
+    await until(lambda: churned[0] >= 200)  # the churn is in full swing
     start = time.monotonic()
     game = await daemon.game()
     welcomed = time.monotonic() - start
@@ -240,7 +244,7 @@ async def test_a_burst_of_offers_is_read_one_file_at_a_time(
         nonlocal active, peak
         active += 1
         peak = max(peak, active)
-        time.sleep(0.02)
+        time.sleep(0.02)  # a slow read in the worker thread, so that overlapping ones would show
         active -= 1
         return real(folder, path)
 

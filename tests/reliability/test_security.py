@@ -162,7 +162,7 @@ async def test_tracebacks_in_the_logs_hold_no_secret(
 ) -> None:
     stream = captured_logs[fmt]
     logs.configure("debug", fmt, stream=stream, secrets=[API_KEY, TOKEN])
-    config = make_config(CadStandIn(api_key=API_KEY))
+    config = make_config("http://127.0.0.1:9")  # no request reaches it: the client raises
     time = VirtualTime()
     # A client with a bug: it raises with the key in its message (and in its request's headers).
     exploding = cad_client([RuntimeError(f"could not sign with {API_KEY}")])

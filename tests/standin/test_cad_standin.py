@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.kit import VirtualTime
+from bench.kit import VirtualTime, until
 from bridge.standin.cad import CadStandIn, Fault
 
 KEY = "standin-test-key"
@@ -297,10 +297,7 @@ async def test_hang_fault_never_answers_and_stop_still_returns(
         await patch(http, timeout=0.3)
     standin.inject(Fault("hang"))
     pending = asyncio.create_task(patch(http, timeout=30))
-    for _ in range(200):  # until the stand-in has the request in hand
-        if len(standin.requests) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(standin.requests) == 2, within=2)  # the stand-in has it in hand
     started = time.monotonic()
     await standin.stop()
     assert time.monotonic() - started < 1.0
