@@ -90,21 +90,6 @@ class AlertKind(StrEnum):
     CAD_RESOLVED = "cad_resolved"
     """A route's spell of failed requests ended."""
 
-    @property
-    def resolves(self) -> bool:
-        """The alert tells that a trouble ended."""
-        return self in _RESOLVING
-
-
-_RESOLVING = frozenset(
-    {
-        AlertKind.AUTH_RESOLVED,
-        AlertKind.SERVER_KNOWN,
-        AlertKind.RATE_LIMIT_RESOLVED,
-        AlertKind.CAD_RESOLVED,
-    }
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Alert:

@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 import structlog
@@ -411,9 +411,11 @@ class Daemon:
                     detail=alert.detail,
                     **alert.trace,
                 )
-            case _:
+            case AlertKind.SERVER_KNOWN | AlertKind.RATE_LIMIT_RESOLVED | AlertKind.CAD_RESOLVED:
                 where = {} if alert.server_id is None else {"server_id": alert.server_id}
                 log.warning("resolved", alert=alert.event.value, detail=alert.detail, **where)
+            case unknown:
+                assert_never(unknown)
 
     def _notify(self, notice: Notice) -> None:
         notice = self._key_refused(notice)
