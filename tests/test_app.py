@@ -160,7 +160,6 @@ async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running
         await game.send(
             type="positions", items=[{"subject": "player:5", "x": 100.0 * step, "y": 0, "z": 0}]
         )
-        await asyncio.sleep(0.05)
     await until(lambda: (drawn_at(daemon.standin.call(1, 506)["metaData"]) or (0, 0))[0] >= 390)
     x, _ = drawn_at(daemon.standin.call(1, 506)["metaData"]) or (math.nan, 0)
     assert x >= 390
