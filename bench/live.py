@@ -23,7 +23,6 @@ from websockets.sync.client import ClientConnection, connect
 
 from bench.kit import Rigs, until
 from bench.rig import API_KEY, TOKEN, Pace
-from bridge.standin.cad import CadStandIn
 
 T = TypeVar("T")
 
@@ -51,7 +50,8 @@ class LiveDaemon:
 
     async def _start(self) -> None:
         self.running = await Rigs()(
-            standin=CadStandIn(api_key=API_KEY, window=self.pace.window),
+            api_key=API_KEY,
+            window=self.pace.window,
             configure=lambda standin: self.pace.config(standin.url),
         )
         self.standin, self.daemon = self.running.standin, self.running.bridge

@@ -107,12 +107,13 @@ class Quota(Struct, frozen=True):
 PatchResult = Updated | Gone | RateLimited | AuthFailed | Rejected | Transient
 GetResult = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient
 
-R = TypeVar("R", PatchResult, GetResult)
+ResultT = TypeVar("ResultT", PatchResult, GetResult)
+"""Either kind of result: an `Answered` holds one."""
 
 
-class Answered(Struct, Generic[R], frozen=True):
+class Answered(Struct, Generic[ResultT], frozen=True):
     """What one request came to, with the key's quota the CAD reported in the same answer
     (None when it sent no rate-limit headers, or no answer came)."""
 
-    result: R
+    result: ResultT
     quota: Quota | None = None

@@ -17,7 +17,6 @@ from bridge.planner import (
     Push,
     Settings,
 )
-from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
 
@@ -144,12 +143,8 @@ def test_an_update_answer_keeps_a_call_open() -> None:
 
 
 def close_checking(close_check: float = 30.0) -> Planner:
-    return Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(3, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0, close_check=close_check),
-    )
+    settings = Settings(min_move=10.0, lead=False, meta_max_age=0.0, close_check=close_check)
+    return make_planner(get_limit=3, settings=settings)
 
 
 def test_a_followed_call_is_checked_for_a_close_every_close_check() -> None:

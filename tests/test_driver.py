@@ -5,22 +5,16 @@ CAD's answers as values."""
 
 from __future__ import annotations
 
-from bridge.budget import Budget
+from bench.kit import make_planner
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep, failed
 from bridge.outcomes import CallList, Quota, Transient, Updated
-from bridge.planner import Fetch, Planner, Push, Settings
-from bridge.scheduler import Accumulator
+from bridge.planner import Fetch, Push
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221"}
 
 
 def driver() -> Driver:
-    planner = Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-    )
+    planner = make_planner()
     return Driver(planner)
 
 

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from bench.kit import ClockedCad, VirtualTime, make_planner
+from bench.kit import CadScript, ClockedCad, Reply, VirtualTime, cad_client, make_planner
 from bridge.planner import Planner, Settings
 from bridge.pusher import PushLoop
 
@@ -137,3 +137,27 @@ async def test_a_loop_that_waits_zero_every_time_is_caught_as_a_spin() -> None:
     with pytest.raises(AssertionError, match="spin"):
         while True:
             await time.wait(event, 0.0)
+
+
+async def test_a_quota_that_comes_with_an_answer_holds_the_next_push_until_its_reset() -> None:
+    """The key's quota rides with the answer it came in: a spent window the CAD reports with a
+    push holds the next one until the reset it names, though our own budget had room."""
+    plan = planner()
+    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    time = VirtualTime()
+    spent = {"RateLimit-Remaining": "0", "RateLimit-Reset": "30"}
+    sent: list[float] = []
+    script = CadScript([Reply(200, headers=spent)], before=lambda request: sent.append(time.now))
+    async with cad_client(script) as client:
+        loop = PushLoop(plan, client, clock=time.clock, on_event=lambda event: None, wait=time.wait)
+        step = iter(range(1, 10_000))
+
+        def moved() -> None:
+            plan.tracker.observe(1, "player:1", 50.0 * next(step), 0.0, 0.0, time.now)
+            loop.wake()
+
+        time.every(1.0, moved, until=40.0, start=1.0)
+        time.at(40.0, loop.stop)
+        await loop.run()
+    assert sent[0] == 1.0
+    assert sent[1] >= 31.0  # not before the reset the first answer named

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bench.kit import make_planner
 from bridge.budget import Budget
 from bridge.outcomes import Updated
 from bridge.planner import Planner, Push, Settings
@@ -126,12 +127,7 @@ def drive(
 ) -> tuple[Planner, dict[int, list[float]]]:
     """Subjects on straight roads at constant speeds, a planner spending a 10/60 s budget."""
     settings = settings or Settings(lead=False, max_stale=120.0)
-    planner = Planner(
-        policy=PacedAccumulator(settings.min_move, settings.max_stale),
-        update_budget=Budget(10, 60.0),
-        get_budget=None,
-        settings=settings,
-    )
+    planner = make_planner(paced=True, get_limit=None, settings=settings)
     for call_id in range(1, len(speeds) + 1):
         planner.track(1, call_id, f"player:{call_id}", 0.0, meta={"x": "0", "y": "0"})
     pushes: dict[int, list[float]] = {call_id: [] for call_id in range(1, len(speeds) + 1)}

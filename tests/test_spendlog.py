@@ -20,31 +20,21 @@ KEYS_FOR_TESTS = {"postal": "9002", "uuid": "abc-123"}
 CALLS = {call_id: dict(KEYS_FOR_TESTS) for call_id in range(1, 11)}
 
 
-class Wall:
-    """A settable wall clock."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def test_times_survive_a_restart_on_another_clock(tmp_path: Path) -> None:
-    wall = Wall(1_000_000.0)
+    wall = VirtualTime(1_000_000.0)
     first = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     first.save({"update_call": [10.0, 40.0, 50.0]}, clock_now=50.0)  # daemon clock at 50
-    wall.t += 20.0  # 20 s later a new process starts, its monotonic clock at 7
+    wall.now += 20.0  # 20 s later a new process starts, its monotonic clock at 7
     second = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     # They ended 60, 30 and 20 s ago: all within the 61 s horizon, on the new clock.
     assert second.load(clock_now=7.0) == {"update_call": pytest.approx([-53.0, -23.0, -13.0])}
 
 
 def test_times_older_than_the_horizon_are_dropped(tmp_path: Path) -> None:
-    wall = Wall(5_000.0)
+    wall = VirtualTime(5_000.0)
     log = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     log.save({"update_call": [0.0, 30.0, 100.0]}, clock_now=100.0)
-    wall.t += 40.0
+    wall.now += 40.0
     kept = log.load(clock_now=140.0)["update_call"]
     assert kept == pytest.approx([100.0])  # 0 and 30 ended 140 and 110 s ago
 
@@ -133,10 +123,10 @@ async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path, gap: 
 
 
 def test_a_time_ahead_of_the_wall_clock_counts_as_ending_now(tmp_path: Path) -> None:
-    wall = Wall(10_000.0)
+    wall = VirtualTime(10_000.0)
     log = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     log.save({"update_call": [130.0]}, clock_now=100.0)  # in flight, ends by 130 at the latest
-    wall.t -= 3_600.0  # the wall clock was set back an hour before the restart
+    wall.now -= 3_600.0  # the wall clock was set back an hour before the restart
     assert log.load(clock_now=5.0) == {"update_call": pytest.approx([5.0])}
 
 
@@ -177,7 +167,7 @@ def test_a_log_held_open_elsewhere_is_written_in_place(
 ) -> None:
     """Windows refuses os.replace over a file another process has open (a virus scanner)."""
     path = tmp_path / "spent.json"
-    log = SpendLog(path, horizon=61.0, wall_clock=Wall(1_000.0))
+    log = SpendLog(path, horizon=61.0, wall_clock=VirtualTime(1_000.0))
     log.save({"update_call": [1.0]}, clock_now=1.0)
 
     def refused(src: object, dst: object) -> None:

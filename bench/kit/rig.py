@@ -141,13 +141,16 @@ class Rigs:
         configure: Callable[[CadStandIn], Config] | None = None,
         standin: CadStandIn | None = None,
         prepare: Callable[[Daemon], None] | None = None,
+        api_key: str = API_KEY,
+        window: float = SHORT_WINDOW,
         **tracking: Any,
     ) -> Running:
         """A started daemon in front of a started stand-in (`configure` makes its config from
-        the listening stand-in; `prepare` sees the daemon before it starts). `standin`, when
-        given, must not be listening yet."""
+        the listening stand-in; `prepare` sees the daemon before it starts). The stand-in takes
+        `api_key` and its rate-limit `window`; `standin`, when given instead, must not be
+        listening yet."""
         if standin is None:
-            standin = CadStandIn(api_key=API_KEY, window=SHORT_WINDOW)
+            standin = CadStandIn(api_key=api_key, window=window)
         await standin.start()
         config = configure(standin) if configure else make_config(standin, **tracking)
         daemon = build_daemon(config)
