@@ -283,7 +283,7 @@ def snapshot(
         positions_received=tally.positions,
         answered=[
             RequestCount(route=route, status=status, count=count)
-            for (route, status), count in sorted(tally.requests.items())
+            for (route, status), count in sorted(tally.answered.items())
         ],
         dropped=dict(sorted(tally.dropped.items())),
         shared=dict(shared) if shared is not None else None,

@@ -146,7 +146,7 @@ class Tally:
 
     def __init__(self, recent: int = RECENT_REQUESTS) -> None:
         self.recent = RequestLog(recent)
-        self.requests: Counter[tuple[Route, str]] = Counter()
+        self.answered: Counter[tuple[Route, str]] = Counter()
         """(route, HTTP status) -> finished requests."""
         self.dropped: Counter[Dropped] = Counter()
         self.pushed: Counter[int] = Counter()
@@ -157,7 +157,7 @@ class Tally:
     def finished(self, record: RequestRecord) -> None:
         """Count one finished request, and keep it among the recent ones."""
         self.recent.add(record)
-        self.requests[(record.route, record.status)] += 1
+        self.answered[(record.route, record.status)] += 1
         if record.route == "update_call":
             if record.dropped is None:
                 self.pushed[record.server_id] += 1
@@ -175,7 +175,7 @@ class Tally:
 
     def rate_limited(self, route: Route) -> int:
         """Requests of the route the CAD answered with 429."""
-        return self.requests[(route, "429")]
+        return self.answered[(route, "429")]
 
     @property
     def refusals(self) -> int:
