@@ -213,4 +213,4 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
         tracemalloc.stop()
     tracker = daemon.tracker
     return Churn(rounds, len(tracker.calls), len(tracker.fixes), len(tracker._followers),
-                 len(planner._fetched_at) + len(planner._fetch_started), growth)
+                 len(planner.reads.fetched_at) + len(planner.reads.started), growth)

@@ -46,12 +46,12 @@ class Loopback:
 
     def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
         """The resource asks to follow a call (with the metaData it relayed, if any)."""
-        self.planner.tracker.track(SERVER_ID, call_id, subject, self.clock.now, meta=meta)
+        self.planner.track(SERVER_ID, call_id, subject, self.clock.now, meta=meta)
         self.loop.wake()
 
     def observe(self, subject: str, x: float, y: float) -> None:
         """The resource reports where a subject is now."""
-        self.planner.tracker.observe(SERVER_ID, subject, x, y, 0.0, self.clock.now)
+        self.planner.observe(SERVER_ID, subject, x, y, 0.0, self.clock.now)
         self.loop.wake()
 
     def relay(self, call_id: int, meta: Meta) -> None:

@@ -118,7 +118,7 @@ class OneReading(Planner):
     """The naive reading of the list: one read without a call, or a 404 for it, ends it."""
 
     def finish_fetch(self, fetch: Fetch, result: GetResult, now: float) -> list[Notice | Alert]:
-        asked_at = self._fetch_started.get(fetch.server_id, now)
+        asked_at = self.reads.started.get(fetch.server_id, now)
         events = super().finish_fetch(fetch, result, now)
         if isinstance(result, CallList | Gone):
             for call in self.tracker.calls_of(fetch.server_id):
@@ -127,7 +127,7 @@ class OneReading(Planner):
                 ):
                     self.tracker.untrack(call.server_id, call.call_id)
                     events.append(Notice(call.server_id, call.call_id, "gone", "one reading"))
-            self._paused_until.pop(fetch.server_id, None)
+            self.reads.paused_until.pop(fetch.server_id, None)
         return [e for e in events if not (isinstance(e, Notice) and e.state == "failed")]
 
 

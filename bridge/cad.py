@@ -305,7 +305,9 @@ def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
     found = {which: _list_in(body, names) for which, names in LISTS.items()}
     if found["active"] is None and found["emergency"] is None:
         return Transient(
-            f"HTTP {status}: body has no call lists (expected ActiveCalls/EmergencyCalls)", True
+            f"HTTP {status}: body has no call lists (expected ActiveCalls/EmergencyCalls)",
+            True,
+            status=status,
         )
     read: dict[str, dict[int, Meta | None]] = {}
     closing: set[int] = set()
@@ -318,7 +320,7 @@ def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
         if items is None:
             items = []
         if not isinstance(items, list):
-            return Transient(f"HTTP {status}: {name} is not a list", True)
+            return Transient(f"HTTP {status}: {name} is not a list", True, status=status)
         for item in items:
             call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
             if call_id is None:
@@ -566,9 +568,9 @@ class CadClient:
             try:
                 body = _decoder.decode(response.content)
             except msgspec.DecodeError:
-                return Transient(f"HTTP {status}: body is not JSON", reached_server=True)
+                return Transient(f"HTTP {status}: body is not JSON", True, status=status)
             if not isinstance(body, dict):
-                return Transient(f"HTTP {status}: body is not a JSON object", reached_server=True)
+                return Transient(f"HTTP {status}: body is not a JSON object", True, status=status)
             return body
         detail = _detail(response, self._secret)
         trace = trace_of(response, self._secret)
@@ -585,4 +587,4 @@ class CadClient:
             return AuthFailed(status, detail, trace)
         if 400 <= status < 500 and status != 408:
             return Rejected(status, detail, trace)
-        return Transient(f"HTTP {status}: {detail}", True, trace)
+        return Transient(f"HTTP {status}: {detail}", True, trace, status=status)

@@ -87,6 +87,14 @@ class Transient(Struct, frozen=True):
     reason: str
     reached_server: bool
     trace: Trace = {}
+    status: int | None = None
+    """The HTTP status of the answer (None: no answer came, e.g. a timeout or a reset). A 2xx
+    here is an answer whose body could not be read (`body_fault`)."""
+
+    @property
+    def body_fault(self) -> bool:
+        """The CAD answered with success, but its body could not be read."""
+        return self.status is not None and 200 <= self.status < 300
 
 
 class Quota(Struct, frozen=True):

@@ -8,19 +8,12 @@ import math
 import pytest
 from conftest import API_KEY, WINDOW, Running, make_config
 
-from bridge.app import Daemon
+from bench.kit import build_daemon, until
 from bridge.meta import drawn_at
 from bridge.standin.cad import CadStandIn
 from bridge.standin.routes import Fleet
 
 KEYS = {"callerPlayerId": "12", "uuid": "abc-123", "postal": "9002", "silentAlert": "false"}
-
-
-async def wait_for(predicate, timeout: float = 8.0, every: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    """Poll until `predicate()` holds (the daemon works on its own schedule)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(every)
 
 
 def updates(running: Running) -> list[float]:
@@ -117,7 +110,7 @@ async def test_a_404_stops_following_and_tells_the_resource(daemon: Running) -> 
     await game.send(type="positions", items=[{"subject": "player:1", "x": 1, "y": 2, "z": 3}])
     gone = await game.expect("call_state", call_id=999, state="gone")
     assert gone["detail"]
-    assert daemon.bridge.tracker.get(1, 999) is None
+    assert daemon.bridge.planner.call(1, 999) is None
 
 
 async def test_call_closed_stops_following(daemon: Running) -> None:
@@ -126,7 +119,7 @@ async def test_call_closed_stops_following(daemon: Running) -> None:
     await game.send(type="track", call_id=504, subject="player:1", meta=KEYS)
     await game.send(type="call_closed", call_id=504)
     await game.expect("call_state", call_id=504, state="gone")
-    assert daemon.bridge.tracker.get(1, 504) is None
+    assert daemon.bridge.planner.call(1, 504) is None
 
 
 async def test_call_meta_from_the_resource_is_what_the_next_patch_keeps(daemon: Running) -> None:
@@ -139,7 +132,7 @@ async def test_call_meta_from_the_resource_is_what_the_next_patch_keeps(daemon: 
     daemon.standin.edit_meta(1, 505, edited)
     await game.send(type="call_meta", call_id=505, meta=edited)
     await game.send(type="positions", items=[{"subject": "player:1", "x": 200, "y": 300, "z": 3}])
-    await wait_for(lambda: drawn_at(daemon.standin.call(1, 505)["metaData"]) == (200.0, 300.0))
+    await until(lambda: drawn_at(daemon.standin.call(1, 505)["metaData"]) == (200.0, 300.0))
     stored = daemon.standin.call(1, 505)["metaData"]
     assert stored["postal"] == "7001" and stored["note"] == "dispatcher edit"
 
@@ -154,9 +147,9 @@ async def test_sync_replaces_the_set_of_one_server_only(daemon: Running) -> None
     await first.expect("call_state", call_id=2)
     await second.expect("call_state", call_id=1)
     await first.send(type="sync", tracks=[{"call_id": 2, "subject": "p:2"}])
-    await wait_for(lambda: daemon.bridge.tracker.get(1, 1) is None)
-    assert daemon.bridge.tracker.get(1, 2) is not None
-    assert daemon.bridge.tracker.get(2, 1) is not None
+    await until(lambda: daemon.bridge.planner.call(1, 1) is None)
+    assert daemon.bridge.planner.call(1, 2) is not None
+    assert daemon.bridge.planner.call(2, 1) is not None
 
 
 async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running) -> None:
@@ -167,8 +160,7 @@ async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running
         await game.send(
             type="positions", items=[{"subject": "player:5", "x": 100.0 * step, "y": 0, "z": 0}]
         )
-        await asyncio.sleep(0.05)
-    await wait_for(lambda: (drawn_at(daemon.standin.call(1, 506)["metaData"]) or (0, 0))[0] >= 390)
+    await until(lambda: (drawn_at(daemon.standin.call(1, 506)["metaData"]) or (0, 0))[0] >= 390)
     x, _ = drawn_at(daemon.standin.call(1, 506)["metaData"]) or (math.nan, 0)
     assert x >= 390
 
@@ -177,10 +169,17 @@ async def test_run_logs_a_status_line_now_and_then(capsys: pytest.CaptureFixture
     async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
         config = make_config(standin)
         config.log.status_seconds = 0.05
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         running = asyncio.create_task(daemon.run())
-        await asyncio.sleep(0.3)
+        out = ""
+
+        def two_lines() -> bool:
+            nonlocal out
+            out += capsys.readouterr().out
+            return out.count('"status"') + out.count(" status ") >= 2
+
+        await until(two_lines, within=10.0)
         daemon.request_stop()
         await running
-    out = capsys.readouterr().out
+    out += capsys.readouterr().out
     assert out.count("status") >= 2 and "mean_error_m" in out and "budget_share" in out

@@ -149,7 +149,7 @@ async def test_429_without_hint_has_no_retry_after(
 async def test_5xx_is_transient(standin: CadStandIn, client: CadClient, status: int) -> None:
     standin.inject(Fault(status))
     result = (await client.update_call(1, 501, {})).result
-    assert bare(result) == Transient(f"HTTP {status}: Injected fault", reached_server=True)
+    assert bare(result) == Transient(f"HTTP {status}: Injected fault", True, status=status)
 
 
 async def test_hang_times_out_as_transient(standin: CadStandIn) -> None:
@@ -179,7 +179,7 @@ async def test_reset_is_transient(standin: CadStandIn, client: CadClient) -> Non
 async def test_bad_json_is_transient(standin: CadStandIn, client: CadClient) -> None:
     standin.inject(Fault("bad_json"))
     result = (await client.update_call(1, 501, {})).result
-    assert result == Transient("HTTP 200: body is not JSON", True)
+    assert result == Transient("HTTP 200: body is not JSON", True, status=200)
 
 
 async def test_connection_refused_never_reached_the_server() -> None:
@@ -338,10 +338,10 @@ async def test_quota_headers(headers: dict[str, str], expected: Quota | None) ->
         (409, {"message": "conflict"}, Rejected(409, "conflict")),
         (404, {"title": "Not Found"}, Gone("Not Found")),
         (401, None, AuthFailed(401, "Unauthorized")),
-        (408, None, Transient("HTTP 408: Request Timeout", True)),
-        (301, None, Transient("HTTP 301: Moved Permanently", True)),
+        (408, None, Transient("HTTP 408: Request Timeout", True, status=408)),
+        (301, None, Transient("HTTP 301: Moved Permanently", True, status=301)),
         (502, b"<html>\n<b>Bad   gateway</b></html>",
-         Transient("HTTP 502: <html> <b>Bad gateway</b></html>", True)),
+         Transient("HTTP 502: <html> <b>Bad gateway</b></html>", True, status=502)),
     ],
 )
 async def test_error_details(status: int, body: Any, expected: Any) -> None:

@@ -16,8 +16,8 @@ META = {"x": "0", "y": "0", "postal": "221"}
 
 def planner_with_a_moved_call() -> Planner:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
     return planner
 
 
@@ -45,7 +45,7 @@ def test_the_first_answer_after_429s_resolves_the_spell_once() -> None:
     (resolved,) = alerts(answer(planner, 8.0, ok(planner)))
     assert resolved.event == "rate_limit_resolved"
     assert "update_call" in resolved.detail and "2 429s" in resolved.detail
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 70.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 0.0, 70.0)
     assert alerts(answer(planner, 70.0, ok(planner))) == []
 
 
