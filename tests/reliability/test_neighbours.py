@@ -48,10 +48,10 @@ async def test_tracked_calls_per_game_server_are_capped_with_an_error_naming_the
     other = await running.game(server_id=2)
     await other.send(type="track", call_id=7, subject="player:7")
     await other.expect("call_state", call_id=7, state="following")
-    tracker = running.bridge.tracker
-    assert tracker.count_of(1) == 40
-    assert tracker.count_of(2) == 1
-    assert {c.call_id for c in tracker.calls_of(1)} == set(range(1000, 1040))
+    planner = running.bridge.planner
+    assert planner.count_of(1) == 40
+    assert planner.count_of(2) == 1
+    assert {c.call_id for c in planner.calls_of(1)} == set(range(1000, 1040))
 
 
 @pytest.mark.parametrize("start", [0, 1])
@@ -67,7 +67,7 @@ async def test_a_call_already_followed_may_be_tracked_again_at_the_cap(
     await game.send(type="track", call_id=9, subject="player:9")
     await game.expect("call_state", call_id=9, state="following")
     assert not [m for m in game.seen if m.get("type") == "error"]
-    assert running.bridge.tracker.count_of(1) == 3
+    assert running.bridge.planner.count_of(1) == 3
 
 
 # -- the postal offer ------------------------------------------------------------------------
