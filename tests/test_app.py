@@ -72,6 +72,7 @@ async def test_twenty_moving_calls_never_exceed_the_budget(daemon: Running) -> N
         t = (loop.time() - start) * 20  # the fleet drives 20x faster than the clock
         items = [{"subject": s, "x": x, "y": y, "z": z} for s, x, y, z in fleet.positions(t)]
         await game.send(type="positions", items=items)
+        # Real sleep: the feed's pace, in real time: the real daemon's budget runs on its clock.
         await asyncio.sleep(0.05)
     assert daemon.standin.rate_limited == 0
     times = updates(daemon)

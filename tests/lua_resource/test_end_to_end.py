@@ -36,8 +36,9 @@ async def test_transport_handshake_with_the_real_daemon(daemon: Any, run_transpo
     await transport.wait_for(is_emit("linkUp"))
     await transport.send({"type": "sync", "tracks": []})
     await transport.send({"type": "positions", "items": []})  # the keepalive frame is valid too
-    # Real sleep: nothing may go wrong: the real daemon gets time to answer the frames.
-    await asyncio.sleep(0.2)
+    # A frame the daemon answers: its answer comes after any error for the frames before it.
+    await transport.send({"type": "track", "call_id": 1, "subject": "player:1"})
+    await transport.wait_for(is_emit("daemonMessage"))
     assert daemon.bridge.status()["links"] == [daemon.server_id]
     assert not any("daemon error" in line for line in transport.logs())
 
