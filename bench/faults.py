@@ -117,7 +117,7 @@ async def run_cad_fault(fault: CadFault, pace: Pace, seed: int = 11) -> Outcome:
         for call_id in rig.closed:
             if rig.feeder.states.get(call_id) != "gone":
                 outcome.notes.append(f"call {call_id} closed in the CAD but not reported gone")
-            if rig.daemon.tracker.get(SERVER_ID, call_id) is not None:
+            if rig.daemon.planner.call(SERVER_ID, call_id) is not None:
                 outcome.notes.append(f"call {call_id} closed in the CAD is still followed")
         return outcome
 
@@ -189,14 +189,14 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
                 daemon.on_message(1 + (gone - 1) % 3, message)
             if i % 1000 == 999:
                 kept = [TrackSpec(call_id=c.call_id, subject=c.subject)
-                        for c in daemon.tracker.calls_of(server)]
+                        for c in planner.calls_of(server)]
                 daemon.on_message(server, Sync(tracks=kept))
             action = driver.step(clock[0])
             if not isinstance(action, Sleep):
                 driver.begin(action, clock[0])
                 if isinstance(action, Fetch):
                     listed: dict[int, Meta | None] = {
-                        c.call_id: meta for c in daemon.tracker.calls_of(action.server_id)
+                        c.call_id: meta for c in planner.calls_of(action.server_id)
                     }
                     driver.complete(
                         ListAnswer(action, CallList(calls=listed), None, clock[0], clock[0])
@@ -211,6 +211,6 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
         growth = sum(stat.size_diff for stat in diff) / 1024
     finally:
         tracemalloc.stop()
-    tracker = daemon.tracker
-    return Churn(rounds, len(tracker.calls), len(tracker.fixes), len(tracker._followers),
-                 len(planner.reads.fetched_at) + len(planner.reads.started), growth)
+    held = planner.held()
+    marks = held["read_marks"]
+    return Churn(rounds, held["calls"], held["fixes"], held["followers"], marks, growth)

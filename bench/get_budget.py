@@ -39,7 +39,6 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.planner import Planner
-from bridge.routes import RouteHealth
 
 MINUTES = 10.0
 CLOSED_AT = 300.0
@@ -86,7 +85,8 @@ class CamelCaseOnly(CadClient):
         if not isinstance(body, dict):
             return body
         if "activeCalls" not in body and "emergencyCalls" not in body:
-            return Transient(f"HTTP {response.status_code}: body has no call lists", True)
+            status = response.status_code
+            return Transient(f"HTTP {status}: body has no call lists", True, status=status)
         calls: dict[int, Any] = {}
         for key in ("activeCalls", "emergencyCalls"):
             for item in body.get(key) or []:
@@ -94,23 +94,14 @@ class CamelCaseOnly(CadClient):
         return CallList(calls=calls)
 
 
-class OneBackoff(Planner):
-    """One failure back-off for both routes, as before: an update that went through started a
-    failing read's back-off again from a second."""
-
-    def _health(self, budget: Budget) -> RouteHealth:
-        route = super()._health(budget)
-        route.fault_backoff = super()._health(self.update_budget).fault_backoff
-        return route
-
-
 def before(planner: Planner) -> Planner:
-    """The planner as it read before: GET budget 5, no close checks, one back-off."""
-    fields = {f: getattr(planner, f) for f in planner.__dataclass_fields__
-              if planner.__dataclass_fields__[f].init}  # fmt: skip
-    fields["get_budget"] = Budget(5, 60.0, 1.0)
-    old = OneBackoff(**fields)
+    """The planner as it read before: GET budget 5, no close checks, and one failure back-off
+    for both routes (an update that went through started a failing read's back-off again from
+    a second)."""
+    old = replace(planner, get_budget=Budget(5, 60.0, 1.0))
     old.configure(replace(old.settings, close_check=0.0))
+    health = old.health
+    health.route("get_calls").fault_backoff = health.route("update_call").fault_backoff
     return old
 
 

@@ -47,6 +47,7 @@ from bench.rig import given_meta
 from bridge.cad import CadClient
 from bridge.outcomes import Answered, CallList, GetResult, Gone, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push
+from bridge.protocol import Untrack
 from bridge.standin.cad import Fault
 
 # -- item 2: metaData missing from the list ---------------------------------------------------
@@ -121,11 +122,11 @@ class OneReading(Planner):
         asked_at = self.reads.started.get(fetch.server_id, now)
         events = super().finish_fetch(fetch, result, now)
         if isinstance(result, CallList | Gone):
-            for call in self.tracker.calls_of(fetch.server_id):
+            for call in self.calls_of(fetch.server_id):
                 if call.since <= asked_at and (
                     isinstance(result, Gone) or call.call_id not in result.calls
                 ):
-                    self.tracker.untrack(call.server_id, call.call_id)
+                    self.receive(call.server_id, Untrack(call_id=call.call_id), now)
                     events.append(Notice(call.server_id, call.call_id, "gone", "one reading"))
             self.reads.paused_until.pop(fetch.server_id, None)
         return [e for e in events if not (isinstance(e, Notice) and e.state == "failed")]
@@ -307,7 +308,8 @@ class AnswerLast(Planner):
     """The naive order of copies: the PATCH's answer replaces whatever came during it."""
 
     def finish_push(self, push: Push, result: PatchResult, now: float) -> list[Notice | Alert]:
-        call = self.tracker.calls.get(push.key)
+        server_id, kind, call_id = push.key
+        call = self.call(server_id, call_id, kind)
         if call is not None:
             call.relayed_in_flight = None
         return super().finish_push(push, result, now)

@@ -102,6 +102,22 @@ class Planner:
         """Every followed call."""
         return iter(self.tracker)
 
+    def calls_of(self, server_id: int) -> list[Call]:
+        """The calls one game server has asked to follow."""
+        return self.tracker.calls_of(server_id)
+
+    def count_of(self, server_id: int) -> int:
+        """How many calls one game server follows (what its cap counts)."""
+        return self.tracker.count_of(server_id)
+
+    def held(self) -> dict[str, int]:
+        """How much state is held: calls, fixes, followed subjects, marks of reads (begun or
+        answered). What a long run of tracks and untracks must not grow."""
+        tracker, reads = self.tracker, self.reads
+        marks = len(reads.fetched_at) + len(reads.started)
+        return {"calls": len(tracker.calls), "fixes": len(tracker.fixes),
+                "followers": tracker.followed(), "read_marks": marks}  # fmt: skip
+
     def fix_of(self, call: Call) -> Fix | None:
         """The latest fix of the call's subject, or None before the first."""
         return self.tracker.fix_of(call)

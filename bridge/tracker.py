@@ -222,6 +222,10 @@ class Tracker:
         """The calls one game server has asked to follow."""
         return [call for call in self.calls.values() if call.server_id == server_id]
 
+    def followed(self) -> int:
+        """How many subjects (per game server) some call follows."""
+        return len(self._followers)
+
     def sync(
         self,
         server_id: int,

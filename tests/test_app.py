@@ -6,10 +6,12 @@ import asyncio
 import math
 
 import pytest
-from conftest import API_KEY, WINDOW, Running, make_config
+from conftest import API_KEY, TOKEN, WINDOW, Running, make_config
 
-from bench.kit import build_daemon, until
+from bench.kit import ClockedCad, VirtualTime, build_daemon, until
+from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
+from bridge.protocol import Position, Positions, Sync, TrackSpec
 from bridge.standin.cad import CadStandIn
 from bridge.standin.routes import Fleet
 
@@ -56,30 +58,39 @@ async def test_unknown_meta_is_read_from_the_cad_before_any_patch(daemon: Runnin
     assert (stored["x"], stored["y"]) == ("10", "20")
 
 
-async def test_twenty_moving_calls_never_exceed_the_budget(daemon: Running) -> None:
+async def test_twenty_moving_calls_never_exceed_the_budget() -> None:
+    """The daemon (its real CAD client over a real socket to the stand-in) on virtual time, the
+    production window: three windows of twenty moving calls, reported each second."""
+    time = VirtualTime()
     fleet = Fleet(20, seed=3, moving_share=1.0)
     calls = {600 + i: s for i, s in enumerate(fleet.subjects)}
-    for call_id in calls:
-        daemon.standin.add_call(1, call_id, dict(KEYS))
-    game = await daemon.game()
-    await game.send(
-        type="sync",
-        tracks=[{"call_id": c, "subject": s, "meta": KEYS} for c, s in calls.items()],
-    )
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while loop.time() - start < 3 * WINDOW:
-        t = (loop.time() - start) * 20  # the fleet drives 20x faster than the clock
-        items = [{"subject": s, "x": x, "y": y, "z": z} for s, x, y, z in fleet.positions(t)]
-        await game.send(type="positions", items=items)
-        await asyncio.sleep(0.05)
-    assert daemon.standin.rate_limited == 0
-    times = updates(daemon)
-    assert len(times) >= 20  # the budget was used, not idled
-    assert most_in_window(times, WINDOW) <= 10
-    for call_id in calls:
-        meta = daemon.standin.call(1, call_id)["metaData"]
-        assert {k: meta[k] for k in KEYS} == KEYS
+    async with ClockedCad(time, calls=dict.fromkeys(calls, KEYS), latency=0.3) as cad:
+        config = Config(
+            cad=CadConfig(api_url="http://127.0.0.1:9", api_key=API_KEY),
+            listen=ListenConfig(port=0, token=TOKEN),
+            budget=BudgetConfig(state_file=""),
+            tracking=TrackingConfig(min_move=1.0, max_stale_seconds=10.0),
+        )
+        daemon = build_daemon(config, cad=cad.client, clock=time, wait=time.wait)
+        tracks = [TrackSpec(call_id=c, subject=s, meta=KEYS) for c, s in calls.items()]
+        daemon.on_message(1, Sync(tracks=tracks))
+
+        def report() -> None:
+            items = [Position(subject=s, x=x, y=y, z=z) for s, x, y, z in fleet.positions(time.now)]
+            daemon.on_message(1, Positions(items=items))
+
+        window = config.budget.window_seconds
+        time.every(1.0, report, start=0.0, until=3 * window)
+        time.at(3 * window, daemon.pusher.stop)
+        await daemon.pusher.run()
+        standin = cad.standin
+        assert standin.rate_limited == 0
+        times = [r.t for r in standin.requests if r.route == "update_call"]
+        assert len(times) >= 20  # the budget was used, not idled
+        assert most_in_window(times, window) <= 10
+        for call_id in calls:
+            meta = standin.call(1, call_id)["metaData"]
+            assert {k: meta[k] for k in KEYS} == KEYS
 
 
 async def test_bad_frames_get_errors_and_the_connection_goes_on(daemon: Running) -> None:

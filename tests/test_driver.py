@@ -19,7 +19,7 @@ def driver() -> Driver:
 
 
 def moved(d: Driver, call_id: int, x: float, now: float) -> None:
-    d.planner.tracker.observe(1, f"veh:{call_id}", x, 0.0, 0.0, now)
+    d.planner.observe(1, f"veh:{call_id}", x, 0.0, 0.0, now)
 
 
 def updated(push: Push) -> Updated:
@@ -28,7 +28,7 @@ def updated(push: Push) -> Updated:
 
 def test_a_push_is_asked_begun_and_completed_with_its_typed_answer() -> None:
     d = driver()
-    d.planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    d.planner.track(1, 7, "veh:7", 0.0, meta=META)
     moved(d, 7, 100.0, 1.0)
     asked = d.step(1.0)
     assert isinstance(asked, Push) and asked.key[2] == 7
@@ -45,7 +45,7 @@ def test_a_push_is_asked_begun_and_completed_with_its_typed_answer() -> None:
 def test_no_slot_yet_is_a_sleep_until_the_slot() -> None:
     d = driver()
     for call_id in range(1, 12):
-        d.planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=META)
+        d.planner.track(1, call_id, f"veh:{call_id}", 0.0, meta=META)
         moved(d, call_id, 100.0 + call_id, 1.0)
     now = 1.0
     for _ in range(10):
@@ -61,8 +61,8 @@ def test_no_slot_yet_is_a_sleep_until_the_slot() -> None:
 
 def test_the_quota_in_the_answer_holds_the_route_until_the_key_window_resets() -> None:
     d = driver()
-    d.planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    d.planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
+    d.planner.track(1, 7, "veh:7", 0.0, meta=META)
+    d.planner.track(1, 8, "veh:8", 0.0, meta=META)
     moved(d, 7, 100.0, 1.0)
     moved(d, 8, 100.0, 1.0)
     asked = d.step(1.0)
@@ -77,7 +77,7 @@ def test_the_quota_in_the_answer_holds_the_route_until_the_key_window_resets() -
 
 def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind() -> None:
     d = driver()
-    d.planner.tracker.track(1, 7, "veh:7", 0.0)  # metaData unknown: read the list first
+    d.planner.track(1, 7, "veh:7", 0.0)  # metaData unknown: read the list first
     moved(d, 7, 100.0, 1.0)
     asked = d.step(1.0)
     assert asked == Fetch(1)

@@ -47,7 +47,7 @@ def push_loop(plan: Planner, time: VirtualTime, cad: ClockedCad) -> PushLoop:
 
 async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     looks = count_looks(plan)
     time = VirtualTime()
     async with counting_cad(time) as cad:
@@ -61,13 +61,13 @@ async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
 
 async def test_a_wake_after_new_positions_pushes_at_once() -> None:
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     time = VirtualTime()
     async with counting_cad(time) as cad:
         loop = push_loop(plan, time, cad)
 
         def moved() -> None:
-            plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, time.now)
+            plan.observe(1, "player:1", 100.0, 200.0, 0.0, time.now)
             loop.wake()
 
         time.at(5.25, moved)
@@ -80,7 +80,7 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     time = VirtualTime()
     failures = 0
     original = plan.next_action
@@ -95,7 +95,7 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
     plan.next_action = flaky  # type: ignore[method-assign]
     async with counting_cad(time) as cad:
         loop = push_loop(plan, time, cad)
-        time.at(0.5, lambda: plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, time.now))
+        time.at(0.5, lambda: plan.observe(1, "player:1", 100.0, 200.0, 0.0, time.now))
         time.at(10.0, loop.stop)
         await loop.run()
     assert failures == 1
@@ -108,7 +108,7 @@ async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> No
     for _ in range(10):  # the window is spent
         plan.update_budget.begin(0.0)
         plan.update_budget.end(0.0)
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     looks = count_looks(plan)
     time = VirtualTime()
     step = iter(range(1, 10_000))
@@ -116,7 +116,7 @@ async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> No
         loop = push_loop(plan, time, cad)
 
         def moved() -> None:
-            plan.tracker.observe(1, "player:1", 10.0 * next(step), 0.0, 0.0, time.now)
+            plan.observe(1, "player:1", 10.0 * next(step), 0.0, 0.0, time.now)
             loop.wake()
 
         time.every(0.1, moved, until=59.0)  # ten frames a second while the window is spent
@@ -143,7 +143,7 @@ async def test_a_quota_that_comes_with_an_answer_holds_the_next_push_until_its_r
     """The key's quota rides with the answer it came in: a spent window the CAD reports with a
     push holds the next one until the reset it names, though our own budget had room."""
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     time = VirtualTime()
     spent = {"RateLimit-Remaining": "0", "RateLimit-Reset": "30"}
     sent: list[float] = []
@@ -153,7 +153,7 @@ async def test_a_quota_that_comes_with_an_answer_holds_the_next_push_until_its_r
         step = iter(range(1, 10_000))
 
         def moved() -> None:
-            plan.tracker.observe(1, "player:1", 50.0 * next(step), 0.0, 0.0, time.now)
+            plan.observe(1, "player:1", 50.0 * next(step), 0.0, 0.0, time.now)
             loop.wake()
 
         time.every(1.0, moved, until=40.0, start=1.0)

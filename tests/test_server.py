@@ -88,7 +88,7 @@ async def test_a_second_live_connection_for_a_server_id_is_refused_and_the_first
         assert "sonoran_bridge_server_id" in str(error["message"])
         assert code == 1008
     assert daemon.bridge.listener.links[3] is link and first.ws.close_code is None
-    assert daemon.bridge.tracker.get(3, 7) is not None
+    assert daemon.bridge.planner.call(3, 7) is not None
     assert [m["type"] for m in first.seen].count("welcome") == 1  # no flapping
     await first.send(type="track", call_id=8, subject="player:2")
     await first.expect("call_state", call_id=8, state="following")
@@ -164,7 +164,7 @@ async def test_state_survives_a_disconnect_and_is_reported_on_reconnect(daemon: 
     await game.expect("call_state", call_id=8)
     await game.ws.close()
     await until(lambda: 1 not in daemon.bridge.listener.links)  # the daemon saw the link go
-    assert daemon.bridge.tracker.get(1, 8) is not None
+    assert daemon.bridge.planner.call(1, 8) is not None
     again = await daemon.game()
     await again.expect("call_state", call_id=8, state="following")
 
@@ -213,7 +213,7 @@ async def test_a_hello_without_server_id_uses_the_configured_one(daemon: Running
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
         await ws.send(json.dumps({"type": "track", "call_id": 77, "subject": "player:1"}))
         await asyncio.wait_for(ws.recv(), 5)
-    assert daemon.bridge.tracker.get(daemon.bridge.config.cad.server_id, 77) is not None
+    assert daemon.bridge.planner.call(daemon.bridge.config.cad.server_id, 77) is not None
 
 
 @pytest.mark.skipif(NODE is None, reason="node is needed to run the resource's transport")

@@ -175,11 +175,28 @@ class Link:
     """Carries the local events between the Lua side (lupa) and transport.js (Node), as FXServer
     does within one resource: Lua's `<res>:send` frames to JS, JS's emits to Lua handlers."""
 
-    def __init__(self, server: Any, transport: NodeTransport) -> None:
+    def __init__(
+        self, server: Any, transport: NodeTransport, heard: Callable[[], int] | None = None
+    ) -> None:
         self.server = server
         self.transport = transport
+        self.heard = heard
+        """How many subject positions the daemon has received (`Daemon.positions_received`)."""
         self._frames = 0
         self._events = 0
+
+    def positions_sent(self) -> int:
+        """Subject positions the Lua side has handed to the transport so far."""
+        frames = (json.loads(text) for text in self.server.frames())
+        return sum(len(frame["items"]) for frame in frames if frame.get("type") == "positions")
+
+    async def delivered(self) -> None:
+        """Pump, then wait until the daemon has received every position the Lua side sent."""
+        assert self.heard is not None, "a Link made without `heard` cannot tell"
+        heard = self.heard
+        await self.pump()
+        sent = self.positions_sent()
+        await until(lambda: heard() >= sent, within=5.0)
 
     async def pump(self) -> None:
         """Deliver everything each side emitted since the last pump."""

@@ -59,9 +59,7 @@ async def drive(
         f = step / steps
         server.move_player(player, (x0 + (to[0] - x0) * f, y0 + (to[1] - y0) * f, 30.0))
         server.advance(1000)
-        await link.pump()
-        # Real sleep: the real daemon answers on real sockets in real time.
-        await asyncio.sleep(0.03)
+        await link.delivered()
 
 
 def stored(daemon: Any, call_id: int, kind: str = "dispatch") -> dict[str, Any]:
@@ -111,7 +109,7 @@ async def world(
     server.cad_unit(8, 12)
     server.cad_new_call(501, dict(KEYS), primary=0, trackPrimary=False)
     transport = await run_transport(convars(daemon), random=0.5)
-    link = Link(server, transport)
+    link = Link(server, transport, heard=lambda: daemon.bridge.positions_received)
     await link.run_until(lambda: server.export("IsConnected") == (True,))
     index = PostalIndex([Postal(p["x"], p["y"], p["code"]) for p in postal_grid()])
     return daemon, server, link, index

@@ -91,7 +91,7 @@ async def test_a_404_for_the_list_pauses_the_server_and_names_the_setting(
     await game.send(type="positions", items=[{"subject": "player:2", "x": 9, "y": 9, "z": 0}])
     paused = await game.expect("call_state", call_id=502, state="failed")
     assert "server id 1" in paused["detail"]
-    assert running.bridge.tracker.get(1, 502) is not None
+    assert running.bridge.planner.call(1, 502) is not None
     assert not [m for m in game.seen if m.get("state") == "gone"]
     lines = [line for line in capsys.readouterr().out.splitlines() if "cad.server_id" in line]
     assert lines and "server_id=1" in lines[0] and "cad_server_id=" in lines[0]
