@@ -32,8 +32,8 @@ from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.kit import build_daemon
 from bench.kit_services import MariaDbServer, RedisServer, missing
-from bridge.build import build_daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, LogConfig, TrackingConfig
 from bridge.logs import configure
 from bridge.meta import drawn_at
@@ -213,8 +213,11 @@ async def main_async(windows: float, kinds: list[str]) -> int:
             if (why := missing(kind)) is not None:
                 print(f"{kind}: skipped, {why}", file=sys.stderr)
                 continue
-            made = RedisServer if kind == "redis" else MariaDbServer
+            made: type[RedisServer | MariaDbServer] = (
+                RedisServer if kind == "redis" else MariaDbServer
+            )
             with made(Path(folder) / kind) as server:
+                assert isinstance(server, RedisServer | MariaDbServer)
                 shared = budget(10, 5, server.url)
                 results.append(await run(f"shared ({kind})", windows, {1: shared, 2: shared}))
     print(

@@ -175,7 +175,7 @@ async def test_the_container_status_page_keeps_its_host_check_and_its_login() ->
     import httpx
     import msgspec
 
-    from bridge.build import build_daemon
+    from bench.kit import build_daemon
 
     config = parse_config((DEPLOY / "container" / "config.toml").read_text(), env=CONTAINER_ENV)
     # As in the container, but on free ports and with no state folder.

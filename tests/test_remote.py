@@ -21,14 +21,14 @@ from conftest import API_KEY, TOKEN, MakeDaemon, make_config
 from tls_ca import Pair, TestCa, requires_openssl, serial_of
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.kit import free_port
-from bridge.build import all_warnings, load
+from bench.kit import build_daemon, free_port, until
 from bridge.cli import describe
 from bridge.config import (
     Config,
     ConfigError,
     StatusConfig,
     TlsConfig,
+    config_warnings,
     parse_config,
 )
 from bridge.standin.cad import CadStandIn
@@ -152,9 +152,7 @@ async def test_the_watch_task_notices_a_change_within_its_interval(
     tls = running.bridge.tls
     assert tls is not None
     installed(pairs[1], tmp_path / "live")
-    async with asyncio.timeout(5):
-        while tls.reloads == 0:
-            await asyncio.sleep(0.02)
+    await until(lambda: tls.reloads > 0, within=5)
     ws, _ = await hello(f"wss://127.0.0.1:{running.bridge.port}", ca.client_context())
     assert served_serial(ws) == serial_of(pairs[1].cert)
     await ws.close()
@@ -163,22 +161,17 @@ async def test_the_watch_task_notices_a_change_within_its_interval(
 async def test_sighup_reloads_the_certificate(
     ca: TestCa, pairs: list[Pair], tmp_path: Path
 ) -> None:
-    from bridge.build import build_daemon
 
     live = installed(pairs[0], tmp_path / "live")
     async with CadStandIn(api_key=API_KEY, window=2.0) as standin:
         daemon = build_daemon(tls_config(live)(standin))
         running = asyncio.create_task(daemon.run())
         try:
-            async with asyncio.timeout(5):
-                while daemon.listener._server is None:
-                    await asyncio.sleep(0.01)
+            await until(lambda: daemon.listener._server is not None, within=5)
             installed(pairs[1], tmp_path / "live")
             assert daemon.tls is not None and daemon.tls.reloads == 0
             os.kill(os.getpid(), signal.SIGHUP)
-            async with asyncio.timeout(5):
-                while daemon.tls.reloads == 0:
-                    await asyncio.sleep(0.01)
+            await until(lambda: daemon.tls.reloads > 0, within=5)
             ws, welcome = await hello(f"wss://127.0.0.1:{daemon.port}", ca.client_context())
             assert welcome["type"] == "welcome" and served_serial(ws) == serial_of(pairs[1].cert)
             await ws.close()
@@ -292,38 +285,42 @@ def test_tls_files_are_checked_before_the_daemon_starts(
     with pytest.raises(ConfigError, match=r"tls\.key_file is empty"):
         parse_config(base + f'cert_file = "{cert}"\n', env={})
     with pytest.raises(ConfigError, match="no such file"):
-        load(parse_config(base + f'cert_file = "{cert}"\nkey_file = "{tmp_path}/nope"\n', env={}))
+        parse_config(base + f'cert_file = "{cert}"\nkey_file = "{tmp_path}/nope"\n', env={})
     with pytest.raises(ConfigError, match="does not belong to the certificate"):
-        load(parse_config(base + f'cert_file = "{cert}"\nkey_file = "{pairs[1].key}"\n', env={}))
+        parse_config(base + f'cert_file = "{cert}"\nkey_file = "{pairs[1].key}"\n', env={})
     with pytest.raises(ConfigError, match="not a PEM file"):
-        load(parse_config(base + f'cert_file = "{key}"\nkey_file = "{key}"\n', env={}))
+        parse_config(base + f'cert_file = "{key}"\nkey_file = "{key}"\n', env={})
     config = parse_config(base + f'cert_file = "{cert}"\nkey_file = "{key}"\n', env={})
-    assert config.tls.enabled and load(config).tls is not None
+    assert config.tls.enabled
 
 
 def test_a_plain_link_beyond_loopback_is_warned_about() -> None:
     base = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\n'
     config = parse_config(base + 'host = "0.0.0.0"\nallow_remote = true\n', env={})
-    assert any("crosses the network in clear" in w for w in all_warnings(config))
+    assert any("crosses the network in clear" in w for w in config_warnings(config))
 
 
-def test_a_key_gone_before_the_start_is_a_config_error(
+def test_a_key_gone_between_the_check_and_the_start_is_a_config_error(
     pairs: list[Pair], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`run` reads the TLS pair once, before anything starts: a key gone by then is a config
-    error naming it, and nothing is bound."""
-    from bridge.cli import EXIT_CONFIG, main
+    import logging
+
+    import structlog
+
+    from bridge.cli import EXIT_CONFIG, _run
 
     live = installed(pairs[0], tmp_path / "live")
     base = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\nport = 0\n'
     tls = f'[tls]\ncert_file = "{live.cert}"\nkey_file = "{live.key}"\n'
-    path = tmp_path / "config.toml"
-    path.write_text(base + '[budget]\nstate_file = ""\n' + tls)
+    config = parse_config(base + '[budget]\nstate_file = ""\n' + tls, env={})
     live.key.unlink()
-    assert main(["run", "--config", str(path)]) == EXIT_CONFIG
+    try:
+        assert _run(config) == EXIT_CONFIG
+    finally:
+        logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
     said = capsys.readouterr()
-    assert "config error" in said.err
-    assert "tls.key_file" in said.err and "no such file" in said.err
+    assert "tls.key_file" in said.out + said.err and "no such file" in said.out + said.err
 
 
 async def test_a_failing_check_does_not_end_the_watch(
@@ -347,9 +344,7 @@ async def test_a_failing_check_does_not_end_the_watch(
     watch = asyncio.create_task(tls.watch(0.01))
     installed(pairs[1], tmp_path / "live")
     try:
-        async with asyncio.timeout(5):
-            while tls.reloads == 0:
-                await asyncio.sleep(0.01)
+        await until(lambda: tls.reloads > 0, within=5)
     finally:
         watch.cancel()
     assert calls >= 2  # the check after the failure took the renewal

@@ -25,8 +25,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.kit import build_daemon
 from bridge.app import Daemon
-from bridge.build import build_daemon
 from bridge.config import (
     BudgetConfig,
     CadConfig,
@@ -90,6 +90,7 @@ class Run:
         for _ in range(500):  # the clock waits for requests the stand-in is still answering
             if all(r.status is not None for r in self.game.cad.requests[-8:]):
                 break
+            # Real sleep: the stand-in still answers on its real socket.
             await asyncio.sleep(0.001)
 
     async def run_for(self, seconds: float) -> None:
@@ -258,6 +259,8 @@ async def run(order: str, resource_dir: Path = RESOURCE_DIR) -> tuple[dict[str, 
 
         async def wait(event: asyncio.Event, seconds: float) -> None:
             deadline = clock() + seconds
+            # The world's clock is moved by the emulated game server's ticks in this same event
+            # loop: yield to them until the event or the deadline.
             while not event.is_set() and clock() < deadline:
                 await asyncio.sleep(0.001)
 
