@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.kit import ClockedCad, VirtualTime
-from bridge.app import planner_from
+from bridge.build import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.outcomes import Meta

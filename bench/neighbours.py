@@ -266,14 +266,15 @@ async def connections() -> Figures:
 
 
 async def shared_engine() -> Figures:
+    from bench.kit_services import RedisServer, missing
     from bridge.budget import Budget
+    from bridge.build import open_engine, planner_gate
     from bridge.planner import Planner, Push
     from bridge.protocol import DISPATCH
     from bridge.scheduler import PacedAccumulator
-    from bridge.shared.engine import Reservation, Wait, keyspace, open_engine
-    from bridge.shared.gate import UPDATE, SharedGate, terms_for
+    from bridge.shared.engine import Reservation, Wait, keyspace
+    from bridge.shared.gate import UPDATE, terms_for
     from bridge.shared.url import parse
-    from bridge.standin.engines import RedisServer, missing
 
     if missing("redis") is not None:
         return [("3. shared engine", f"skipped: {missing('redis')}")]
@@ -298,8 +299,8 @@ async def shared_engine() -> Figures:
             planner = Planner(policy=PacedAccumulator(1.0, 180.0),
                               update_budget=Budget(10, 60.0, 1.0), get_budget=None)  # fmt: skip
             now = time.monotonic()
-            gate = SharedGate(open_engine(parse(server.url), space, member="b"),
-                              {UPDATE: terms}, planner, clock=time.monotonic)  # fmt: skip
+            gate = planner_gate(planner, open_engine(parse(server.url), space, member="b"),
+                                {UPDATE: terms}, clock=time.monotonic)  # fmt: skip
             push = Push((1, DISPATCH, 501), {}, 0.0, 0.0, 0.0, 50.0)
             admitted = await gate.admit(push, now)
             answer = await gate.engine.reserve(UPDATE, terms)

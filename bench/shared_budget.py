@@ -33,11 +33,11 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.kit import build_daemon
+from bench.kit_services import MariaDbServer, RedisServer, missing
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, LogConfig, TrackingConfig
 from bridge.logs import configure
 from bridge.meta import drawn_at
 from bridge.standin.cad import CadStandIn
-from bridge.standin.engines import MariaDbServer, RedisServer, missing
 from bridge.standin.routes import Fleet
 from bridge.standin.window import most_in_window
 

@@ -9,7 +9,8 @@ from typing import Any, Protocol
 
 from bench.movement import FOOT, PARK_A_MINUTE, PURSUIT, TRAFFIC, Scripted, Still, Style
 from bench.sim import Movement
-from bridge.app import planner_from
+from bench.tracks import TraceFleet, load_csv, load_gpx
+from bridge.build import planner_from
 from bridge.config import Config, TrackingConfig
 from bridge.planner import Planner
 from bridge.scheduler import (
@@ -20,7 +21,7 @@ from bridge.scheduler import (
     Policy,
     RoundRobin,
 )
-from bridge.standin.routes import Fleet, TraceFleet, load_csv, load_gpx
+from bridge.standin.routes import Fleet
 
 BUS_TRACE = Path(__file__).resolve().parent / "traces" / "limerick-bus-304.gpx"
 
@@ -103,7 +104,7 @@ PlannerFactory = Callable[[], Planner]
 
 
 def daemon_planner(**settings: Any) -> Planner:
-    """The planner the daemon builds from its default config (`bridge.app.planner_from`)."""
+    """The planner the daemon builds from its default config (`bridge.build.planner_from`)."""
     planner = planner_from(Config())
     if settings:
         planner.configure(replace(planner.settings, **settings))

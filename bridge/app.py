@@ -5,23 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, assert_never
 
 import msgspec
 import structlog
 from msgspec import UNSET
 
-from bridge import logs
 from bridge.admission import Limits
 from bridge.budget import Budget
-from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
-from bridge.planner import Alert, AlertKind, Fetch, Notice, Planner, Push, Refused, Settings
+from bridge.planner import Alert, AlertKind, Fetch, Notice, Planner, Push, Refused
 from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
     DISPATCH,
@@ -32,10 +28,9 @@ from bridge.protocol import (
     PostalFile,
 )
 from bridge.pusher import Cad, PushLoop, Wait, wait_for_input
-from bridge.scheduler import PacedAccumulator, Policy
 from bridge.server import Listener
-from bridge.shared.gate import gate_from
-from bridge.spendlog import SpendLog, default_path
+from bridge.shared.gate import SharedGate
+from bridge.spendlog import SpendLog
 from bridge.status import Snapshot, snapshot
 from bridge.statuspage import StatusPage
 from bridge.tally import Tally, record_of
@@ -69,87 +64,41 @@ def _bind_error(key: str, host: str, port: int, exc: OSError) -> StartFailed:
     return StartFailed(f"{key} = {port} on {host}: {why}")
 
 
-def spendlog_from(config: Config) -> SpendLog | None:
-    """The spend log the config asks for, or None when `budget.state_file` is empty."""
-    budget = config.budget
-    if not budget.state_file:
-        return None
-    path = (
-        default_path(config.cad.api_url, config.cad.api_key)
-        if budget.state_file == "auto"
-        else Path(budget.state_file)
-    )
-    return SpendLog(path, budget.window_seconds + budget.margin_seconds)
-
-
-def settings_from(config: Config) -> Settings:
-    """The planner's settings from the tracking section of the config."""
-    tracking = config.tracking
-    return Settings(
-        min_move=tracking.min_move,
-        default_radius=tracking.default_radius,
-        max_stale=tracking.max_stale_seconds,
-        lead=tracking.lead,
-        grow_radius=tracking.grow_radius,
-        meta_max_age=tracking.meta_max_age_seconds,
-        max_calls=tracking.max_calls_per_server,
-        close_check=tracking.close_check_seconds,
-    )
-
-
-def planner_from(config: Config, policy: Policy | None = None) -> Planner:
-    """A planner with the budgets and policy the config describes."""
-    budget = config.budget
-    settings = settings_from(config)
-    return Planner(
-        policy=policy or PacedAccumulator(settings.min_move, settings.max_stale),
-        update_budget=Budget(budget.update_call, budget.window_seconds, budget.margin_seconds),
-        get_budget=(
-            Budget(budget.get_calls, budget.window_seconds, budget.margin_seconds)
-            if budget.get_calls
-            else None
-        ),
-        settings=settings,
-    )
-
-
 class Daemon:
-    """Everything the `run` command starts, as one object tests can start and stop too."""
+    """Everything the `run` command starts, as one object tests can start and stop too.
+
+    Made by `bridge.build.build_daemon`, which makes its parts from the config; the daemon makes
+    only its listeners, whose handlers are its own methods. `own_cad`: close `cad` at stop.
+    """
 
     def __init__(
         self,
         config: Config,
         *,
-        cad: Cad | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        policy: Policy | None = None,
+        planner: Planner,
+        cad: Cad,
+        own_cad: bool,
+        postals: PostalSource,
+        tls: ServerTls | None,
+        spendlog: SpendLog | None,
+        gate: SharedGate[Push | Fetch] | None,
+        clock: Callable[[], float],
         wait: Wait = wait_for_input,
     ) -> None:
         self.config = config
         self.clock = clock
-        # Scrubbed from every log line and every error sent back, however logging was set up.
-        logs.register_secret(config.cad.api_key)
-        logs.register_secret(config.listen.token)
-        logs.register_secret(config.status.password)
-        self.planner = planner_from(config, policy)
+        self.planner = planner
         self.tracker = self.planner.tracker
-        self.postals = PostalSource(config.postal)
+        self.postals = postals
         self.planner.postals = self.postals.index
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
         self._refused: dict[int, int] = {}
         """Server id -> requests of it refused (each logged while few, then every hundredth)."""
         self.postal_reads: set[asyncio.Task[None]] = set()
         """Offered postal files being read in worker threads (kept so none is collected)."""
-        self.tls = (
-            ServerTls(config.tls.cert_file, config.tls.key_file) if config.tls.enabled else None
-        )
-        self._own_cad = cad is None
-        self.cad: Cad = cad or CadClient(
-            config.cad.api_url,
-            config.cad.api_key,
-            timeout=config.cad.timeout_seconds,
-            max_wait=MAX_WAIT_WINDOWS * config.budget.window_seconds,
-        )
+        self.tls = tls
+        self._own_cad = own_cad
+        self.cad = cad
         self.listener = Listener(
             host=config.listen.host,
             port=config.listen.port,
@@ -168,8 +117,8 @@ class Daemon:
             on_refused=self._connection_refused,
             tls=self.tls.context if self.tls is not None else None,
         )
-        self.spendlog = spendlog_from(config)
-        self.gate = gate_from(config, self.planner, clock)
+        self.spendlog = spendlog
+        self.gate = gate
         self.departed: dict[int, float] = {}
         """Game servers whose link went down (server id -> when), until they come back."""
         self._refusal = KEY_REFUSED

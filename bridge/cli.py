@@ -8,6 +8,7 @@ import sys
 import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge import __version__, logs
 from bridge.config import (
@@ -17,10 +18,12 @@ from bridge.config import (
     TOKEN_ENV,
     Config,
     ConfigError,
-    config_warnings,
     load_config,
     masked,
 )
+
+if TYPE_CHECKING:
+    from bridge.build import Resources
 
 EXIT_CONFIG = 2
 RESOURCE_TARGET = "resources/[sonoran]/sonoran_bridge"
@@ -123,19 +126,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _init(args.config, args.server_id, args.port, args.public_name, args.tls_dir)
     if args.command == "install-resource":
         return _install_resource(args.folder, args.upgrade)
+    from bridge import build
+
     try:
         config = load_config(args.config)
+        resources = build.load(config)
     except ConfigError as exc:
         print(f"sonoran-bridge: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
-        print(describe(config, args.config))
+        print(describe(config, args.config, resources))
         return _check_online(config) if args.online else 0
-    return _run(config)
+    return _run(config, resources)
 
 
-def describe(config: Config, path: str) -> str:
-    """What the daemon would do with this config, secrets masked."""
+def describe(config: Config, path: str, resources: Resources | None = None) -> str:
+    """What the daemon would do with this config, secrets masked (`resources`: what
+    `bridge.build.load` read of the files and the URL it names)."""
+    from bridge.build import all_warnings
+
     cad, listen, budget, tracking = config.cad, config.listen, config.budget, config.tracking
     lines = [
         f"config {path}: OK",
@@ -169,7 +178,7 @@ def describe(config: Config, path: str) -> str:
             f"  TLS: {config.tls.cert_file} (checked for renewal every "
             f"{config.tls.check_seconds:g} s, and on SIGHUP)"
         )
-    lines.extend(f"  WARNING: {warning}" for warning in config_warnings(config))
+    lines.extend(f"  WARNING: {warning}" for warning in all_warnings(config, resources))
     return "\n".join(lines)
 
 
@@ -353,9 +362,9 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in (API_KEY_ENV, TOKEN_ENV) and v}
 
 
-def _run(config: Config) -> int:
-    from bridge.app import Daemon, StartFailed
-    from bridge.tls import TlsError
+def _run(config: Config, resources: Resources) -> int:
+    from bridge.app import StartFailed
+    from bridge.build import all_warnings, build_daemon
 
     logs.configure(
         config.log.level,
@@ -375,16 +384,16 @@ def _run(config: Config) -> int:
             host=config.status.host,
             port=config.status.port,
         )
-    for warning in config_warnings(config):
+    for warning in all_warnings(config, resources):
         log.warning("config will cause trouble", problem=warning)
 
     async def serve() -> None:
-        await Daemon(config).run()
+        await build_daemon(config, resources).run()
 
     try:
         asyncio.run(serve())
-    except TlsError as exc:
-        # The files passed the config check and changed before the daemon started.
+    except ConfigError as exc:
+        # The shared budget's engine cannot be opened (its client library is missing).
         log.error("could not start", error=str(exc))
         return EXIT_CONFIG
     except (StartFailed, OSError) as exc:

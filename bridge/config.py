@@ -393,7 +393,12 @@ def _who_may_read(file: Path) -> str:
 
 
 def validate(config: Config, *, require_secrets: bool = True) -> None:
-    """Check what the types alone cannot; raise `ConfigError` naming the key."""
+    """Check what the types alone cannot; raise `ConfigError` naming the key.
+
+    Shapes and values only: nothing here opens a file or a socket. What the config names
+    outside itself (the postal file, the TLS pair, the shared budget's URL and its files, the
+    offer folder) is read, once, by `bridge.build.load`.
+    """
     url = urlsplit(config.cad.api_url)
     if url.scheme not in ("http", "https") or not url.netloc:
         raise ConfigError(
@@ -415,13 +420,6 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
         )
     if require_secrets and len(config.listen.token) < 12:
         raise ConfigError("listen.token is too short: expected at least 12 characters")
-    if config.budget.shared_url:
-        from bridge.shared.url import SharedUrlError, parse
-
-        try:
-            parse(config.budget.shared_url)
-        except SharedUrlError as exc:
-            raise ConfigError(str(exc)) from None
     if not config.listen.allow_remote and config.listen.host not in LOOPBACK_HOSTS:
         raise ConfigError(
             f"listen.host = {config.listen.host!r} is not loopback: set listen.allow_remote = true "
@@ -432,26 +430,48 @@ def validate(config: Config, *, require_secrets: bool = True) -> None:
             f"status.host = {config.status.host!r} is not loopback: set status.allow_remote = "
             "true to show the status page to other machines"
         )
-    folder = config.postal.offer_folder
-    if folder and not (os.path.isabs(folder) and os.path.isdir(folder)):
+    _validate_exposure(config, require_secrets=require_secrets)
+
+
+def _validate_exposure(config: Config, *, require_secrets: bool) -> None:
+    """Both TLS files or neither, and the status page's login wherever it listens beyond
+    loopback (whether the files load is `bridge.build.load`'s to tell: it reads them)."""
+    tls = config.tls
+    if tls.enabled and not (tls.cert_file and tls.key_file):
+        missing = "tls.key_file" if tls.cert_file else "tls.cert_file"
         raise ConfigError(
-            f"postal.offer_folder = {folder!r} is not an existing folder given by its full path: "
-            "point it at the folder that holds nearest-postal (the game server's resources folder)"
+            f"{missing} is empty: TLS needs both the certificate chain and its private key"
         )
-    from bridge.exposure import validate_exposure
-
-    validate_exposure(config, require_secrets=require_secrets)
-    if config.postal.file:
-        from bridge.postal import PostalError, PostalIndex
-
-        try:
-            PostalIndex.load(config.postal.file)
-        except PostalError as exc:
-            raise ConfigError(f"postal.file: {exc}") from None
+    status = config.status
+    password = status.password
+    if password and password in (config.listen.token, config.cad.api_key):
+        # Whoever may read the page (a dashboard, a colleague) must not get the link's secret.
+        raise ConfigError(
+            "status.password is the same as listen.token or cad.api_key: choose a secret of its "
+            "own for the status page"
+        )
+    if password and len(password) < 12:
+        raise ConfigError("status.password is too short: expected at least 12 characters")
+    if require_secrets and status.remote and not password:
+        raise ConfigError(
+            f"status.host = {status.host!r} shows the page beyond loopback without a login: set "
+            f"status.password (or ${STATUS_PASSWORD_ENV}) to a secret of its own, at least 12 "
+            "characters"
+        )
+    for name in status.allowed_hosts:
+        if name != "*" and not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", name):
+            raise ConfigError(
+                f"status.allowed_hosts: {name!r} is not a host name (give names such as "
+                '"bridge.example.com", without scheme or port; "*" accepts any)'
+            )
 
 
 def config_warnings(config: Config) -> list[str]:
-    """What in a valid config guarantees trouble later, each naming the key and the fix."""
+    """What in a valid config guarantees trouble later, each naming the key and the fix.
+
+    The budget against the CAD's limits and the link's idle timeout; what the config exposes
+    beyond this machine is `bridge.exposure`'s (`bridge.build.all_warnings` gives both).
+    """
     found: list[str] = []
     url = urlsplit(config.cad.api_url)
     budget = config.budget
@@ -476,9 +496,6 @@ def config_warnings(config: Config) -> list[str]:
                 f"budget.window_seconds = {budget.window_seconds:g}: {REAL_API_HOST} counts "
                 "requests per 60 s window; any other window over- or under-spends; set it to 60"
             )
-    from bridge.exposure import exposure_warnings
-
-    found.extend(exposure_warnings(config))
     silence = RESOURCE_KEEPALIVE_SECONDS * 4 / 3
     if config.listen.idle_timeout_seconds <= silence:
         found.append(

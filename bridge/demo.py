@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
@@ -120,7 +121,7 @@ async def run_demo(
             budget=BudgetConfig(window_seconds=window, state_file=""),
             tracking=TrackingConfig(max_stale_seconds=180.0 / speedup),
         )
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         await daemon.start()
         status_url = await _serve_status(daemon, status_port)
         game = SimulatedGame(

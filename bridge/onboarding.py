@@ -9,10 +9,8 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
-import msgspec
-
 from bridge import bundled
-from bridge.config import Config, ConfigError, parse_config
+from bridge.config import ConfigError, parse_config
 
 TOKEN_BYTES = 32
 """Random bytes in a fresh token: 43 URL-safe characters, nothing to quote in TOML or cfg."""
@@ -108,8 +106,8 @@ def first_config(
         folder = tls_dir.rstrip("/\\") or "/"
         text = _set(text, "tls", "cert_file", _toml_string(f"{folder}/fullchain.pem"))
         text = _set(text, "tls", "key_file", _toml_string(f"{folder}/privkey.pem"))
-        # Types only: the certificate may not be there yet (check-config reads it later).
-        config = msgspec.toml.decode(text, type=Config)
+        # The certificate may not be there yet: parsing opens no file (check-config reads it).
+        config = parse_config(text, env={}, require_secrets=False)
         if (config.status.password, config.status.allowed_hosts) != (
             status_password,
             [public_name],

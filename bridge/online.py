@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bridge import logs
-from bridge.app import spendlog_from
 from bridge.budget import Budget
+from bridge.build import spendlog_from
 from bridge.cad import CadClient
 from bridge.config import Config
 from bridge.outcomes import (

@@ -215,13 +215,14 @@ def _ring(ci: int, cj: int, ring: int) -> Iterable[tuple[int, int]]:
 class PostalSource:
     """Where the daemon's postal codes come from: `[postal] file`, else a game server's offer."""
 
-    def __init__(self, config: PostalConfig) -> None:
+    def __init__(self, config: PostalConfig, index: PostalIndex | None = None) -> None:
+        """`index`: the postals of `[postal] file`, read once at start (`bridge.build.load`)."""
         self._config = config
         self._offers: set[str] = set()
         """Offered paths seen (each is read once at most; only the index in use is kept)."""
         self._reading = asyncio.Lock()
         """One offered file read at a time: a burst of offers never holds many in memory."""
-        self.index: PostalIndex | None = PostalIndex.load(config.file) if config.file else None
+        self.index: PostalIndex | None = index
 
     async def offered(self, server_id: int, path: str) -> PostalIndex | None:
         """A game server offers its nearest-postal file: the index to use now, or None to keep

@@ -147,6 +147,22 @@ def test_check_config_shows_what_guarantees_trouble_naming_the_key(
     assert "WARNING: listen.idle_timeout_seconds = 20" in out
 
 
+def test_check_config_names_a_postal_file_it_cannot_use_and_a_plain_shared_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the config names outside itself is read by check-config too: a bad postal file is a
+    config error naming the key and the file; a shared engine reached in clear is warned of."""
+    postals = tmp_path / "postals.json"
+    postals.write_text('[{"x": 1}]')
+    text = good_config() + f"[postal]\nfile = '{postals}'\n"
+    assert main(["check-config", "--config", str(write_config(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert f"config error: postal.file: {postals}" in err and "missing required field" in err
+    shared = good_config() + '[budget]\nshared_url = "redis://:pw@cache.example:6379/0"\n'
+    assert main(["check-config", "--config", str(write_config(tmp_path, shared))]) == 0
+    assert "WARNING: budget.shared_url reaches redis at cache.example" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("pasted", ["\u201c", "\\u007f"])  # a smart quote; DEL, escaped in TOML
 def test_check_config_refuses_a_pasted_character_in_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], pasted: str
@@ -169,13 +185,13 @@ def test_run_logs_each_config_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Idle:
-        def __init__(self, config: object) -> None:
+        def __init__(self, config: object, resources: object) -> None:
             pass
 
         async def run(self) -> None:
             return None
 
-    monkeypatch.setattr("bridge.app.Daemon", Idle)
+    monkeypatch.setattr("bridge.build.build_daemon", Idle)
     text = good_config() + "[budget]\nwindow_seconds = 30\n"
     try:
         assert main(["run", "--config", str(write_config(tmp_path, text))]) == 0

@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge import build
 from bridge.config import (
     API_KEY_ENV,
     RESOURCE_KEEPALIVE_SECONDS,
     TOKEN_ENV,
     Config,
     ConfigError,
+    TlsConfig,
     config_warnings,
     load_config,
     parse_config,
@@ -476,7 +478,39 @@ def test_postal_offer_folder_must_be_an_existing_full_path(tmp_path: Path) -> No
     base = '[cad]\napi_key = "k-123456789012"\n[listen]\ntoken = "t-123456789012"\n'
     config = parse_config(base + f"[postal]\noffer_folder = '{tmp_path}'\n", {})
     assert config.postal.offer_folder == str(tmp_path)
+    build.load(config)
     for bad in (str(tmp_path / "missing"), "resources", str(tmp_path / "x.json")):
         (tmp_path / "x.json").write_text("[]")
         with pytest.raises(ConfigError, match=r"postal\.offer_folder"):
-            parse_config(base + f"[postal]\noffer_folder = '{bad}'\n", {})
+            build.load(parse_config(base + f"[postal]\noffer_folder = '{bad}'\n", {}))
+
+
+def test_checking_the_config_opens_nothing_it_names(tmp_path: Path) -> None:
+    """The shape is the config's to check; the files and the URL it names are read once, by
+    `build.load`, which names the key of the first that cannot be used."""
+    gone = tmp_path / "gone"
+    text = (
+        '[cad]\napi_key = "k-123456789012"\n[listen]\ntoken = "t-123456789012"\n'
+        f'[budget]\nshared_url = "rediss://cache/0?ssl_ca={gone}/ca.pem"\n'
+        f"[postal]\nfile = '{gone}/postals.json'\noffer_folder = '{gone}'\n"
+        f"[tls]\ncert_file = '{gone}/cert.pem'\nkey_file = '{gone}/key.pem'\n"
+    )
+    config = parse_config(text, {})
+    assert (config.postal.file, config.tls.cert_file) == (
+        f"{gone}/postals.json",
+        f"{gone}/cert.pem",
+    )
+    with pytest.raises(ConfigError, match=r"^budget\.shared_url: ssl_ca = .*: no such file"):
+        build.load(config)
+    config.budget.shared_url = ""
+    with pytest.raises(ConfigError, match=r"^postal\.offer_folder = "):
+        build.load(config)
+    config.postal.offer_folder = ""
+    with pytest.raises(ConfigError, match=r"^tls\.cert_file = .*: no such file"):
+        build.load(config)
+    config.tls = TlsConfig()
+    with pytest.raises(ConfigError, match=r"^postal\.file: .*cannot read it"):
+        build.load(config)
+    config.postal.file = ""
+    assert build.load(config) == build.Resources()
+

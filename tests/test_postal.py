@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import protocol
-from bridge.app import Daemon
+from bridge import build, postal, protocol
 from bridge.budget import Budget
+from bridge.build import build_daemon
 from bridge.cad import CadClient
 from bridge.config import ConfigError, PostalConfig, parse_config
 from bridge.outcomes import Updated
@@ -136,11 +136,17 @@ def test_config_reads_the_postal_section_and_refuses_a_bad_file(tmp_path: Path) 
     config = parse_config(f'[postal]\nfile = "{good}"\n', {}, require_secrets=False)
     assert config.postal.file == str(good) and config.postal.accept_offer is True
     assert parse_config("", {}, require_secrets=False).postal.file == ""
+    index = build.load(config).postal_index
+    assert index is not None and index.postals == PostalIndex.load(good).postals
+    missing = parse_config(
+        f'[postal]\nfile = "{tmp_path / "none.json"}"\n', {}, require_secrets=False
+    )
     with pytest.raises(ConfigError, match=r"^postal\.file: .*cannot read it"):
-        parse_config(f'[postal]\nfile = "{tmp_path / "none.json"}"\n', {}, require_secrets=False)
+        build.load(missing)
     (tmp_path / "bad.json").write_text('[{"x": 1}]')
+    bad = parse_config(f'[postal]\nfile = "{tmp_path / "bad.json"}"\n', {}, require_secrets=False)
     with pytest.raises(ConfigError, match=r"^postal\.file: .*missing required field `y`"):
-        parse_config(f'[postal]\nfile = "{tmp_path / "bad.json"}"\n', {}, require_secrets=False)
+        build.load(bad)
     with pytest.raises(ConfigError, match=r"^postal\.files: unknown key"):
         parse_config('[postal]\nfiles = "x"\n', {}, require_secrets=False)
 
@@ -222,6 +228,31 @@ async def test_the_postal_goes_in_the_same_patch_and_the_cad_stores_it() -> None
         assert standin.call(1, 501)["postal"] == "P1"
 
 
+def test_the_postal_file_is_read_once_when_the_daemon_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking the config opens no file; making the daemon reads the postal file once, and the
+    index it read is the one the planner uses."""
+    good = tmp_path / "postals.json"
+    good.write_text(json.dumps(GRID))
+    reads: list[Path] = []
+    real = postal.read_bounded
+
+    def counted(path: Path, cap: int = postal.MAX_FILE_BYTES) -> bytes:
+        reads.append(path)
+        return real(path, cap)
+
+    monkeypatch.setattr(postal, "read_bounded", counted)
+    config = parse_config(f'[postal]\nfile = "{good}"\n[budget]\nstate_file = ""\n', {
+        "SONORAN_API_KEY": "k-123456789012", "SONORAN_BRIDGE_TOKEN": "t-123456789012"
+    })
+    assert reads == []
+    daemon = build_daemon(config)
+    assert reads == [good]
+    assert daemon.postals.index is daemon.planner.postals
+    assert daemon.planner.postals is not None and len(daemon.planner.postals) == len(GRID)
+
+
 async def test_an_offered_file_is_used_only_without_a_configured_one(tmp_path: Path) -> None:
     offered = tmp_path / "new-postals.json"
     offered.write_text(json.dumps(GRID))
@@ -232,7 +263,9 @@ async def test_an_offered_file_is_used_only_without_a_configured_one(tmp_path: P
     assert await source.offered(1, str(offered)) is None  # the same offer again: nothing new
     assert await source.offered(1, str(tmp_path / "elsewhere.json")) is None  # unreadable
     assert source.index is index
-    configured = PostalSource(PostalConfig(file=str(offered), offer_folder=str(tmp_path)))
+    configured = PostalSource(
+        PostalConfig(file=str(offered), offer_folder=str(tmp_path)), PostalIndex.load(offered)
+    )
     assert configured.index is not None
     assert await configured.offered(1, str(offered)) is None
     off = PostalSource(PostalConfig(accept_offer=False, offer_folder=str(tmp_path)))
@@ -243,7 +276,7 @@ async def test_an_offered_file_is_used_only_without_a_configured_one(tmp_path: P
 async def test_the_daemon_takes_an_offer_and_the_resources_cad_postal_flag(tmp_path: Path) -> None:
     offered = tmp_path / "new-postals.json"
     offered.write_text(json.dumps(GRID))
-    daemon = Daemon(
+    daemon = build_daemon(
         parse_config(
             '[cad]\napi_key = "k-123456789012"\n[listen]\ntoken = "t-123456789012"\n'
             f'[budget]\nstate_file = ""\n[status]\nport = 0\n'

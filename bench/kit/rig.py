@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.kit.cad import API_KEY
+from bridge import build
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.pusher import Cad, Wait, wait_for_input
@@ -49,10 +50,11 @@ def build_daemon(
     policy: Policy | None = None,
     wait: Wait = wait_for_input,
 ) -> Daemon:
-    """The daemon a config describes (the one place tests and benchmarks build one)."""
+    """The daemon a config describes (the one place tests and benchmarks build one), made by
+    the daemon's own wiring, `bridge.build.build_daemon`, with the pieces a test injects."""
     if clock is None:
-        return Daemon(config, cad=cad, policy=policy, wait=wait)
-    return Daemon(config, cad=cad, clock=clock, policy=policy, wait=wait)
+        return build.build_daemon(config, cad=cad, policy=policy, wait=wait)
+    return build.build_daemon(config, cad=cad, clock=clock, policy=policy, wait=wait)
 
 
 class Game:

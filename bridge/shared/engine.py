@@ -21,8 +21,6 @@ from typing import Literal, Protocol
 
 from msgspec import Struct
 
-from bridge.shared.url import Location
-
 
 class Terms(Struct, frozen=True, kw_only=True):
     """How one route is shared: the same for every daemon on the key."""
@@ -146,14 +144,3 @@ class MissingClient(RuntimeError):
             f"budget.shared_url names {kind}, whose client ({EXTRAS[kind]}) is not installed: "
             f"pip install 'sonoran-bridge[{kind}]'"
         )
-
-
-def open_engine(location: Location, space: str, *, member: str | None = None) -> Engine:
-    """The engine `location` names, for the key `space` (raises `MissingClient`)."""
-    if location.kind == "redis":
-        from bridge.shared.redis_budget import RedisEngine
-
-        return RedisEngine(location, space, member=member)
-    from bridge.shared.mariadb_budget import MariaDbEngine
-
-    return MariaDbEngine(location, space, member=member)

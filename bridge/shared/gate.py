@@ -7,35 +7,23 @@ it may ask again, so the loop sleeps and positions keep coalescing in the tracke
 fail closed. With `budget.shared_max_hosts` set, a daemon that has not reached its engine for a
 window plus the hold (by then every slot it knew of has expired) sends alone within
 limit / max_hosts a window, and hands what it sent to the engine when it is back.
+
+The gate knows requests only through the `Claim` its caller makes of each (the route and how
+much the slot is wanted) and the local budgets it blocks: `bridge.build` ties it to the planner.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import structlog
 
-from bridge import logs
 from bridge.budget import Backoff, Budget
-from bridge.config import Config, ConfigError
 from bridge.outcomes import GetResult, PatchResult, RateLimited, Transient
-from bridge.planner import Fetch, Planner, Push
-from bridge.shared.engine import (
-    Engine,
-    MissingClient,
-    Reservation,
-    Terms,
-    Unavailable,
-    Wait,
-    keyspace,
-    longest,
-    open_engine,
-)
-from bridge.shared.url import SharedUrlError, parse
+from bridge.shared.engine import Engine, Reservation, Terms, Unavailable, Wait, longest
 
 log = structlog.stdlib.get_logger("bridge.shared")
 
@@ -44,6 +32,21 @@ ENGINE_TIMEOUT = 1.0
 """Seconds one engine call may take (both engines' clients are set to it)."""
 PAUSE_WINDOWS = 1.0
 """Windows every daemon on the key waits after any one of them drew a 429."""
+
+
+class Claim(NamedTuple):
+    """What one request asks of the shared budget."""
+
+    route: str
+    """`UPDATE` or `GET`."""
+    demand: float = 0.0
+    """How much this daemon wants the slot (its call's accumulated error, metre-seconds)."""
+    after: float = 0.0
+    """How much it will still want once this request is served."""
+
+
+Request = TypeVar("Request")
+"""Whatever the push loop sends: the gate only holds it by identity and asks for its `Claim`."""
 
 
 @dataclass
@@ -57,14 +60,19 @@ class Outage:
     """Route -> local end times of requests sent alone, to hand to the engine when it is back."""
 
 
-class SharedGate:
-    """Reserves a shared slot for each request, confirms it at the end, pauses all on a 429."""
+class SharedGate(Generic[Request]):
+    """Reserves a shared slot for each request, confirms it at the end, pauses all on a 429.
+
+    `budgets`: route -> the local budget blocked while the engine says wait; `claim`: what a
+    request asks of the shared budget.
+    """
 
     def __init__(
         self,
         engine: Engine,
         terms: dict[str, Terms],
-        planner: Planner,
+        budgets: Mapping[str, Budget],
+        claim: Callable[[Request], Claim],
         *,
         clock: Callable[[], float],
         describe: str = "",
@@ -72,7 +80,8 @@ class SharedGate:
     ) -> None:
         self.engine = engine
         self.terms = terms
-        self.planner = planner
+        self.budgets = budgets
+        self.claim = claim
         self.clock = clock
         self.describe = describe
         self.up: bool | None = None
@@ -99,27 +108,10 @@ class SharedGate:
             else None
         )
 
-    def _budget(self, route: str) -> Budget:
-        if route == GET:
-            assert self.planner.get_budget is not None
-            return self.planner.get_budget
-        return self.planner.update_budget
-
-    def _demand(self, action: Push | Fetch) -> tuple[float, float]:
-        """(this request's priority, what stays wanted once it is served): accumulated error."""
-        if isinstance(action, Fetch):
-            return 0.0, 0.0
-        tracker, threshold = self.planner.tracker, self.planner.settings.min_move
-        call = tracker.calls.get(action.key)
-        own = call.acc if call is not None else 0.0
-        rest = (c.acc for c in tracker if c.key != action.key and c.acc_err >= threshold)
-        return own, max(rest, default=0.0)
-
-    async def admit(self, action: Push | Fetch, now: float) -> bool:
+    async def admit(self, action: Request, now: float) -> bool:
         """Whether `action` may go now; if not, the local budget is blocked until it may ask."""
-        route = GET if isinstance(action, Fetch) else UPDATE
+        route, demand, after = self.claim(action)
         terms = self.terms[route]
-        demand, after = self._demand(action)
         answer = await self.engine.reserve(route, terms, demand=demand, after=after)
         now = self.clock()
         if isinstance(answer, Unavailable):
@@ -202,9 +194,9 @@ class SharedGate:
 
     def _refuse(self, route: str, until: float) -> None:
         # Choosing changed nothing, so a refused slot leaves the pacing as it was.
-        self._budget(route).block_until(until)
+        self.budgets[route].block_until(until)
 
-    def _unreachable(self, action: Push | Fetch, route: str, reason: str, now: float) -> bool:
+    def _unreachable(self, action: Request, route: str, reason: str, now: float) -> bool:
         if self.up is not False:
             log.warning(
                 "shared budget unreachable: sending nothing until it answers; positions keep "
@@ -246,7 +238,7 @@ class SharedGate:
             if not ages or await self.engine.record(route, ages, terms):
                 del outage.sent[route]
 
-    async def settle(self, action: Push | Fetch, result: PatchResult | GetResult) -> None:
+    async def settle(self, action: Request, result: PatchResult | GetResult) -> None:
         """The request ended: confirm its slot (or give it back), and pause all on a 429."""
         held, route = self._held.pop(id(action), (None, ""))
         if not route:
@@ -309,54 +301,3 @@ def terms_for(
         spacing=spacing,
         demand_ttl=2 * spacing if shared_pace else 0.0,
     )
-
-
-def gate_from(config: Config, planner: Planner, clock: Callable[[], float]) -> SharedGate | None:
-    """The gate `budget.shared_url` asks for, or None for the embedded budget.
-
-    Raises `ConfigError` when the URL is unusable or its engine's client is not installed.
-    """
-    budget, cad = config.budget, config.cad
-    if not budget.shared_url:
-        return None
-    try:
-        location = parse(budget.shared_url)
-        engine = open_engine(location, keyspace(cad.api_url, cad.api_key))
-    except (SharedUrlError, MissingClient) as exc:
-        raise ConfigError(str(exc)) from None
-    logs.register_secret(location.password)
-    logs.register_secret(raw_password(budget.shared_url))
-    terms = {
-        UPDATE: terms_for(
-            budget.update_call,
-            budget.window_seconds,
-            budget.margin_seconds,
-            cad.timeout_seconds,
-            ENGINE_TIMEOUT,
-        )
-    }
-    if budget.get_calls:
-        terms[GET] = terms_for(
-            budget.get_calls,
-            budget.window_seconds,
-            budget.margin_seconds,
-            cad.timeout_seconds,
-            ENGINE_TIMEOUT,
-            shared_pace=False,
-        )
-    return SharedGate(
-        engine,
-        terms,
-        planner,
-        clock=clock,
-        describe=location.describe(),
-        max_hosts=budget.shared_max_hosts,
-    )
-
-
-def raw_password(url: str) -> str:
-    """The password as written in the URL (percent-encoded), to be scrubbed from logs too."""
-    try:
-        return urlsplit(url).password or ""
-    except ValueError:
-        return ""

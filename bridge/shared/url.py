@@ -172,3 +172,11 @@ def _tls(scheme: str, query: dict[str, str]) -> tuple[bool, str, str, str]:
     except (ssl.SSLError, OSError) as exc:
         raise SharedUrlError(f"{KEY}: the TLS files cannot be used: {exc}") from None
     return found
+
+
+def raw_password(url: str) -> str:
+    """The password as written in the URL (percent-encoded), to be scrubbed from logs too."""
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""

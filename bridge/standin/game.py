@@ -19,7 +19,7 @@ log = structlog.stdlib.get_logger("bridge.standin.game")
 
 
 class Movement(Protocol):
-    """Where each subject is at a given simulated time (`Fleet`, `TraceFleet`)."""
+    """Where each subject is at a given simulated time (`Fleet`; the benchmark's `TraceFleet`)."""
 
     subjects: list[str]
 

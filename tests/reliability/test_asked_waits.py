@@ -16,7 +16,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from bench.kit import WINDOW, ClockedCad, VirtualTime
-from bridge.app import planner_from
+from bridge.build import planner_from
 from bridge.cad import MAX_WAIT_WINDOWS
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.protocol import Position, Positions, Track

@@ -24,8 +24,8 @@ import structlog
 from bench.faults import cad_faults, churn, run_cad_faults
 from bench.kit import LIMIT, WINDOW, ClockedCad, Reply, VirtualTime, cad_client
 from bench.rig import Outcome, Pace
-from bridge.app import planner_from
 from bridge.budget import Budget
+from bridge.build import planner_from
 from bridge.config import Config, TrackingConfig
 from bridge.outcomes import RateLimited, Transient
 from bridge.planner import Planner, Push, Settings

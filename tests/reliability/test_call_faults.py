@@ -17,7 +17,7 @@ import pytest
 import structlog
 
 from bench.kit import WINDOW, ClockedCad, VirtualTime
-from bridge.app import planner_from
+from bridge.build import planner_from
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.planner import Alert, Notice
 from bridge.protocol import Position, Positions, Track

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.shared.engine import Engine, keyspace, open_engine
+from bench.kit_services import MariaDbServer, RedisServer, missing
+from bridge.build import open_engine
+from bridge.shared.engine import Engine, keyspace
 from bridge.shared.url import parse
-from bridge.standin.engines import MariaDbServer, RedisServer, missing
 
 
 def _server(kind: str, folder: Path) -> Iterator[RedisServer | MariaDbServer]:

@@ -18,6 +18,7 @@ from conftest import API_KEY, TOKEN, Game, make_config
 from websockets.asyncio.client import connect
 
 from bridge.app import Daemon
+from bridge.build import build_daemon
 from bridge.config import Config
 from bridge.standin.cad import CadStandIn
 
@@ -99,7 +100,7 @@ class Fleet:
 
     async def site(self, config: Config, calls: int) -> Daemon:
         """Start a daemon with a game server feeding `calls` moving calls."""
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         await daemon.start()
         self.daemons.append(daemon)
         await self.attach(daemon.port, config.cad.server_id, calls)

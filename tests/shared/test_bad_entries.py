@@ -15,10 +15,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from bridge.budget import Budget
+from bridge.build import planner_gate
 from bridge.planner import Planner, Push
 from bridge.scheduler import PacedAccumulator
 from bridge.shared.engine import Answer, Engine, Reservation, Terms, Wait, longest
-from bridge.shared.gate import UPDATE, SharedGate, terms_for
+from bridge.shared.gate import UPDATE, terms_for
 
 ROUTE = "update_call"
 TERMS = Terms(limit=3, window=0.4, hold=0.8)
@@ -132,7 +133,7 @@ async def test_the_gate_caps_any_wait_an_engine_asks_for_and_logs_it_once() -> N
     )
     terms = {UPDATE: terms_for(10, 60.0, 1.0, 10.0, 1.0)}
     engine = Answering(Wait(YEARS, "paused", "e1", ("paused_until: too far ahead",)))
-    gate = SharedGate(engine, terms, planner, clock=lambda: now)  # type: ignore[arg-type]
+    gate = planner_gate(planner, engine, terms, clock=lambda: now)  # type: ignore[arg-type]
     with capture_logs() as logged:
         for _ in range(3):
             assert not await gate.admit(Push((1, 501), {}, 0.0, 0.0, 0.0, 50.0), now)

@@ -18,11 +18,12 @@ from conftest import API_KEY, TOKEN
 from structlog.testing import capture_logs
 
 from bench.kit import free_port
-from bridge.shared.engine import keyspace, open_engine
+from bench.kit_services import MariaDbServer, RedisServer, missing
+from bridge.build import open_engine
+from bridge.shared.engine import keyspace
 from bridge.shared.gate import ENGINE_TIMEOUT, UPDATE, terms_for
 from bridge.shared.url import parse
 from bridge.standin.cad import Fault
-from bridge.standin.engines import MariaDbServer, RedisServer, missing
 from bridge.standin.window import most_in_window
 from shared.sites import (
     WINDOW,

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from tls_ca import TestCa, requires_openssl
 
-from bridge.config import ConfigError, config_warnings, parse_config
-from bridge.shared.engine import Reservation, Terms, Unavailable, open_engine
+from bench.kit_services import MariaDbServer, RedisServer, ServerTls, missing
+from bridge.build import all_warnings, load, open_engine
+from bridge.config import ConfigError, parse_config
+from bridge.shared.engine import Reservation, Terms, Unavailable
 from bridge.shared.url import SharedUrlError, parse
-from bridge.standin.engines import MariaDbServer, RedisServer, ServerTls, missing
 
 from .conftest import fresh_space
 
@@ -104,18 +105,20 @@ def test_tls_parameters_are_read_and_checked(ca: TestCa, tmp_path: Path) -> None
             parse(url)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
+    config = parse_config(
+        f'[budget]\nshared_url = "rediss://c/0?ssl_ca={garbage}"\n',
+        env={},
+        require_secrets=False,
+    )
     with pytest.raises(ConfigError, match="TLS files cannot be used"):
-        parse_config(
-            f'[budget]\nshared_url = "rediss://c/0?ssl_ca={garbage}"\n',
-            env={},
-            require_secrets=False,
-        )
+        load(config)
 
 
 def test_a_plain_engine_beyond_loopback_is_warned_about() -> None:
     def warned(url: str) -> bool:
         config = parse_config(f'[budget]\nshared_url = "{url}"\n', env={}, require_secrets=False)
-        return any("budget.shared_url" in w and "in clear" in w for w in config_warnings(config))
+        warnings = all_warnings(config, load(config))
+        return any("budget.shared_url" in w and "in clear" in w for w in warnings)
 
     assert warned("redis://:pw@cache.example:6379/0")
     assert warned("mariadb://u:p@10.0.0.5/fivem")

@@ -7,12 +7,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from bridge.budget import Budget
+from bridge.build import planner_gate
 from bridge.outcomes import RateLimited, Transient, Updated
 from bridge.planner import Fetch, Planner, Push
 from bridge.scheduler import PacedAccumulator
 from bridge.shared.engine import Reservation, Wait
 from bridge.shared.gate import GET, UPDATE, SharedGate, terms_for
-from bridge.shared.memory import MemoryBudget
+
+from .memory_engine import MemoryBudget
 
 WINDOW = 60.0
 
@@ -25,18 +27,28 @@ class Clock:
         return self.t
 
 
-def make(clock: Clock, shared: MemoryBudget, member: str, max_hosts: int = 0) -> SharedGate:
-    planner = Planner(
+def new_planner() -> Planner:
+    return Planner(
         policy=PacedAccumulator(1.0, 180.0),
         update_budget=Budget(10, WINDOW, 1.0),
         get_budget=Budget(5, WINDOW, 1.0),
     )
+
+
+def make(
+    clock: Clock,
+    shared: MemoryBudget,
+    member: str,
+    max_hosts: int = 0,
+    planner: Planner | None = None,
+) -> SharedGate[Push | Fetch]:
+    planner = planner or new_planner()
     terms = {
         UPDATE: terms_for(10, WINDOW, 1.0, 10.0, 1.0),
         GET: terms_for(5, WINDOW, 1.0, 10.0, 1.0, shared_pace=False),
     }
-    return SharedGate(
-        shared.engine(member), terms, planner, clock=clock, describe="memory", max_hosts=max_hosts
+    return planner_gate(
+        planner, shared.engine(member), terms, clock=clock, describe="memory", max_hosts=max_hosts
     )
 
 
@@ -56,8 +68,8 @@ async def test_an_unreachable_engine_sends_nothing_and_says_so_once() -> None:
         for _ in range(5):
             assert not await gate.admit(push(), clock())
             # The local budget is blocked until the gate may ask again: the loop sleeps.
-            assert gate.planner.update_budget.next_slot(clock()) > clock()
-            clock.t = gate.planner.update_budget.next_slot(clock())
+            assert gate.budgets[UPDATE].next_slot(clock()) > clock()
+            clock.t = gate.budgets[UPDATE].next_slot(clock())
         assert [e["event"] for e in logged if "unreachable" in e["event"]] == [
             "shared budget unreachable: sending nothing until it answers; positions keep coalescing"
         ]
@@ -108,7 +120,7 @@ async def test_a_429_pauses_every_daemon_on_the_key() -> None:
     assert isinstance(answer, Wait) and answer.reason == "paused"
     assert answer.seconds == pytest.approx(second.terms[UPDATE].window)
     assert not await second.admit(push(), clock())
-    assert second.planner.update_budget.next_slot(clock()) >= clock() + 60.0
+    assert second.budgets[UPDATE].next_slot(clock()) >= clock() + 60.0
 
 
 async def test_a_request_that_never_left_gives_its_slot_back_and_others_confirm() -> None:
@@ -131,9 +143,10 @@ async def test_a_request_that_never_left_gives_its_slot_back_and_others_confirm(
 async def test_a_refused_slot_leaves_the_pacing_as_it_was() -> None:
     clock = Clock()
     shared = MemoryBudget(clock)
-    first, second = make(clock, shared, "a"), make(clock, shared, "b")
+    planner = new_planner()
+    first, second = make(clock, shared, "a"), make(clock, shared, "b", planner=planner)
     assert await first.admit(push(), clock())
-    policy = second.planner.policy
+    policy = planner.policy
     assert isinstance(policy, PacedAccumulator)
     before = policy.ready_at()
     action = push()

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bridge.shared.engine import Reservation, Terms, keyspace, open_engine
+from bench import kit_services
+from bench.kit_services import MariaDbServer, RedisServer, missing
+from bridge.build import open_engine
+from bridge.shared.engine import Reservation, Terms, keyspace
 from bridge.shared.url import parse
-from bridge.standin import engines
-from bridge.standin.engines import MariaDbServer, RedisServer, missing
 
 TERMS = Terms(limit=2, window=1.0, hold=2.0)
 
@@ -48,6 +49,6 @@ def test_signals_missing_on_the_platform_are_a_clear_error(
 ) -> None:
     server = RedisServer(tmp_path, tcp=True)
     server.process = object()  # type: ignore[assignment]
-    monkeypatch.delattr(engines.signal, "SIGSTOP")
+    monkeypatch.delattr(kit_services.signal, "SIGSTOP")
     with pytest.raises(NotImplementedError, match="SIGSTOP does not exist"):
         server.freeze()

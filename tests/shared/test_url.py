@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bridge.app import planner_from
+from bridge import build
+from bridge.build import gate_from, planner_from
 from bridge.config import ConfigError, parse_config
-from bridge.shared.gate import gate_from
 from bridge.shared.url import Location, SharedUrlError, parse
 
 
@@ -79,8 +79,9 @@ def test_the_password_is_masked_in_descriptions_and_config_reprs() -> None:
 
 
 def test_the_config_rejects_a_bad_url_naming_the_key() -> None:
+    config = parse_config('[budget]\nshared_url = "ftp://x/y"\n', require_secrets=False)
     with pytest.raises(ConfigError, match=r"^budget\.shared_url: unknown scheme"):
-        parse_config('[budget]\nshared_url = "ftp://x/y"\n', require_secrets=False)
+        build.load(config)
 
 
 def test_an_empty_url_keeps_the_embedded_budget() -> None:
@@ -121,7 +122,7 @@ def test_a_unix_socket_under_home_is_expanded(
 async def test_the_password_never_reaches_logs_errors_or_status_of_a_running_daemon() -> None:
     from structlog.testing import capture_logs
 
-    from bridge.app import Daemon
+    from bridge.build import build_daemon
     from bridge.outcomes import Updated
     from bridge.planner import Fetch
 
@@ -140,7 +141,7 @@ async def test_the_password_never_reaches_logs_errors_or_status_of_a_running_dae
         f'[budget]\nstate_file = ""\nshared_url = "redis://:{secret}@127.0.0.1:1/0"\n',
         require_secrets=False,
     )
-    daemon = Daemon(config, cad=Cad())  # type: ignore[arg-type]
+    daemon = build_daemon(config, cad=Cad())  # type: ignore[arg-type]
     assert daemon.gate is not None
     with capture_logs() as logged:
         await daemon.start()

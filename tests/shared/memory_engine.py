@@ -1,4 +1,4 @@
-"""The shared budget's rules in memory, on an injected clock: for the benchmark and tests.
+"""The shared budget's rules in memory, on an injected clock: for the gate's tests.
 
 Several `MemoryEngine`s made from one `MemoryBudget` behave as daemons on one Redis or MariaDB
 would (the same answers, in the same order of checks), with the time a plain argument. `down`
