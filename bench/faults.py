@@ -18,7 +18,7 @@ import bridge
 from bench.kit import build_daemon
 from bench.rig import SERVER_ID, Outcome, Pace, Rig
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep
-from bridge.outcomes import CallList, Meta, Updated
+from bridge.outcomes import CallList, MetaData, Updated
 from bridge.planner import Fetch
 from bridge.protocol import CallClosed, Position, Positions, Sync, Track, TrackSpec, Untrack
 from bridge.standin.cad import Fault
@@ -188,14 +188,16 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
                 message = CallClosed(call_id=gone) if i % 2 else Untrack(call_id=gone)
                 daemon.on_message(1 + (gone - 1) % 3, message)
             if i % 1000 == 999:
-                kept = [TrackSpec(call_id=c.call_id, subject=c.subject)
-                        for c in planner.calls_of(server)]
+                kept = [
+                    TrackSpec(call_id=c.call_id, subject=c.subject)
+                    for c in planner.calls_of(server)
+                ]
                 daemon.on_message(server, Sync(tracks=kept))
             action = driver.step(clock[0])
             if not isinstance(action, Sleep):
                 driver.begin(action, clock[0])
                 if isinstance(action, Fetch):
-                    listed: dict[int, Meta | None] = {
+                    listed: dict[int, MetaData | None] = {
                         c.call_id: meta for c in planner.calls_of(action.server_id)
                     }
                     driver.complete(

@@ -41,8 +41,11 @@ def valid(frame: str | bytes) -> bool:
 _TEMPLATES: dict[str, dict[str, Any]] = {
     "track": {"call_id": 501, "subject": "player:1", "radius": 50.0, "meta": {"postal": "1"}},
     "untrack": {"call_id": 501},
-    "positions": {"items": [{"subject": "player:1", "x": 1.5, "y": 2.5, "z": 3.0,
-                             "heading": 90.0, "speed": 12.0}]},
+    "positions": {
+        "items": [
+            {"subject": "player:1", "x": 1.5, "y": 2.5, "z": 3.0, "heading": 90.0, "speed": 12.0}
+        ]
+    },
     "sync": {"tracks": [{"call_id": 501, "subject": "player:1"}]},
     "call_meta": {"call_id": 501, "meta": {"postal": "1"}},
     "call_closed": {"call_id": 501},
@@ -85,9 +88,15 @@ _EDGES: dict[tuple[str, ...], st.SearchStrategy[Any]] = {
     ("heading",): st.sampled_from([0.0, 360.0, 5e-324]),
     ("speed",): st.sampled_from([0.0, 1_000.0, 5e-324]),
 }
-_RANGED = [("track", ("call_id",)), ("track", ("radius",)), ("positions", ("items", 0, "x")),
-           ("positions", ("items", 0, "z")), ("positions", ("items", 0, "heading")),
-           ("positions", ("items", 0, "speed")), ("untrack", ("call_id",))]
+_RANGED = [
+    ("track", ("call_id",)),
+    ("track", ("radius",)),
+    ("positions", ("items", 0, "x")),
+    ("positions", ("items", 0, "z")),
+    ("positions", ("items", 0, "heading")),
+    ("positions", ("items", 0, "speed")),
+    ("untrack", ("call_id",)),
+]
 
 
 def _path_text(path: tuple[str | int, ...]) -> str:
@@ -110,32 +119,51 @@ _FINITE = st.floats(allow_nan=False, allow_infinity=False)
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), _FINITE, st.text(max_size=20))
 JSON = st.recursive(
     _SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=5),
-                            st.dictionaries(st.text(max_size=10), inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 _OF_KIND: dict[str, st.SearchStrategy[Any]] = {
-    "int": st.one_of(st.text(max_size=10), _FINITE.filter(lambda f: not f.is_integer()),
-        st.booleans(), st.lists(st.integers(), max_size=2),
-        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)),
-    "float": st.one_of(st.text(max_size=10), st.booleans(), st.lists(_FINITE, max_size=2),
-                       st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)),
-    "str": st.one_of(st.integers(), _FINITE, st.booleans(),
-                     st.lists(st.text(max_size=3), max_size=2)),
+    "int": st.one_of(
+        st.text(max_size=10),
+        _FINITE.filter(lambda f: not f.is_integer()),
+        st.booleans(),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    ),
+    "float": st.one_of(
+        st.text(max_size=10),
+        st.booleans(),
+        st.lists(_FINITE, max_size=2),
+        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    ),
+    "str": st.one_of(
+        st.integers(), _FINITE, st.booleans(), st.lists(st.text(max_size=3), max_size=2)
+    ),
     # A map's values may be any JSON value (metaData is carried verbatim): only a non-object
     # is the wrong type.
-    "map": st.one_of(st.text(max_size=10), st.integers(), st.booleans(),
-                     st.lists(st.text(max_size=3), max_size=2)),
-    "list": st.one_of(st.text(max_size=10), st.integers(), st.booleans(),
-                      st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)),
+    "map": st.one_of(
+        st.text(max_size=10),
+        st.integers(),
+        st.booleans(),
+        st.lists(st.text(max_size=3), max_size=2),
+    ),
+    "list": st.one_of(
+        st.text(max_size=10),
+        st.integers(),
+        st.booleans(),
+        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    ),
 }
 
 
 @st.composite
 def _wrong_type(draw: st.DrawFn) -> BadFrame:
     kind, path, json_kind, required = draw(st.sampled_from(_FIELDS))
-    value = draw(_OF_KIND[json_kind] if required else _OF_KIND[json_kind].filter(
-        lambda v: v is not None))
+    value = draw(
+        _OF_KIND[json_kind] if required else _OF_KIND[json_kind].filter(lambda v: v is not None)
+    )
     return BadFrame(_with(kind, path, value), _path_text(path))
 
 
@@ -204,18 +232,24 @@ def _unicode_subject(draw: st.DrawFn) -> BadFrame:
 def _bad_unicode(draw: st.DrawFn) -> BadFrame:
     long = draw(st.text(st.characters(exclude_categories=["Cs"]), min_size=65, max_size=200))
     lone = draw(st.sampled_from(["\\ud800", "\\udfff", "a\\udc00b"]))
-    frame = draw(st.sampled_from([
-        json.dumps({"type": "track", "call_id": 9_001, "subject": long}),
-        '{"type": "track", "call_id": 9001, "subject": "' + lone + '"}',
-    ]))
+    frame = draw(
+        st.sampled_from(
+            [
+                json.dumps({"type": "track", "call_id": 9_001, "subject": long}),
+                '{"type": "track", "call_id": 9001, "subject": "' + lone + '"}',
+            ]
+        )
+    )
     return BadFrame(frame, "$.subject" if "\\ud" not in frame else "")
 
 
 KINDS: dict[str, st.SearchStrategy[BadFrame]] = {
-    "random JSON": JSON.map(json.dumps).filter(lambda f: not valid(f)).map(
-        lambda f: BadFrame(f, "")),
-    "random text, not JSON": st.text(max_size=200).filter(lambda f: not valid(f)).map(
-        lambda f: BadFrame(f, "")),
+    "random JSON": JSON.map(json.dumps)
+    .filter(lambda f: not valid(f))
+    .map(lambda f: BadFrame(f, "")),
+    "random text, not JSON": st.text(max_size=200)
+    .filter(lambda f: not valid(f))
+    .map(lambda f: BadFrame(f, "")),
     "wrong types": _wrong_type(),
     "missing fields": _missing(),
     "numbers out of range": _out_of_range(),

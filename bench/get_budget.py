@@ -33,7 +33,7 @@ from bridge.outcomes import (
     CallList,
     GetResult,
     Gone,
-    Meta,
+    MetaData,
     PatchResult,
     Transient,
     Updated,
@@ -53,7 +53,7 @@ class CamelCaseOnly(CadClient):
     last_answer: dict[str, Any] = {}  # noqa: RUF012
 
     async def update_call(
-        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
+        self, server_id: int, call_id: int, meta: MetaData, postal: str | None = None
     ) -> Answered[PatchResult]:
         """The update, its answer read as before."""
         answered = await super().update_call(server_id, call_id, meta, postal)
@@ -155,7 +155,8 @@ async def run(label: Literal["before", "after"], closed_patch: Literal[404, 200]
         reads = rig.requests("get_calls")
         own = [r for r in rig.standin.requests if r.status == 429 and r.fault is None]
         on_closed = [
-            r for r in rig.requests("update_call")
+            r
+            for r in rig.requests("update_call")
             if r.t >= CLOSED_AT and int(r.path.rsplit("/", 1)[1]) in closed
         ]
         told = []
@@ -170,16 +171,20 @@ async def run(label: Literal["before", "after"], closed_patch: Literal[404, 200]
 
 async def main() -> None:
     """Print each run's figures."""
-    print(f"{'run':<7} {'closed PATCH':>12} {'reads/min':>9} {'own 429s':>8} "
-          f"{'sonorancad 429s':>15} {'PATCHes on closed':>17}  told gone after (s)")
+    print(
+        f"{'run':<7} {'closed PATCH':>12} {'reads/min':>9} {'own 429s':>8} "
+        f"{'sonorancad 429s':>15} {'PATCHes on closed':>17}  told gone after (s)"
+    )
     labels: tuple[Literal["before", "after"], ...] = ("before", "after")
     patches: tuple[Literal[404, 200], ...] = (404, 200)
     for label in labels:
         for closed_patch in patches:
             r = await run(label, closed_patch)
-            print(f"{r.label:<7} {r.closed_patch:>12} {r.reads_per_minute:>9} {r.own_429s:>8} "
-                  f"{r.sonorancad_429s:>9} of {r.sonorancad_polls:<3} {r.patches_on_closed:>17}"
-                  f"  {r.closed_told_after}")
+            print(
+                f"{r.label:<7} {r.closed_patch:>12} {r.reads_per_minute:>9} {r.own_429s:>8} "
+                f"{r.sonorancad_429s:>9} of {r.sonorancad_polls:<3} {r.patches_on_closed:>17}"
+                f"  {r.closed_told_after}"
+            )
 
 
 if __name__ == "__main__":

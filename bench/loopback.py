@@ -16,11 +16,11 @@ from bench.kit import ClockedCad, VirtualTime
 from bridge.build import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
-from bridge.outcomes import Meta
+from bridge.outcomes import MetaData
 from bridge.planner import Alert, Notice, Planner
 from bridge.protocol import CallMeta
 from bridge.pusher import PushLoop
-from bridge.standin.cad import CadStandIn, RequestRecord
+from bridge.standin.cad import CadStandIn, SeenRequest
 
 API_KEY = "meta-faults-api-key-3b81f0c2"
 SERVER_ID = 1
@@ -44,7 +44,7 @@ class Loopback:
         """The CAD stand-in the client asks."""
         return self.cad.standin
 
-    def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
+    def track(self, call_id: int, subject: str, meta: MetaData | None = None) -> None:
         """The resource asks to follow a call (with the metaData it relayed, if any)."""
         self.planner.track(SERVER_ID, call_id, subject, self.clock.now, meta=meta)
         self.loop.wake()
@@ -54,7 +54,7 @@ class Loopback:
         self.planner.observe(SERVER_ID, subject, x, y, 0.0, self.clock.now)
         self.loop.wake()
 
-    def relay(self, call_id: int, meta: Meta) -> None:
+    def relay(self, call_id: int, meta: MetaData) -> None:
         """The resource relays the call's metaData (`call_meta`), as sonorancad saw it."""
         message = CallMeta(call_id=call_id, meta=meta)
         for said in self.planner.receive(SERVER_ID, message, self.clock.now):
@@ -66,7 +66,7 @@ class Loopback:
         """(when, notice) of every notice of `state` the game server was sent."""
         return [(t, e) for t, e in self.events if isinstance(e, Notice) and e.state == state]
 
-    def requests(self, route: str) -> list[RequestRecord]:
+    def requests(self, route: str) -> list[SeenRequest]:
         """The stand-in's requests of one route, in arrival order."""
         return [r for r in self.standin.requests if r.route == route]
 
@@ -131,7 +131,7 @@ def headings(count: int) -> list[float]:
     return [2 * math.pi * i / count for i in range(count)]
 
 
-def keys_lost(rig: Loopback, seeded: dict[int, Meta]) -> int:
+def keys_lost(rig: Loopback, seeded: dict[int, MetaData]) -> int:
     """Seeded keys the stored calls no longer hold as they were."""
     lost = 0
     for call_id, meta in seeded.items():

@@ -348,6 +348,7 @@ async def edit_during_patch(*, naive: bool, minutes: float = 3.0) -> InFlight:
         moving(rig, subjects, until=60.0 * minutes)
         seen = itertools.count(1)
         marks: list[int] = []
+
         def during(request: httpx.Request) -> None:
             # The PATCH has begun and not yet reached the CAD.
             call_id = int(request.url.path.rsplit("/", 1)[1])

@@ -151,7 +151,7 @@ class _Script:
 
 
 class Scripted:
-    """`count` subjects moving in `style`, deterministic for a seed (a `bench.sim.Movement`)."""
+    """`count` subjects moving in `style`, deterministic for a seed (a `bench.sim.MovingFleet`)."""
 
     def __init__(self, count: int, style: Style, *, seed: int) -> None:
         self.subjects = [f"player:{i}" for i in range(1, count + 1)]

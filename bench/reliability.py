@@ -134,11 +134,17 @@ def bad_input(pace: Pace, examples: int) -> tuple[list[str], dict[str, float | i
     return rows, extra
 
 
-def probe_kind(live: LiveDaemon, prober: Probe, odd: Probe,
-               strategy: SearchStrategy[BadFrame], examples: int,
-               counts: Counter[str]) -> None:
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+def probe_kind(
+    live: LiveDaemon,
+    prober: Probe,
+    odd: Probe,
+    strategy: SearchStrategy[BadFrame],
+    examples: int,
+    counts: Counter[str],
+) -> None:
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def send(bad: BadFrame) -> None:
         before = live.state(1)
@@ -169,10 +175,13 @@ def report(pace: Pace, trials: int, examples: int) -> str:
     faults = cad_faults(pace)
     matrix = [
         replace(f, windows=NEIGHBOUR_WINDOWS) if f.neighbour else f
-        for f in faults for _ in range(trials)
+        for f in faults
+        for _ in range(trials)
     ]
-    say(f"CAD faults: {len(faults)} kinds x {trials} runs, side by side "
-        f"(the neighbour runs last {NEIGHBOUR_WINDOWS * pace.window:.0f} s)...")
+    say(
+        f"CAD faults: {len(faults)} kinds x {trials} runs, side by side "
+        f"(the neighbour runs last {NEIGHBOUR_WINDOWS * pace.window:.0f} s)..."
+    )
     outcomes = asyncio.run(run_cad_faults(matrix, pace, parallel=len(faults)))
     say(f"  done in {time.monotonic() - started:.0f} s")
 
@@ -294,8 +303,7 @@ def report(pace: Pace, trials: int, examples: int) -> str:
         "",
         f"{len(exposure.paths)} error paths driven against a daemon process (JSON logs at debug,"
         " listening on 0.0.0.0 with allow_remote) and the command line; everything printed,",
-        "logged or sent back was searched for the API key and the token: "
-        f"**{len(leaks)} found**.",
+        f"logged or sent back was searched for the API key and the token: **{len(leaks)} found**.",
         "",
         *[f"- {path}" for path in exposure.paths],
         "",
@@ -308,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3, help="runs of each fault (default 3)")
     parser.add_argument("--examples", type=int, default=300, help="frames per bad-input kind")
     parser.add_argument("--speedup", type=float, default=30.0, help="time runs this much faster")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "reliability.md"),
-                        help="where to write the report ('-' for stdout)")
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "docs" / "reliability.md"),
+        help="where to write the report ('-' for stdout)",
+    )
     args = parser.parse_args(argv)
     logs.configure("critical", "console")
     text = report(Pace(args.speedup), args.trials, args.examples)
@@ -319,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         old = out.read_text() if out.exists() else ""
         if HAND_WRITTEN in old:  # the sections written by hand, and by other benches, stay
-            text = text.rstrip("\n") + "\n\n" + old[old.index(HAND_WRITTEN):]
+            text = text.rstrip("\n") + "\n\n" + old[old.index(HAND_WRITTEN) :]
         out.write_text(text)
         say(f"wrote {args.out}")
     return 0
@@ -327,4 +338,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -26,12 +26,10 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from bench.kit import free_port, until
 from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig
 from bridge.config import Config
-from bridge.outcomes import Meta
+from bridge.outcomes import MetaData
 from bridge.standin.cad import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
 
 
 def config_toml(config: Config) -> str:
@@ -142,8 +140,10 @@ async def kill_and_restart(pace: Pace, seed: int = 11) -> Restart:
             rig.standin.add_call(SERVER_ID, call_id, dict(meta))
         config = pace.config(rig.standin.url, port=free_port())
         daemon = DaemonProcess(config, Path(scratch))
-        tracks = {c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
-                  for c in rig.known + rig.unknown + rig.late}
+        tracks = {
+            c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
+            for c in rig.known + rig.unknown + rig.late
+        }
         rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
         loop = asyncio.get_running_loop()
         try:
@@ -221,7 +221,7 @@ async def terminate_in_flight(
         if client_timeout is not None:
             config.cad.timeout_seconds = client_timeout
         daemon = DaemonProcess(config, Path(scratch))
-        tracks: dict[int, tuple[str, Meta | None]] = {
+        tracks: dict[int, tuple[str, MetaData | None]] = {
             c: (rig.calls[c], rig.meta[c]) for c in rig.known
         }
         rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
@@ -274,7 +274,10 @@ class Exposure:
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "bridge", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, **(env or {})},
     )
     return done.stdout + done.stderr
@@ -284,7 +287,7 @@ async def _client_errors(url: str, frames: list[str], origin: str | None = None)
     """Open a connection, send frames, and return every text the daemon sent back."""
     seen: list[str] = []
     try:
-        async with connect(url, origin=origin, proxy=None) as ws:  # type: ignore[arg-type]
+        async with connect(url, origin=origin, proxy=None) as ws:  # type: ignore[arg-type]  # websockets types origin as its Origin NewType of str
             for frame in frames:
                 await ws.send(frame)
             async with asyncio.timeout(1):
@@ -301,7 +304,6 @@ async def expose_secrets(pace: Pace) -> Exposure:
     """Drive every error path of a real daemon process and of the command line; collect what
     they print, log and send back, for a search for the API key and the token."""
 
-
     exposure = Exposure()
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
@@ -314,8 +316,10 @@ async def expose_secrets(pace: Pace) -> Exposure:
         config.log.level = "debug"
         daemon = DaemonProcess(config, workdir)
         url = f"ws://127.0.0.1:{daemon.port}"
-        tracks = {c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
-                  for c in rig.known + rig.unknown}
+        tracks = {
+            c: (rig.calls[c], rig.meta[c] if c in rig.known else None)
+            for c in rig.known + rig.unknown
+        }
         rig.feeder = Feeder(url, tracks, rig.fleet)
         try:
             daemon.start()
@@ -324,22 +328,28 @@ async def expose_secrets(pace: Pace) -> Exposure:
             await rig.windows(1.0)
             hello = {"type": "hello", "protocol": 1, "server_id": 9, "token": TOKEN}
             abuse = {
-                "wrong token (the real one plus a letter)": [json.dumps({**hello,
-                                                                         "token": TOKEN + "x"})],
-                "wrong token (a prefix of the real one)": [json.dumps({**hello,
-                                                                       "token": TOKEN[:-2]})],
+                "wrong token (the real one plus a letter)": [
+                    json.dumps({**hello, "token": TOKEN + "x"})
+                ],
+                "wrong token (a prefix of the real one)": [
+                    json.dumps({**hello, "token": TOKEN[:-2]})
+                ],
                 "no token": [json.dumps({k: v for k, v in hello.items() if k != "token"})],
                 "unsupported protocol, right token": [json.dumps({**hello, "protocol": 2})],
                 "secrets pasted into bad frames": [
-                    json.dumps(hello), json.dumps({"type": TOKEN}), json.dumps({"type": API_KEY}),
+                    json.dumps(hello),
+                    json.dumps({"type": TOKEN}),
+                    json.dumps({"type": API_KEY}),
                     json.dumps({"type": "track", "call_id": 1, "subject": TOKEN * 4}),
                     json.dumps(hello),
                 ],
             }
             for path, frames in abuse.items():
                 exposure.saw(f"client: {path}", await _client_errors(url, frames))
-            exposure.saw("client: browser Origin",
-                         await _client_errors(url, [json.dumps(hello)], "http://evil.example"))
+            exposure.saw(
+                "client: browser Origin",
+                await _client_errors(url, [json.dumps(hello)], "http://evil.example"),
+            )
             # One request each, in an order that keeps the daemon's back-offs (not scaled in a
             # child process) short: the auth pause after a 401 comes last.
             cad_faults = {
@@ -373,17 +383,24 @@ async def expose_secrets(pace: Pace) -> Exposure:
             daemon.kill()
             await rig.standin.stop()
         env = {"SONORAN_API_KEY": API_KEY, "SONORAN_BRIDGE_TOKEN": TOKEN}
-        exposure.saw("check-config (secrets in the file)", _cli("check-config", "--config",
-                                                                  str(daemon.config_path)))
-        exposure.saw("check-config (secrets from the environment)",
-                     _cli("check-config", "--config", str(_write(workdir, "env.toml", "")),
-                          env=env))
+        exposure.saw(
+            "check-config (secrets in the file)",
+            _cli("check-config", "--config", str(daemon.config_path)),
+        )
+        exposure.saw(
+            "check-config (secrets from the environment)",
+            _cli("check-config", "--config", str(_write(workdir, "env.toml", "")), env=env),
+        )
         bad = f'[cad]\napi_key = "{API_KEY}"\n[listen]\ntoken = "{TOKEN}"\nport = "high"\n'
-        exposure.saw("config error beside both secrets",
-                     _cli("run", "--config", str(_write(workdir, "bad.toml", bad))))
+        exposure.saw(
+            "config error beside both secrets",
+            _cli("run", "--config", str(_write(workdir, "bad.toml", bad))),
+        )
         tokenless = f'[cad]\napi_key = "{API_KEY}"\n'
-        exposure.saw("run refused: no token",
-                     _cli("run", "--config", str(_write(workdir, "tokenless.toml", tokenless))))
+        exposure.saw(
+            "run refused: no token",
+            _cli("run", "--config", str(_write(workdir, "tokenless.toml", tokenless))),
+        )
     return exposure
 
 

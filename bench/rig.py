@@ -26,7 +26,7 @@ from bench.kit import Rigs
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
-from bridge.outcomes import Meta
+from bridge.outcomes import MetaData
 from bridge.planner import Planner
 from bridge.standin.cad import CadStandIn
 from bridge.standin.routes import Fleet
@@ -118,7 +118,7 @@ class Feeder:
     def __init__(
         self,
         url: str,
-        tracks: dict[int, tuple[str, Meta | None]],
+        tracks: dict[int, tuple[str, MetaData | None]],
         fleet: Fleet,
         *,
         token: str = TOKEN,
@@ -158,7 +158,7 @@ class Feeder:
         t = self._parked_at if self._parked_at is not None else self._loop.time() - self._t0
         return {s: (x, y) for s, x, y, _ in self.fleet.positions(t)}
 
-    async def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
+    async def track(self, call_id: int, subject: str, meta: MetaData | None = None) -> None:
         """Follow one more call (also in every later sync)."""
         self.tracks[call_id] = (subject, meta)
         if self._ws is not None:
@@ -210,7 +210,7 @@ class Feeder:
                     self.errors.append(str(message.get("message")))
 
 
-def _spec(call_id: int, subject: str, meta: Meta | None) -> dict[str, Any]:
+def _spec(call_id: int, subject: str, meta: MetaData | None) -> dict[str, Any]:
     spec: dict[str, Any] = {"call_id": call_id, "subject": subject}
     if meta is not None:
         spec["meta"] = meta
@@ -286,7 +286,7 @@ class Rig:
             prepare=prepare,
         )
         self.daemon = self.running.bridge
-        tracks: dict[int, tuple[str, Meta | None]] = {
+        tracks: dict[int, tuple[str, MetaData | None]] = {
             c: (self.calls[c], self.meta[c] if c in self.known else None)
             for c in self.known + self.unknown
         }
@@ -307,7 +307,7 @@ class Rig:
             self.looks[int(loop.time())] += 1
             return original(now)
 
-        planner.next_action = counted  # type: ignore[method-assign]
+        planner.next_action = counted  # type: ignore[method-assign]  # counts the planner's choices in place, as the rig's figure needs
 
     async def windows(self, n: float) -> None:
         """Let `n` budget windows pass."""
@@ -405,5 +405,5 @@ class Rig:
         return lost
 
 
-def _missing(given: Meta, sent: Meta) -> list[str]:
+def _missing(given: MetaData, sent: MetaData) -> list[str]:
     return [key for key, value in given.items() if sent.get(key) != value]

@@ -74,7 +74,6 @@ class Result:
         return self.updates / (10 * self.windows)
 
 
-
 def config_for(standin: CadStandIn, server_id: int, budget: BudgetConfig) -> Config:
     """A daemon's config for one game server on the bench's window."""
     return Config(

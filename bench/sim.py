@@ -17,19 +17,16 @@ from bench.feed import Report, Reports, ShippedFeed
 from bridge.driver import Answer, Driver, ListAnswer, PatchAnswer, Sleep
 from bridge.meta import drawn_at
 from bridge.motion import STOPPED
-from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, RateLimited, Updated
+from bridge.outcomes import CallList, GetResult, Gone, MetaData, PatchResult, RateLimited, Updated
 from bridge.planner import MOVING, Fetch, Planner, Push
+from bridge.standin.game import Movement
 from bridge.standin.window import SlidingLog
 
 SERVER_ID = 1
 
 
-class Movement(Protocol):
-    """Where each subject is at a given time (`Fleet`, `TraceFleet`)."""
-
-    subjects: list[str]
-
-    def positions(self, t: float) -> list[tuple[str, float, float, float]]: ...
+class MovingFleet(Movement, Protocol):
+    """A fleet whose speeds are known too (`Fleet`, `TraceFleet`): the replay reads both."""
 
     def speeds(self, t: float) -> list[tuple[str, float]]: ...
 
@@ -48,7 +45,7 @@ class Truth:
     """What GetEntityHeading reads: the direction of travel, GTA's way (last one when still)."""
 
     @classmethod
-    def sample(cls, movement: Movement, seconds: int) -> Truth:
+    def sample(cls, movement: MovingFleet, seconds: int) -> Truth:
         """Evaluate the movement once per second for `seconds` seconds."""
         h = 0.05
         xyz = [[(x, y, z) for _, x, y, z in movement.positions(float(t))] for t in range(seconds)]
@@ -102,7 +99,7 @@ class SimCad:
     def __init__(self, limit: int = 10, window: float = 60.0) -> None:
         self.limit = limit
         self.window = window
-        self.calls: dict[int, Meta] = {}
+        self.calls: dict[int, MetaData] = {}
         self._log = SlidingLog(limit, window)
         self.refused = 0
         self.accepted = 0
@@ -117,7 +114,7 @@ class SimCad:
         self.most_in_window = max(self.most_in_window, self._log.used(at))
         return True
 
-    def update_call(self, call_id: int, meta: Meta, at: float) -> PatchResult:
+    def update_call(self, call_id: int, meta: MetaData, at: float) -> PatchResult:
         """PATCH a call's metaData, arriving at `at`."""
         if not self._admit(at):
             return RateLimited(retry_after=None, detail="rate limited")

@@ -20,7 +20,7 @@ from typing import Literal
 
 from bridge.standin.routes import MAP_BOX, Position, ground
 
-Track = list[tuple[float, float, float]]
+TimedPath = list[tuple[float, float, float]]
 """(t seconds from start, x, y) in game metres, t increasing."""
 
 EARTH_RADIUS = 6_371_000.0
@@ -91,7 +91,7 @@ class TraceFleet:
         return [(s, self._at(t + o)[2]) for s, o in zip(self.subjects, self.offsets, strict=True)]
 
 
-def _into_map_box(track: Track) -> Track:
+def _into_map_box(track: TimedPath) -> TimedPath:
     """Shift a track so its bounding box is centred in the GTA map box."""
     xs = [p[1] for p in track]
     ys = [p[2] for p in track]
@@ -101,16 +101,16 @@ def _into_map_box(track: Track) -> Track:
     return [(t, x + dx, y + dy) for t, x, y in track]
 
 
-def _increasing(track: Track) -> Track:
+def _increasing(track: TimedPath) -> TimedPath:
     """Drop points whose time does not advance (duplicates in recorded logs)."""
-    kept: Track = []
+    kept: TimedPath = []
     for point in track:
         if not kept or point[0] > kept[-1][0]:
             kept.append(point)
     return kept
 
 
-def load_gpx(path: str | Path) -> Track:
+def load_gpx(path: str | Path) -> TimedPath:
     """A GPX track as (t seconds from start, x, y) metres, placed inside the GTA map box.
 
     Latitude/longitude are projected equirectangularly around the first point (plenty for a
@@ -141,9 +141,9 @@ def load_gpx(path: str | Path) -> Track:
     return _into_map_box(_increasing(track))
 
 
-def load_csv(path: str | Path) -> Track:
+def load_csv(path: str | Path) -> TimedPath:
     """A `t,x,y` CSV (header optional, `#` comments allowed) as a track in game metres."""
-    track: Track = []
+    track: TimedPath = []
     header_seen = False
     with open(path, newline="") as file:
         for number, row in enumerate(csv.reader(file), start=1):

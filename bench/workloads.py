@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.movement import FOOT, PARK_A_MINUTE, PURSUIT, TRAFFIC, Scripted, Still, Style
-from bench.sim import Movement
+from bench.sim import MovingFleet
 from bench.tracks import TraceFleet, load_csv, load_gpx
 from bridge.build import planner_from
 from bridge.config import Config, TrackingConfig
@@ -32,7 +32,7 @@ class Workload:
 
     name: str
     description: str
-    movement: Callable[[], Movement]
+    movement: Callable[[], MovingFleet]
 
 
 def fleet(name: str, count: int, *, seed: int, moving_share: float, text: str) -> Workload:

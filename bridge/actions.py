@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bridge.outcomes import Meta, Trace
+from bridge.outcomes import MetaData, Trace
 from bridge.protocol import DISPATCH, CallStateName, Kind
 from bridge.tracker import Call, CallKey
 
@@ -21,7 +21,7 @@ class Push:
     """PATCH this call's metaData."""
 
     key: CallKey
-    meta: Meta
+    meta: MetaData
     x: float
     y: float
     z: float

@@ -27,7 +27,7 @@ from bridge.protocol import (
     Positions,
     PostalFile,
 )
-from bridge.pusher import Cad, PushLoop, Wait, wait_for_input
+from bridge.pusher import Cad, InputWait, PushLoop, wait_for_input
 from bridge.server import Listener
 from bridge.shared.gate import SharedGate
 from bridge.spendlog import SpendLog
@@ -83,7 +83,7 @@ class Daemon:
         spendlog: SpendLog | None,
         gate: SharedGate[Push | Fetch] | None,
         clock: Callable[[], float],
-        wait: Wait = wait_for_input,
+        wait: InputWait = wait_for_input,
     ) -> None:
         self.config = config
         self.clock = clock

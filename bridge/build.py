@@ -27,7 +27,7 @@ from bridge.config import Config, ConfigError, config_warnings
 from bridge.exposure import exposure_warnings
 from bridge.planner import Fetch, Planner, Push, Settings
 from bridge.postal import PostalError, PostalIndex, PostalSource
-from bridge.pusher import Cad, Wait, wait_for_input
+from bridge.pusher import Cad, InputWait, wait_for_input
 from bridge.scheduler import PacedAccumulator, Policy
 from bridge.shared.engine import Engine, MissingClient, Terms, keyspace
 from bridge.shared.gate import ENGINE_TIMEOUT, GET, UPDATE, Claim, SharedGate, terms_for
@@ -252,7 +252,7 @@ def build_daemon(
     cad: Cad | None = None,
     clock: Callable[[], float] = time.monotonic,
     policy: Policy | None = None,
-    wait: Wait = wait_for_input,
+    wait: InputWait = wait_for_input,
 ) -> Daemon:
     """The daemon the config describes, not yet started.
 

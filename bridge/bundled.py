@@ -193,9 +193,7 @@ def placement_warnings(target: Path) -> list[str]:
         )
         return found
     others = sorted(
-        str(other.parent)
-        for other in existing
-        if other.name == RESOURCE_NAME and other != target
+        str(other.parent) for other in existing if other.name == RESOURCE_NAME and other != target
     )
     for other in others:
         found.append(

@@ -45,7 +45,7 @@ from bridge.outcomes import (
     GetResult,
     Gone,
     GoneWhat,
-    Meta,
+    MetaData,
     PatchResult,
     Quota,
     RateLimited,
@@ -62,7 +62,7 @@ __all__ = [
     "CallList",
     "GetResult",
     "Gone",
-    "Meta",
+    "MetaData",
     "PatchResult",
     "Quota",
     "RateLimited",
@@ -195,8 +195,10 @@ def _problem_text(body: Any) -> str:
             break
     errors = body.get("errors")
     if isinstance(errors, dict) and errors:
-        parts = [f"{name}: {msgs[0] if isinstance(msgs, list) and msgs else msgs}"
-                 for name, msgs in errors.items()]
+        parts = [
+            f"{name}: {msgs[0] if isinstance(msgs, list) and msgs else msgs}"
+            for name, msgs in errors.items()
+        ]
         text = f"{text} ({'; '.join(parts)})" if text else "; ".join(parts)
     return text
 
@@ -213,7 +215,7 @@ def _detail(response: httpx.Response, secret: _Secret) -> str:
     if body is not None:
         text = _problem_text(body)
     else:
-        text = response.content[:2 * _DETAIL_CAP].decode("utf-8", "replace")
+        text = response.content[: 2 * _DETAIL_CAP].decode("utf-8", "replace")
     text = " ".join(text.split()) or response.reason_phrase or f"HTTP {response.status_code}"
     text = secret.redact(text)
     return text if len(text) <= _DETAIL_CAP else text[: _DETAIL_CAP - 1] + "…"
@@ -254,7 +256,7 @@ CLOSED_STATUS = 2
 """`status` of a closed call (CALL_STATUS 0 PENDING, 1 ACTIVE, 2 CLOSED)."""
 
 
-def _meta_of(call: Mapping[str, Any]) -> Meta | None:
+def _meta_of(call: Mapping[str, Any]) -> MetaData | None:
     """The call's metaData; None when the answer carries none that can be read.
 
     Never guess `{}` here: the next PATCH would send it back and erase every key.
@@ -309,7 +311,7 @@ def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
             True,
             status=status,
         )
-    read: dict[str, dict[int, Meta | None]] = {}
+    read: dict[str, dict[int, MetaData | None]] = {}
     closing: set[int] = set()
     complete = True
     for which, listed in found.items():
@@ -436,7 +438,7 @@ class CadClient:
         await self._http.aclose()
 
     async def update_call(
-        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
+        self, server_id: int, call_id: int, meta: MetaData, postal: str | None = None
     ) -> Answered[PatchResult]:
         """PATCH the call's metaData (which replaces the stored object whole), and its postal
         in the same request when one is given; the answer carries the key's quota."""

@@ -48,7 +48,7 @@ class _Scrubbed:
 
     def __call__(self, logger: WrappedLogger, name: str, event: EventDict) -> str:
         rendered = self._renderer(logger, name, event)
-        text = rendered if isinstance(rendered, str) else bytes(rendered).decode()  # type: ignore[arg-type]
+        text = rendered if isinstance(rendered, str) else bytes(rendered).decode()  # type: ignore[arg-type]  # structlog's renderer may give bytes-like values its type does not name
         return scrub(text)
 
 

@@ -133,7 +133,7 @@ class Metrics:
 
     def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         # A `_created` series per counter doubles the output for nothing a dashboard uses.
-        disable_created_metrics()  # type: ignore[no-untyped-call]
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves this function unannotated
         self.registry = CollectorRegistry(auto_describe=True)
         self.latency = Histogram(
             f"{PREFIX}_request_duration_seconds",

@@ -8,12 +8,13 @@ Every `interval` seconds it sends every call's current position, one call after 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.meta import merged
-from bridge.outcomes import Answered, Meta, PatchResult, RateLimited, Updated
+from bridge.outcomes import Answered, MetaData, PatchResult, RateLimited, Updated
 
 SDK_RETRIES = 2
 SDK_RETRY_CAP = 10.0
@@ -24,7 +25,7 @@ class Updater(Protocol):
     """The one request the naive loop makes (the bridge's CAD client fits)."""
 
     async def update_call(
-        self, server_id: int, call_id: int, meta: Meta
+        self, server_id: int, call_id: int, meta: MetaData
     ) -> Answered[PatchResult]: ...
 
 
@@ -46,7 +47,7 @@ class NaiveLoop:
         cad: Updater,
         positions: Callable[[], Mapping[str, tuple[float, float, float]]],
         calls: Mapping[int, str],
-        metas: Mapping[int, Meta],
+        metas: Mapping[int, MetaData],
         *,
         interval: float = 30.0,
         time_scale: float = 1.0,
@@ -72,12 +73,10 @@ class NaiveLoop:
                     return
                 x, y, z = self.positions()[subject]
                 await self._update(call_id, merged(self.metas[call_id], x, y, z, self.radius))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval / self.time_scale)
-            except TimeoutError:
-                pass
 
-    async def _update(self, call_id: int, meta: Meta) -> None:
+    async def _update(self, call_id: int, meta: MetaData) -> None:
         for attempt in range(SDK_RETRIES + 1):
             self.stats.requests += 1
             result = (await self.cad.update_call(self.server_id, call_id, meta)).result

@@ -140,8 +140,10 @@ async def check_online(
         budget.begin(clock())
         keep()
         result = (await client.get_calls(config.cad.server_id)).result
-        budget.end(clock(), reached_server=not (isinstance(result, Transient)
-                                                 and not result.reached_server))
+        budget.end(
+            clock(),
+            reached_server=not (isinstance(result, Transient) and not result.reached_server),
+        )
         keep()
     finally:
         if own and isinstance(client, CadClient):

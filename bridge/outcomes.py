@@ -6,7 +6,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from msgspec import Struct
 
-Meta = dict[str, Any]
+MetaData = dict[str, Any]
 """A call's metaData, values kept exactly as the CAD sent them (normally strings)."""
 
 Trace = dict[str, str]
@@ -23,7 +23,7 @@ class Updated(Struct, frozen=True):
     """
 
     call: dict[str, Any]
-    meta: Meta | None
+    meta: MetaData | None
 
 
 class CallList(Struct, frozen=True):
@@ -35,11 +35,11 @@ class CallList(Struct, frozen=True):
     Dispatch and 911 ids are apart: nothing says the CAD never gives both kinds one id.
     """
 
-    calls: dict[int, Meta | None]
+    calls: dict[int, MetaData | None]
     complete: bool = True
     """Every item of the lists was read; False when one had no readable call id, so that a
     call absent from `calls` may still have been listed."""
-    emergency: dict[int, Meta | None] = {}
+    emergency: dict[int, MetaData | None] = {}
     closed: frozenset[int] = frozenset()
     """Dispatch calls the CAD lists as closed (`ClosedCalls`, the newest `closedLimit`)."""
 

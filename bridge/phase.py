@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from bridge import meta as metadata
-from bridge.outcomes import Meta
+from bridge.outcomes import MetaData
 from bridge.tracker import Call, Fix
 
 RejectionWait = Callable[[int], float]
@@ -60,7 +60,7 @@ def phase_of(call: Call, fix: Fix | None) -> Phase:
 # --- what the game server said ------------------------------------------------------------
 
 
-def relayed(call: Call, meta: Meta, now: float, relay_lag: float) -> None:
+def relayed(call: Call, meta: MetaData, now: float, relay_lag: float) -> None:
     """The game server relayed the call's metaData (a faithful copy of the CAD's)."""
     known = call.meta
     call.learn_meta(meta, now, authoritative=False)
@@ -91,7 +91,7 @@ def push_began(call: Call, now: float) -> None:
     call.push_began = now
 
 
-def push_ended(call: Call) -> Meta | None:
+def push_ended(call: Call) -> MetaData | None:
     """The PATCH in flight has its answer; returns the copy relayed while it was in flight."""
     copy, call.relayed_in_flight, call.push_began = call.relayed_in_flight, None, None
     return copy
@@ -99,9 +99,9 @@ def push_ended(call: Call) -> Meta | None:
 
 def landed(
     call: Call,
-    stored: Meta,
-    sent: Meta,
-    copy: Meta | None,
+    stored: MetaData,
+    sent: MetaData,
+    copy: MetaData | None,
     now: float,
     *,
     listed_postal: object,
@@ -169,7 +169,7 @@ def told_unknown(call: Call) -> bool:
     return True
 
 
-def read(call: Call, meta: Meta, asked_at: float, now: float) -> None:
+def read(call: Call, meta: MetaData, asked_at: float, now: float) -> None:
     """A read asked for at `asked_at` brought the call's metaData, newer than what is known."""
     call.learn_meta(meta, now)
     if call.stale_at is not None and call.stale_at <= asked_at:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from bridge import meta as metadata
 from bridge import motion
-from bridge.outcomes import Meta
+from bridge.outcomes import MetaData
 from bridge.postal import PostalIndex
 from bridge.scheduler import Candidate
 from bridge.tracker import Call
@@ -57,7 +57,7 @@ class Placement:
     y: float
     z: float
     radius: float
-    meta: Meta
+    meta: MetaData
     """The whole metaData body of the PATCH (keys the bridge does not own as they were)."""
     postal: str | None
     """The postal of the point, sent with the PATCH; None when it is unchanged or not ours."""

@@ -33,7 +33,7 @@ from bridge.actions import (
     Refused,
 )
 from bridge.budget import Backoff, Budget
-from bridge.outcomes import GetResult, Gone, Meta, PatchResult, Quota, Trace, Transient
+from bridge.outcomes import GetResult, Gone, MetaData, PatchResult, Quota, Trace, Transient
 from bridge.phase import Phase, phase_of, push_began
 from bridge.placement import MOVING
 from bridge.postal import PostalIndex
@@ -162,7 +162,7 @@ class Planner:
 
     def track(
         self, server_id: int, call_id: int, subject: str, now: float, *,
-        radius: float | None = None, meta: Meta | None = None, kind: Kind = DISPATCH,
+        radius: float | None = None, meta: MetaData | None = None, kind: Kind = DISPATCH,
     ) -> Call:  # fmt: skip
         """Follow a call as a `track` would, without its checks (tests and the bench)."""
         return self.tracker.track(server_id, call_id, subject, now, radius=radius, meta=meta,

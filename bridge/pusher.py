@@ -20,7 +20,7 @@ from bridge.outcomes import (
     CallList,
     GetResult,
     Gone,
-    Meta,
+    MetaData,
     PatchResult,
     RateLimited,
     Rejected,
@@ -36,12 +36,12 @@ _IDLE_RECHECK = 1.0
 """Seconds between looks at the planner when nothing woke the loop: errors grow with time too."""
 
 
-Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+InputWait = Callable[[asyncio.Event, float], Awaitable[None]]
 """Returns when the event is set or the seconds have passed: the loop's only way to wait."""
 
 
 async def wait_for_input(event: asyncio.Event, seconds: float) -> None:
-    """The real `Wait`: on the event loop's clock."""
+    """The real `InputWait`: on the event loop's clock."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)
 
@@ -50,7 +50,7 @@ class Cad(Protocol):
     """The part of the CAD client the push loop uses: each answer comes with its quota."""
 
     async def update_call(
-        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
+        self, server_id: int, call_id: int, meta: MetaData, postal: str | None = None
     ) -> Answered[PatchResult]: ...
 
     async def get_calls(self, server_id: int) -> Answered[GetResult]: ...
@@ -65,6 +65,8 @@ class Gate(Protocol):
     async def admit(self, action: Push | Fetch, now: float) -> bool: ...
 
     async def settle(self, action: Push | Fetch, result: PatchResult | GetResult) -> None: ...
+
+
 OnResult = Callable[[Push | Fetch, PatchResult | GetResult, float, float], None]
 """Called with (action, result, began, ended) once a request has been folded in."""
 
@@ -89,7 +91,7 @@ class PushLoop:
         on_spent: Callable[[], None] | None = None,
         gate: Gate | None = None,
         on_result: OnResult | None = None,
-        wait: Wait = wait_for_input,
+        wait: InputWait = wait_for_input,
     ) -> None:
         self.planner = planner
         self.cad = cad

@@ -173,9 +173,12 @@ class Reads:
         wanted = taught = False
         self.dispatch_ids[server_id] = (asked_at, frozenset(listed.calls) | listed.closed)
         for call in tracker.calls_of(server_id):
-            if call.emergency and call.since <= asked_at:
-                if phase.collides(call, not self.apart(call, tracker)):
-                    events.append(Notice.of(call, "failed", COLLIDES))
+            if (
+                call.emergency
+                and call.since <= asked_at
+                and phase.collides(call, not self.apart(call, tracker))
+            ):
+                events.append(Notice.of(call, "failed", COLLIDES))
             if call.since > asked_at:
                 continue  # tracked after the list was asked for: it may be newer than it
             active = listed.emergency if call.emergency else listed.calls

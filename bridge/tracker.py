@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from bridge import motion
 from bridge.meta import OWNED_KEYS, drawn_at
-from bridge.outcomes import Meta
+from bridge.outcomes import MetaData
 from bridge.protocol import DISPATCH, Kind
 
 CallKey = tuple[int, Kind, int]
 """(server_id, kind, call_id): call ids are only unique within one CAD server and one list (a
 dispatch call and a 911 call may share an id)."""
 
-SyncItem = tuple[int, str, float | None, Meta | None, Kind, bool]
+SyncItem = tuple[int, str, float | None, MetaData | None, Kind, bool]
 """(call_id, subject, radius, meta, kind, cad_postal): one call of a game server's `sync`."""
 
 MAX_SPEED = 150.0
@@ -75,7 +75,7 @@ class Call:
     radius: float | None
     since: float
     kind: Kind = DISPATCH
-    meta: Meta | None = None
+    meta: MetaData | None = None
     meta_at: float | None = None
     drawn: tuple[float, float] | None = None
     pushed_at: float | None = None
@@ -102,7 +102,7 @@ class Call:
     """The game server was told the call waits for its metaData."""
     push_began: float | None = None
     """When the PATCH of this call now in flight began (None: none is)."""
-    relayed_in_flight: Meta | None = None
+    relayed_in_flight: MetaData | None = None
     """The latest copy the game server relayed while that PATCH was in flight: newer than what
     the PATCH sent, so its answer must not overwrite it."""
     owed: bool = False
@@ -130,7 +130,7 @@ class Call:
         """A 911 call (from the CAD's `EmergencyCalls`), not a dispatch call."""
         return self.kind != DISPATCH
 
-    def learn_meta(self, meta: Meta, now: float, *, authoritative: bool = True) -> None:
+    def learn_meta(self, meta: MetaData, now: float, *, authoritative: bool = True) -> None:
         """Adopt metaData as the known object, and where it draws the call.
 
         The CAD's own answers are `authoritative`. A copy relayed by the game server may lag
@@ -179,7 +179,7 @@ class Tracker:
         now: float,
         *,
         radius: float | None = None,
-        meta: Meta | None = None,
+        meta: MetaData | None = None,
         kind: Kind = DISPATCH,
         cad_postal: bool = False,
     ) -> Call:
@@ -233,7 +233,7 @@ class Tracker:
         now: float,
     ) -> tuple[list[CallKey], list[CallKey]]:
         """Replace a game server's set of calls; returns (keys added, keys removed)."""
-        wanted: dict[CallKey, tuple[str, float | None, Meta | None, bool]] = {
+        wanted: dict[CallKey, tuple[str, float | None, MetaData | None, bool]] = {
             (server_id, kind, call_id): (subject, radius, meta, cad_postal)
             for call_id, subject, radius, meta, kind, cad_postal in tracks
         }

@@ -20,7 +20,6 @@ def just_after(t: float) -> float:
 # --- the core property ----------------------------------------------------------------
 
 
-
 @st.composite
 def schedules(draw: st.DrawFn) -> tuple[Budget, list[tuple[float, float, bool, float]]]:
     """Drive a Budget like a daemon does; return each request's (start, end, reached, where)."""

@@ -39,6 +39,8 @@ KEY = "sk-test-9f8e7d6c5b4a-do-not-leak"
 def bare(result: Any) -> Any:
     """The outcome without the ids naming it for support (random in the stand-in's answers)."""
     return msgspec.structs.replace(result, trace={}) if hasattr(result, "trace") else result
+
+
 NOW = 1_780_000_000.0  # a fixed wall clock for Retry-After dates
 
 
@@ -136,9 +138,7 @@ async def test_429_retry_after_date_in_the_past_is_zero(
     assert bare(result) == RateLimited(0.0, "API rate limit exceeded")
 
 
-async def test_429_without_hint_has_no_retry_after(
-    standin: CadStandIn, client: CadClient
-) -> None:
+async def test_429_without_hint_has_no_retry_after(standin: CadStandIn, client: CadClient) -> None:
     standin.inject(Fault(429))
     assert bare((await client.update_call(1, 501, {})).result) == RateLimited(
         None, "API rate limit exceeded"
@@ -227,8 +227,15 @@ async def test_api_url_with_trailing_slash_and_prefix(standin: CadStandIn) -> No
 
 async def test_the_key_never_shows_in_results_reprs_or_errors(standin: CadStandIn) -> None:
     shown: list[str] = []
-    faults = [Fault(503), Fault(400), Fault(403), Fault(429, retry_after=3), Fault("reset"),
-              Fault("bad_json"), Fault("hang")]
+    faults = [
+        Fault(503),
+        Fault(400),
+        Fault(403),
+        Fault(429, retry_after=3),
+        Fault("reset"),
+        Fault("bad_json"),
+        Fault("hang"),
+    ]
     async with CadClient(standin.url, KEY, timeout=0.3) as cad:
         shown += [repr(cad), str(cad)]
         for fault in faults:
@@ -255,8 +262,9 @@ def mock_client(handler: Step, url: str = "https://api.example.test/base/") -> C
     return cad_client(otherwise=handler, base=url, api_key=KEY, wall_clock=fixed_clock)
 
 
-def answer(status: int, body: Any = None, headers: dict[str, str] | None = None,
-           raw: bytes | None = None) -> Reply:
+def answer(
+    status: int, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> Reply:
     """An answer with `body` as JSON (or the `raw` bytes; none when both are None)."""
     return Reply(status, raw if raw is not None else (b"" if body is None else body), headers or {})
 
@@ -273,7 +281,9 @@ async def test_request_shape_on_the_wire() -> None:
         await cad.get_calls(2)
     patch, get = seen
     assert patch.method == "PATCH"
-    assert str(patch.url) == "https://api.example.test/base/v2/emergency/servers/1/dispatch-calls/501"
+    assert (
+        str(patch.url) == "https://api.example.test/base/v2/emergency/servers/1/dispatch-calls/501"
+    )
     assert patch.headers["authorization"] == f"Bearer {KEY}"
     assert patch.headers["accept"] == "application/json"
     assert patch.headers["content-type"] == "application/json"
@@ -289,8 +299,14 @@ async def test_request_shape_on_the_wire() -> None:
         ({"Retry-After": "7"}, 7.0),
         ({"Retry-After": " 2.5 "}, 2.5),
         ({"Retry-After": "-5"}, 0.0),
-        ({"Retry-After": (datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=75)).strftime(
-            "%a, %d %b %Y %H:%M:%S GMT")}, 75.0),
+        (
+            {
+                "Retry-After": (datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=75)).strftime(
+                    "%a, %d %b %Y %H:%M:%S GMT"
+                )
+            },
+            75.0,
+        ),
         ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, 180.0),  # months away: the cap
         ({"Retry-After": "soon", "RateLimit-Reset": "12"}, 12.0),
         ({"Retry-After": "nan", "X-RateLimit-Reset": "9"}, 9.0),
@@ -330,18 +346,36 @@ async def test_quota_headers(headers: dict[str, str], expected: Quota | None) ->
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (422, {"type": "t", "title": "Unprocessable", "status": 422, "detail": "x must be str",
-               "instance": "/v2", "traceId": "00-ab"}, Rejected(422, "x must be str")),
-        (400, {"title": "One or more validation errors occurred.",
-               "errors": {"metaData": ["must be an object"]}},
-         Rejected(400, "One or more validation errors occurred. (metaData: must be an object)")),
+        (
+            422,
+            {
+                "type": "t",
+                "title": "Unprocessable",
+                "status": 422,
+                "detail": "x must be str",
+                "instance": "/v2",
+                "traceId": "00-ab",
+            },
+            Rejected(422, "x must be str"),
+        ),
+        (
+            400,
+            {
+                "title": "One or more validation errors occurred.",
+                "errors": {"metaData": ["must be an object"]},
+            },
+            Rejected(400, "One or more validation errors occurred. (metaData: must be an object)"),
+        ),
         (409, {"message": "conflict"}, Rejected(409, "conflict")),
         (404, {"title": "Not Found"}, Gone("Not Found")),
         (401, None, AuthFailed(401, "Unauthorized")),
         (408, None, Transient("HTTP 408: Request Timeout", True, status=408)),
         (301, None, Transient("HTTP 301: Moved Permanently", True, status=301)),
-        (502, b"<html>\n<b>Bad   gateway</b></html>",
-         Transient("HTTP 502: <html> <b>Bad gateway</b></html>", True, status=502)),
+        (
+            502,
+            b"<html>\n<b>Bad   gateway</b></html>",
+            Transient("HTTP 502: <html> <b>Bad gateway</b></html>", True, status=502),
+        ),
     ],
 )
 async def test_error_details(status: int, body: Any, expected: Any) -> None:
@@ -448,9 +482,19 @@ def test_parse_retry_after_never_raises(value: str, now: float) -> None:
     assert seconds is None or seconds >= 0
 
 
-@given(st.dictionaries(st.sampled_from(["ratelimit-remaining", "ratelimit-reset",
-                                        "x-ratelimit-reset", "x-ratelimit-remaining-minute"]),
-                       st.text(max_size=20)))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "ratelimit-remaining",
+                "ratelimit-reset",
+                "x-ratelimit-reset",
+                "x-ratelimit-remaining-minute",
+            ]
+        ),
+        st.text(max_size=20),
+    )
+)
 def test_parse_quota_never_raises(headers: dict[str, str]) -> None:
     quota = parse_quota(headers, NOW)
     assert quota is None or ((quota.remaining or 0) >= 0 and (quota.reset_after or 0) >= 0)
@@ -485,8 +529,12 @@ async def test_a_quota_reset_in_epoch_milliseconds_or_too_far_is_read_and_capped
         quota = (await cad.update_call(1, 501, {})).quota
         assert quota == Quota(remaining=0, reset_after=pytest.approx(20.0))
     far = {"RateLimit-Remaining": "0", "RateLimit-Reset": "99999999"}
-    client = cad_client(otherwise=answer(200, {"callId": 501}, far), api_key=KEY,
-                        wall_clock=fixed_clock, max_wait=30.0)
+    client = cad_client(
+        otherwise=answer(200, {"callId": 501}, far),
+        api_key=KEY,
+        wall_clock=fixed_clock,
+        max_wait=30.0,
+    )
     async with client:
         quota = (await client.update_call(1, 501, {})).quota
         assert quota == Quota(remaining=0, reset_after=30.0)

@@ -23,14 +23,16 @@ BOMB_MIB = 64
 
 
 async def test_a_gzip_bomb_is_refused_after_the_cap_not_inflated_whole() -> None:
-    async with RawServer(gzip_bomb(BOMB_MIB)) as server:
-        async with CadClient(f"http://127.0.0.1:{server.port}", KEY, timeout=10.0) as cad:
-            tracemalloc.start()
-            try:
-                result = (await cad.get_calls(1)).result
-                _, peak = tracemalloc.get_traced_memory()
-            finally:
-                tracemalloc.stop()
+    async with (
+        RawServer(gzip_bomb(BOMB_MIB)) as server,
+        CadClient(f"http://127.0.0.1:{server.port}", KEY, timeout=10.0) as cad,
+    ):
+        tracemalloc.start()
+        try:
+            result = (await cad.get_calls(1)).result
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     print(f"gzip bomb of {BOMB_MIB} MiB: peak {peak / 2**20:.1f} MiB traced, {result}")
     assert isinstance(result, Transient)
     assert "larger than 8192 KiB" in result.reason
@@ -43,9 +45,11 @@ async def test_a_gzip_answer_under_the_cap_is_read() -> None:
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
-    async with RawServer(head + body) as server:
-        async with CadClient(f"http://127.0.0.1:{server.port}", KEY) as cad:
-            result = (await cad.get_calls(1)).result
+    async with (
+        RawServer(head + body) as server,
+        CadClient(f"http://127.0.0.1:{server.port}", KEY) as cad,
+    ):
+        result = (await cad.get_calls(1)).result
     assert not isinstance(result, Transient), result
     assert b"accept-encoding: gzip, deflate\r\n" in bytes(server.received).lower()
 

@@ -139,8 +139,14 @@ def test_a_404s_text_says_what_is_missing(detail: str, what: str) -> None:
 
 
 async def test_a_404_problem_is_read_into_gone_with_its_trace() -> None:
-    body = {"type": "https://httpstatuses.com/404", "title": "Not Found", "status": 404,
-            "detail": "serverId not configured", "instance": "/v2", "traceId": "00-abc"}
+    body = {
+        "type": "https://httpstatuses.com/404",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "serverId not configured",
+        "instance": "/v2",
+        "traceId": "00-abc",
+    }
     async with client(404, body, {"x-kong-request-id": "kong-1"}) as cad:
         result = (await cad.update_call(1, 501, {})).result
     assert result == Gone(
@@ -186,18 +192,32 @@ async def test_the_failure_log_line_carries_the_ids() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=12,
 )
-items = st.dictionaries(
-    st.sampled_from(["callId", "metaData", "status", "postal", "isEmergency", "x"]),
-    json_values | st.integers(min_value=-3, max_value=600) | st.just("501"),
-    max_size=4,
-) | json_values
+items = (
+    st.dictionaries(
+        st.sampled_from(["callId", "metaData", "status", "postal", "isEmergency", "x"]),
+        json_values | st.integers(min_value=-3, max_value=600) | st.just("501"),
+        max_size=4,
+    )
+    | json_values
+)
 lists = st.dictionaries(
-    st.sampled_from(["ActiveCalls", "activeCalls", "EmergencyCalls", "emergencyCalls",
-                     "ClosedCalls", "closedCalls", "ClosedCallCount", "other"]),
+    st.sampled_from(
+        [
+            "ActiveCalls",
+            "activeCalls",
+            "EmergencyCalls",
+            "emergencyCalls",
+            "ClosedCalls",
+            "closedCalls",
+            "ClosedCallCount",
+            "other",
+        ]
+    ),
     st.lists(items, max_size=4) | json_values,
     max_size=5,
 )

@@ -52,7 +52,7 @@ def test_any_other_kind_is_an_error_naming_it(frame: str) -> None:
 
 
 def test_kind_defaults_to_dispatch_and_reads_emergency() -> None:
-    assert protocol.decode('{"type":"track","call_id":1,"subject":"a"}').kind == "dispatch"  # type: ignore[union-attr]
+    assert protocol.decode('{"type":"track","call_id":1,"subject":"a"}').kind == "dispatch"  # type: ignore[union-attr]  # a track message decodes to Track, which has kind
     stale = protocol.decode('{"type":"call_meta_stale","call_id":501,"kind":"emergency"}')
     assert stale == CallMetaStale(call_id=501, kind="emergency")
     synced = protocol.decode(
@@ -96,7 +96,7 @@ def test_messages_about_one_kind_leave_the_other_alone() -> None:
     planner.receive(1, Track(call_id=501, subject="a", meta=META), 0.0)
     planner.receive(1, Track(call_id=501, subject="b", meta=META_911, kind="emergency"), 0.0)
     planner.receive(1, CallMeta(call_id=501, meta={"edited": "yes"}, kind="emergency"), 1.0)
-    assert planner.call(1, 501).meta == META  # type: ignore[union-attr]
+    assert planner.call(1, 501).meta == META  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
     said = planner.receive(1, CallClosed(call_id=501, kind="emergency"), 2.0)
     assert Notice(1, 501, "gone", "closed in the CAD", "emergency") in said
     assert planner.call(1, 501) is not None
@@ -174,8 +174,8 @@ def test_a_list_read_learns_each_kind_from_its_own_list() -> None:
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
     planner.finish_fetch(fetch, CallList({501: META}, emergency={501: META_911}), 1.5)
-    assert planner.call(1, 501).meta == META  # type: ignore[union-attr]
-    assert planner.call(1, 501, "emergency").meta == META_911  # type: ignore[union-attr]
+    assert planner.call(1, 501).meta == META  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
+    assert planner.call(1, 501, "emergency").meta == META_911  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
 
 
 def test_a_911_call_listed_only_as_a_dispatch_id_is_not_taken_for_it() -> None:

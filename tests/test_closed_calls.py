@@ -55,7 +55,7 @@ def test_a_closed_dispatch_id_does_not_end_the_911_call_of_that_id() -> None:
     planner = make_planner(get_limit=3)
     planner.track(1, 7, "veh:7", 0.0, meta=META, kind="emergency")
     planner.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
-    planner.call(1, 7, "emergency").absent_at = 0.5  # type: ignore[union-attr]
+    planner.call(1, 7, "emergency").absent_at = 0.5  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
     fetch = read(planner, 16.0)
     events = planner.finish_fetch(
         fetch, CallList({}, emergency={7: META}, closed=frozenset({7})), 16.5

@@ -352,8 +352,12 @@ def test_whitespace_around_secrets_is_stripped_in_the_file_and_the_env(padding: 
 )
 @pytest.mark.parametrize(
     ("where", "named"),
-    [("file_key", "cad.api_key"), ("file_token", "listen.token"),
-     ("env_key", f"${API_KEY_ENV}"), ("env_token", f"${TOKEN_ENV}")],
+    [
+        ("file_key", "cad.api_key"),
+        ("file_token", "listen.token"),
+        ("env_key", f"${API_KEY_ENV}"),
+        ("env_token", f"${TOKEN_ENV}"),
+    ],
 )
 def test_a_secret_that_is_not_printable_ascii_is_refused_naming_the_key(
     bad: str, what: str, where: str, named: str
@@ -390,9 +394,12 @@ def test_the_default_config_draws_no_warning() -> None:
 
 @pytest.mark.parametrize(
     ("budget", "named"),
-    [("update_call = 11", "budget.update_call = 11"), ("get_calls = 6", "budget.get_calls = 6"),
-     ("window_seconds = 30", "budget.window_seconds = 30"),
-     ("window_seconds = 61", "budget.window_seconds = 61")],
+    [
+        ("update_call = 11", "budget.update_call = 11"),
+        ("get_calls = 6", "budget.get_calls = 6"),
+        ("window_seconds = 30", "budget.window_seconds = 30"),
+        ("window_seconds = 61", "budget.window_seconds = 61"),
+    ],
 )
 def test_a_budget_beyond_the_real_apis_limits_is_warned_about(budget: str, named: str) -> None:
     (warning,) = warnings_of(f"[budget]\n{budget}\n")
@@ -406,7 +413,7 @@ def test_reads_that_leave_sonorancads_poll_no_room_are_warned_about() -> None:
 
 
 def test_any_budget_may_be_used_against_another_cad() -> None:
-    text = '[budget]\nupdate_call = 100\nwindow_seconds = 2\n'
+    text = "[budget]\nupdate_call = 100\nwindow_seconds = 2\n"
     config = parse_config(SECRETS.replace("[listen]", text + "[listen]"), {})
     config.cad.api_url = "http://127.0.0.1:8080"
     assert config_warnings(config) == []
@@ -447,8 +454,9 @@ def test_plain_http_to_loopback_needs_no_opt_in(url: str) -> None:
 def test_a_tilde_in_the_state_file_is_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", "/home/operator")
     monkeypatch.setenv("USERPROFILE", "/home/operator")
-    config = parse_config('[budget]\nstate_file = "~/bridge/spent.json"\n', {},
-                          require_secrets=False)
+    config = parse_config(
+        '[budget]\nstate_file = "~/bridge/spent.json"\n', {}, require_secrets=False
+    )
     assert config.budget.state_file == str(Path("/home/operator/bridge/spent.json"))
 
 
@@ -463,12 +471,20 @@ def test_a_tilde_in_the_config_path_is_expanded(
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [('[log]\nlevel = "verbose"\n',
-      "log.level: expected one of 'debug', 'info', 'warning', 'error'; got 'verbose'"),
-     ('[log]\nformat = "pretty"\n',
-      "log.format: expected one of 'auto', 'json', 'console'; got 'pretty'"),
-     ("[log]\nformat = 3\n",
-      "log.format: expected one of 'auto', 'json', 'console'; Expected `str`, got `int`")],
+    [
+        (
+            '[log]\nlevel = "verbose"\n',
+            "log.level: expected one of 'debug', 'info', 'warning', 'error'; got 'verbose'",
+        ),
+        (
+            '[log]\nformat = "pretty"\n',
+            "log.format: expected one of 'auto', 'json', 'console'; got 'pretty'",
+        ),
+        (
+            "[log]\nformat = 3\n",
+            "log.format: expected one of 'auto', 'json', 'console'; Expected `str`, got `int`",
+        ),
+    ],
 )
 def test_an_enum_error_lists_the_choices(text: str, expected: str) -> None:
     assert error_of(text) == expected
@@ -513,4 +529,3 @@ def test_checking_the_config_opens_nothing_it_names(tmp_path: Path) -> None:
         build.load(config)
     config.postal.file = ""
     assert build.load(config) == build.Resources()
-

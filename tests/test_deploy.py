@@ -40,9 +40,7 @@ def unit_here(tmp_path: Path, text: str | None = None) -> Path:
 
 def analyze(*args: str) -> subprocess.CompletedProcess[str]:
     assert ANALYZE is not None
-    return subprocess.run(
-        [ANALYZE, *args], capture_output=True, text=True, check=False, timeout=60
-    )
+    return subprocess.run([ANALYZE, *args], capture_output=True, text=True, check=False, timeout=60)
 
 
 @needs_systemd
@@ -69,7 +67,7 @@ def test_the_unit_is_hardened_to_an_exposure_of_at_most_two(tmp_path: Path) -> N
 
 def unit_options(unit: Path = UNIT) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep option names' case, as configparser documents
     parser.read_string(unit.read_text())
     return parser
 

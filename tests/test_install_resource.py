@@ -118,4 +118,3 @@ def test_every_doc_gives_the_one_target_form() -> None:
                 doc.name,
                 form,
             )
-

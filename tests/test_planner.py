@@ -56,7 +56,6 @@ def fetch_begun(planner: Planner) -> Fetch:
     return fetch
 
 
-
 # --- unknown metaData: fetch, never push ---------------------------------------------
 
 
@@ -126,7 +125,7 @@ def test_a_fetch_is_not_repeated_within_the_fetch_interval() -> None:
     assert isinstance(fetch, Fetch)
     planner.begin(fetch, 1.0)
     planner.finish_fetch(fetch, CallList({7: {}, 8: META}), 1.0)  # listed, meta still empty
-    planner.call(1, 7).meta = None  # type: ignore[union-attr]
+    planner.call(1, 7).meta = None  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
     assert planner.next_action(10.0) is None
     assert planner.next_action(16.0) == Fetch(1)
 
@@ -170,7 +169,7 @@ def test_a_call_listed_again_or_pushed_after_one_missing_read_is_not_gone() -> N
     for start, listed in ((1.0, {}), (20.0, {7: META}), (40.0, {})):
         fetch = Fetch(1)
         planner.begin(fetch, start)
-        planner.finish_fetch(fetch, CallList(listed), start + 0.5)  # type: ignore[arg-type]
+        planner.finish_fetch(fetch, CallList(listed), start + 0.5)  # type: ignore[arg-type]  # a list given as plain dicts, as a CAD body may hold them
     call = planner.call(1, 7)
     assert call is not None and call.absent_at == 40.0  # listed at 20: 1 no longer counts
     push = push_now(planner, 41.0)
@@ -328,7 +327,7 @@ def test_rejected_drops_the_update_until_a_newer_fix() -> None:
     again = push_now(planner, 301.0)
     assert again.key == (1, "dispatch", 7)
     planner.finish_push(again, updated(again), 301.5)
-    assert planner.call(1, 7).held_fix_t is None  # type: ignore[union-attr]
+    assert planner.call(1, 7).held_fix_t is None  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
 
 
 def test_a_refused_call_backs_off_on_its_own_doubling_from_a_window_to_a_cap() -> None:
@@ -550,7 +549,7 @@ def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
     assert {key: calls[key].acc for key in shown} == pytest.approx(shown)
     assert all(c.acc_at == 9.0 for c in calls.values())
     assert calls[(1, "dispatch", 7)].push_began == 9.0
-    assert planner.policy.ready_at() > 9.0  # type: ignore[attr-defined]
+    assert planner.policy.ready_at() > 9.0  # type: ignore[attr-defined]  # the policy under test is the planner's scheduler, which has it
     assert planner.next_action(10.0) is None  # paced from the push that began
 
 
@@ -563,11 +562,11 @@ def test_a_read_that_goes_before_a_push_leaves_its_pacing_alone() -> None:
     push = push_now(planner, 1.0)
     planner.finish_push(push, updated(push), 1.5)
     planner.observe(1, "veh:7", 300.0, 0.0, 20.0, 40.0)
-    paced = planner.policy.ready_at()  # type: ignore[attr-defined]
+    paced = planner.policy.ready_at()  # type: ignore[attr-defined]  # the policy under test is the planner's scheduler, which has it
     read = planner.next_action(40.0)  # the metaData known is 38.5 s old: read it first
     assert read == Fetch(1)
     planner.begin(read, 40.0)
-    assert planner.policy.ready_at() == paced  # type: ignore[attr-defined]
+    assert planner.policy.ready_at() == paced  # type: ignore[attr-defined]  # the policy under test is the planner's scheduler, which has it
     planner.finish_fetch(read, CallList({7: META}), 40.5)
     assert isinstance(planner.next_action(40.5), Push)  # the slot it chose is still its own
 
@@ -583,7 +582,7 @@ def read_ahead_planner(*, relayed: bool = False) -> tuple[Planner, float]:
         planner.call(1, 8).learn_meta(META, 0.0)  # from the CAD: no relay
         planner.observe(1, "veh:8", 100.0, 0.0, 20.0, 1.0)
     planner.policy.spent((1, 99), 30.0)  # as a push of another call that began at 30
-    return planner, planner.policy.ready_at()  # type: ignore[attr-defined]
+    return planner, planner.policy.ready_at()  # type: ignore[attr-defined]  # the policy under test is the planner's scheduler, which has it
 
 
 def test_the_read_a_push_wants_goes_ahead_of_its_slot_and_the_push_does_not_wait() -> None:

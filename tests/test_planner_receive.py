@@ -157,4 +157,4 @@ def test_an_edit_relayed_just_after_the_answer_is_pushed_back_a_later_one_is_not
         again = planner.next_action(20.0)
         assert isinstance(again, Push) is owed, relayed_at
         if owed:
-            assert again.meta["note"] == "dispatcher edit"  # type: ignore[union-attr]
+            assert again.meta["note"] == "dispatcher edit"  # type: ignore[union-attr]  # its metaData is known once the list was read

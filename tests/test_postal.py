@@ -243,9 +243,10 @@ def test_the_postal_file_is_read_once_when_the_daemon_is_made(
         return real(path, cap)
 
     monkeypatch.setattr(postal, "read_bounded", counted)
-    config = parse_config(f'[postal]\nfile = "{good}"\n[budget]\nstate_file = ""\n', {
-        "SONORAN_API_KEY": "k-123456789012", "SONORAN_BRIDGE_TOKEN": "t-123456789012"
-    })
+    config = parse_config(
+        f'[postal]\nfile = "{good}"\n[budget]\nstate_file = ""\n',
+        {"SONORAN_API_KEY": "k-123456789012", "SONORAN_BRIDGE_TOKEN": "t-123456789012"},
+    )
     assert reads == []
     daemon = build_daemon(config)
     assert reads == [good]
@@ -301,4 +302,4 @@ async def test_the_daemon_takes_an_offer_and_the_resources_cad_postal_flag(tmp_p
         ),
     )
     assert [(c.call_id, c.cad_postal) for c in daemon.tracker] == [(5, False), (6, True)]
-    await daemon.cad.aclose()  # type: ignore[attr-defined]
+    await daemon.cad.aclose()  # type: ignore[attr-defined]  # the daemon's cad is the real client here, which has aclose

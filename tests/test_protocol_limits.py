@@ -43,9 +43,9 @@ def test_lua_uses_the_python_limits() -> None:
     assert messages.FRAME_BUDGET < protocol.MAX_FRAME_BYTES
     assert dict(messages.LIMITS.items()) == protocol.LIMITS
     sampler = m.Sampler
-    assert sampler.MAX_HORIZONTAL == protocol.LIMITS["horizontal"]
-    assert sampler.MAX_VERTICAL == protocol.LIMITS["vertical"]
-    assert sampler.MAX_SPEED == protocol.LIMITS["speed"]
+    assert protocol.LIMITS["horizontal"] == sampler.MAX_HORIZONTAL
+    assert protocol.LIMITS["vertical"] == sampler.MAX_VERTICAL
+    assert protocol.LIMITS["speed"] == sampler.MAX_SPEED
 
 
 def test_js_uses_the_python_limits() -> None:

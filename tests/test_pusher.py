@@ -24,11 +24,11 @@ def count_looks(plan: Planner) -> list[int]:
     looks = [0]
     original = plan.next_action
 
-    def counted(now: float):  # type: ignore[no-untyped-def]
+    def counted(now: float):  # type: ignore[no-untyped-def]  # a local test double
         looks[0] += 1
         return original(now)
 
-    plan.next_action = counted  # type: ignore[method-assign]
+    plan.next_action = counted  # type: ignore[method-assign]  # a test double counts or scripts the method in place
     return looks
 
 
@@ -85,14 +85,14 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
     failures = 0
     original = plan.next_action
 
-    def flaky(now: float):  # type: ignore[no-untyped-def]
+    def flaky(now: float):  # type: ignore[no-untyped-def]  # a local test double
         nonlocal failures
         if failures == 0:
             failures += 1
             raise RuntimeError("a bug in the planner")
         return original(now)
 
-    plan.next_action = flaky  # type: ignore[method-assign]
+    plan.next_action = flaky  # type: ignore[method-assign]  # a test double counts or scripts the method in place
     async with counting_cad(time) as cad:
         loop = push_loop(plan, time, cad)
         time.at(0.5, lambda: plan.observe(1, "player:1", 100.0, 200.0, 0.0, time.now))

@@ -26,7 +26,7 @@ def answer(planner: Planner, now: float, result: object) -> list[object]:
     action = planner.next_action(max(now, wake))
     assert isinstance(action, Push), action
     planner.begin(action, max(now, wake))
-    return planner.finish_push(action, result, max(now, wake) + 0.1)  # type: ignore[arg-type,return-value]
+    return planner.finish_push(action, result, max(now, wake) + 0.1)  # type: ignore[arg-type,return-value]  # results of every kind are fed, as the CAD may answer them
 
 
 def ok(planner: Planner) -> Updated:

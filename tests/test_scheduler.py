@@ -202,8 +202,8 @@ def test_radius_grows_with_the_wait_only_when_asked() -> None:
     grown, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True, grow_radius=True))
     assert plain.call(1, 1).meta is not None
     plain_meta = plain.call(1, 1).meta
-    assert float(plain_meta["radius"]) == Settings().default_radius  # type: ignore[index]
-    radius = float(grown.call(1, 1).meta["radius"])  # type: ignore[index]
+    assert float(plain_meta["radius"]) == Settings().default_radius  # type: ignore[index]  # metaData asserted not None above
+    radius = float(grown.call(1, 1).meta["radius"])  # type: ignore[index]  # metaData asserted not None above
     assert Settings().default_radius < radius <= 1_000.0
 
 

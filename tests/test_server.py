@@ -62,7 +62,7 @@ async def test_a_silent_client_is_dropped_after_the_hello_timeout(daemon: Runnin
 
 async def test_browser_origin_is_refused(daemon: Running) -> None:
     with pytest.raises(InvalidStatus) as caught:
-        async with connect(daemon.url, origin="http://evil.example"):  # type: ignore[arg-type]
+        async with connect(daemon.url, origin="http://evil.example"):  # type: ignore[arg-type]  # websockets types origin as its Origin NewType of str
             pass
     assert caught.value.response.status_code == 403
 

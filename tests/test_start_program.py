@@ -24,7 +24,7 @@ VENV_EXE = r"C:\fivem\sonoran bridge\venv\Scripts\sonoran-bridge.exe"
 VENV_PY = r"C:\fivem\sonoran bridge\venv\Scripts\python.exe"
 
 
-def exists_only(*paths: str):  # type: ignore[no-untyped-def]
+def exists_only(*paths: str):  # type: ignore[no-untyped-def]  # a test helper returning a patch function
     return lambda path: path in paths
 
 

@@ -156,10 +156,10 @@ def test_links_are_listed_by_server_id() -> None:
 def test_each_answer_is_logged_with_its_http_status_and_why_an_update_was_dropped(
     result: object, status: str, dropped: str | None
 ) -> None:
-    assert outcome_status(result) == status  # type: ignore[arg-type]
-    assert dropped_reason(result) == dropped  # type: ignore[arg-type]
+    assert outcome_status(result) == status  # type: ignore[arg-type]  # results of every kind are fed, as the CAD may answer them
+    assert dropped_reason(result) == dropped  # type: ignore[arg-type]  # results of every kind are fed, as the CAD may answer them
     push = Push((1, "dispatch", 501), META, 0.0, 0.0, 0.0, 50.0)
-    record = record_of(push, result, 10.0, 10.25)  # type: ignore[arg-type]
+    record = record_of(push, result, 10.0, 10.25)  # type: ignore[arg-type]  # results of every kind are fed, as the CAD may answer them
     assert (record.route, record.call_id, record.status) == ("update_call", 501, status)
     assert record.latency == 0.25
 
@@ -187,8 +187,12 @@ def test_the_request_log_keeps_the_last_ones_newest_first_on_the_page() -> None:
     for i in range(5):
         tally.finished(
             RequestRecord(
-                route="update_call", server_id=1, call_id=500 + i, status="200",
-                began=float(i), ended=i + 0.1,
+                route="update_call",
+                server_id=1,
+                call_id=500 + i,
+                status="200",
+                began=float(i),
+                ended=i + 0.1,
             )
         )
     assert len(tally.recent) == 3 and isinstance(tally.recent, RequestLog)
@@ -225,7 +229,7 @@ def _drawn_at_origin() -> dict[str, str]:
 
 
 def finished(tally: Tally, action: Push | Fetch, result: object, at: float) -> None:
-    tally.finished(record_of(action, result, at, at + 0.1))  # type: ignore[arg-type]
+    tally.finished(record_of(action, result, at, at + 0.1))  # type: ignore[arg-type]  # results of every kind are fed, as the CAD may answer them
 
 
 def test_one_tally_of_the_outcomes_gives_every_count_the_views_show() -> None:

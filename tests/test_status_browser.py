@@ -100,7 +100,7 @@ async def test_the_page_draws_subjects_and_pins_where_they_are_and_refreshes_its
     served = 0
     take = bridge.snapshot
 
-    def counted():  # type: ignore[no-untyped-def]
+    def counted():  # type: ignore[no-untyped-def]  # a local test double
         nonlocal served
         served += 1
         view = take()
@@ -109,7 +109,7 @@ async def test_the_page_draws_subjects_and_pins_where_they_are_and_refreshes_its
             bridge.on_message(1, Positions(items=[moved]))
         return view
 
-    bridge.snapshot = counted  # type: ignore[method-assign]
+    bridge.snapshot = counted  # type: ignore[method-assign]  # a test double counts or scripts the method in place
     dom = Elements()
     dom.feed(await chromium(url, tmp_path / "profile", "--dump-dom"))
     assert served >= 2
@@ -139,14 +139,14 @@ async def test_the_page_says_so_when_the_daemon_stops_answering(
     served = 0
     take = bridge.snapshot
 
-    def then_fail():  # type: ignore[no-untyped-def]
+    def then_fail():  # type: ignore[no-untyped-def]  # a local test double
         nonlocal served
         served += 1
         if served > 1:
             raise RuntimeError("snapshot failed")
         return take()
 
-    bridge.snapshot = then_fail  # type: ignore[method-assign]
+    bridge.snapshot = then_fail  # type: ignore[method-assign]  # a test double counts or scripts the method in place
     dom = Elements()
     dom.feed(await chromium(url, tmp_path / "profile", "--dump-dom"))
     banner = next(a for t, a in dom.found if a.get("id") == "banner")
@@ -156,8 +156,11 @@ async def test_the_page_says_so_when_the_daemon_stops_answering(
 async def test_with_a_postal_file_the_map_draws_its_postals_behind_the_calls(
     make_daemon: MakeDaemon, tmp_path: Path
 ) -> None:
-    postals = [{"code": "101", "x": 0.0, "y": 0.0}, {"code": "102", "x": 150.0, "y": 90.0},
-               {"code": "903", "x": 4000.0, "y": 7000.0}]  # the last one off the drawn area
+    postals = [
+        {"code": "101", "x": 0.0, "y": 0.0},
+        {"code": "102", "x": 150.0, "y": 90.0},
+        {"code": "903", "x": 4000.0, "y": 7000.0},
+    ]  # the last one off the drawn area
     file = tmp_path / "postals.json"
     file.write_text(json.dumps(postals))
 

@@ -125,12 +125,12 @@ def test_sync_replaces_one_servers_set_and_reports_the_changes() -> None:
     tracker.track(1, 1, "a", 0.0, meta=META)
     tracker.track(1, 2, "b", 0.0)
     tracks = [(2, "b", 30.0, None, "dispatch", False), (3, "c", None, None, "dispatch", False)]
-    added, removed = tracker.sync(1, tracks, 5.0)  # type: ignore[arg-type]
+    added, removed = tracker.sync(1, tracks, 5.0)  # type: ignore[arg-type]  # tracks given as plain tuples, as sync reads them
     assert added == [(1, "dispatch", 3)]
     assert removed == [(1, "dispatch", 1)]
     assert sorted(c.call_id for c in tracker.calls_of(1)) == [2, 3]
     assert tracker.get(1, 2) is not None
-    assert tracker.get(1, 2).radius == 30.0  # type: ignore[union-attr]
+    assert tracker.get(1, 2).radius == 30.0  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
 
 
 def test_sync_leaves_other_servers_untouched() -> None:
@@ -235,7 +235,7 @@ def test_turn_wraps_around_and_is_never_more_than_half_a_circle() -> None:
     assert fix is not None
     assert fix.turn == pytest.approx(0.02, abs=1e-3)
     tracker.observe(1, "a", -10.0, 0.0, 0.0, 3.0)  # straight back: a U-turn
-    assert tracker.fix_of(call).turn == pytest.approx(math.pi, abs=0.02)  # type: ignore[union-attr]
+    assert tracker.fix_of(call).turn == pytest.approx(math.pi, abs=0.02)  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
 
 
 def test_slow_subjects_have_no_turn() -> None:
@@ -244,7 +244,7 @@ def test_slow_subjects_have_no_turn() -> None:
     tracker.observe(1, "a", 0.0, 0.0, 0.0, 0.0)
     tracker.observe(1, "a", 0.2, 0.0, 0.0, 1.0)
     tracker.observe(1, "a", 0.2, 0.2, 0.0, 2.0)  # GPS-like wobble at 0.2 m/s
-    assert tracker.fix_of(call).turn == 0.0  # type: ignore[union-attr]
+    assert tracker.fix_of(call).turn == 0.0  # type: ignore[union-attr]  # the call (or fix) is tracked here: never None
 
 
 def test_error_is_none_before_the_first_fix() -> None:

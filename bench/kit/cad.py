@@ -22,8 +22,8 @@ import httpx
 from bench.kit.clock import VirtualTime
 from bridge.cad import CadClient
 from bridge.meta import drawn_at
-from bridge.outcomes import Meta
-from bridge.standin.cad import CadStandIn, RequestRecord
+from bridge.outcomes import MetaData
+from bridge.standin.cad import CadStandIn, SeenRequest
 
 API_KEY = "test-api-key-0123456789abcdef"
 """The key of every kit daemon and stand-in (registered as a secret, so scrubbed from logs)."""
@@ -185,7 +185,7 @@ class ClockedCad:
         self,
         time: VirtualTime,
         *,
-        calls: Mapping[int, Meta] | None = None,
+        calls: Mapping[int, MetaData] | None = None,
         quota_headers: bool = False,
         latency: float = 0.0,
         script: Iterable[Step] = (),
@@ -231,6 +231,6 @@ class ClockedCad:
         """Where the CAD draws the call (server 1) now, None before its first position."""
         return drawn_at(self.standin.call(1, call_id)["metaData"])
 
-    def patches(self) -> list[RequestRecord]:
+    def patches(self) -> list[SeenRequest]:
         """Every PATCH the stand-in saw, in arrival order."""
         return [r for r in self.standin.requests if r.route == "update_call"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 
 class VirtualTime:
-    """A settable clock, a timeline of scheduled inputs, and a push loop `Wait` that runs them.
+    """A settable clock, a timeline of scheduled inputs, and a push loop `InputWait` that runs them.
 
     Call it (or its `clock` method) for the time: it is the `clock` of the push loop, the
     daemon and the CAD stand-in alike.
@@ -73,7 +73,7 @@ class VirtualTime:
         self._run_until(self.now + seconds, None)
 
     async def wait(self, event: asyncio.Event, seconds: float) -> None:
-        """The push loop's `Wait`: up to `seconds`, ending early when an input sets `event`."""
+        """The push loop's `InputWait`: up to `seconds`, ending early when an input sets `event`."""
         self.waits.append(seconds)
         if len(self.waits) > self.limit:
             raise AssertionError(f"the loop waited {len(self.waits)} times: it spins")

@@ -21,7 +21,7 @@ from bench.kit.cad import API_KEY
 from bridge import build
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
-from bridge.pusher import Cad, Wait, wait_for_input
+from bridge.pusher import Cad, InputWait, wait_for_input
 from bridge.scheduler import Policy
 from bridge.standin.cad import CadStandIn
 
@@ -48,7 +48,7 @@ def build_daemon(
     cad: Cad | None = None,
     clock: Callable[[], float] | None = None,
     policy: Policy | None = None,
-    wait: Wait = wait_for_input,
+    wait: InputWait = wait_for_input,
 ) -> Daemon:
     """The daemon a config describes (the one place tests and benchmarks build one), made by
     the daemon's own wiring, `bridge.build.build_daemon`, with the pieces a test injects."""

@@ -268,9 +268,12 @@ class SharedGate(Generic[Request]):
     def status(self) -> dict[str, Any]:
         """The gate's state for the status output."""
         state = "connecting" if self.up is None else ("up" if self.up else "unreachable")
-        if self.up is False and self.outage is not None:
-            if self.clock() - self.last_contact >= self.outage.after:
-                state = "local share"
+        if (
+            self.up is False
+            and self.outage is not None
+            and self.clock() - self.last_contact >= self.outage.after
+        ):
+            state = "local share"
         return {
             "engine": self.describe,
             "state": state,

@@ -13,6 +13,7 @@ daemon's published demand. The tables and rows are created on first use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -119,10 +120,9 @@ class MariaDbEngine:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            # closing a dead socket may fail: it is dead either way
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # closing a dead socket may fail: it is dead either way
-                pass
 
     async def _ensure(self, route: str, limit: int) -> None:
         if (route, limit) in self._ready:
@@ -254,8 +254,7 @@ class MariaDbEngine:
             skipped.append("slot: a slot ending too far ahead")
         if terms.demand_ttl > 0:
             demands, _ = await self._run(
-                "DELETE FROM sonoran_bridge_demand WHERE keyspace = %s AND route = %s "
-                "AND at > %s",
+                "DELETE FROM sonoran_bridge_demand WHERE keyspace = %s AND route = %s AND at > %s",
                 (ks, route, now + terms.demand_ttl),
             )
             if demands:

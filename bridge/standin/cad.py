@@ -72,7 +72,7 @@ class Fault:
 
 
 @dataclass(slots=True)
-class RequestRecord:
+class SeenRequest:
     """One request as the stand-in saw it; status stays None if it was never answered."""
 
     t: float
@@ -132,16 +132,23 @@ class CadStandIn:
     call's `status` 2. Every answer carries an `x-kong-request-id`, as the gateway's do.
     """
 
-    def __init__(self, *, api_key: str = "standin-key", host: str = "127.0.0.1",
-                 port: int = 0, window: float = 60.0, limits: dict[str, int] | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "standin-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        window: float = 60.0,
+        limits: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         limits = {"update_call": 10, "get_calls": 5} if limits is None else limits
         if unknown := set(limits) - set(ROUTES):
             raise ValueError(f"unknown routes in limits: {sorted(unknown)}; known: {ROUTES}")
         self.api_key, self.host, self.port = api_key, host, port
         self.servers: set[int] = {1}
-        self.requests: list[RequestRecord] = []
+        self.requests: list[SeenRequest] = []
         self.rate_limited = 0
         self.send_quota_headers = False
         self.list_meta = True
@@ -195,30 +202,47 @@ class CadStandIn:
 
     # -- the CAD's state, as a test or a dispatcher changes it ---------------------------
 
-    def add_call(self, server_id: int, call_id: int, meta: dict[str, Any] | None = None,
-                 **fields: Any) -> dict[str, Any]:
+    def add_call(
+        self, server_id: int, call_id: int, meta: dict[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Create an active dispatch call (and configure its server id); returns a copy."""
         self.servers.add(server_id)
         call: dict[str, Any] = {
-            "callId": call_id, "origin": 0, "status": 1, "priority": 1, "block": "100",
-            "address": "Mission Row", "postal": "9002", "title": "Armed Robbery",
-            "code": "211", "primary": 12, "trackPrimary": False,
-            "description": "Clerk reports a firearm.", "notes": [], "idents": [],
-            "metaData": copy.deepcopy(meta or {}), "updated": _now_iso(),
+            "callId": call_id,
+            "origin": 0,
+            "status": 1,
+            "priority": 1,
+            "block": "100",
+            "address": "Mission Row",
+            "postal": "9002",
+            "title": "Armed Robbery",
+            "code": "211",
+            "primary": 12,
+            "trackPrimary": False,
+            "description": "Clerk reports a firearm.",
+            "notes": [],
+            "idents": [],
+            "metaData": copy.deepcopy(meta or {}),
+            "updated": _now_iso(),
             **copy.deepcopy(fields),
         }
         self._calls[(server_id, call_id)] = call
         return copy.deepcopy(call)
 
-    def add_emergency_call(self, server_id: int, call_id: int,
-                           meta: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    def add_emergency_call(
+        self, server_id: int, call_id: int, meta: dict[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Create a 911 call (listed in `EmergencyCalls`; its postal lives in its metaData);
         returns a copy. Its id may equal a dispatch call's: they are kept apart."""
         self.servers.add(server_id)
         call: dict[str, Any] = {
-            "callId": call_id, "isEmergency": True, "caller": "Jane Doe",
-            "location": "Innocence Blvd", "description": "Medical emergency reported.",
-            "metaData": copy.deepcopy(meta or {}), "updated": _now_iso(),
+            "callId": call_id,
+            "isEmergency": True,
+            "caller": "Jane Doe",
+            "location": "Innocence Blvd",
+            "description": "Medical emergency reported.",
+            "metaData": copy.deepcopy(meta or {}),
+            "updated": _now_iso(),
             **copy.deepcopy(fields),
         }
         self._emergency[(server_id, call_id)] = call
@@ -276,8 +300,14 @@ class CadStandIn:
         log.record(now)
         return True
 
-    def inject(self, fault: Fault, count: int = 1, route: str | None = None, *,
-               call: tuple[int, int] | None = None) -> None:
+    def inject(
+        self,
+        fault: Fault,
+        count: int = 1,
+        route: str | None = None,
+        *,
+        call: tuple[int, int] | None = None,
+    ) -> None:
         """Give `fault` to the next `count` requests (of `route`, or any) reaching its layer;
         with `call` (server id, call id), only to the updates of that one call."""
         if count < 1 or (route is not None and route not in ROUTES):
@@ -288,7 +318,7 @@ class CadStandIn:
         """Drop every injected fault not yet fired: the outage is over."""
         self._faults.clear()
 
-    def own_overruns(self, route: str = "update_call") -> list[RequestRecord]:
+    def own_overruns(self, route: str = "update_call") -> list[SeenRequest]:
         """429s of `route` answered while requests over HTTP alone filled the window.
 
         Neither injected 429s nor `spend_external` count: these are the client's own making.
@@ -298,8 +328,11 @@ class CadStandIn:
             return []
         counted = [r.t for r in self.requests if r.route == route and r.counted]
         return [
-            r for r in self.requests
-            if r.route == route and r.status == 429 and r.fault is None
+            r
+            for r in self.requests
+            if r.route == route
+            and r.status == 429
+            and r.fault is None
             and counted_at(counted, r.t, log.length) >= log.limit
         ]
 
@@ -313,15 +346,18 @@ class CadStandIn:
 
     def _take_fault(self, route: str, at_gateway: bool, ids: list[int]) -> Fault | None:
         for i, (fault, left, only, call) in enumerate(self._faults):
-            if fault.at_gateway == at_gateway and only in (None, route) and (
-                call is None or list(call) == ids
+            if (
+                fault.at_gateway == at_gateway
+                and only in (None, route)
+                and (call is None or list(call) == ids)
             ):
                 self._faults[i : i + 1] = [(fault, left - 1, only, call)] if left > 1 else []
                 return fault
         return None
 
-    def _gateway(self, record: RequestRecord, route: str, ids: list[int],
-                 auth: bytes) -> Answer | None:
+    def _gateway(
+        self, record: SeenRequest, route: str, ids: list[int], auth: bytes
+    ) -> Answer | None:
         """Gateway faults, auth and the rate limit; None when the request is admitted."""
         if (fault := self._take_fault(route, at_gateway=True, ids=ids)) is not None:
             record.fault = fault
@@ -346,7 +382,7 @@ class CadStandIn:
 
     # -- the API behind the gateway --------------------------------------------------------
 
-    def _handle(self, record: RequestRecord, ids: list[int], body: bytes) -> Answer:
+    def _handle(self, record: SeenRequest, ids: list[int], body: bytes) -> Answer:
         if record.route in integration.ROUTES:
             return self.integration.answer(record.route, ids, body, record.path)
         server_id, path = ids[0], record.path
@@ -376,7 +412,7 @@ class CadStandIn:
         call["updated"] = _now_iso()
         return Answer(200, _encode(call))
 
-    def _list_calls(self, server_id: int, record: RequestRecord) -> Answer:
+    def _list_calls(self, server_id: int, record: SeenRequest) -> Answer:
         params = {name: values[-1] for name, values in parse_qs(record.query).items()}
         numbers: dict[str, int] = {}
         for name, default in (("closedLimit", 10), ("closedOffset", 0), ("type", 100)):
@@ -402,14 +438,17 @@ class CadStandIn:
         names = ("activeCalls", "emergencyCalls", "closedCalls", "closedCallCount")
         if not self.camel_case:
             names = ("ActiveCalls", "EmergencyCalls", "ClosedCalls", "ClosedCallCount")
-        values = (listed["active"], listed["emergency"],
-                  closed[start:start + numbers["closedLimit"]], len(closed))
+        values = (
+            listed["active"],
+            listed["emergency"],
+            closed[start : start + numbers["closedLimit"]],
+            len(closed),
+        )
         return Answer(200, _encode(dict(zip(names, values, strict=True))))
 
     # -- the HTTP shell ------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -434,8 +473,9 @@ class CadStandIn:
             self._connections.discard(task)
             writer.close()
 
-    async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> bool:
+    async def _exchange(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Serve one request; False when the connection must close."""
         request = await next_event(conn, reader)
         if not isinstance(request, h11.Request):
@@ -443,7 +483,7 @@ class CadStandIn:
         method = request.method.decode("ascii", "replace")
         path, _, query = request.target.decode("ascii", "replace").partition("?")
         route, ids, answer = _match(method, path)
-        record = RequestRecord(self._clock(), method, path, query, route)
+        record = SeenRequest(self._clock(), method, path, query, route)
         self.requests.append(record)
         headers = dict(request.headers)
         if answer is None and route is not None:
@@ -451,10 +491,8 @@ class CadStandIn:
         body = await read_body(conn, reader, path)
         if isinstance(body, Answer):
             answer, body = body, b""
-        try:
+        with contextlib.suppress(msgspec.DecodeError):
             record.body = _decode(body) if body else None
-        except msgspec.DecodeError:
-            pass
         fault = record.fault if answer is None else None
         if fault is not None and fault.what == "reset":
             sock = writer.get_extra_info("socket")
@@ -481,8 +519,10 @@ class CadStandIn:
             if self.quota_reset != "seconds":
                 reset += math.ceil(self._wall_clock())
                 reset *= 1000 if self.quota_reset == "epoch_ms" else 1
-            answer.headers += [("RateLimit-Remaining", str(max(0, log.limit - log.used(now)))),
-                               ("RateLimit-Reset", str(reset))]
+            answer.headers += [
+                ("RateLimit-Remaining", str(max(0, log.limit - log.used(now)))),
+                ("RateLimit-Reset", str(reset)),
+            ]
         answer.headers.append(("x-kong-request-id", uuid.uuid4().hex))
         record.status = answer.status
         self.rate_limited += answer.status == 429

@@ -116,8 +116,10 @@ class SimulatedGame:
             if subject not in followed:
                 continue
             last = self._last_sent.get(subject)
-            if last is not None and math.hypot(x - last[0], y - last[1]) < self.min_move and (
-                now - last[2] < self.heartbeat
+            if (
+                last is not None
+                and math.hypot(x - last[0], y - last[1]) < self.min_move
+                and (now - last[2] < self.heartbeat)
             ):
                 continue
             self._last_sent[subject] = (x, y, now)

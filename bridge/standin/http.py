@@ -30,15 +30,22 @@ class Answer:
 
 def problem(status: int, detail: str, instance: str) -> Answer:
     """A problem+json answer, shaped like the CAD's errors."""
-    body = {"type": f"https://httpstatuses.io/{status}", "title": responses.get(status, ""),
-            "status": status, "detail": detail, "instance": instance, "traceId": uuid.uuid4().hex}
+    body = {
+        "type": f"https://httpstatuses.io/{status}",
+        "title": responses.get(status, ""),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "traceId": uuid.uuid4().hex,
+    }
     return Answer(status, encode(body), "application/problem+json")
 
 
 def rate_limited(retry_after: float | datetime | str | None) -> Answer:
     """The gateway's 429, with Retry-After in seconds, as an HTTP date, verbatim, or absent."""
-    answer = Answer(429, encode({"message": "API rate limit exceeded",
-                                   "request_id": uuid.uuid4().hex}))
+    answer = Answer(
+        429, encode({"message": "API rate limit exceeded", "request_id": uuid.uuid4().hex})
+    )
     if isinstance(retry_after, datetime):
         retry_after = format_datetime(retry_after.astimezone(UTC), usegmt=True)
     if retry_after is not None:
@@ -53,8 +60,9 @@ async def next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
     return event
 
 
-async def read_body(conn: h11.Connection, reader: asyncio.StreamReader,
-                     path: str) -> bytes | Answer:
+async def read_body(
+    conn: h11.Connection, reader: asyncio.StreamReader, path: str
+) -> bytes | Answer:
     """The request body, or a 413 answer past MAX_BODY."""
     chunks, size = list[bytes](), 0
     while isinstance(event := await next_event(conn, reader), h11.Data):
@@ -69,10 +77,14 @@ async def read_body(conn: h11.Connection, reader: asyncio.StreamReader,
 
 async def send(conn: h11.Connection, writer: asyncio.StreamWriter, answer: Answer) -> None:
     """Write one answer."""
-    headers = [("Content-Type", answer.content_type),
-               ("Content-Length", str(len(answer.body))), *answer.headers]
-    head = h11.Response(status_code=answer.status, headers=headers,
-                        reason=responses.get(answer.status, "").encode())
+    headers = [
+        ("Content-Type", answer.content_type),
+        ("Content-Length", str(len(answer.body))),
+        *answer.headers,
+    ]
+    head = h11.Response(
+        status_code=answer.status, headers=headers, reason=responses.get(answer.status, "").encode()
+    )
     for event in (head, h11.Data(data=answer.body), h11.EndOfMessage()):
         writer.write(conn.send(event) or b"")
     await writer.drain()

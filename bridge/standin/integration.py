@@ -20,7 +20,7 @@ import msgspec
 from bridge.standin.http import Answer, problem
 
 ROUTES = ("get_version", "get_servers", "set_servers", "heartbeat", "get_units", "check_link")
-"""Route names of this module, as `RequestRecord.route` shows them."""
+"""Route names of this module, as `SeenRequest.route` shows them."""
 
 _encode = msgspec.json.Encoder().encode
 
@@ -33,11 +33,19 @@ def match(method: str, parts: list[str]) -> tuple[str, str, list[int]] | None:
         return "check_link", "POST", []
     if parts == ["", "v2", "general", "servers"]:
         return ("set_servers", "PUT", []) if method == "PUT" else ("get_servers", "GET", [])
-    if (len(parts) == 6 and parts[:4] == ["", "v2", "general", "servers"]
-            and parts[4].isdigit() and parts[5] == "heartbeat"):
+    if (
+        len(parts) == 6
+        and parts[:4] == ["", "v2", "general", "servers"]
+        and parts[4].isdigit()
+        and parts[5] == "heartbeat"
+    ):
         return "heartbeat", "POST", [int(parts[4])]
-    if (len(parts) == 6 and parts[:4] == ["", "v2", "emergency", "servers"]
-            and parts[4].isdigit() and parts[5] == "units"):
+    if (
+        len(parts) == 6
+        and parts[:4] == ["", "v2", "emergency", "servers"]
+        and parts[4].isdigit()
+        and parts[5] == "units"
+    ):
         return "get_units", "GET", [int(parts[4])]
     return None
 

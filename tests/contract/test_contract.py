@@ -131,8 +131,12 @@ def same_shape(ours: Any, theirs: Any, where: str = "$") -> list[str]:
 @pytest.fixture
 async def standin() -> AsyncIterator[CadStandIn]:
     async with CadStandIn(api_key=KEY) as server:
-        note = {"time": "2026-04-08T21:30:00Z", "label": "Sonoran CAD", "type": "text",
-                "content": "Caller is hiding."}
+        note = {
+            "time": "2026-04-08T21:30:00Z",
+            "label": "Sonoran CAD",
+            "type": "text",
+            "content": "Caller is hiding.",
+        }
         server.add_call(1, 501, {"source": "integration"}, notes=[note], idents=[12, 18])
         server.add_call(1, 480, {"source": "integration"}, notes=[note], idents=[12, 18])
         server.close_call(1, 480)

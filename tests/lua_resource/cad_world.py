@@ -29,8 +29,9 @@ promise, so every scenario runs with ours before sonorancad's and after."""
 class CadWorld:
     """The stand-in CAD, sonorancad and our resource in one world, on one virtual clock."""
 
-    def __init__(self, cad: CadStandIn, world: World, sonorancad: RealSonoranCad,
-                 ours: FakeServer) -> None:
+    def __init__(
+        self, cad: CadStandIn, world: World, sonorancad: RealSonoranCad, ours: FakeServer
+    ) -> None:
         self.cad, self.world, self.sonorancad, self.ours = cad, world, sonorancad, ours
         self._seen = 0
         self.players: dict[int, tuple[float, float, float]] = {}
@@ -54,8 +55,9 @@ class CadWorld:
 
     # -- the CAD -------------------------------------------------------------------------------
 
-    def unit(self, ident_id: int, player_id: int, community_user: str | None = None
-             ) -> dict[str, Any]:
+    def unit(
+        self, ident_id: int, player_id: int, community_user: str | None = None
+    ) -> dict[str, Any]:
         """A unit whose apiIds hold the player's license, as sonorancad matches them; with
         `community_user`, a unit known only by that community user id, which sonorancad
         matches through the player's CAD link (`link`)."""
@@ -63,8 +65,13 @@ class CadWorld:
         ids: dict[str, Any] = (
             {"communityUserId": community_user} if community_user else {"apiIds": [license_id]}
         )
-        return {"id": ident_id, "accId": f"acc-{ident_id}", "status": 1, "isPanic": False,
-                "data": {"unitNum": f"1-{ident_id}", "name": f"Unit {ident_id}", **ids}}
+        return {
+            "id": ident_id,
+            "accId": f"acc-{ident_id}",
+            "status": 1,
+            "isPanic": False,
+            "data": {"unitNum": f"1-{ident_id}", "name": f"Unit {ident_id}", **ids},
+        }
 
     def link(self, player_id: int, community_user: str) -> None:
         """The player linked their game identity to this CAD account (the link check says so)."""
@@ -107,8 +114,14 @@ class CadWorld:
     def call_911(self, call_id: int, caller: int, meta: dict[str, Any] | None = None) -> None:
         """EVENT_911: a 911 call made by player `caller` (sonorancad's own metaData keys)."""
         meta = {"callerPlayerId": str(caller), "uuid": f"u-{call_id}", **(meta or {})}
-        call = {"callId": call_id, "isEmergency": True, "caller": f"player {caller}",
-                "location": "Mission Row", "description": "911", "metaData": meta}
+        call = {
+            "callId": call_id,
+            "isEmergency": True,
+            "caller": f"player {caller}",
+            "location": "Mission Row",
+            "description": "911",
+            "metaData": meta,
+        }
         self.sonorancad.push("EVENT_911", {"call": call})
 
     def remove_911(self, *call_ids: int) -> None:
@@ -124,8 +137,11 @@ class CadWorld:
 
     def tracks(self) -> list[tuple[str, int, str | None]]:
         """(type, call_id, subject) of track/untrack/call_closed frames since the last look."""
-        return [(m["type"], m["call_id"], m.get("subject")) for m in self.sent()
-                if m["type"] in ("track", "untrack", "call_closed")]
+        return [
+            (m["type"], m["call_id"], m.get("subject"))
+            for m in self.sent()
+            if m["type"] in ("track", "untrack", "call_closed")
+        ]
 
     def tracked(self) -> list[int]:
         (calls,) = self.ours.export("GetTrackedCalls")
@@ -141,8 +157,13 @@ class CadWorld:
         self.retired_errors += old.errors
         place = [r.resource for r in self.world.resources]
         self.world.remove(old.resource)
-        new = FakeServer(old.convars, old.resource, kvp=old.kvp(), runtime=self.world.lua,
-                         resource_dir=old.resource_dir)
+        new = FakeServer(
+            old.convars,
+            old.resource,
+            kvp=old.kvp(),
+            runtime=self.world.lua,
+            resource_dir=old.resource_dir,
+        )
         for player_id in self.players:
             pos = self.players[player_id]
             new.add_player(player_id, pos)
@@ -174,7 +195,7 @@ def _pascal_list(cad: CadStandIn) -> None:
         renamed = {key[:1].upper() + key[1:]: value for key, value in body.items()}
         return Answer(200, json.dumps(renamed).encode())
 
-    cad._list_calls = listed  # type: ignore[method-assign]
+    cad._list_calls = listed  # type: ignore[method-assign]  # scripts the stand-in's list for this world
 
 
 @asynccontextmanager

@@ -27,7 +27,7 @@ def node_flags() -> list[str]:
     """Node 22 has a global WebSocket; Node 20 (this machine) needs the flag."""
     assert NODE is not None
     version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True).stdout
-    major = int(re.match(r"v(\d+)", version.strip()).group(1))  # type: ignore[union-attr]
+    major = int(re.match(r"v(\d+)", version.strip()).group(1))  # type: ignore[union-attr]  # node always prints a version starting with v
     return [] if major >= 22 else ["--experimental-websocket"]
 
 
@@ -41,7 +41,7 @@ def transport_settings(convars: dict[str, Any]) -> dict[str, Any]:
     settings = stock_require(lua)("shared.settings")
     values = {name: str(value) for name, value in convars.items()}
     read, _warnings = settings.read(lambda name, default: values.get(name, default))
-    return json.loads(encode_like_fivem(read.transport))  # type: ignore[no-any-return]
+    return json.loads(encode_like_fivem(read.transport))  # type: ignore[no-any-return]  # json.loads gives Any
 
 
 class NodeTransport:
@@ -73,7 +73,7 @@ class NodeTransport:
         if random is not None:
             env["HARNESS_RANDOM"] = repr(random)
         proc = await asyncio.create_subprocess_exec(
-            NODE,  # type: ignore[arg-type]
+            NODE,  # type: ignore[arg-type]  # NODE is checked for None by the skip above
             *node_flags(),
             str(HARNESS),
             str(TRANSPORT),

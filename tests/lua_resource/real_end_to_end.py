@@ -50,8 +50,11 @@ NEAR_M = 25.0
 
 
 def postal_grid() -> list[dict[str, Any]]:
-    return [{"x": -1000.0 + 250 * i, "y": -1000.0 + 250 * j, "code": f"{100 + i}{j}"}
-            for i in range(9) for j in range(9)]
+    return [
+        {"x": -1000.0 + 250 * i, "y": -1000.0 + 250 * j, "code": f"{100 + i}{j}"}
+        for i in range(9)
+        for j in range(9)
+    ]
 
 
 class Run:
@@ -118,8 +121,11 @@ class Run:
             return False
 
     def patches(self, call_id: int, since: float) -> list[Any]:
-        return [r for r in self.game.cad.requests if r.route == "update_call"
-                and r.path.endswith(f"/{call_id}") and r.t >= since]
+        return [
+            r
+            for r in self.game.cad.requests
+            if r.route == "update_call" and r.path.endswith(f"/{call_id}") and r.t >= since
+        ]
 
     async def drive(self, player: int, to: tuple[float, float], seconds: float) -> None:
         """The player drives in a straight line to `to` over `seconds`."""
@@ -142,15 +148,16 @@ async def scenarios(run: Run) -> dict[str, Any]:
     game.edit_call(501, primary=7, trackPrimary=True)
     start = run.now
     mover = asyncio.create_task(run.drive(3, (600.0, 300.0), 20))
-    figures["tick_to_first_push_near_unit_s"] = await run.until(
-        lambda: run.pin_near(501, 3), 20)
+    figures["tick_to_first_push_near_unit_s"] = await run.until(lambda: run.pin_near(501, 3), 20)
     await mover
-    postal_writes = [r for r in run.patches(501, start) if isinstance(r.body, dict)
-                     and "postal" in r.body]
+    postal_writes = [
+        r for r in run.patches(501, start) if isinstance(r.body, dict) and "postal" in r.body
+    ]
     figures["postal_writes_by_daemon_on_cad_track_primary"] = len(postal_writes)
     game.edit_call(501, primary=8)
     figures["switch_to_first_push_near_new_unit_s"] = await run.until(
-        lambda: run.pin_near(501, 12), 20)
+        lambda: run.pin_near(501, 12), 20
+    )
     game.edit_call(501, trackPrimary=False)
     off = run.now
     await run.drive(12, (-300.0, -200.0), 15)
@@ -173,8 +180,9 @@ async def scenarios(run: Run) -> dict[str, Any]:
     game.close_by_api(505)
     closed = run.now
     await asyncio.gather(run.drive(12, (700.0, -600.0), 90), run.drive(3, (0.0, 0.0), 90))
-    figures["pushes_on_bulk_closed_calls"] = sum(len(run.patches(c, closed + 1.0))
-                                                 for c in (503, 504))
+    figures["pushes_on_bulk_closed_calls"] = sum(
+        len(run.patches(c, closed + 1.0)) for c in (503, 504)
+    )
     figures["pushes_on_api_closed_call"] = len(run.patches(505, closed + 1.0))
 
     # A dispatcher's edit the resource cannot relay as it is (an empty list in metaData).
@@ -183,8 +191,11 @@ async def scenarios(run: Run) -> dict[str, Any]:
     game.edit_call(506, meta={"postal": "9002", "uuid": "u-506", "tags": [], "note": "edited"})
     edited = run.now
     await run.drive(3, (-300.0, 300.0), 60)
-    reverted = [r for r in run.patches(506, edited + 0.5) if isinstance(r.body, dict)
-                and r.body.get("metaData", {}).get("note") != "edited"]
+    reverted = [
+        r
+        for r in run.patches(506, edited + 0.5)
+        if isinstance(r.body, dict) and r.body.get("metaData", {}).get("note") != "edited"
+    ]
     figures["edits_reverted"] = len(reverted)
 
     # A 911 call that follows its caller (player 12).
@@ -193,11 +204,13 @@ async def scenarios(run: Run) -> dict[str, Any]:
     called = run.now
     mover = asyncio.create_task(run.drive(12, (0.0, -900.0), 20))
     figures["911_call_to_its_first_push_s"] = await run.until(
-        lambda: bool(run.patches(600, called)), 20)
+        lambda: bool(run.patches(600, called)), 20
+    )
     await mover
     waited = await run.until(lambda: run.pin_near(600, 12, "emergency"), 60)
     figures["911_call_near_caller_after_a_20_s_drive_s"] = (
-        None if waited is None else round(run.now - called, 1))
+        None if waited is None else round(run.now - called, 1)
+    )
 
     # Our resource restarted while a track primary follow runs.
     game.edit_call(502, primary=8, trackPrimary=True)
@@ -211,28 +224,42 @@ async def scenarios(run: Run) -> dict[str, Any]:
     await run.drive(12, (400.0, -400.0), 10)
     waited = await run.until(lambda: run.pin_near(502, 12), 60)
     figures["restart_to_pin_near_unit_after_a_10_s_drive_s"] = (
-        None if waited is None else round(run.now - restarted, 1))
+        None if waited is None else round(run.now - restarted, 1)
+    )
     figures["postal_writes_after_restart_on_cad_track_primary"] = len(
-        [r for r in run.patches(502, restarted) if isinstance(r.body, dict) and "postal" in r.body])
+        [r for r in run.patches(502, restarted) if isinstance(r.body, dict) and "postal" in r.body]
+    )
 
     # The shared GET budget over the whole run.
-    sonorancad_gets = [url for (resource, method, url, _) in game.world.http_log
-                       if resource == "sonorancad" and method == "GET"
-                       and url.split("?")[0].endswith("/calls")]
+    sonorancad_gets = [
+        url
+        for (resource, method, url, _) in game.world.http_log
+        if resource == "sonorancad" and method == "GET" and url.split("?")[0].endswith("/calls")
+    ]
     all_gets = [r for r in game.cad.requests if r.route == "get_calls"]
     figures["minutes"] = round(run.now / 60, 1)
     figures["gets_by_sonorancad"] = len(sonorancad_gets)
     figures["gets_by_daemon"] = len(all_gets) - len(sonorancad_gets)
     figures["get_429s"] = sum(1 for r in all_gets if r.status == 429)
-    figures["update_429s"] = sum(1 for r in game.cad.requests
-                                 if r.route == "update_call" and r.status == 429)
+    figures["update_429s"] = sum(
+        1 for r in game.cad.requests if r.route == "update_call" and r.status == 429
+    )
     return figures
 
 
 async def connect_game(daemon: Daemon) -> ClientConnection:
     ws = await connect(f"ws://127.0.0.1:{daemon.port}", max_size=2**20)
-    await ws.send(json.dumps({"type": "hello", "protocol": 1, "token": TOKEN, "server_id": SERVER,
-                              "resource_version": "test"}))
+    await ws.send(
+        json.dumps(
+            {
+                "type": "hello",
+                "protocol": 1,
+                "token": TOKEN,
+                "server_id": SERVER,
+                "resource_version": "test",
+            }
+        )
+    )
     welcome = json.loads(await ws.recv())
     assert welcome["type"] == "welcome", welcome
     return ws
@@ -297,14 +324,21 @@ def main() -> None:
     commit = sys.argv[1] if len(sys.argv) > 1 else "df67318"
     with tempfile.TemporaryDirectory() as folder:
         old = Path(folder) / "lua_resource"
-        archive = subprocess.run(["git", "archive", commit, "lua_resource"], check=True,
-                                 capture_output=True, cwd=RESOURCE_DIR.parent).stdout
+        archive = subprocess.run(
+            ["git", "archive", commit, "lua_resource"],
+            check=True,
+            capture_output=True,
+            cwd=RESOURCE_DIR.parent,
+        ).stdout
         subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
         for order in ("ours_first", "sonorancad_first"):
             for label, folder_of in ((f"before ({commit})", old), ("after", RESOURCE_DIR)):
                 figures, errors = asyncio.run(run(order, folder_of))
-                print(json.dumps({"order": order, "code": label, **figures,
-                                  "lua_errors": len(errors)}))
+                print(
+                    json.dumps(
+                        {"order": order, "code": label, **figures, "lua_errors": len(errors)}
+                    )
+                )
 
 
 if __name__ == "__main__":

@@ -59,11 +59,27 @@ SKIP_REASON = (
 )
 
 NO_OPS = (
-    "RegisterNetEvent", "RegisterServerEvent", "TriggerClientEvent", "TriggerLatentClientEvent",
-    "ExecuteCommand", "SetConvar", "SetConvarReplicated", "SetConvarServerInfo",
-    "StopResource", "StartResource", "SaveResourceFile", "IsPrincipalAceAllowed",
-    "IsPlayerAceAllowed", "CancelEvent", "GetConsoleBuffer", "SetHttpHandler",
-    "SetGameType", "SetMapName", "DropPlayer", "RegisterNUICallback", "PrintStructuredTrace",
+    "RegisterNetEvent",
+    "RegisterServerEvent",
+    "TriggerClientEvent",
+    "TriggerLatentClientEvent",
+    "ExecuteCommand",
+    "SetConvar",
+    "SetConvarReplicated",
+    "SetConvarServerInfo",
+    "StopResource",
+    "StartResource",
+    "SaveResourceFile",
+    "IsPrincipalAceAllowed",
+    "IsPlayerAceAllowed",
+    "CancelEvent",
+    "GetConsoleBuffer",
+    "SetHttpHandler",
+    "SetGameType",
+    "SetMapName",
+    "DropPlayer",
+    "RegisterNUICallback",
+    "PrintStructuredTrace",
 )
 
 API_KEY = "standin-key"
@@ -183,7 +199,8 @@ class RealSonoranCad:
         scripts: list[str] = []
         all_files = sorted(
             str(p.relative_to(self.folder)).replace(os.sep, "/")
-            for p in self.folder.rglob("*") if p.is_file()
+            for p in self.folder.rglob("*")
+            if p.is_file()
         ) + sorted(k for k in self.files if k.endswith(".lua"))
         for pattern in patterns:
             if pattern.endswith(".js"):

@@ -66,7 +66,7 @@ def plain(decisions: Any) -> list[dict[str, Any]]:
 
     def value(v: Any) -> Any:
         if lua54.lua_type(v) == "table":
-            return {k: value(v[k]) for k in v.keys()}
+            return {k: value(v[k]) for k in v.keys()}  # noqa: SIM118 (lupa's table.keys(), not a dict's)
         return v
 
     return [value(d) for d in lua_list(decisions)]

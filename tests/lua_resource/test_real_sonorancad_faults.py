@@ -141,8 +141,9 @@ async def test_the_unit_poll_forgets_no_wrong_player(order: str) -> None:
 
 @pytest.mark.parametrize("order", ORDERS)
 async def test_a_911_call_follows_its_caller_as_a_911_call(order: str) -> None:
-    async with cad_world(order, players=PLAYERS, units={7: 3, 8: 12},
-                         sonoran_bridge_follow_caller_seconds=60) as game:
+    async with cad_world(
+        order, players=PLAYERS, units={7: 3, 8: 12}, sonoran_bridge_follow_caller_seconds=60
+    ) as game:
         game.new_call(501, dict(META))
         await game.advance(1_000)
         game.ours.link_up()

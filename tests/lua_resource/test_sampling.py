@@ -17,14 +17,30 @@ def test_tracked_subjects_are_sent_each_period_they_move(linked: FakeServer) -> 
     linked.sent()
     linked.advance(PERIOD)
     assert linked.positions() == [
-        {"subject": "player:12", "x": 100.0, "y": 200.0, "z": 30.0, "heading": 90.0, "speed": 0.0,
-         "vx": 0.0, "vy": 0.0}
+        {
+            "subject": "player:12",
+            "x": 100.0,
+            "y": 200.0,
+            "z": 30.0,
+            "heading": 90.0,
+            "speed": 0.0,
+            "vx": 0.0,
+            "vy": 0.0,
+        }
     ]
     linked.move_player(12, (103.0, 204.0, 30.0), heading=181.26, vx=3.0, vy=4.0, vz=0.0)
     linked.advance(PERIOD)
     assert linked.positions() == [
-        {"subject": "player:12", "x": 103.0, "y": 204.0, "z": 30.0, "heading": 181.3, "speed": 5.0,
-         "vx": 3.0, "vy": 4.0}
+        {
+            "subject": "player:12",
+            "x": 103.0,
+            "y": 204.0,
+            "z": 30.0,
+            "heading": 181.3,
+            "speed": 5.0,
+            "vx": 3.0,
+            "vy": 4.0,
+        }
     ]
 
 
@@ -47,7 +63,10 @@ def test_a_steady_mover_is_sent_by_the_heartbeat_alone(linked: FakeServer) -> No
     sent = drive(linked, 95, (100.0, 200.0), (20.0, 0.0))
     # The start, then one every 30 s: the daemon's prediction stays within min_move.
     assert [(p["x"], p["vx"]) for p in sent] == [
-        (120.0, 20.0), (720.0, 20.0), (1320.0, 20.0), (1920.0, 20.0)
+        (120.0, 20.0),
+        (720.0, 20.0),
+        (1320.0, 20.0),
+        (1920.0, 20.0),
     ]
 
 

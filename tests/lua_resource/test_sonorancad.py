@@ -139,8 +139,16 @@ def test_a_unit_follows_the_player_who_plays_it(cad: FakeServer) -> None:
     assert cad.export("TrackCall", 501, "unit:7") == (True, "unit:7")
     cad.advance(1000)
     assert cad.positions() == [
-        {"subject": "unit:7", "x": 1.0, "y": 1.0, "z": 1.0, "heading": 90.0, "speed": 0.0,
-         "vx": 0.0, "vy": 0.0}
+        {
+            "subject": "unit:7",
+            "x": 1.0,
+            "y": 1.0,
+            "z": 1.0,
+            "heading": 90.0,
+            "speed": 0.0,
+            "vx": 0.0,
+            "vy": 0.0,
+        }
     ]
     # Resolved at sample time: the unit is now played by player 12.
     cad.fake.cad.units[1].data.apiIds[1] = f"{12:040x}"

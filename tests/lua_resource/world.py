@@ -198,8 +198,14 @@ class World:
                         for j in range(1, len(item.headers) + 1)
                     }
                     work.append(
-                        (resource, int(item.id), str(item.url), str(item.method),
-                         str(item.body or ""), headers)
+                        (
+                            resource,
+                            int(item.id),
+                            str(item.url),
+                            str(item.method),
+                            str(item.body or ""),
+                            headers,
+                        )
                     )
             if not work:
                 return

@@ -46,7 +46,7 @@ async def updates_at(
         standin = cad.standin
         if quota_reset is not None:
             standin.send_quota_headers = True
-            standin.quota_reset = quota_reset  # type: ignore[assignment]
+            standin.quota_reset = quota_reset  # type: ignore[assignment]  # the stand-in's reset accepts a float in this test
         config = Config(budget=BudgetConfig(state_file=""), tracking=TrackingConfig(min_move=1.0))
         planner = planner_from(config)
         loop = PushLoop(

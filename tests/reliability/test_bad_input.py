@@ -187,8 +187,9 @@ async def test_a_client_that_stops_reading_is_dropped_without_touching_others(
     other = await running.game(server_id=1)
     busy = asyncio.create_task(chatty(other))
     deaf = await connect(running.url, ping_interval=None)
-    await deaf.send(json.dumps({"type": "hello", "protocol": 1, "token": running.token,
-                                "server_id": 2}))
+    await deaf.send(
+        json.dumps({"type": "hello", "protocol": 1, "token": running.token, "server_id": 2})
+    )
     assert json.loads(await deaf.recv())["type"] == "welcome"
     deaf.transport.pause_reading()  # still sending, never reading again: pings go unanswered
 

@@ -160,7 +160,7 @@ async def _run_beside(
             loop.stop()
         return await step()
 
-    loop.step = counted_step  # type: ignore[method-assign]
+    loop.step = counted_step  # type: ignore[method-assign]  # a test double counts or scripts the method in place
     share = planner.update_budget
     time.every(WINDOW, lambda: run.shares.append(share.share), until=neighbour_until)
     end = neighbour_until + 20 * WINDOW

@@ -146,9 +146,17 @@ async def test_an_offered_file_past_the_size_cap_is_not_read(
 
 @pytest.mark.parametrize(
     "offered",
-    ["/dev/zero", "/etc/passwd", "\\\\\\\\attacker.example\\\\share\\\\postals.json",
-     "//attacker.example/share/postals.json", "relative/postals.json", "{folder}/../outside.json",
-     "{folder}/link-to-zero.json", "{folder}/link-out.json", "{folder}"],
+    [
+        "/dev/zero",
+        "/etc/passwd",
+        "\\\\\\\\attacker.example\\\\share\\\\postals.json",
+        "//attacker.example/share/postals.json",
+        "relative/postals.json",
+        "{folder}/../outside.json",
+        "{folder}/link-to-zero.json",
+        "{folder}/link-out.json",
+        "{folder}",
+    ],
 )
 async def test_an_offer_outside_the_folder_or_not_a_regular_file_is_never_opened(
     tmp_path: Path, offered: str

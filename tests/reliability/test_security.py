@@ -111,7 +111,7 @@ async def test_browser_connections_are_refused_before_any_hello(
     daemon: Running, origin: str
 ) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(daemon.url, origin=origin):  # type: ignore[arg-type]
+        async with connect(daemon.url, origin=origin):  # type: ignore[arg-type]  # websockets types origin as its Origin NewType of str
             pass
     assert refused.value.response.status_code == 403
     assert not daemon.bridge.listener.links
@@ -124,7 +124,7 @@ async def test_an_allowed_origin_may_connect(make_daemon: MakeDaemon) -> None:
         return config
 
     running = await make_daemon(configure=allowing)
-    async with connect(running.url, origin="https://panel.example") as ws:  # type: ignore[arg-type]
+    async with connect(running.url, origin="https://panel.example") as ws:  # type: ignore[arg-type]  # websockets types origin as its Origin NewType of str
         await ws.send(hello(TOKEN))
         assert json.loads(await ws.recv())["type"] == "welcome"
 

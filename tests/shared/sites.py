@@ -139,11 +139,8 @@ def arrivals(standin: CadStandIn, route: str = "update_call") -> list[float]:
     return [r.t for r in standin.requests if r.route == route]
 
 
-
 async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
     """Poll until `condition()` holds."""
     async with asyncio.timeout(within):
         while not condition():
             await asyncio.sleep(0.02)
-
-

@@ -31,12 +31,12 @@ async def write(engine: Engine, redis: list[Any], sql: tuple[str, tuple[Any, ...
     """Put a bad entry in the engine's store: a Redis command, or a MariaDB statement."""
     client = getattr(engine, "_client", None)
     if client is not None:
-        keys = engine._keys(ROUTE)  # type: ignore[attr-defined]
+        keys = engine._keys(ROUTE)  # type: ignore[attr-defined]  # the engine's private key layout is what this test corrupts
         await client.execute_command(*[keys[1] if a == "STATE" else keys[0] if a == "LOG" else a
                                        for a in redis])  # fmt: skip
     else:
         space = engine._keyspace  # type: ignore[attr-defined]  # hex: safe to quote
-        await engine._run(sql[0].replace("KS", f"'{space}'"), sql[1])  # type: ignore[attr-defined]
+        await engine._run(sql[0].replace("KS", f"'{space}'"), sql[1])  # type: ignore[attr-defined]  # the engine's private query runner writes the bad entry
 
 
 async def reserve(engine: Engine, terms: Terms = TERMS, **demand: float) -> Reservation | Wait:
@@ -133,7 +133,7 @@ async def test_the_gate_caps_any_wait_an_engine_asks_for_and_logs_it_once() -> N
     )
     terms = {UPDATE: terms_for(10, 60.0, 1.0, 10.0, 1.0)}
     engine = Answering(Wait(YEARS, "paused", "e1", ("paused_until: too far ahead",)))
-    gate = planner_gate(planner, engine, terms, clock=lambda: now)  # type: ignore[arg-type]
+    gate = planner_gate(planner, engine, terms, clock=lambda: now)  # type: ignore[arg-type]  # a scripted engine that answers one Wait, not a full Engine
     with capture_logs() as logged:
         for _ in range(3):
             assert not await gate.admit(Push((1, 501), {}, 0.0, 0.0, 0.0, 50.0), now)

@@ -141,7 +141,7 @@ async def test_the_password_never_reaches_logs_errors_or_status_of_a_running_dae
         f'[budget]\nstate_file = ""\nshared_url = "redis://:{secret}@127.0.0.1:1/0"\n',
         require_secrets=False,
     )
-    daemon = build_daemon(config, cad=Cad())  # type: ignore[arg-type]
+    daemon = build_daemon(config, cad=Cad())  # type: ignore[arg-type]  # a duck-typed CAD client, as the test needs no HTTP
     assert daemon.gate is not None
     with capture_logs() as logged:
         await daemon.start()

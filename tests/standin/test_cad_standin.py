@@ -40,8 +40,9 @@ async def http(standin: CadStandIn) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def patch(http: httpx.AsyncClient, body: Any = None, path: str = PATCH_501,
-                **kwargs: Any) -> httpx.Response:
+async def patch(
+    http: httpx.AsyncClient, body: Any = None, path: str = PATCH_501, **kwargs: Any
+) -> httpx.Response:
     content = json.dumps({"metaData": {"x": "1"}} if body is None else body).encode()
     return await http.patch(path, content=content, **kwargs)
 
@@ -100,14 +101,22 @@ async def test_external_spend_counts_in_the_window(
 
 
 async def test_limits_and_window_are_configurable(clock: VirtualTime) -> None:
-    async with CadStandIn(api_key=KEY, clock=clock, window=10.0, limits={"update_call": 2},
-                          ) as standin, httpx.AsyncClient(base_url=standin.url) as http:
+    async with (
+        CadStandIn(
+            api_key=KEY,
+            clock=clock,
+            window=10.0,
+            limits={"update_call": 2},
+        ) as standin,
+        httpx.AsyncClient(base_url=standin.url) as http,
+    ):
         standin.add_call(1, 501)
         headers = {"Authorization": f"Bearer {KEY}"}
         statuses = [(await patch(http, headers=headers)).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]
-        assert all([(await http.get(CALLS, headers=headers)).status_code == 200
-                    for _ in range(20)])  # no limit configured for get_calls
+        assert all(
+            [(await http.get(CALLS, headers=headers)).status_code == 200 for _ in range(20)]
+        )  # no limit configured for get_calls
         clock.now += 10.001
         assert (await patch(http, headers=headers)).status_code == 200
 
@@ -198,8 +207,10 @@ async def test_bad_body_is_400_naming_the_problem(
 
 
 async def test_unknown_server_is_404(http: httpx.AsyncClient) -> None:
-    for answer in [await patch(http, path="/v2/emergency/servers/9/dispatch-calls/501"),
-                   await http.get("/v2/emergency/servers/9/calls")]:
+    for answer in [
+        await patch(http, path="/v2/emergency/servers/9/dispatch-calls/501"),
+        await http.get("/v2/emergency/servers/9/calls"),
+    ]:
         assert answer.status_code == 404
         assert answer.headers["content-type"] == "application/problem+json"
         assert "Server 9" in answer.json()["detail"]
@@ -212,9 +223,7 @@ async def test_unknown_route_404_and_wrong_method_405(http: httpx.AsyncClient) -
     assert wrong.status_code == 405 and wrong.headers["allow"] == "PATCH"
 
 
-@pytest.mark.parametrize(
-    "authorization", [None, "Bearer wrong", f"Basic {KEY}", f"Bearer {KEY}x"]
-)
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {KEY}", f"Bearer {KEY}x"])
 async def test_auth(standin: CadStandIn, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     async with httpx.AsyncClient(base_url=standin.url, headers=headers) as http:
@@ -337,8 +346,12 @@ async def raw_exchange(standin: CadStandIn, data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"\x00\xff\xfe garbage\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
-     b"PATCH /x HTTP/1.1\r\nContent-Length: nope\r\n\r\n", b"GET /" + b"a" * 100_000],
+    [
+        b"\x00\xff\xfe garbage\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"PATCH /x HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+        b"GET /" + b"a" * 100_000,
+    ],
 )
 async def test_garbage_gets_an_error_and_the_server_lives_on(
     standin: CadStandIn, http: httpx.AsyncClient, garbage: bytes
@@ -349,8 +362,10 @@ async def test_garbage_gets_an_error_and_the_server_lives_on(
 
 
 async def test_body_over_1_mib_is_413(standin: CadStandIn) -> None:
-    head = (f"PATCH {PATCH_501} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
-            f"Content-Length: {2 * 1024 * 1024}\r\n\r\n").encode()
+    head = (
+        f"PATCH {PATCH_501} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Length: {2 * 1024 * 1024}\r\n\r\n"
+    ).encode()
     reply = await raw_exchange(standin, head + b"{" * (1024 * 1024 + 10))
     assert reply.startswith(b"HTTP/1.1 413")
 
@@ -365,8 +380,13 @@ async def test_keep_alive_serves_several_requests_on_one_connection(
             writer.write(request)
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2.0)
             assert head.startswith(b"HTTP/1.1 200")
-            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")))
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
             await reader.readexactly(length)
     finally:
         writer.close()

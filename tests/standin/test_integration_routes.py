@@ -16,9 +16,10 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture
 async def client() -> AsyncIterator[tuple[CadStandIn, httpx.AsyncClient]]:
-    async with CadStandIn(api_key=KEY) as standin, httpx.AsyncClient(
-        base_url=standin.url, headers=AUTH
-    ) as http:
+    async with (
+        CadStandIn(api_key=KEY) as standin,
+        httpx.AsyncClient(base_url=standin.url, headers=AUTH) as http,
+    ):
         yield standin, http
 
 
@@ -69,8 +70,10 @@ async def test_they_need_the_key_and_count_on_no_limited_route(
     assert standin.rate_limited == 0
 
 
-@pytest.mark.parametrize("path", ["/v2/general/servers/x/heartbeat", "/v2/general/links",
-                                  "/v2/emergency/servers/1/units/7"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v2/general/servers/x/heartbeat", "/v2/general/links", "/v2/emergency/servers/1/units/7"],
+)
 async def test_near_misses_are_404(client: tuple[CadStandIn, httpx.AsyncClient], path: str) -> None:
     _, http = client
     assert (await http.post(path, json={})).status_code == 404
