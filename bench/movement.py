@@ -13,6 +13,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from bridge.standin import routes
 from bridge.standin.routes import GRID_BOX, Position, ground
 
 
@@ -150,7 +151,7 @@ class _Script:
         return self.pieces[i].at(t)
 
 
-class Scripted:
+class Scripted(routes.Scripted):
     """`count` subjects moving in `style`, deterministic for a seed (a `bench.sim.MovingFleet`)."""
 
     def __init__(self, count: int, style: Style, *, seed: int) -> None:
@@ -158,18 +159,6 @@ class Scripted:
         self._scripts = [
             _Script(random.Random(f"scripted:{seed}:{i}"), style) for i in range(1, count + 1)
         ]
-
-    def positions(self, t: float) -> list[Position]:
-        """Every subject's (subject, x, y, z) at time t >= 0 seconds."""
-        found = []
-        for subject, script in zip(self.subjects, self._scripts, strict=True):
-            x, y, _ = script.at(t)
-            found.append((subject, x, y, ground(x, y)))
-        return found
-
-    def speeds(self, t: float) -> list[tuple[str, float]]:
-        """Every subject's speed over the ground (m/s) at time t."""
-        return [(s, sc.at(t)[2]) for s, sc in zip(self.subjects, self._scripts, strict=True)]
 
 
 class Still:

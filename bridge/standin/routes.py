@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 Position = tuple[str, float, float, float]
 """(subject, x, y, z) in game metres."""
@@ -196,7 +198,34 @@ class _Driver:
         return self.legs[i].at(t)
 
 
-class Fleet:
+class Script(Protocol):
+    """One subject's movement: where it is and how fast it goes at time t."""
+
+    def at(self, t: float) -> tuple[float, float, float]:
+        """(x, y, speed over the ground in m/s) at time t >= 0 seconds."""
+        ...
+
+
+class Scripted:
+    """Subjects each moved by a `Script`: where they are and how fast they go at any time."""
+
+    subjects: list[str]
+    _scripts: Sequence[Script]
+
+    def positions(self, t: float) -> list[Position]:
+        """Every subject's (subject, x, y, z) at time t >= 0 seconds."""
+        found = []
+        for subject, script in zip(self.subjects, self._scripts, strict=True):
+            x, y, _ = script.at(t)
+            found.append((subject, x, y, ground(x, y)))
+        return found
+
+    def speeds(self, t: float) -> list[tuple[str, float]]:
+        """Every subject's speed over the ground (m/s) at time t."""
+        return [(s, sc.at(t)[2]) for s, sc in zip(self.subjects, self._scripts, strict=True)]
+
+
+class Fleet(Scripted):
     """Subjects that drive and park on a street grid inside the GTA V map box.
 
     Deterministic for a seed: positions are a pure function of (seed, t), whatever order
@@ -223,19 +252,7 @@ class Fleet:
             raise ValueError(f"speed must be (low, high) with 0 < low <= high, got {speed}")
         self.seed = seed
         self.subjects = [f"player:{i}" for i in range(1, count + 1)]
-        self._drivers = [
+        self._scripts = [
             _Driver(random.Random(f"fleet:{seed}:{i}"), moving_share, speed)
             for i in range(1, count + 1)
         ]
-
-    def positions(self, t: float) -> list[Position]:
-        """Every subject's (subject, x, y, z) at time t >= 0 seconds."""
-        found = []
-        for subject, driver in zip(self.subjects, self._drivers, strict=True):
-            x, y, _ = driver.at(t)
-            found.append((subject, x, y, ground(x, y)))
-        return found
-
-    def speeds(self, t: float) -> list[tuple[str, float]]:
-        """Every subject's speed over the ground (m/s) at time t."""
-        return [(s, d.at(t)[2]) for s, d in zip(self.subjects, self._drivers, strict=True)]

@@ -228,3 +228,25 @@ class Link:
                 self.server.advance(tick_ms)
             # Real sleep: the emulated server ticks while the real Node process works in real time.
             await asyncio.sleep(0.02)
+
+
+DRIVE_END = {"x": "430.5", "y": "-982.1", "z": "31"}
+"""Where `drive_east_and_park` leaves player 12, as the CAD's metaData writes it."""
+
+
+async def drive_east_and_park(link: Link, standin: Any, server_id: int, call_id: int) -> Any:
+    """Drive player 12 east along a road, one sampling period at a time, then park; wait until
+    the call's metaData in the CAD stand-in shows where it parked, and return that metaData."""
+    for step in range(1, 9):
+        link.server.move_player(
+            12, (100.0 + 41.3125 * step, 200.0 - 147.7625 * step, 30.0 + step * 0.125)
+        )
+        link.server.advance(1000)
+        await link.delivered()
+
+    def arrived() -> bool:
+        meta = standin.call(server_id, call_id)["metaData"]
+        return all(meta.get(k) == v for k, v in DRIVE_END.items())
+
+    await link.run_until(arrived, tick_ms=1000, timeout=10)
+    return standin.call(server_id, call_id)["metaData"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from .conftest import requires_node
 from .fivem import FakeServer
-from .node_transport import Link, NodeTransport
+from .node_transport import DRIVE_END, Link, NodeTransport, drive_east_and_park
 
 pytestmark = requires_node
 
@@ -76,23 +76,9 @@ async def test_trackcall_then_the_player_drives_and_the_call_follows(
         lambda: (501, "following", None) in server.events("sonoran_bridge:callState")
     )
 
-    # Player 12 drives east along a road, one sampling period at a time, then parks.
-    for step in range(1, 9):
-        server.move_player(
-            12, (100.0 + 41.3125 * step, 200.0 - 147.7625 * step, 30.0 + step * 0.125)
-        )
-        server.advance(1000)
-        await link.delivered()
-    final = {"x": "430.5", "y": "-982.1", "z": "31"}
-
-    def arrived() -> bool:
-        meta = daemon.standin.call(daemon.server_id, 501)["metaData"]
-        return all(meta.get(k) == v for k, v in final.items())
-
-    await link.run_until(arrived, tick_ms=1000, timeout=10)
-    stored = daemon.standin.call(daemon.server_id, 501)["metaData"]
+    stored = await drive_east_and_park(link, daemon.standin, daemon.server_id, 501)
     assert {k: stored[k] for k in KEYS} == KEYS  # keys the bridge does not own, intact
-    assert {k: stored[k] for k in final} == final
+    assert {k: stored[k] for k in DRIVE_END} == DRIVE_END
     assert any(args[:2] == (501, "pushed") for args in server.events("sonoran_bridge:callState"))
 
     # The CAD closes the call: the resource says so, the daemon stops following it.

@@ -17,7 +17,7 @@ from bridge.standin.cad import CadStandIn
 
 from .conftest import requires_node
 from .fivem import FakeServer
-from .node_transport import Link, NodeTransport
+from .node_transport import Link, NodeTransport, drive_east_and_park
 
 pytestmark = [requires_node, requires_openssl]
 
@@ -84,20 +84,7 @@ async def test_a_call_follows_its_player_over_wss(
     await link.run_until(
         lambda: (601, "following", None) in server.events("sonoran_bridge:callState")
     )
-    for step in range(1, 9):
-        server.move_player(
-            12, (100.0 + 41.3125 * step, 200.0 - 147.7625 * step, 30.0 + step * 0.125)
-        )
-        server.advance(1000)
-        await link.delivered()
-    final = {"x": "430.5", "y": "-982.1", "z": "31"}
-
-    def arrived() -> bool:
-        meta = daemon.standin.call(daemon.server_id, 601)["metaData"]
-        return all(meta.get(k) == v for k, v in final.items())
-
-    await link.run_until(arrived, tick_ms=1000, timeout=10)
-    stored = daemon.standin.call(daemon.server_id, 601)["metaData"]
+    stored = await drive_east_and_park(link, daemon.standin, daemon.server_id, 601)
     assert {k: stored[k] for k in KEYS} == KEYS
     assert any(args[:2] == (601, "pushed") for args in server.events("sonoran_bridge:callState"))
     # The link was TLS: the daemon's side of it says so.
