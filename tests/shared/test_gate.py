@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
+from bench.kit import VirtualTime
 from bridge.budget import Budget
 from bridge.build import planner_gate
 from bridge.outcomes import RateLimited, Transient, Updated
@@ -19,14 +20,6 @@ from .memory_engine import MemoryBudget
 WINDOW = 60.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def new_planner() -> Planner:
     return Planner(
         policy=PacedAccumulator(1.0, 180.0),
@@ -36,7 +29,7 @@ def new_planner() -> Planner:
 
 
 def make(
-    clock: Clock,
+    clock: VirtualTime,
     shared: MemoryBudget,
     member: str,
     max_hosts: int = 0,
@@ -60,7 +53,7 @@ OK = Updated({}, {})
 
 
 async def test_an_unreachable_engine_sends_nothing_and_says_so_once() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     gate = make(clock, shared, "a")
     shared.down = True
@@ -69,7 +62,7 @@ async def test_an_unreachable_engine_sends_nothing_and_says_so_once() -> None:
             assert not await gate.admit(push(), clock())
             # The local budget is blocked until the gate may ask again: the loop sleeps.
             assert gate.budgets[UPDATE].next_slot(clock()) > clock()
-            clock.t = gate.budgets[UPDATE].next_slot(clock())
+            clock.now = gate.budgets[UPDATE].next_slot(clock())
         assert [e["event"] for e in logged if "unreachable" in e["event"]] == [
             "shared budget unreachable: sending nothing until it answers; positions keep coalescing"
         ]
@@ -81,24 +74,24 @@ async def test_an_unreachable_engine_sends_nothing_and_says_so_once() -> None:
 
 
 async def test_the_local_share_waits_a_window_plus_the_hold_then_keeps_to_its_part() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     gate = make(clock, shared, "a", max_hosts=2)
     terms = gate.terms[UPDATE]
     assert await gate.admit(push(), clock())
     await gate.settle(push(), OK)  # (a different Push object: settles nothing)
     shared.down = True
-    clock.t += terms.window + terms.hold - 1.0
+    clock.now += terms.window + terms.hold - 1.0
     assert not await gate.admit(push(), clock())
-    clock.t += 1.0
+    clock.now += 1.0
     sent = 0
     for _ in range(40):  # half a minute of asking, every half second
         action = push()
         if await gate.admit(action, clock()):
             sent += 1
-            clock.t += 0.1
+            clock.now += 0.1
             await gate.settle(action, OK)
-        clock.t += 0.5
+        clock.now += 0.5
     assert sent == 5  # 10 // 2 hosts, in one window
     assert gate.status()["state"] == "local share"
     # Back: what was sent alone is handed to the engine, which counts it.
@@ -106,11 +99,12 @@ async def test_the_local_share_waits_a_window_plus_the_hold_then_keeps_to_its_pa
     other = shared.engine("b")
     assert await other.used(UPDATE, terms) == 0
     await gate.admit(push(), clock())
-    assert await other.used(UPDATE, terms) >= 5
+    used = await other.used(UPDATE, terms)
+    assert used is not None and used >= 5
 
 
 async def test_a_429_pauses_every_daemon_on_the_key() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     first, second = make(clock, shared, "a"), make(clock, shared, "b")
     action = push()
@@ -124,7 +118,7 @@ async def test_a_429_pauses_every_daemon_on_the_key() -> None:
 
 
 async def test_a_request_that_never_left_gives_its_slot_back_and_others_confirm() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     gate = make(clock, shared, "a")
     terms = gate.terms[GET]
@@ -132,7 +126,7 @@ async def test_a_request_that_never_left_gives_its_slot_back_and_others_confirm(
     assert await gate.admit(never, clock())
     assert await gate.admit(sent, clock())
     assert await gate.engine.used(GET, terms) == 2
-    clock.t += 0.5
+    clock.now += 0.5
     await gate.settle(never, Transient("refused", reached_server=False))
     await gate.settle(sent, Transient("timeout", reached_server=True))
     assert await gate.engine.used(GET, terms) == 1
@@ -141,7 +135,7 @@ async def test_a_request_that_never_left_gives_its_slot_back_and_others_confirm(
 
 
 async def test_a_refused_slot_leaves_the_pacing_as_it_was() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     planner = new_planner()
     first, second = make(clock, shared, "a"), make(clock, shared, "b", planner=planner)
@@ -155,7 +149,7 @@ async def test_a_refused_slot_leaves_the_pacing_as_it_was() -> None:
 
 
 async def test_slots_are_held_until_settled_and_a_reservation_is_one_each() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     gate = make(clock, shared, "a")
     actions = [Fetch(i) for i in range(6)]
@@ -165,12 +159,12 @@ async def test_slots_are_held_until_settled_and_a_reservation_is_one_each() -> N
 
 
 async def test_an_engine_that_forgot_its_window_pauses_everyone_for_a_window_and_the_hold() -> None:
-    clock = Clock()
+    clock = VirtualTime(1_000.0)
     shared = MemoryBudget(clock)
     first, second = make(clock, shared, "a"), make(clock, shared, "b")
     for gate in (first, second):
         assert await gate.admit(push(), clock())
-        clock.t += 6.0
+        clock.now += 6.0
     shared.forget()  # restarted between requests: its counts are gone
     with capture_logs() as logged:
         assert not await first.admit(push(), clock())
@@ -181,5 +175,5 @@ async def test_an_engine_that_forgot_its_window_pauses_everyone_for_a_window_and
     answer = await shared.engine("c").reserve(UPDATE, terms)
     assert isinstance(answer, Wait) and answer.reason == "paused"
     assert answer.seconds == pytest.approx(terms.window + terms.hold)
-    clock.t += terms.window + terms.hold
+    clock.now += terms.window + terms.hold
     assert await first.admit(push(), clock())
