@@ -21,7 +21,7 @@ LOOKAHEAD = 1.0
 """Seconds ahead a change of velocity is judged by."""
 
 
-class Moving(Protocol):
+class Kinematic(Protocol):
     """A position and a velocity over the ground (metres, metres per second)."""
 
     @property
@@ -60,13 +60,13 @@ def moving(vx: float, vy: float) -> bool:
     return math.sqrt(vx * vx + vy * vy) >= STOPPED
 
 
-def predict(track: Moving, dt: float) -> tuple[float, float]:
+def predict(track: Kinematic, dt: float) -> tuple[float, float]:
     """Where the track puts its subject `dt` seconds after it was sent."""
     s = min(max(dt, 0.0), HORIZON)
     return track.x + track.vx * s, track.y + track.vy * s
 
 
-def off_track(track: Moving, dt: float, x: float, y: float, vx: float, vy: float) -> float:
+def off_track(track: Kinematic, dt: float, x: float, y: float, vx: float, vy: float) -> float:
     """Metres between the prediction and a subject at (x, y) moving at (vx, vy).
 
     Now or `LOOKAHEAD` seconds on, whichever is more: a stop, a start or a turn shows at once.
@@ -79,7 +79,7 @@ def off_track(track: Moving, dt: float, x: float, y: float, vx: float, vy: float
 
 
 def holds(
-    track: Moving, dt: float, x: float, y: float, vx: float, vy: float, min_move: float
+    track: Kinematic, dt: float, x: float, y: float, vx: float, vy: float, min_move: float
 ) -> bool:
     """Whether the track still holds: within `min_move`, and moving if and only if it is."""
     if moving(vx, vy) != moving(track.vx, track.vy):
