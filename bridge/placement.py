@@ -66,7 +66,8 @@ class Placement:
 def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
     """How far ahead to project a steady mover: a share of its expected wait, capped, and no
     further than the subject's habit of turning lets it be expected to go on straight
-    (`habits.persistence` over the wait, once its fixes have shown a few straight runs).
+    (`habits.persistence` over the wait, of the straight run it is expected to have left, once
+    its fixes have shown a few).
 
     Zero for a slow, turning or silent subject: projecting it would overshoot.
     """
@@ -85,7 +86,7 @@ def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
     if quiet > motion.HORIZON:
         return 0.0  # past the heartbeat: the link, not the subject, went quiet
     ahead = min(knobs.lead_cap, chosen.wait * knobs.lead_share)
-    run = fix.habit.run
+    run = fix.habit.straight_ahead(*motion.predict(fix, quiet))
     if run is not None:
         # A subject that turns often is expected not far along its heading over the hold.
         ahead = min(ahead, habits.persistence(run, fix.speed, chosen.wait))

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from bridge import freshness, placement
+from bridge import freshness, habits, placement
 from bridge import meta as metadata
 from bridge.budget import Backoff, Budget
 from bridge.outcomes import (
@@ -357,6 +357,7 @@ class Planner:
             # Stale time counts from the last moment the call was drawn right, or its push.
             pushed = self._pushed_at(call)
             stale = now - max(right_at, pushed)
+            acc = habits.ranked(acc, error, fix.habit, fix.speed, now)
             found.append(Candidate(call, fix, error, now - pushed, acc, stale))
         waits = self._waits(found, now)
         return [replace(c, wait=wait) for c, wait in zip(found, waits, strict=True)]

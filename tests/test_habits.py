@@ -8,8 +8,9 @@ import math
 import pytest
 
 from bridge import habits, placement
-from bridge.planner import Settings
-from bridge.scheduler import Candidate
+from bridge.budget import Budget
+from bridge.planner import Planner, Settings
+from bridge.scheduler import Candidate, PacedAccumulator
 from bridge.tracker import Call, Fix, Tracker
 
 KNOBS = Settings(lead=True, lead_share=0.35, lead_cap=15.0)
@@ -108,3 +109,91 @@ def test_a_subject_that_turns_every_few_seconds_is_led_less_than_a_car_on_long_r
     assert led == pytest.approx(habits.persistence(40.0, 5.0, 60.0)) and led < 7.0
     at = placement.place(chosen(runner, 60.0), 100.0, KNOBS, None)
     assert (at.x, at.y) == pytest.approx((5.0 * led, 0.0))
+
+
+def test_the_straight_run_left_is_what_the_runs_that_went_further_went_on() -> None:
+    habit = habits.Habit()
+    for run in (40.0, 40.0, 120.0):
+        habit.runs.append(run)
+    habit.start = (0.0, 0.0)
+    assert habit.straight_ahead(0.0, 0.0) == pytest.approx(200.0 / 3)
+    # 50 m gone: only the 120 m run went further, by 70 m more.
+    assert habit.straight_ahead(50.0, 0.0) == pytest.approx(70.0)
+    # Further than any: as far as the mean run again.
+    assert habit.straight_ahead(500.0, 0.0) == pytest.approx(200.0 / 3)
+
+
+def stop_and_go(habit: habits.Habit, stands: list[float]) -> float:
+    """Drive east, stand each of `stands` seconds, drive on; the time the last stand began."""
+    t = x = 0.0
+    for stand in stands:
+        for _ in range(5):
+            habit.note(Fix(x, 0.0, 0.0, t, vx=10.0, reported=True))
+            x, t = x + 10.0, t + 1.0
+        habit.note(Fix(x, 0.0, 0.0, t, reported=True))  # stops
+        t += stand
+    habit.note(Fix(x, 0.0, 0.0, t, vx=10.0, reported=True))  # sets off after the last
+    return t
+
+
+def test_stands_are_timed_from_the_stop_to_setting_off_and_what_is_left_of_one_follows() -> None:
+    habit = habits.Habit()
+    stop_and_go(habit, [10.0, 300.0, 20.0])
+    assert list(habit.stands) == [10.0, 300.0, 20.0]
+    assert habit.stand_left(1000.0) is None  # on the move
+    habit.note(Fix(2000.0, 0.0, 0.0, 1000.0, reported=True))  # stops again at 1000 s
+    assert habit.stand_left(1000.0) == pytest.approx(110.0)  # (10 + 300 + 20) / 3
+    # 15 s in, the 10 s stand is ruled out: a 5 s or a 285 s one is left.
+    assert habit.stand_left(1015.0) == pytest.approx(145.0)
+    # Longer than every one remembered: as long again as it has stood.
+    assert habit.stand_left(1400.0) == pytest.approx(400.0)
+
+
+def test_a_standing_call_is_ranked_by_what_a_push_saves_over_the_rest_of_its_stand() -> None:
+    parks, pauses = habits.Habit(), habits.Habit()
+    at = stop_and_go(parks, [300.0, 240.0]) + 1.0
+    stop_and_go(pauses, [5.0, 5.0])
+    parks.note(Fix(0.0, 0.0, 0.0, at, reported=True))
+    pauses.note(Fix(0.0, 0.0, 0.0, at, reported=True))
+    # 100 m off, stood 3 s: a parker is expected to stand 267 s more, a pauser 2 s more.
+    now = at + 3.0
+    assert habits.ranked(500.0, 100.0, parks, 0.0, now) == pytest.approx(100.0 * 267.0)
+    assert habits.ranked(500.0, 100.0, pauses, 0.0, now) == 500.0
+    # On the move, or before the habit is learned: the error area as it was.
+    assert habits.ranked(500.0, 100.0, parks, 10.0, now) == 500.0
+    assert habits.ranked(500.0, 100.0, habits.Habit(), 0.0, now) == 500.0
+
+
+def test_the_planner_ranks_a_parking_subject_s_call_by_its_habit_of_standing() -> None:
+    planner = Planner(
+        policy=PacedAccumulator(10.0, 180.0), update_budget=Budget(10, 60.0), get_budget=None
+    )
+    tracker = planner.tracker
+    meta = {"x": "0", "y": "0", "z": "0"}
+    parker = tracker.track(1, 1, "parker", 0.0, meta=dict(meta))
+    driver = tracker.track(1, 2, "driver", 0.0, meta=dict(meta))
+    # The parker drove and parked twice, for 300 s and 240 s.
+    t = x = 0.0
+    for stand in (300.0, 240.0):
+        for _ in range(5):
+            tracker.observe(1, "parker", x, 0.0, 0.0, t, vx=10.0, vy=0.0)
+            x, t = x + 10.0, t + 1.0
+        tracker.observe(1, "parker", x, 0.0, 0.0, t, vx=0.0, vy=0.0)
+        t += stand
+    # Both pushed at t; the parker drives 200 m and parks, the driver drives on faster.
+    tracker.drawn_moved(parker, x, 0.0, t)
+    tracker.drawn_moved(driver, 0.0, 5_000.0, t)
+    for second in range(21):
+        tracker.observe(1, "parker", x + 10.0 * second, 0.0, 0.0, t + second, vx=10.0, vy=0.0)
+        tracker.observe(1, "driver", 12.0 * second, 5_000.0, 0.0, t + second, vx=12.0, vy=0.0)
+    tracker.observe(1, "parker", x + 200.0, 0.0, 0.0, t + 20.0, vx=0.0, vy=0.0)
+    now = t + 22.0
+    tracker.observe(1, "driver", 12.0 * 22, 5_000.0, 0.0, now, vx=12.0, vy=0.0)
+    area = tracker.accrued(parker, now)[0]
+    found = {c.call.subject: c for c in planner.candidates(now)}
+    # 200 m off, expected to stand (298 + 238) / 2 s more: far above its error area since the
+    # push, and above the driver's, which is larger than the parker's area.
+    assert found["parker"].acc == pytest.approx(200.0 * 268.0)
+    assert found["driver"].acc == pytest.approx(tracker.accrued(driver, now)[0])
+    assert found["driver"].acc > area
+    assert planner.policy.choose(list(found.values()), now) is found["parker"]
