@@ -13,11 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import bridge
+from bench.kit import build_daemon
 from bench.rig import SERVER_ID, Outcome, Pace, Rig
-from bridge.app import Daemon
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep
 from bridge.outcomes import CallList, Meta, Updated
 from bridge.planner import Fetch
@@ -118,7 +117,7 @@ async def run_cad_fault(fault: CadFault, pace: Pace, seed: int = 11) -> Outcome:
         for call_id in rig.closed:
             if rig.feeder.states.get(call_id) != "gone":
                 outcome.notes.append(f"call {call_id} closed in the CAD but not reported gone")
-            if rig.daemon.tracker.get(SERVER_ID, call_id) is not None:
+            if rig.daemon.planner.call(SERVER_ID, call_id) is not None:
                 outcome.notes.append(f"call {call_id} closed in the CAD is still followed")
         return outcome
 
@@ -162,24 +161,13 @@ class Churn:
     """Memory the daemon's code allocated and still held, from a tenth of the run to its end."""
 
 
-class _AnsweringCad:
-    """A CAD that accepts every request at once: the churn measures the daemon's own state."""
-
-    last_quota = None
-
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> Any:
-        raise AssertionError("the churn drives the daemon's driver directly")
-
-    async def get_calls(self, server_id: int) -> Any:
-        raise AssertionError("the churn drives the daemon's driver directly")
-
-
 def churn(rounds: int = 20_000, live: int = 20) -> Churn:
     """Track a new call every round and drop the oldest, with subjects nobody follows passing by,
     pushes and fetches answered, a sync now and then; measure what state and memory remain."""
     clock = [0.0]
     config = Pace().config("http://127.0.0.1:9")
-    daemon = Daemon(config, cad=_AnsweringCad(), clock=lambda: clock[0])
+    # No request leaves: the churn drives the daemon's driver directly.
+    daemon = build_daemon(config, clock=lambda: clock[0])
     planner = daemon.planner
     driver = Driver(planner)
     meta = {"postal": "1"}
@@ -201,13 +189,15 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
                 daemon.on_message(1 + (gone - 1) % 3, message)
             if i % 1000 == 999:
                 kept = [TrackSpec(call_id=c.call_id, subject=c.subject)
-                        for c in daemon.tracker.calls_of(server)]
+                        for c in planner.calls_of(server)]
                 daemon.on_message(server, Sync(tracks=kept))
             action = driver.step(clock[0])
             if not isinstance(action, Sleep):
                 driver.begin(action, clock[0])
                 if isinstance(action, Fetch):
-                    listed = {c.call_id: meta for c in daemon.tracker.calls_of(action.server_id)}
+                    listed: dict[int, Meta | None] = {
+                        c.call_id: meta for c in planner.calls_of(action.server_id)
+                    }
                     driver.complete(
                         ListAnswer(action, CallList(calls=listed), None, clock[0], clock[0])
                     )
@@ -221,6 +211,6 @@ def churn(rounds: int = 20_000, live: int = 20) -> Churn:
         growth = sum(stat.size_diff for stat in diff) / 1024
     finally:
         tracemalloc.stop()
-    tracker = daemon.tracker
-    return Churn(rounds, len(tracker.calls), len(tracker.fixes), len(tracker._followers),
-                 len(planner._fetched_at) + len(planner._fetch_started), growth)
+    held = planner.held()
+    marks = held["read_marks"]
+    return Churn(rounds, held["calls"], held["fixes"], held["followers"], marks, growth)

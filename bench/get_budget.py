@@ -19,6 +19,7 @@ periodic read for closes. "after" is the daemon as it is.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -27,9 +28,17 @@ import httpx
 from bench.loopback import FIRST_CALL, SERVER_ID, loopback, moving
 from bridge.budget import Budget
 from bridge.cad import CadClient
-from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult, Transient, Updated
+from bridge.outcomes import (
+    Answered,
+    CallList,
+    GetResult,
+    Gone,
+    Meta,
+    PatchResult,
+    Transient,
+    Updated,
+)
 from bridge.planner import Planner
-from bridge.routes import RouteHealth
 
 MINUTES = 10.0
 CLOSED_AT = 300.0
@@ -45,15 +54,16 @@ class CamelCaseOnly(CadClient):
 
     async def update_call(
         self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
-    ) -> PatchResult:
+    ) -> Answered[PatchResult]:
         """The update, its answer read as before."""
-        result = await super().update_call(server_id, call_id, meta, postal)
+        answered = await super().update_call(server_id, call_id, meta, postal)
+        result, quota = answered.result, answered.quota
         if isinstance(result, Gone) and "status 2" in result.detail:
             stored = self.last_answer
-            return Updated(call=stored, meta=stored.get("metaData"))
+            return Answered(Updated(call=stored, meta=stored.get("metaData")), quota)
         if isinstance(result, Gone):
-            return Gone(result.detail, "call", result.trace)
-        return result
+            return Answered(Gone(result.detail, "call", result.trace), quota)
+        return answered
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response | Transient:
         response = await super()._send(method, path, **kwargs)
@@ -61,8 +71,11 @@ class CamelCaseOnly(CadClient):
             self.last_answer = response.json()
         return response
 
-    async def get_calls(self, server_id: int) -> GetResult:
+    async def get_calls(self, server_id: int) -> Answered[GetResult]:
         """Read the list as before: a body without `activeCalls`/`emergencyCalls` failed."""
+        return Answered(await self._read_list(server_id))
+
+    async def _read_list(self, server_id: int) -> GetResult:
         response = await self._send("GET", f"/v2/emergency/servers/{server_id}/calls",
                                     params={"closedLimit": "0", "closedOffset": "0",
                                             "type": "100"})  # fmt: skip
@@ -72,7 +85,8 @@ class CamelCaseOnly(CadClient):
         if not isinstance(body, dict):
             return body
         if "activeCalls" not in body and "emergencyCalls" not in body:
-            return Transient(f"HTTP {response.status_code}: body has no call lists", True)
+            status = response.status_code
+            return Transient(f"HTTP {status}: body has no call lists", True, status=status)
         calls: dict[int, Any] = {}
         for key in ("activeCalls", "emergencyCalls"):
             for item in body.get(key) or []:
@@ -80,23 +94,14 @@ class CamelCaseOnly(CadClient):
         return CallList(calls=calls)
 
 
-class OneBackoff(Planner):
-    """One failure back-off for both routes, as before: an update that went through started a
-    failing read's back-off again from a second."""
-
-    def _health(self, budget: Budget) -> RouteHealth:
-        route = super()._health(budget)
-        route.fault_backoff = super()._health(self.update_budget).fault_backoff
-        return route
-
-
 def before(planner: Planner) -> Planner:
-    """The planner as it read before: GET budget 5, no close checks, one back-off."""
-    fields = {f: getattr(planner, f) for f in planner.__dataclass_fields__
-              if planner.__dataclass_fields__[f].init}  # fmt: skip
-    fields["get_budget"] = Budget(5, 60.0, 1.0)
-    old = OneBackoff(**fields)
+    """The planner as it read before: GET budget 5, no close checks, and one failure back-off
+    for both routes (an update that went through started a failing read's back-off again from
+    a second)."""
+    old = replace(planner, get_budget=Budget(5, 60.0, 1.0))
     old.configure(replace(old.settings, close_check=0.0))
+    health = old.health
+    health.route("get_calls").fault_backoff = health.route("update_call").fault_backoff
     return old
 
 
@@ -145,7 +150,7 @@ async def run(label: Literal["before", "after"], closed_patch: Literal[404, 200]
 
         rig.clock.every(POLL_EVERY, poll, start=POLL_FIRST, until=MINUTES * 60.0)
         for call_id in closed:
-            rig.clock.at(CLOSED_AT, lambda c=call_id: rig.standin.close_call(SERVER_ID, c))
+            rig.clock.at(CLOSED_AT, functools.partial(rig.standin.close_call, SERVER_ID, call_id))
         await rig.run(MINUTES * 60.0)
         reads = rig.requests("get_calls")
         own = [r for r in rig.standin.requests if r.status == 429 and r.fault is None]
@@ -167,9 +172,11 @@ async def main() -> None:
     """Print each run's figures."""
     print(f"{'run':<7} {'closed PATCH':>12} {'reads/min':>9} {'own 429s':>8} "
           f"{'sonorancad 429s':>15} {'PATCHes on closed':>17}  told gone after (s)")
-    for label in ("before", "after"):
-        for closed_patch in (404, 200):
-            r = await run(label, closed_patch)  # type: ignore[arg-type]
+    labels: tuple[Literal["before", "after"], ...] = ("before", "after")
+    patches: tuple[Literal[404, 200], ...] = (404, 200)
+    for label in labels:
+        for closed_patch in patches:
+            r = await run(label, closed_patch)
             print(f"{r.label:<7} {r.closed_patch:>12} {r.reads_per_minute:>9} {r.own_429s:>8} "
                   f"{r.sonorancad_429s:>9} of {r.sonorancad_polls:<3} {r.patches_on_closed:>17}"
                   f"  {r.closed_told_after}")

@@ -26,27 +26,28 @@ TOKEN = "bench-token-0123456789"
 
 
 def _serve_daemon(ready: Any, stop: Any, subjects: int) -> None:
+    from bench.kit import Rigs
     from bridge import logs
-    from bridge.app import Daemon
     from bridge.config import CadConfig, Config, ListenConfig
     from bridge.standin.cad import CadStandIn
 
     logs.configure("warning", "json")
 
+    def configure(cad: CadStandIn) -> Config:
+        for call_id in range(1, subjects + 1):  # so every followed call stays followed
+            cad.add_call(1, call_id, {"postal": "100"})
+        return Config(
+            cad=CadConfig(api_url=cad.url, api_key="bench-key"),
+            listen=ListenConfig(port=0, token=TOKEN),
+        )
+
     async def main() -> None:
-        async with CadStandIn(api_key="bench-key") as cad:
-            for call_id in range(1, subjects + 1):  # so every followed call stays followed
-                cad.add_call(1, call_id, {"postal": "100"})
-            config = Config(
-                cad=CadConfig(api_url=cad.url, api_key="bench-key"),
-                listen=ListenConfig(port=0, token=TOKEN),
-            )
-            daemon = Daemon(config)
-            await daemon.start()
-            ready.put(daemon.port)
-            await asyncio.get_running_loop().run_in_executor(None, stop.wait)
-            ready.put(len(daemon.tracker))  # proof the positions went to followed calls
-            await daemon.stop()
+        rigs = Rigs()
+        daemon = (await rigs(api_key="bench-key", window=60.0, configure=configure)).bridge
+        ready.put(daemon.port)
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        ready.put(len(daemon.tracker))  # proof the positions went to followed calls
+        await rigs.stop_all()
 
     asyncio.run(main())
 

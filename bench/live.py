@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Callable, Coroutine
@@ -20,9 +21,8 @@ from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bench.rig import API_KEY, TOKEN, Pace, until
-from bridge.app import Daemon
-from bridge.standin.cad import CadStandIn
+from bench.kit import Rigs, until
+from bench.rig import API_KEY, TOKEN, Pace
 
 T = TypeVar("T")
 
@@ -49,15 +49,16 @@ class LiveDaemon:
         self._loop.close()
 
     async def _start(self) -> None:
-        self.standin = CadStandIn(api_key=API_KEY, window=self.pace.window)
-        await self.standin.start()
-        self.daemon = Daemon(self.pace.config(self.standin.url))
-        await self.daemon.start()
-        self.url = f"ws://127.0.0.1:{self.daemon.port}"
+        self.running = await Rigs()(
+            api_key=API_KEY,
+            window=self.pace.window,
+            configure=lambda standin: self.pace.config(standin.url),
+        )
+        self.standin, self.daemon = self.running.standin, self.running.bridge
+        self.url = self.running.url
 
     async def _stop(self) -> None:
-        await self.daemon.stop(grace=1.0)
-        await self.standin.stop()
+        await self.running.stop()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the daemon's loop and wait for its result."""
@@ -129,7 +130,7 @@ class Probe:
         mark = f"sentinel-{self._sent}"
         self.ws.send(frame)
         self.ws.send(json.dumps({"type": mark}))
-        errors = []
+        errors: list[str] = []
         while True:
             message = json.loads(self.ws.recv(timeout))
             if message.get("type") != "error":
@@ -143,7 +144,7 @@ def settle_bystander(live: LiveDaemon, probe: Probe, calls: tuple[int, ...]) -> 
     """Have `probe`'s game server follow `calls`, each pushed once, then left at rest."""
     meta = {"postal": "9002", "uuid": "u-1"}
     for call_id in calls:
-        live.call(lambda c=call_id: live.standin.add_call(probe.server_id, c, dict(meta)))
+        live.call(functools.partial(live.standin.add_call, probe.server_id, call_id, dict(meta)))
     tracks = [{"call_id": c, "subject": f"player:{c}", "meta": meta} for c in calls]
     probe.send({"type": "sync", "tracks": tracks})
     items = [{"subject": f"player:{c}", "x": 100.0 * c, "y": 5.0, "z": 1.0} for c in calls]

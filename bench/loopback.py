@@ -3,18 +3,16 @@ stand-in, the real planner and push loop, inputs on a timeline in production sec
 
 A run of twenty production minutes takes a second or two and is the same on every machine:
 the clock moves only when the push loop waits, and then straight to its next slot or input.
+The loop is the daemon's own (`PushLoop.run`, waiting on the virtual clock).
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from bench.kit import ClockedCad, VirtualTime
 from bridge.app import planner_from
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
@@ -31,62 +29,29 @@ SPEED = 8.0
 """Metres per second of every moving subject: more movement than 10 updates a minute draw."""
 
 
-class VirtualClock:
-    """A clock that only moves when told, and a timeline of inputs to run at their moments."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._timeline: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, when: float, action: Callable[[], None]) -> None:
-        """Run `action` when the clock reaches `when`."""
-        heapq.heappush(self._timeline, (when, next(self._order), action))
-
-    def every(
-        self, period: float, action: Callable[[], None], *, start: float, until: float
-    ) -> None:
-        """Run `action` every `period` seconds from `start` up to `until`."""
-        when = start
-        while when <= until:
-            self.at(when, action)
-            when += period
-
-    def next_input(self) -> float:
-        """When the next scheduled input falls due (inf: none)."""
-        return self._timeline[0][0] if self._timeline else math.inf
-
-    def run_due(self) -> bool:
-        """Run every input due by now; whether there was any."""
-        ran = False
-        while self._timeline and self._timeline[0][0] <= self.now:
-            _, _, action = heapq.heappop(self._timeline)
-            action()
-            ran = True
-        return ran
-
-
 @dataclass
 class Loopback:
     """The stand-in, the real client, planner and push loop, on one virtual clock."""
 
-    standin: CadStandIn
+    cad: ClockedCad
     planner: Planner
     loop: PushLoop
-    clock: VirtualClock
+    clock: VirtualTime
     events: list[tuple[float, Notice | Alert]] = field(default_factory=list)
+
+    @property
+    def standin(self) -> CadStandIn:
+        """The CAD stand-in the client asks."""
+        return self.cad.standin
 
     def track(self, call_id: int, subject: str, meta: Meta | None = None) -> None:
         """The resource asks to follow a call (with the metaData it relayed, if any)."""
-        self.planner.tracker.track(SERVER_ID, call_id, subject, self.clock.now, meta=meta)
+        self.planner.track(SERVER_ID, call_id, subject, self.clock.now, meta=meta)
         self.loop.wake()
 
     def observe(self, subject: str, x: float, y: float) -> None:
         """The resource reports where a subject is now."""
-        self.planner.tracker.observe(SERVER_ID, subject, x, y, 0.0, self.clock.now)
+        self.planner.observe(SERVER_ID, subject, x, y, 0.0, self.clock.now)
         self.loop.wake()
 
     def relay(self, call_id: int, meta: Meta) -> None:
@@ -106,15 +71,9 @@ class Loopback:
         return [r for r in self.standin.requests if r.route == route]
 
     async def run(self, until: float) -> None:
-        """Let the push loop work until `until`, inputs arriving at their moments."""
-        while self.clock.now < until:
-            self.clock.run_due()
-            delay = await self.loop.step()
-            if delay is None:
-                continue  # a request went: look again at once, as the loop does
-            # Nothing worth a slot: the loop waits for input or its next slot (1 s at most).
-            wait = delay if 0 < delay < 1.0 else 1.0
-            self.clock.now = min(self.clock.now + wait, self.clock.next_input(), until)
+        """Let the daemon's own push loop work until `until`, inputs arriving at their moments."""
+        self.clock.at(until, self.loop.stop)
+        await self.loop.run()
 
 
 Naive = Callable[[Planner], Planner]
@@ -126,11 +85,11 @@ async def loopback(
     close_check: float = 0.0,
     naive_planner: Naive | None = None,
     client: type[CadClient] = CadClient,
-) -> tuple[Loopback, Callable[[], Any]]:
+) -> tuple[Loopback, Callable[[], Awaitable[None]]]:
     """A started loopback rig with the production config (and a way to close it)."""
-    clock = VirtualClock()
-    standin = CadStandIn(api_key=API_KEY, clock=clock)
-    await standin.start()
+    clock = VirtualTime()
+    cad = ClockedCad(clock, client=client)
+    await cad.__aenter__()
     config = Config(
         budget=BudgetConfig(state_file=""),
         tracking=TrackingConfig(
@@ -140,21 +99,16 @@ async def loopback(
     planner = planner_from(config)
     if naive_planner is not None:
         planner = naive_planner(planner)
-    cad = client(standin.url, API_KEY, timeout=10.0)
     rig: Loopback
 
     def on_event(event: Notice | Alert) -> None:
         rig.events.append((clock.now, event))
 
-    async def wait(event: asyncio.Event, seconds: float) -> None:
-        raise AssertionError("Loopback.run drives the loop by step()")
-
-    loop = PushLoop(planner, cad, clock=clock, on_event=on_event, wait=wait)
-    rig = Loopback(standin, planner, loop, clock)
+    loop = PushLoop(planner, cad.client, clock=clock, on_event=on_event, wait=clock.wait)
+    rig = Loopback(cad, planner, loop, clock)
 
     async def close() -> None:
-        await cad.aclose()
-        await standin.stop()
+        await cad.__aexit__(None, None, None)
 
     return rig, close
 

@@ -25,10 +25,10 @@ import asyncio
 import itertools
 import logging
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import httpx
 import structlog
 
 if __package__ in (None, ""):  # run as a file: python bench/meta_faults.py
@@ -45,8 +45,9 @@ from bench.loopback import (
 )
 from bench.rig import given_meta
 from bridge.cad import CadClient
-from bridge.outcomes import CallList, GetResult, Gone, Meta, PatchResult
+from bridge.outcomes import Answered, CallList, GetResult, Gone, PatchResult
 from bridge.planner import Alert, Fetch, Notice, Planner, Push
+from bridge.protocol import Untrack
 from bridge.standin.cad import Fault
 
 # -- item 2: metaData missing from the list ---------------------------------------------------
@@ -55,11 +56,13 @@ from bridge.standin.cad import Fault
 class GuessingClient(CadClient):
     """The naive reading of the list: an item without `metaData` holds `{}`."""
 
-    async def get_calls(self, server_id: int) -> GetResult:
-        result = await super().get_calls(server_id)
+    async def get_calls(self, server_id: int) -> Answered[GetResult]:
+        answered = await super().get_calls(server_id)
+        result = answered.result
         if isinstance(result, CallList):
-            return CallList({k: {} if v is None else v for k, v in result.calls.items()})
-        return result
+            guessed = CallList({k: {} if v is None else v for k, v in result.calls.items()})
+            return Answered(guessed, answered.quota)
+        return answered
 
 
 @dataclass
@@ -116,16 +119,16 @@ class OneReading(Planner):
     """The naive reading of the list: one read without a call, or a 404 for it, ends it."""
 
     def finish_fetch(self, fetch: Fetch, result: GetResult, now: float) -> list[Notice | Alert]:
-        asked_at = self._fetch_started.get(fetch.server_id, now)
+        asked_at = self.reads.started.get(fetch.server_id, now)
         events = super().finish_fetch(fetch, result, now)
         if isinstance(result, CallList | Gone):
-            for call in self.tracker.calls_of(fetch.server_id):
+            for call in self.calls_of(fetch.server_id):
                 if call.since <= asked_at and (
                     isinstance(result, Gone) or call.call_id not in result.calls
                 ):
-                    self.tracker.untrack(call.server_id, call.call_id)
+                    self.receive(call.server_id, Untrack(call_id=call.call_id), now)
                     events.append(Notice(call.server_id, call.call_id, "gone", "one reading"))
-            self._paused_until.pop(fetch.server_id, None)
+            self.reads.paused_until.pop(fetch.server_id, None)
         return [e for e in events if not (isinstance(e, Notice) and e.state == "failed")]
 
 
@@ -301,25 +304,12 @@ async def edits_without_relay(
 # -- item 3: an edit relayed while a PATCH is in flight -------------------------------------
 
 
-class EditDuringPatch(CadClient):
-    """A client that lets a test act while a PATCH is in flight (after it began, before the
-    CAD takes it): `during(call_id)` runs then."""
-
-    during: Callable[[int], None] | None = None
-
-    async def update_call(
-        self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
-    ) -> PatchResult:
-        if self.during is not None:
-            self.during(call_id)
-        return await super().update_call(server_id, call_id, meta, postal)
-
-
 class AnswerLast(Planner):
     """The naive order of copies: the PATCH's answer replaces whatever came during it."""
 
     def finish_push(self, push: Push, result: PatchResult, now: float) -> list[Notice | Alert]:
-        call = self.tracker.calls.get(push.key)
+        server_id, kind, call_id = push.key
+        call = self.call(server_id, call_id, kind)
         if call is not None:
             call.relayed_in_flight = None
         return super().finish_push(push, result, now)
@@ -346,9 +336,7 @@ async def edit_during_patch(*, naive: bool, minutes: float = 3.0) -> InFlight:
     """Three moving calls whose metaData the resource relays (sonorancad beside it); while the
     third PATCH of the first is in flight, a dispatcher edits it in the CAD (the PATCH then
     overwrites the edit there) and the resource relays the edit."""
-    rig, close = await loopback(
-        client=EditDuringPatch, naive_planner=answer_last if naive else None
-    )
+    rig, close = await loopback(naive_planner=answer_last if naive else None)
     edited = FIRST_CALL
     try:
         subjects = []
@@ -360,18 +348,17 @@ async def edit_during_patch(*, naive: bool, minutes: float = 3.0) -> InFlight:
         moving(rig, subjects, until=60.0 * minutes)
         seen = itertools.count(1)
         marks: list[int] = []
-        client = rig.loop.cad
-        assert isinstance(client, EditDuringPatch)
-
-        def during(call_id: int) -> None:
-            if call_id != edited or next(seen) != 3:
+        def during(request: httpx.Request) -> None:
+            # The PATCH has begun and not yet reached the CAD.
+            call_id = int(request.url.path.rsplit("/", 1)[1])
+            if request.method != "PATCH" or call_id != edited or next(seen) != 3:
                 return
             meta = {**rig.standin.call(SERVER_ID, call_id)["metaData"], "note": "edited"}
             rig.standin.edit_meta(SERVER_ID, call_id, meta)
             rig.relay(call_id, meta)
             marks.append(len(rig.standin.requests))
 
-        client.during = during
+        rig.cad.on_send = during
         await rig.run(60.0 * minutes)
         path = f"/v2/emergency/servers/{SERVER_ID}/dispatch-calls/{edited}"
         later = [
@@ -413,14 +400,16 @@ async def report(minutes: float) -> list[str]:
 
     naive5, ours5 = await readings(naive=True), await readings(naive=False)
     lines.append("item 5, a call declared gone on one reading (4 moving calls per fault):")
-    for run in (naive5, ours5):
-        faults = ", ".join(f"{fault}: {n}" for fault, n in run.wrongly_ended.items())
+    for reading in (naive5, ours5):
+        faults = ", ".join(f"{fault}: {n}" for fault, n in reading.wrongly_ended.items())
         closed = (
-            f"{run.closed_reported_after:.0f} s" if run.closed_reported_after is not None
+            f"{reading.closed_reported_after:.0f} s"
+            if reading.closed_reported_after is not None
             else "never"
-        )  # fmt: skip
+        )
         lines.append(
-            f"  {run.label:40} wrongly ended: {faults}; a closed parked call told after {closed}"
+            f"  {reading.label:40} wrongly ended: {faults}; a closed parked call told after "
+            f"{closed}"
         )
     before, after = sum(naive5.wrongly_ended.values()), sum(ours5.wrongly_ended.values())
     lines.append(f"  before -> after: {before} -> {after} calls wrongly ended")
@@ -431,10 +420,11 @@ async def report(minutes: float) -> list[str]:
         f"item 4, edits without a relay (6 moving calls, one edited every 20 s, 503s and 429s, "
         f"{minutes:g} min):"
     )
-    for run in (off, on):
+    for edits in (off, on):
         lines.append(
-            f"  {run.label:40} reverted {run.reverted}/{run.edits} ({run.reverted_share:.0%}), "
-            f"{run.patches} PATCHes, {run.gets_per_minute:.1f} GETs/min"
+            f"  {edits.label:40} reverted {edits.reverted}/{edits.edits} "
+            f"({edits.reverted_share:.0%}), {edits.patches} PATCHes, "
+            f"{edits.gets_per_minute:.1f} GETs/min"
         )
     lines.append(
         f"  before -> after: {off.reverted_share:.0%} -> {on.reverted_share:.0%} reverted "

@@ -46,9 +46,8 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.kit import RawServer, free_port, gzip_bomb
+from bench.kit import RawServer, Rigs, free_port, gzip_bomb
 from bridge import logs
-from bridge.app import Daemon
 from bridge.cad import CadClient
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, PostalConfig
 from bridge.standin.cad import CadStandIn
@@ -103,32 +102,34 @@ async def postal_offer() -> Figures:
 
     threading.Thread(target=release, daemon=True).start()
     figures: Figures = []
-    async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url, **postal))
-        await daemon.start()
-        try:
-            port = daemon.listener.port
-            offerer, other = await _game(port, 1), await _game(port, 2)
-            await offerer.send(json.dumps({"type": "postal_file", "path": str(fifo)}))
-            await other.send(json.dumps({"type": "track", "call_id": 7, "subject": "p:1"}))
-            waited = await _until(other, lambda m: m.get("call_id") == 7, 30.0)
-            figures.append(("1. FIFO offered: another server waited for an answer",
-                            f"{waited:.2f} s"))  # fmt: skip
-            tracemalloc.start()
-            await offerer.send(json.dumps({"type": "postal_file", "path": str(sparse)}))
-            await other.send(json.dumps({"type": "track", "call_id": 8, "subject": "p:1"}))
-            await _until(other, lambda m: m.get("call_id") == 8, 30.0)
-            for task in list(getattr(daemon, "postal_reads", ())):
-                with contextlib.suppress(Exception):
-                    await task
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            figures.append(("1. sparse 256 MiB file offered: peak memory traced",
-                            f"{peak / 2**20:.1f} MiB"))  # fmt: skip
-            await offerer.close()
-            await other.close()
-        finally:
-            await daemon.stop(grace=1.0)
+    rigs = Rigs()
+    running = await rigs(
+        api_key=KEY, window=60.0, configure=lambda standin: _config(standin.url, **postal)
+    )
+    daemon = running.bridge
+    try:
+        port = daemon.listener.port
+        offerer, other = await _game(port, 1), await _game(port, 2)
+        await offerer.send(json.dumps({"type": "postal_file", "path": str(fifo)}))
+        await other.send(json.dumps({"type": "track", "call_id": 7, "subject": "p:1"}))
+        waited = await _until(other, lambda m: m.get("call_id") == 7, 30.0)
+        figures.append(("1. FIFO offered: another server waited for an answer",
+                        f"{waited:.2f} s"))  # fmt: skip
+        tracemalloc.start()
+        await offerer.send(json.dumps({"type": "postal_file", "path": str(sparse)}))
+        await other.send(json.dumps({"type": "track", "call_id": 8, "subject": "p:1"}))
+        await _until(other, lambda m: m.get("call_id") == 8, 30.0)
+        for task in list(getattr(daemon, "postal_reads", ())):
+            with contextlib.suppress(Exception):
+                await task
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        figures.append(("1. sparse 256 MiB file offered: peak memory traced",
+                        f"{peak / 2**20:.1f} MiB"))  # fmt: skip
+        await offerer.close()
+        await other.close()
+    finally:
+        await rigs.stop_all()
     return figures
 
 
@@ -267,6 +268,7 @@ async def connections() -> Figures:
 async def shared_engine() -> Figures:
     from bridge.budget import Budget
     from bridge.planner import Planner, Push
+    from bridge.protocol import DISPATCH
     from bridge.scheduler import PacedAccumulator
     from bridge.shared.engine import Reservation, Wait, keyspace, open_engine
     from bridge.shared.gate import UPDATE, SharedGate, terms_for
@@ -298,7 +300,7 @@ async def shared_engine() -> Figures:
             now = time.monotonic()
             gate = SharedGate(open_engine(parse(server.url), space, member="b"),
                               {UPDATE: terms}, planner, clock=time.monotonic)  # fmt: skip
-            push = Push((1, 501), {}, 0.0, 0.0, 0.0, 50.0)
+            push = Push((1, DISPATCH, 501), {}, 0.0, 0.0, 0.0, 50.0)
             admitted = await gate.admit(push, now)
             answer = await gate.engine.reserve(UPDATE, terms)
             resumes = planner.update_budget.next_slot(time.monotonic()) - time.monotonic()
@@ -330,7 +332,7 @@ async def cad_answer() -> Figures:
         CadClient(f"http://127.0.0.1:{raw.port}", KEY, timeout=30.0) as cad,
     ):
         tracemalloc.start()
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     return [(f"4. a {len(body) / 1024:.0f} KiB gzip answer (128 MiB of zeros): peak memory "
@@ -346,7 +348,7 @@ async def proxy() -> Figures:
             async with CadStandIn(api_key=KEY) as standin:
                 standin.add_call(1, 501, {"x": "1"})
                 async with CadClient(standin.url, KEY, timeout=5.0) as cad:
-                    result = await cad.update_call(1, 501, {"x": "2"})
+                    result = (await cad.update_call(1, 501, {"x": "2"})).result
         finally:
             for name in ("HTTP_PROXY", "http_proxy"):
                 os.environ.pop(name, None)
@@ -363,27 +365,27 @@ async def proxy() -> Figures:
 
 async def tracked_calls() -> Figures:
     meta = {f"k{i:03d}": "v" * 250 for i in range(200)}
-    async with CadStandIn(api_key=KEY) as standin:
-        daemon = Daemon(_config(standin.url))
-        await daemon.start()
-        try:
-            game = await _game(daemon.listener.port, 1)
-            tracemalloc.start()
-            start = time.monotonic()
-            for call_id in range(1, 3001):
-                await game.send(msgspec.json.encode({"type": "track", "call_id": call_id,
-                                                     "subject": f"p:{call_id}",
-                                                     "meta": meta}).decode())  # fmt: skip
-            await game.send(json.dumps({"type": "untrack", "call_id": 999_999}))
-            with contextlib.suppress(TimeoutError):
-                await _until(game, lambda m: False, 3.0)  # let the daemon read them all
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            held = len(daemon.tracker)
-            spent = time.monotonic() - start
-            await game.close()
-        finally:
-            await daemon.stop(grace=1.0)
+    rigs = Rigs()
+    running = await rigs(api_key=KEY, window=60.0, configure=lambda s: _config(s.url))
+    daemon = running.bridge
+    try:
+        game = await _game(daemon.listener.port, 1)
+        tracemalloc.start()
+        start = time.monotonic()
+        for call_id in range(1, 3001):
+            await game.send(msgspec.json.encode({"type": "track", "call_id": call_id,
+                                                 "subject": f"p:{call_id}",
+                                                 "meta": meta}).decode())  # fmt: skip
+        await game.send(json.dumps({"type": "untrack", "call_id": 999_999}))
+        with contextlib.suppress(TimeoutError):
+            await _until(game, lambda m: False, 3.0)  # let the daemon read them all
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        held = len(daemon.tracker)
+        spent = time.monotonic() - start
+        await game.close()
+    finally:
+        await rigs.stop_all()
     return [("6. 3 000 tracks with ~55 KiB of metaData each: calls held, peak memory traced",
              f"{held}, {peak / 2**20:.0f} MiB ({spent:.1f} s)")]  # fmt: skip
 

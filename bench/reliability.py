@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: python bench/reliability.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
 from websockets.exceptions import ConnectionClosed
 
 from bench.faults import cad_faults, churn, run_cad_faults
@@ -133,11 +134,12 @@ def bad_input(pace: Pace, examples: int) -> tuple[list[str], dict[str, float | i
     return rows, extra
 
 
-def probe_kind(live: LiveDaemon, prober: Probe, odd: Probe, strategy: object, examples: int,
+def probe_kind(live: LiveDaemon, prober: Probe, odd: Probe,
+               strategy: SearchStrategy[BadFrame], examples: int,
                counts: Counter[str]) -> None:
     @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(strategy)  # type: ignore[arg-type]
+    @given(strategy)
     def send(bad: BadFrame) -> None:
         before = live.state(1)
         probe = odd if bad.expect is None else prober

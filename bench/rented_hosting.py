@@ -42,13 +42,11 @@ if str(ROOT) not in sys.path:
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
-from tls_ca import TestCa  # noqa: E402
-
-from bench.kit import free_port  # noqa: E402
-from bench.rig import until  # noqa: E402
+from bench.kit import free_port, until  # noqa: E402
 from bridge.standin.cad import CadStandIn  # noqa: E402
 from tests.lua_resource.fivem import FakeServer  # noqa: E402
 from tests.lua_resource.node_transport import Link, NodeTransport  # noqa: E402
+from tests.tls_ca import TestCa  # noqa: E402
 
 API_KEY = "rented-hosting-api-key-0123456789"
 CALL_ID = 701
@@ -156,7 +154,7 @@ async def main(folder: Path) -> None:
         ws_port, status_port = free_port(), free_port()
         with steps.step("`sonoran-bridge init --public-name`"):
             printed = run(
-                *(cli, "init", "--config", config, "--server-id", "1", "--port", ws_port),
+                *(cli, "init", "--config", config, "--server-id", "1", "--port", str(ws_port)),
                 *("--public-name", "localhost", "--tls-dir", tls),
             )
         token = re.search(r'set sonoran_bridge_token "([^"]+)"', printed)

@@ -9,6 +9,7 @@ while a request hangs in the CAD and times the exit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -22,9 +23,10 @@ import msgspec
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
-from bench.kit import free_port
-from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig, until
+from bench.kit import free_port, until
+from bench.rig import API_KEY, SERVER_ID, TOKEN, Feeder, Pace, Rig
 from bridge.config import Config
+from bridge.outcomes import Meta
 from bridge.standin.cad import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,7 +221,9 @@ async def terminate_in_flight(
         if client_timeout is not None:
             config.cad.timeout_seconds = client_timeout
         daemon = DaemonProcess(config, Path(scratch))
-        tracks = {c: (rig.calls[c], rig.meta[c]) for c in rig.known}
+        tracks: dict[int, tuple[str, Meta | None]] = {
+            c: (rig.calls[c], rig.meta[c]) for c in rig.known
+        }
         rig.feeder = Feeder(f"ws://127.0.0.1:{daemon.port}", tracks, rig.fleet)
         loop = asyncio.get_running_loop()
         try:
@@ -354,10 +358,10 @@ async def expose_secrets(pace: Pace) -> Exposure:
                     exposure.saw("CAD 404: a call closed")
                 rig.standin.inject(fault, 1)
                 if path.startswith("CAD 401"):
-                    await until(lambda f=fault: _recovered(rig, f) is not None)
+                    await until(functools.partial(_has_recovered, rig, fault))
                     await asyncio.sleep(0.5)  # logged; the auth pause is not scaled here
                 else:  # a success after it resets the back-off before the next fault
-                    await until(lambda f=fault: bool(_recovered(rig, f)))
+                    await until(functools.partial(_succeeded_after, rig, fault))
                 exposure.saw(path)
             await rig.feeder.stop()
             exposure.text.extend(rig.feeder.errors)
@@ -390,6 +394,16 @@ def _recovered(rig: Rig, fault: Fault) -> bool | None:
     if fired is None:
         return None
     return any(r.status == 200 for r in requests[fired + 1 :])
+
+
+def _has_recovered(rig: Rig, fault: Fault) -> bool:
+    """Whether `fault` fired and the outcome after it is known."""
+    return _recovered(rig, fault) is not None
+
+
+def _succeeded_after(rig: Rig, fault: Fault) -> bool:
+    """Whether a request succeeded after `fault` fired."""
+    return bool(_recovered(rig, fault))
 
 
 def _write(workdir: Path, name: str, text: str) -> Path:

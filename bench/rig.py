@@ -16,13 +16,13 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from bench.kit import Rigs
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
@@ -36,15 +36,6 @@ TOKEN = "reliability-token-93be10c4a7"
 SERVER_ID = 1
 FIRST_CALL = 701
 MIN_MOVE = 1.0
-
-
-async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
-    """Wait until `condition()` holds (TimeoutError after `within` seconds)."""
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
 
 
 def given_meta(call_id: int) -> dict[str, str]:
@@ -279,16 +270,22 @@ class Rig:
         self._neighbour: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Rig:
-        await self.standin.start()
         if self.neighbour:  # already on the key, at its steady rate, when the daemon starts
             self.start_neighbour(self.neighbour)
             await self.windows(1.0)
         for call_id, meta in self.meta.items():
             self.standin.add_call(SERVER_ID, call_id, dict(meta))
-        self.daemon = Daemon(self.pace.config(self.standin.url))
-        self.pace.apply(self.daemon.planner)
-        self._count_looks(self.daemon.planner)
-        await self.daemon.start()
+
+        def prepare(daemon: Daemon) -> None:
+            self.pace.apply(daemon.planner)
+            self._count_looks(daemon.planner)
+
+        self.running = await Rigs()(
+            standin=self.standin,
+            configure=lambda standin: self.pace.config(standin.url),
+            prepare=prepare,
+        )
+        self.daemon = self.running.bridge
         tracks: dict[int, tuple[str, Meta | None]] = {
             c: (self.calls[c], self.meta[c] if c in self.known else None)
             for c in self.known + self.unknown
@@ -300,8 +297,7 @@ class Rig:
     async def __aexit__(self, *exc_info: object) -> None:
         self.stop_neighbour()
         await self.feeder.stop()
-        await self.daemon.stop(grace=1.0)
-        await self.standin.stop()
+        await self.running.stop()
 
     def _count_looks(self, planner: Planner) -> None:
         original = planner.next_action

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bridge.app import Daemon
+from bench.kit import build_daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, LogConfig, TrackingConfig
 from bridge.logs import configure
 from bridge.meta import drawn_at
@@ -145,7 +145,7 @@ async def run(name: str, windows: float, budgets: dict[int, BudgetConfig]) -> Re
     """Both game servers with their daemons for `windows` windows; measure the map."""
     async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
         games = {sid: Game(sid, fleet, standin) for sid, fleet in SERVERS.items()}
-        daemons = [Daemon(config_for(standin, sid, budgets[sid])) for sid in games]
+        daemons = [build_daemon(config_for(standin, sid, budgets[sid])) for sid in games]
         for daemon in daemons:
             await daemon.start()
         sockets = [await games[d.config.cad.server_id].connect(d.port) for d in daemons]
@@ -213,8 +213,11 @@ async def main_async(windows: float, kinds: list[str]) -> int:
             if (why := missing(kind)) is not None:
                 print(f"{kind}: skipped, {why}", file=sys.stderr)
                 continue
-            made = RedisServer if kind == "redis" else MariaDbServer
+            made: type[RedisServer | MariaDbServer] = (
+                RedisServer if kind == "redis" else MariaDbServer
+            )
             with made(Path(folder) / kind) as server:
+                assert isinstance(server, RedisServer | MariaDbServer)
                 shared = budget(10, 5, server.url)
                 results.append(await run(f"shared ({kind})", windows, {1: shared, 2: shared}))
     print(

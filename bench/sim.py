@@ -1,7 +1,7 @@
 """The replay engine: the daemon's own Planner on a virtual clock, against a strict simulated CAD.
 
 Nothing here decides what the daemon decides: positions go in through
-`planner.tracker.observe`, requests come out of the daemon's own `bridge.driver.Driver` (the
+`planner.observe`, requests come out of the daemon's own `bridge.driver.Driver` (the
 object the push loop drives), and the simulated CAD's answers go back through
 `Driver.complete`, one request at a time. The engine only measures the map the CAD ends up drawing.
 """
@@ -230,7 +230,7 @@ class _Replay:
         """Hand the daemon what the resource sent this second, as the listener does."""
         now = float(second)
         for r in reports:
-            self.planner.tracker.observe(
+            self.planner.observe(
                 SERVER_ID, self.truth.subjects[r.index], r.x, r.y, r.z, now,
                 vx=r.vx, vy=r.vy, speed=r.speed, heading=r.heading,
             )  # fmt: skip
@@ -293,7 +293,7 @@ def replay(
         # The dispatcher created each call where its subject was when tracking began; the
         # planner learns its metaData with a GET, as the daemon does.
         cad.calls[call_id] = {"x": f"{x:.2f}", "y": f"{y:.2f}", "z": f"{z:.2f}", "postal": "900"}
-        planner.tracker.track(SERVER_ID, call_id, subject, 0.0)
+        planner.track(SERVER_ID, call_id, subject, 0.0)
     run = _Replay(planner, truth, latency, cad)
     for second in range(truth.seconds):
         run.measure(second)

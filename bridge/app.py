@@ -8,7 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 import structlog
@@ -21,13 +21,14 @@ from bridge.cad import MAX_WAIT_WINDOWS, CadClient
 from bridge.config import Config
 from bridge.metrics import Metrics
 from bridge.outcomes import GetResult, PatchResult
-from bridge.planner import Alert, Fetch, Notice, Planner, Push, Refused, Settings
+from bridge.planner import Alert, AlertKind, Fetch, Notice, Planner, Push, Refused, Settings
 from bridge.postal import PostalIndex, PostalSource
 from bridge.protocol import (
     DISPATCH,
     CallState,
     Error,
     InboundMessage,
+    Positions,
     PostalFile,
 )
 from bridge.pusher import Cad, PushLoop, Wait, wait_for_input
@@ -35,8 +36,9 @@ from bridge.scheduler import PacedAccumulator, Policy
 from bridge.server import Listener
 from bridge.shared.gate import gate_from
 from bridge.spendlog import SpendLog, default_path
-from bridge.status import RequestLog, Snapshot, dropped_reason, record_of, snapshot
+from bridge.status import Snapshot, snapshot
 from bridge.statuspage import StatusPage
+from bridge.tally import Tally, record_of
 from bridge.tls import ServerTls
 
 log = structlog.stdlib.get_logger("bridge.app")
@@ -134,7 +136,6 @@ class Daemon:
         self.postals = PostalSource(config.postal)
         self.planner.postals = self.postals.index
         self._postals_cache: tuple[PostalIndex, bytes] | None = None
-        self._rate_limited: dict[str, int] = {}
         self._refused: dict[int, int] = {}
         """Server id -> requests of it refused (each logged while few, then every hundredth)."""
         self.postal_reads: set[asyncio.Task[None]] = set()
@@ -169,7 +170,6 @@ class Daemon:
         )
         self.spendlog = spendlog_from(config)
         self.gate = gate_from(config, self.planner, clock)
-        self._pushed: dict[int, int] = {}
         self.departed: dict[int, float] = {}
         """Game servers whose link went down (server id -> when), until they come back."""
         self._refusal = KEY_REFUSED
@@ -184,8 +184,9 @@ class Daemon:
             wait=wait,
         )
         self.started = clock()
-        self.request_log = RequestLog()
-        self.metrics = Metrics(self.snapshot, lambda: self.planner.positions_received)
+        self.tally = Tally()
+        """The daemon's counts, fed by each finished request (the one holder of each)."""
+        self.metrics = Metrics(self.snapshot)
         self.status_page: StatusPage | None = None
         self._stop = asyncio.Event()
         self._push_task: asyncio.Task[None] | None = None
@@ -195,7 +196,7 @@ class Daemon:
     @property
     def positions_received(self) -> int:
         """Subject positions received from game servers since start."""
-        return self.planner.positions_received
+        return self.tally.positions
 
     @property
     def port(self) -> int:
@@ -288,7 +289,7 @@ class Daemon:
             if close is not None:
                 await close()
         if started:
-            log.info("stopped", requests=self.pusher.requests, pushes=self.planner.pushes)
+            log.info("stopped", requests=self.pusher.requests, pushes=self.tally.pushes)
 
     def _budgets(self) -> dict[str, Budget]:
         budgets = {"update_call": self.planner.update_budget}
@@ -328,6 +329,8 @@ class Daemon:
             self.postal_reads.add(task)
             task.add_done_callback(self.postal_reads.discard)
         else:
+            if isinstance(message, Positions):
+                self.tally.heard(len(message.items))
             for said in self.planner.receive(server_id, message, self.clock()):
                 if isinstance(said, Notice):
                     self._notify(said)
@@ -381,33 +384,38 @@ class Daemon:
 
     def _on_event(self, event: Notice | Alert) -> None:
         if isinstance(event, Alert):
-            if event.event == "auth_failed":
+            self._alert(event)
+            return
+        self._notify(event)
+
+    def _alert(self, alert: Alert) -> None:
+        """Tell the operator (and, for the key, every game server) what an alert is about."""
+        match alert.event:
+            case AlertKind.AUTH_FAILED:
                 log.error(
                     "the CAD refused the API key: check cad.api_key; pausing and retrying",
-                    detail=event.detail,
-                    **event.trace,
+                    detail=alert.detail,
+                    **alert.trace,
                 )
-                self._refusal = f"{KEY_REFUSED} ({event.detail})"
+                self._refusal = f"{KEY_REFUSED} ({alert.detail})"
                 self._tell_every_link()
-            elif event.event == "auth_resolved":
-                log.warning("resolved", alert=event.event, detail=event.detail)
+            case AlertKind.AUTH_RESOLVED:
+                log.warning("resolved", alert=alert.event.value, detail=alert.detail)
                 self._tell_every_link()
-            elif event.event == "server_unknown":
+            case AlertKind.SERVER_UNKNOWN:
                 log.error(
                     "the CAD does not know this server id: check cad.server_id and the "
                     "resource's sonoran_bridge_server_id; its calls are kept, its requests paused",
-                    server_id=event.server_id,
+                    server_id=alert.server_id,
                     cad_server_id=self.config.cad.server_id,
-                    detail=event.detail,
-                    **event.trace,
+                    detail=alert.detail,
+                    **alert.trace,
                 )
-            else:
-                where = {} if event.server_id is None else {"server_id": event.server_id}
-                log.warning("resolved", alert=event.event, detail=event.detail, **where)
-            return
-        if event.state == "pushed":
-            self._pushed[event.server_id] = self._pushed.get(event.server_id, 0) + 1
-        self._notify(event)
+            case AlertKind.SERVER_KNOWN | AlertKind.RATE_LIMIT_RESOLVED | AlertKind.CAD_RESOLVED:
+                where = {} if alert.server_id is None else {"server_id": alert.server_id}
+                log.warning("resolved", alert=alert.event.value, detail=alert.detail, **where)
+            case unknown:
+                assert_never(unknown)
 
     def _notify(self, notice: Notice) -> None:
         notice = self._key_refused(notice)
@@ -422,47 +430,21 @@ class Daemon:
         )
 
     def status(self) -> dict[str, Any]:
-        """A snapshot for progress lines and tests."""
-        now = self.clock()
-        return {
-            "links": sorted(self.listener.links),
-            "calls": len(self.tracker),
-            "requests": self.pusher.requests,
-            "pushes": self.planner.pushes,
-            "refusals": self.planner.refusals,
-            "budget_used": self.planner.update_budget.used(now),
-            "budget_share": self.planner.update_budget.share,
-            "mean_error_m": self.tracker.mean_error(self.tracker),
-            "servers": self._servers_status(),
-            **({"shared": self.gate.status()} if self.gate is not None else {}),
-        }
-
-    def _servers_status(self) -> dict[int, dict[str, Any]]:
-        """Each game server's share of the work: its link, calls, pushes and map error."""
-        ids = {call.server_id for call in self.tracker} | set(self.listener.links)
-        servers: dict[int, dict[str, Any]] = {}
-        for server_id in sorted(ids):
-            calls = self.tracker.calls_of(server_id)
-            servers[server_id] = {
-                "linked": server_id in self.listener.links,
-                "calls": len(calls),
-                "pushes": self._pushed.get(server_id, 0),
-                "mean_error_m": self.tracker.mean_error(calls),
-            }
-        return servers
+        """The figures of the `status` log line (the snapshot's `summary`), for tests too."""
+        return self.snapshot().summary
 
     def snapshot(self) -> Snapshot:
-        """What the status page, `/status.json` and `/metrics` show now."""
+        """The one view of the daemon now: the status page, `/status.json`, `/metrics` and
+        the `status` log line all render it."""
         return snapshot(
             self.planner,
             self.listener.links.values(),
-            self.request_log,
+            self.tally,
             self.clock(),
             started=self.started,
             requests_made=self.pusher.requests,
             departed=self.departed,
-            summary=self.status(),
-            rate_limited=self._rate_limited,
+            shared=self.gate.status() if self.gate is not None else None,
         )
 
     async def serve_status(
@@ -507,10 +489,8 @@ class Daemon:
         self, action: Push | Fetch, result: PatchResult | GetResult, began: float, ended: float
     ) -> None:
         record = record_of(action, result, began, ended)
-        if record.status == "429":
-            self._rate_limited[record.route] = self._rate_limited.get(record.route, 0) + 1
-        self.request_log.add(record)
-        self.metrics.record(record, dropped_reason(result))
+        self.tally.finished(record)
+        self.metrics.record(record)
 
     async def _report(self) -> None:
         """Log a `status` line now and then, so an operator sees the daemon at work."""

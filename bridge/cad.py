@@ -39,6 +39,7 @@ from bridge.answer import ACCEPT_ENCODING, AnswerError, read_capped
 
 # The result types live in bridge.outcomes so the pure core can use them without httpx.
 from bridge.outcomes import (
+    Answered,
     AuthFailed,
     CallList,
     GetResult,
@@ -55,6 +56,7 @@ from bridge.outcomes import (
 )
 
 __all__ = [
+    "Answered",
     "AuthFailed",
     "CadClient",
     "CallList",
@@ -303,7 +305,9 @@ def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
     found = {which: _list_in(body, names) for which, names in LISTS.items()}
     if found["active"] is None and found["emergency"] is None:
         return Transient(
-            f"HTTP {status}: body has no call lists (expected ActiveCalls/EmergencyCalls)", True
+            f"HTTP {status}: body has no call lists (expected ActiveCalls/EmergencyCalls)",
+            True,
+            status=status,
         )
     read: dict[str, dict[int, Meta | None]] = {}
     closing: set[int] = set()
@@ -316,7 +320,7 @@ def _call_list(body: Mapping[str, Any], status: int) -> CallList | Transient:
         if items is None:
             items = []
         if not isinstance(items, list):
-            return Transient(f"HTTP {status}: {name} is not a list", True)
+            return Transient(f"HTTP {status}: {name} is not a list", True, status=status)
         for item in items:
             call_id = _call_id(item.get("callId")) if isinstance(item, dict) else None
             if call_id is None:
@@ -397,7 +401,6 @@ class CadClient:
         self._max_wait = max_wait
         self._capped: set[str] = set()
         """Headers whose waits were capped already: the cap is logged once for each."""
-        self.last_quota: Quota | None = None
         self._http = httpx.AsyncClient(
             headers={
                 "Authorization": f"Bearer {api_key}",
@@ -434,16 +437,20 @@ class CadClient:
 
     async def update_call(
         self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
-    ) -> PatchResult:
+    ) -> Answered[PatchResult]:
         """PATCH the call's metaData (which replaces the stored object whole), and its postal
-        in the same request when one is given."""
+        in the same request when one is given; the answer carries the key's quota."""
         path = f"/v2/emergency/servers/{int(server_id)}/dispatch-calls/{int(call_id)}"
         fields: dict[str, Any] = {"metaData": meta}
         if postal is not None:
             fields["postal"] = postal
         response = await self._send("PATCH", path, content=_encoder.encode(fields))
         if not isinstance(response, httpx.Response):
-            return response
+            return Answered(response)
+        quota = self._quota(response.headers)
+        return Answered(self._patched(response), quota)
+
+    def _patched(self, response: httpx.Response) -> PatchResult:
         body = self._success_body(response)
         if not isinstance(body, dict):
             return body
@@ -453,13 +460,18 @@ class CadClient:
             return Gone("the CAD answered the update with status 2: the call is closed", "call")
         return Updated(call=body, meta=_meta_of(body))
 
-    async def get_calls(self, server_id: int) -> GetResult:
-        """GET every active and emergency call of the server, and its newest closed ones."""
+    async def get_calls(self, server_id: int) -> Answered[GetResult]:
+        """GET every active and emergency call of the server, and its newest closed ones; the
+        answer carries the key's quota."""
         path = f"/v2/emergency/servers/{int(server_id)}/calls"
         params = {"closedLimit": str(CLOSED_LIMIT), "closedOffset": "0", "type": "100"}
         response = await self._send("GET", path, params=params)
         if not isinstance(response, httpx.Response):
-            return response
+            return Answered(response)
+        quota = self._quota(response.headers)
+        return Answered(self._listed(response), quota)
+
+    def _listed(self, response: httpx.Response) -> GetResult:
         body = self._success_body(response)
         if not isinstance(body, dict):
             return body
@@ -474,7 +486,6 @@ class CadClient:
         params: dict[str, str] | None = None,
     ) -> httpx.Response | Transient:
         timed_out = f"timeout after {self._timeout} s"
-        self.last_quota = None  # a failed attempt must not leave the previous answer's quota
         try:
             # httpx times each phase; this bounds the whole attempt, e.g. a slow trickle.
             async with asyncio.timeout(self._timeout):
@@ -492,14 +503,17 @@ class CadClient:
         except (httpx.InvalidURL, httpx.StreamError, OSError) as exc:
             # Reason built from the type only: httpx messages may embed the request.
             return Transient(f"request failed ({type(exc).__name__})", reached_server=True)
-        quota = parse_quota(response.headers, self._wall_clock())
-        if quota is not None and quota.reset_after is not None:
-            reset = _reset(response.headers, self._wall_clock())
-            header = reset[0] if reset is not None else "RateLimit-Reset"
-            capped = self._capped_wait(header, response.headers, quota.reset_after)
-            quota = Quota(remaining=quota.remaining, reset_after=capped)
-        self.last_quota = quota
         return response
+
+    def _quota(self, headers: Mapping[str, str]) -> Quota | None:
+        """The key's quota an answer's rate-limit headers report, its wait capped."""
+        quota = parse_quota(headers, self._wall_clock())
+        if quota is not None and quota.reset_after is not None:
+            reset = _reset(headers, self._wall_clock())
+            header = reset[0] if reset is not None else "RateLimit-Reset"
+            capped = self._capped_wait(header, headers, quota.reset_after)
+            quota = Quota(remaining=quota.remaining, reset_after=capped)
+        return quota
 
     async def _fetch(
         self, method: str, path: str, *, content: bytes | None, params: dict[str, str] | None
@@ -554,9 +568,9 @@ class CadClient:
             try:
                 body = _decoder.decode(response.content)
             except msgspec.DecodeError:
-                return Transient(f"HTTP {status}: body is not JSON", reached_server=True)
+                return Transient(f"HTTP {status}: body is not JSON", True, status=status)
             if not isinstance(body, dict):
-                return Transient(f"HTTP {status}: body is not a JSON object", reached_server=True)
+                return Transient(f"HTTP {status}: body is not a JSON object", True, status=status)
             return body
         detail = _detail(response, self._secret)
         trace = trace_of(response, self._secret)
@@ -573,4 +587,4 @@ class CadClient:
             return AuthFailed(status, detail, trace)
         if 400 <= status < 500 and status != 408:
             return Rejected(status, detail, trace)
-        return Transient(f"HTTP {status}: {detail}", True, trace)
+        return Transient(f"HTTP {status}: {detail}", True, trace, status=status)

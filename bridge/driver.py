@@ -55,13 +55,12 @@ class ListAnswer:
 Answer = PatchAnswer | ListAnswer
 
 
-def failed(
-    request: Request, result: Transient, quota: Quota | None, began: float, ended: float
-) -> Answer:
-    """The answer of a request that ended without one from the CAD (a fault, a shutdown)."""
+def failed(request: Request, result: Transient, began: float, ended: float) -> Answer:
+    """The answer of a request that ended without one from the CAD (a fault, a shutdown):
+    no answer, so no quota either."""
     if isinstance(request, Push):
-        return PatchAnswer(request, result, quota, began, ended)
-    return ListAnswer(request, result, quota, began, ended)
+        return PatchAnswer(request, result, None, began, ended)
+    return ListAnswer(request, result, None, began, ended)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """`/metrics`: the daemon's figures in Prometheus' text format, one registry per daemon.
 
-Request figures are counted as requests finish; the rest is read from a status snapshot at
-scrape time. Labels are routes, statuses and reasons only: never a call, subject or server id,
-so the series stay few however many calls come and go.
+Every figure is read from the daemon's one status snapshot at scrape time (the counts in it
+from `bridge.tally`); only the request durations are a histogram of their own, observed as
+requests finish, and refused connections a counter of their own, counted as they are refused.
+Labels are routes, statuses and reasons only: never a call, subject or server id, so the
+series stay few however many calls come and go.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from bridge import __version__
-from bridge.status import RequestRecord, Snapshot
+from bridge.status import Snapshot
+from bridge.tally import ROUTES, RequestRecord
 
 PREFIX = "sonoran_bridge"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -31,19 +34,44 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 class _FromSnapshot(Collector):
     """The figures that are state, not events: read when scraped."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot], positions: Callable[[], int]) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         self._snapshot = snapshot
-        self._positions = positions
 
     def collect(self) -> Iterator[Metric]:
         view = self._snapshot()
+        requests = CounterMetricFamily(
+            f"{PREFIX}_requests",
+            "Requests to the CAD, by route and HTTP status (error: no answer).",
+            labels=["route", "status"],
+        )
+        for count in view.answered:
+            requests.add_metric([count.route, count.status], count.count)
+        yield requests
+        rate_limited = CounterMetricFamily(
+            f"{PREFIX}_rate_limited_requests",
+            "Requests the CAD answered with 429.",
+            labels=["route"],
+        )
+        limited = {c.route: c.count for c in view.answered if c.status == "429"}
+        for route in ROUTES:
+            rate_limited.add_metric([route], limited.get(route, 0))
+        yield rate_limited
+        dropped = CounterMetricFamily(
+            f"{PREFIX}_updates_dropped",
+            "Call updates that did not land on the map, by reason (gone, rate_limited, "
+            "auth_failed, rejected, failed).",
+            labels=["reason"],
+        )
+        for reason, times in view.dropped.items():
+            dropped.add_metric([reason], times)
+        yield dropped
         info = InfoMetricFamily(f"{PREFIX}_build", "The daemon's version.")
         info.add_metric([], {"version": __version__})
         yield info
         positions = CounterMetricFamily(
             f"{PREFIX}_positions_received", "Subject positions received from game servers."
         )
-        positions.add_metric([], self._positions())
+        positions.add_metric([], view.positions_received)
         yield positions
         yield GaugeMetricFamily(
             f"{PREFIX}_calls_tracked", "Dispatch calls being followed.", value=len(view.calls)
@@ -100,36 +128,18 @@ class _FromSnapshot(Collector):
 
 
 class Metrics:
-    """The daemon's Prometheus registry, fed by `record()` as requests finish."""
+    """The daemon's Prometheus registry: the snapshot's figures, and the request durations
+    `record()` observes as requests finish."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot], positions: Callable[[], int]) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
         # A `_created` series per counter doubles the output for nothing a dashboard uses.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            f"{PREFIX}_requests",
-            "Requests to the CAD, by route and HTTP status (error: no answer).",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.rate_limited = Counter(
-            f"{PREFIX}_rate_limited_requests",
-            "Requests the CAD answered with 429.",
-            ["route"],
-            registry=self.registry,
-        )
         self.latency = Histogram(
             f"{PREFIX}_request_duration_seconds",
             "Time from a request's start to its answer.",
             ["route"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.dropped = Counter(
-            f"{PREFIX}_updates_dropped",
-            "Call updates that did not land on the map, by reason (gone, rate_limited, "
-            "auth_failed, rejected, failed).",
-            ["reason"],
             registry=self.registry,
         )
         self.connections_refused = Counter(
@@ -139,19 +149,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
-        for route in ("update_call", "get_calls"):
-            self.rate_limited.labels(route)
+        for route in ROUTES:
             self.latency.labels(route)
-        self.registry.register(_FromSnapshot(snapshot, positions))
+        self.registry.register(_FromSnapshot(snapshot))
 
-    def record(self, request: RequestRecord, dropped: str | None) -> None:
-        """Count one finished request; `dropped` is why its update did not land, if it did not."""
-        self.requests.labels(request.route, request.status).inc()
-        if request.status == "429":
-            self.rate_limited.labels(request.route).inc()
+    def record(self, request: RequestRecord) -> None:
+        """Observe one finished request's duration (its counts are the tally's)."""
         self.latency.labels(request.route).observe(request.latency)
-        if dropped is not None and request.route == "update_call":
-            self.dropped.labels(dropped).inc()
 
     def refused(self, reason: str) -> None:
         """Count one refused websocket connection."""

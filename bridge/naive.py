@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.meta import merged
-from bridge.outcomes import Meta, PatchResult, RateLimited, Updated
+from bridge.outcomes import Answered, Meta, PatchResult, RateLimited, Updated
 
 SDK_RETRIES = 2
 SDK_RETRY_CAP = 10.0
@@ -23,7 +23,9 @@ SDK_RETRY_DEFAULT = 1.0
 class Updater(Protocol):
     """The one request the naive loop makes (the bridge's CAD client fits)."""
 
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult: ...
+    async def update_call(
+        self, server_id: int, call_id: int, meta: Meta
+    ) -> Answered[PatchResult]: ...
 
 
 @dataclass
@@ -78,7 +80,7 @@ class NaiveLoop:
     async def _update(self, call_id: int, meta: Meta) -> None:
         for attempt in range(SDK_RETRIES + 1):
             self.stats.requests += 1
-            result = await self.cad.update_call(self.server_id, call_id, meta)
+            result = (await self.cad.update_call(self.server_id, call_id, meta)).result
             if isinstance(result, Updated):
                 self.stats.landed += 1
                 self.landed_per_call[call_id] += 1

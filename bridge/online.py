@@ -19,6 +19,7 @@ from bridge.budget import Budget
 from bridge.cad import CadClient
 from bridge.config import Config
 from bridge.outcomes import (
+    Answered,
     AuthFailed,
     CallList,
     GetResult,
@@ -34,7 +35,7 @@ ROUTE = "get_calls"
 class CallLister(Protocol):
     """The part of the CAD client the check uses."""
 
-    async def get_calls(self, server_id: int) -> GetResult: ...
+    async def get_calls(self, server_id: int) -> Answered[GetResult]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ async def check_online(
     try:
         budget.begin(clock())
         keep()
-        result = await client.get_calls(config.cad.server_id)
+        result = (await client.get_calls(config.cad.server_id)).result
         budget.end(clock(), reached_server=not (isinstance(result, Transient)
                                                  and not result.reached_server))
         keep()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from msgspec import Struct
 
@@ -87,6 +87,14 @@ class Transient(Struct, frozen=True):
     reason: str
     reached_server: bool
     trace: Trace = {}
+    status: int | None = None
+    """The HTTP status of the answer (None: no answer came, e.g. a timeout or a reset). A 2xx
+    here is an answer whose body could not be read (`body_fault`)."""
+
+    @property
+    def body_fault(self) -> bool:
+        """The CAD answered with success, but its body could not be read."""
+        return self.status is not None and 200 <= self.status < 300
 
 
 class Quota(Struct, frozen=True):
@@ -98,3 +106,14 @@ class Quota(Struct, frozen=True):
 
 PatchResult = Updated | Gone | RateLimited | AuthFailed | Rejected | Transient
 GetResult = CallList | Gone | RateLimited | AuthFailed | Rejected | Transient
+
+ResultT = TypeVar("ResultT", PatchResult, GetResult)
+"""Either kind of result: an `Answered` holds one."""
+
+
+class Answered(Struct, Generic[ResultT], frozen=True):
+    """What one request came to, with the key's quota the CAD reported in the same answer
+    (None when it sent no rate-limit headers, or no answer came)."""
+
+    result: ResultT
+    quota: Quota | None = None

@@ -15,13 +15,13 @@ import structlog
 
 from bridge.driver import Answer, Driver, ListAnswer, PatchAnswer, Request, Sleep, failed
 from bridge.outcomes import (
+    Answered,
     AuthFailed,
     CallList,
     GetResult,
     Gone,
     Meta,
     PatchResult,
-    Quota,
     RateLimited,
     Rejected,
     Transient,
@@ -47,15 +47,13 @@ async def wait_for_input(event: asyncio.Event, seconds: float) -> None:
 
 
 class Cad(Protocol):
-    """The part of the CAD client the push loop uses."""
-
-    last_quota: Quota | None
+    """The part of the CAD client the push loop uses: each answer comes with its quota."""
 
     async def update_call(
         self, server_id: int, call_id: int, meta: Meta, postal: str | None = None
-    ) -> PatchResult: ...
+    ) -> Answered[PatchResult]: ...
 
-    async def get_calls(self, server_id: int) -> GetResult: ...
+    async def get_calls(self, server_id: int) -> Answered[GetResult]: ...
 
 
 class Gate(Protocol):
@@ -125,7 +123,7 @@ class PushLoop:
         self._wake.set()
 
     async def run(self) -> None:
-        """Loop until `stop()`."""
+        """Loop until `stop()`; a later `run` goes on from there (a benchmark runs in legs)."""
         while not self._stopping.is_set():
             try:
                 delay = await self.step()
@@ -135,6 +133,7 @@ class PushLoop:
                 delay = _IDLE_RECHECK
             if delay is not None:
                 await self._sleep(delay)
+        self._stopping.clear()
 
     async def step(self) -> float | None:
         """Ask the driver once and carry out the request it asks for, if a slot is open.
@@ -174,12 +173,12 @@ class PushLoop:
             except asyncio.CancelledError:
                 # Abandoned mid-flight at shutdown: it may have reached the CAD, so it counts.
                 abandoned = Transient("abandoned at shutdown", reached_server=True)
-                self._finish(failed(request, abandoned, self.cad.last_quota, now, self.clock()))
+                self._finish(failed(request, abandoned, now, self.clock()))
                 raise
             except Exception as exc:  # a bug below must not stop the loop or lose the slot
                 log.exception("request failed unexpectedly")
                 error = Transient(f"client error: {type(exc).__name__}", reached_server=True)
-                answer = failed(request, error, self.cad.last_quota, now, self.clock())
+                answer = failed(request, error, now, self.clock())
             self._finish(answer)
             if self.on_result is not None:
                 self.on_result(request, answer.result, now, answer.ended)
@@ -191,16 +190,11 @@ class PushLoop:
         if isinstance(request, Push):
             server_id, kind, call_id = request.key
             # A 911 call's postal rides in its metaData (the planner put it there).
-            if request.postal is None or kind != DISPATCH:
-                # stand-ins of the client that predate postals still work
-                patched = await self.cad.update_call(server_id, call_id, request.meta)
-            else:
-                patched = await self.cad.update_call(
-                    server_id, call_id, request.meta, request.postal
-                )
-            return PatchAnswer(request, patched, self.cad.last_quota, began, self.clock())
+            postal = request.postal if kind == DISPATCH else None
+            patched = await self.cad.update_call(server_id, call_id, request.meta, postal)
+            return PatchAnswer(request, patched.result, patched.quota, began, self.clock())
         listed = await self.cad.get_calls(request.server_id)
-        return ListAnswer(request, listed, self.cad.last_quota, began, self.clock())
+        return ListAnswer(request, listed.result, listed.quota, began, self.clock())
 
     def _finish(self, answer: Answer) -> None:
         outcome = self.driver.complete(answer)

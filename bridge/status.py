@@ -1,39 +1,24 @@
-"""What the status page shows: a read-only snapshot of the daemon, built at a given time.
+"""One view of the daemon: a read-only snapshot of it, built at a given time.
 
-Pure: the planner, the links and the request log come in, a `Snapshot` (msgspec Structs, no
-secret in any field) comes out. The page, `/status.json` and `/metrics` all read from it.
+Pure: the planner, the links and the tally of requests come in, a `Snapshot` (msgspec Structs,
+no secret in any field) comes out. The status page, `/status.json`, `/metrics` and the
+`status` log line (its `summary`) all render this one view; none works a figure out again.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Literal, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
+import msgspec
 from msgspec import Struct
 
 from bridge import __version__
 from bridge.budget import Budget
-from bridge.outcomes import (
-    AuthFailed,
-    CallList,
-    GetResult,
-    Gone,
-    PatchResult,
-    RateLimited,
-    Rejected,
-    Transient,
-    Updated,
-)
-from bridge.planner import Fetch, Planner, Push
+from bridge.planner import Planner
+from bridge.tally import Route, Tally
 from bridge.tracker import Call, CallKey
-
-RECENT_REQUESTS = 50
-"""How many finished requests the page lists."""
-
-Route = Literal["update_call", "get_calls"]
 
 
 class LinkLike(Protocol):
@@ -43,109 +28,6 @@ class LinkLike(Protocol):
     conn: int
     frames: int
     errors: int
-
-
-class RequestRecord(Struct, frozen=True, kw_only=True):
-    """One finished request to the CAD."""
-
-    route: Route
-    server_id: int
-    call_id: int | None
-    status: str
-    """The HTTP status ("200", "429", ...), or "error" when no answer came (timeout, reset)."""
-    began: float
-    ended: float
-    detail: str | None = None
-
-    @property
-    def latency(self) -> float:
-        """Seconds from the request's start to its answer."""
-        return max(0.0, self.ended - self.began)
-
-
-_HTTP_STATUS = re.compile(r"^HTTP (\d{3})\b")
-
-
-def outcome_status(result: PatchResult | GetResult) -> str:
-    """The HTTP status a typed result stands for; "error" when none came back."""
-    match result:
-        case Updated() | CallList():
-            return "200"
-        case Gone():
-            return "404"
-        case RateLimited():
-            return "429"
-        case AuthFailed(status=status) | Rejected(status=status):
-            return str(status)
-        case Transient(reason=reason):
-            found = _HTTP_STATUS.match(reason)
-            return found[1] if found else "error"
-    raise AssertionError(f"unexpected result {result!r}")  # pragma: no cover
-
-
-def dropped_reason(result: PatchResult | GetResult) -> str | None:
-    """Why a call update did not land on the map, or None when it did."""
-    match result:
-        case Updated():
-            return None
-        case Gone():
-            return "gone"
-        case RateLimited():
-            return "rate_limited"
-        case AuthFailed():
-            return "auth_failed"
-        case Rejected():
-            return "rejected"
-        case Transient():
-            return "failed"
-    return None
-
-
-def record_of(
-    action: Push | Fetch, result: PatchResult | GetResult, began: float, ended: float
-) -> RequestRecord:
-    """The request log's entry for one finished request."""
-    detail: str | None
-    match result:
-        case Transient(reason=reason):
-            detail = reason
-        case Gone(detail=text) | RateLimited(detail=text) | AuthFailed(detail=text):
-            detail = text
-        case Rejected(detail=text):
-            detail = text
-        case _:
-            detail = None
-    if isinstance(action, Push):
-        route: Route = "update_call"
-        server_id, _, call_id = action.key
-    else:
-        route, server_id, call_id = "get_calls", action.server_id, None
-    return RequestRecord(
-        route=route,
-        server_id=server_id,
-        call_id=call_id,
-        status=outcome_status(result),
-        began=began,
-        ended=ended,
-        detail=detail,
-    )
-
-
-class RequestLog:
-    """The last finished requests, newest last (a ring buffer)."""
-
-    def __init__(self, size: int = RECENT_REQUESTS) -> None:
-        self._records: deque[RequestRecord] = deque(maxlen=size)
-
-    def add(self, record: RequestRecord) -> None:
-        """Keep one more; the oldest gives way."""
-        self._records.append(record)
-
-    def __iter__(self) -> Iterator[RequestRecord]:
-        return iter(self._records)
-
-    def __len__(self) -> int:
-        return len(self._records)
 
 
 class LinkView(Struct, frozen=True, kw_only=True):
@@ -224,6 +106,25 @@ class RequestView(Struct, frozen=True, kw_only=True):
     detail: str | None
 
 
+class ServerView(Struct, frozen=True, kw_only=True):
+    """One game server's share of the work: its link, calls, pushes and map error."""
+
+    server_id: int
+    linked: bool
+    calls: int
+    pushes: int
+    mean_error: float | None
+
+
+class RequestCount(Struct, frozen=True, kw_only=True):
+    """Finished requests of one route that the CAD answered with one HTTP status."""
+
+    route: Route
+    status: str
+    """The HTTP status, or "error" when no answer came."""
+    count: int
+
+
 class Snapshot(Struct, frozen=True, kw_only=True):
     """Everything the status page shows, at one moment."""
 
@@ -240,8 +141,18 @@ class Snapshot(Struct, frozen=True, kw_only=True):
     auth_failing: bool
     mean_error: float | None
     recent: list[RequestView]
-    summary: dict[str, Any]
-    """The daemon's own `status()` figures, as its `status` log line has them."""
+    servers: list[ServerView] = []
+    """Each game server linked or with calls followed, by id."""
+    positions_received: int = 0
+    """Subject positions received from game servers since start."""
+    answered: list[RequestCount] = []
+    """Finished requests by route and HTTP status, since start."""
+    dropped: dict[str, int] = {}
+    """Call updates that did not land on the map, by reason, since start."""
+    shared: dict[str, Any] | None = None
+    """The shared budget's standing, when the key's budget is shared."""
+    summary: dict[str, Any] = {}
+    """The figures of the `status` log line (`summary_of` this snapshot)."""
 
 
 def _finite(value: float) -> float | None:
@@ -256,25 +167,10 @@ def _call_view(
     next_slot: float,
     departed: bool = False,
 ) -> CallView:
-    tracker, settings = planner.tracker, planner.settings
-    fix = tracker.fix_of(call)
-    error = tracker.error(call) if call.drawn is not None else None
-    if departed:
-        state = DEPARTED_STATE
-    elif call.meta is None:
-        state = "waiting for its metaData"
-    elif call.stale_at is not None:
-        state = "reading its changed metaData"
-    elif call.collides:
-        state = "not moved: a dispatch call has its id"
-    elif fix is None:
-        state = "waiting for a position"
-    elif call.held_fix_t is not None and fix.t <= call.held_fix_t:
-        state = "update refused; waiting for a new position"
-    elif call.pushed_at is None:
-        state = "following"
-    else:
-        state = "pushed"
+    settings = planner.settings
+    fix = planner.fix_of(call)
+    error = planner.error_of(call) if call.drawn is not None else None
+    state = DEPARTED_STATE if departed else planner.phase(call).value
     next_in: float | None = None
     wait = waits.get(call.key)
     moved = error is None or error >= settings.min_move
@@ -302,18 +198,17 @@ def _call_view(
 def snapshot(
     planner: Planner,
     links: Iterable[LinkLike],
-    requests: Iterable[RequestRecord],
+    tally: Tally,
     now: float,
     *,
     started: float,
     requests_made: int,
-    summary: Mapping[str, Any] | None = None,
-    rate_limited: Mapping[str, int] | None = None,
     departed: Mapping[int, float] | None = None,
+    shared: Mapping[str, Any] | None = None,
 ) -> Snapshot:
     """The daemon as the status page shows it at `now`; `departed` maps each game server whose
-    link went down (and has not come back) to when."""
-    links = list(links)
+    link went down (and has not come back) to when; `shared` is the shared budget's standing."""
+    links = sorted(links, key=lambda link: link.server_id)
     connected = {link.server_id for link in links}
     gone = {k: t for k, t in (departed or {}).items() if k not in connected}
     budgets: list[tuple[Route, Budget]] = [("update_call", planner.update_budget)]
@@ -328,15 +223,16 @@ def snapshot(
             window=budget.window,
             next_free_in=_finite(budget.next_slot(now) - now),
             paused_for=round(max(0.0, budget.blocked_until() - now), 3),
-            rate_limited=(rate_limited or {}).get(route, 0),
+            rate_limited=tally.rate_limited(route),
         )
         for route, budget in budgets
     ]
     waits = planner.expected_waits(now)
     next_slot = planner.update_budget.next_slot(now)
+    followed = sorted(planner.calls(), key=lambda c: c.key)
     calls = [
         _call_view(planner, call, waits, now, next_slot, call.server_id in gone)
-        for call in sorted(planner.tracker, key=lambda c: c.key)
+        for call in followed
     ]
     recent = [
         RequestView(
@@ -348,18 +244,25 @@ def snapshot(
             latency_ms=round(r.latency * 1000, 1),
             detail=r.detail,
         )
-        for r in reversed(list(requests))
+        for r in reversed(list(tally.recent))
     ]
-    return Snapshot(
+    servers = [
+        ServerView(
+            server_id=server_id,
+            linked=server_id in connected,
+            calls=len(mine := [c for c in planner.calls() if c.server_id == server_id]),
+            pushes=tally.pushed[server_id],
+            mean_error=planner.mean_error(mine),
+        )
+        for server_id in sorted({c.server_id for c in followed} | connected)
+    ]
+    view = Snapshot(
         version=__version__,
         uptime=round(now - started, 3),
-        links=sorted(
-            (
-                LinkView(server_id=k.server_id, conn=k.conn, frames=k.frames, errors=k.errors)
-                for k in links
-            ),
-            key=lambda view: view.server_id,
-        ),
+        links=[
+            LinkView(server_id=k.server_id, conn=k.conn, frames=k.frames, errors=k.errors)
+            for k in links
+        ],
         departed=[
             DepartedView(
                 server_id=server_id,
@@ -371,10 +274,43 @@ def snapshot(
         calls=calls,
         budgets=budget_views,
         requests=requests_made,
-        pushes=planner.pushes,
-        rate_limited=planner.refusals,
+        pushes=tally.pushes,
+        rate_limited=tally.refusals,
         auth_failing=planner.auth_failing,
-        mean_error=planner.tracker.mean_error(planner.tracker),
+        mean_error=planner.mean_error(planner.calls()),
         recent=recent,
-        summary=dict(summary or {}),
+        servers=servers,
+        positions_received=tally.positions,
+        answered=[
+            RequestCount(route=route, status=status, count=count)
+            for (route, status), count in sorted(tally.answered.items())
+        ],
+        dropped=dict(sorted(tally.dropped.items())),
+        shared=dict(shared) if shared is not None else None,
     )
+    return msgspec.structs.replace(view, summary=summary_of(view))
+
+
+def summary_of(view: Snapshot) -> dict[str, Any]:
+    """The figures of the `status` log line, read off the snapshot."""
+    update = next(b for b in view.budgets if b.route == "update_call")
+    return {
+        "links": [link.server_id for link in view.links],
+        "calls": len(view.calls),
+        "requests": view.requests,
+        "pushes": view.pushes,
+        "refusals": view.rate_limited,
+        "budget_used": update.used,
+        "budget_share": update.share,
+        "mean_error_m": view.mean_error,
+        "servers": {
+            server.server_id: {
+                "linked": server.linked,
+                "calls": server.calls,
+                "pushes": server.pushes,
+                "mean_error_m": server.mean_error,
+            }
+            for server in view.servers
+        },
+        **({"shared": view.shared} if view.shared is not None else {}),
+    }

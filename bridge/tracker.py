@@ -17,8 +17,8 @@ CallKey = tuple[int, Kind, int]
 """(server_id, kind, call_id): call ids are only unique within one CAD server and one list (a
 dispatch call and a 911 call may share an id)."""
 
-SyncItem = tuple[int, str, float | None, Meta | None, Kind]
-"""(call_id, subject, radius, meta, kind): one call of a game server's `sync`."""
+SyncItem = tuple[int, str, float | None, Meta | None, Kind, bool]
+"""(call_id, subject, radius, meta, kind, cad_postal): one call of a game server's `sync`."""
 
 MAX_SPEED = 150.0
 """Metres per second above which two fixes are a teleport, not travel."""
@@ -184,8 +184,11 @@ class Tracker:
         radius: float | None = None,
         meta: Meta | None = None,
         kind: Kind = DISPATCH,
+        cad_postal: bool = False,
     ) -> Call:
-        """Follow `subject` with the call; re-tracking keeps what is known of the call."""
+        """Follow `subject` with the call; re-tracking keeps what is known of the call.
+
+        `cad_postal`: Sonoran's own track primary keeps the call's postal (none is sent)."""
         key: CallKey = (server_id, kind, call_id)
         call = self.calls.get(key)
         if call is None:
@@ -198,6 +201,7 @@ class Tracker:
             call.acc, call.acc_at, call.acc_err = 0.0, now, 0.0
             call.since = now
         call.radius = radius
+        call.cad_postal = cad_postal
         if meta is not None:
             call.learn_meta(meta, now, authoritative=False)
         self._followers.setdefault((server_id, subject), set()).add(key)
@@ -221,6 +225,10 @@ class Tracker:
         """The calls one game server has asked to follow."""
         return [call for call in self.calls.values() if call.server_id == server_id]
 
+    def followed(self) -> int:
+        """How many subjects (per game server) some call follows."""
+        return len(self._followers)
+
     def sync(
         self,
         server_id: int,
@@ -228,16 +236,19 @@ class Tracker:
         now: float,
     ) -> tuple[list[CallKey], list[CallKey]]:
         """Replace a game server's set of calls; returns (keys added, keys removed)."""
-        wanted: dict[CallKey, tuple[str, float | None, Meta | None]] = {
-            (server_id, kind, call_id): (subject, radius, meta)
-            for call_id, subject, radius, meta, kind in tracks
+        wanted: dict[CallKey, tuple[str, float | None, Meta | None, bool]] = {
+            (server_id, kind, call_id): (subject, radius, meta, cad_postal)
+            for call_id, subject, radius, meta, kind, cad_postal in tracks
         }
         removed = [c.key for c in self.calls_of(server_id) if c.key not in wanted]
         for _, kind, call_id in removed:
             self.untrack(server_id, call_id, kind)
         added = [key for key in wanted if key not in self.calls]
-        for (_, kind, call_id), (subject, radius, meta) in wanted.items():
-            self.track(server_id, call_id, subject, now, radius=radius, meta=meta, kind=kind)
+        for (_, kind, call_id), (subject, radius, meta, cad_postal) in wanted.items():
+            self.track(
+                server_id, call_id, subject, now,
+                radius=radius, meta=meta, kind=kind, cad_postal=cad_postal,
+            )  # fmt: skip
         return added, removed
 
     def observe(

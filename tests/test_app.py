@@ -6,21 +6,16 @@ import asyncio
 import math
 
 import pytest
-from conftest import API_KEY, WINDOW, Running, make_config
+from conftest import API_KEY, TOKEN, WINDOW, Running, make_config
 
-from bridge.app import Daemon
+from bench.kit import ClockedCad, VirtualTime, build_daemon, until
+from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.meta import drawn_at
+from bridge.protocol import Position, Positions, Sync, TrackSpec
 from bridge.standin.cad import CadStandIn
 from bridge.standin.routes import Fleet
 
 KEYS = {"callerPlayerId": "12", "uuid": "abc-123", "postal": "9002", "silentAlert": "false"}
-
-
-async def wait_for(predicate, timeout: float = 8.0, every: float = 0.05) -> None:  # type: ignore[no-untyped-def]
-    """Poll until `predicate()` holds (the daemon works on its own schedule)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(every)
 
 
 def updates(running: Running) -> list[float]:
@@ -63,30 +58,39 @@ async def test_unknown_meta_is_read_from_the_cad_before_any_patch(daemon: Runnin
     assert (stored["x"], stored["y"]) == ("10", "20")
 
 
-async def test_twenty_moving_calls_never_exceed_the_budget(daemon: Running) -> None:
+async def test_twenty_moving_calls_never_exceed_the_budget() -> None:
+    """The daemon (its real CAD client over a real socket to the stand-in) on virtual time, the
+    production window: three windows of twenty moving calls, reported each second."""
+    time = VirtualTime()
     fleet = Fleet(20, seed=3, moving_share=1.0)
     calls = {600 + i: s for i, s in enumerate(fleet.subjects)}
-    for call_id in calls:
-        daemon.standin.add_call(1, call_id, dict(KEYS))
-    game = await daemon.game()
-    await game.send(
-        type="sync",
-        tracks=[{"call_id": c, "subject": s, "meta": KEYS} for c, s in calls.items()],
-    )
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while loop.time() - start < 3 * WINDOW:
-        t = (loop.time() - start) * 20  # the fleet drives 20x faster than the clock
-        items = [{"subject": s, "x": x, "y": y, "z": z} for s, x, y, z in fleet.positions(t)]
-        await game.send(type="positions", items=items)
-        await asyncio.sleep(0.05)
-    assert daemon.standin.rate_limited == 0
-    times = updates(daemon)
-    assert len(times) >= 20  # the budget was used, not idled
-    assert most_in_window(times, WINDOW) <= 10
-    for call_id in calls:
-        meta = daemon.standin.call(1, call_id)["metaData"]
-        assert {k: meta[k] for k in KEYS} == KEYS
+    async with ClockedCad(time, calls=dict.fromkeys(calls, KEYS), latency=0.3) as cad:
+        config = Config(
+            cad=CadConfig(api_url="http://127.0.0.1:9", api_key=API_KEY),
+            listen=ListenConfig(port=0, token=TOKEN),
+            budget=BudgetConfig(state_file=""),
+            tracking=TrackingConfig(min_move=1.0, max_stale_seconds=10.0),
+        )
+        daemon = build_daemon(config, cad=cad.client, clock=time, wait=time.wait)
+        tracks = [TrackSpec(call_id=c, subject=s, meta=KEYS) for c, s in calls.items()]
+        daemon.on_message(1, Sync(tracks=tracks))
+
+        def report() -> None:
+            items = [Position(subject=s, x=x, y=y, z=z) for s, x, y, z in fleet.positions(time.now)]
+            daemon.on_message(1, Positions(items=items))
+
+        window = config.budget.window_seconds
+        time.every(1.0, report, start=0.0, until=3 * window)
+        time.at(3 * window, daemon.pusher.stop)
+        await daemon.pusher.run()
+        standin = cad.standin
+        assert standin.rate_limited == 0
+        times = [r.t for r in standin.requests if r.route == "update_call"]
+        assert len(times) >= 20  # the budget was used, not idled
+        assert most_in_window(times, window) <= 10
+        for call_id in calls:
+            meta = standin.call(1, call_id)["metaData"]
+            assert {k: meta[k] for k in KEYS} == KEYS
 
 
 async def test_bad_frames_get_errors_and_the_connection_goes_on(daemon: Running) -> None:
@@ -117,7 +121,7 @@ async def test_a_404_stops_following_and_tells_the_resource(daemon: Running) -> 
     await game.send(type="positions", items=[{"subject": "player:1", "x": 1, "y": 2, "z": 3}])
     gone = await game.expect("call_state", call_id=999, state="gone")
     assert gone["detail"]
-    assert daemon.bridge.tracker.get(1, 999) is None
+    assert daemon.bridge.planner.call(1, 999) is None
 
 
 async def test_call_closed_stops_following(daemon: Running) -> None:
@@ -126,7 +130,7 @@ async def test_call_closed_stops_following(daemon: Running) -> None:
     await game.send(type="track", call_id=504, subject="player:1", meta=KEYS)
     await game.send(type="call_closed", call_id=504)
     await game.expect("call_state", call_id=504, state="gone")
-    assert daemon.bridge.tracker.get(1, 504) is None
+    assert daemon.bridge.planner.call(1, 504) is None
 
 
 async def test_call_meta_from_the_resource_is_what_the_next_patch_keeps(daemon: Running) -> None:
@@ -139,7 +143,7 @@ async def test_call_meta_from_the_resource_is_what_the_next_patch_keeps(daemon: 
     daemon.standin.edit_meta(1, 505, edited)
     await game.send(type="call_meta", call_id=505, meta=edited)
     await game.send(type="positions", items=[{"subject": "player:1", "x": 200, "y": 300, "z": 3}])
-    await wait_for(lambda: drawn_at(daemon.standin.call(1, 505)["metaData"]) == (200.0, 300.0))
+    await until(lambda: drawn_at(daemon.standin.call(1, 505)["metaData"]) == (200.0, 300.0))
     stored = daemon.standin.call(1, 505)["metaData"]
     assert stored["postal"] == "7001" and stored["note"] == "dispatcher edit"
 
@@ -154,9 +158,9 @@ async def test_sync_replaces_the_set_of_one_server_only(daemon: Running) -> None
     await first.expect("call_state", call_id=2)
     await second.expect("call_state", call_id=1)
     await first.send(type="sync", tracks=[{"call_id": 2, "subject": "p:2"}])
-    await wait_for(lambda: daemon.bridge.tracker.get(1, 1) is None)
-    assert daemon.bridge.tracker.get(1, 2) is not None
-    assert daemon.bridge.tracker.get(2, 1) is not None
+    await until(lambda: daemon.bridge.planner.call(1, 1) is None)
+    assert daemon.bridge.planner.call(1, 2) is not None
+    assert daemon.bridge.planner.call(2, 1) is not None
 
 
 async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running) -> None:
@@ -167,8 +171,7 @@ async def test_positions_of_a_call_reach_the_map_within_one_slot(daemon: Running
         await game.send(
             type="positions", items=[{"subject": "player:5", "x": 100.0 * step, "y": 0, "z": 0}]
         )
-        await asyncio.sleep(0.05)
-    await wait_for(lambda: (drawn_at(daemon.standin.call(1, 506)["metaData"]) or (0, 0))[0] >= 390)
+    await until(lambda: (drawn_at(daemon.standin.call(1, 506)["metaData"]) or (0, 0))[0] >= 390)
     x, _ = drawn_at(daemon.standin.call(1, 506)["metaData"]) or (math.nan, 0)
     assert x >= 390
 
@@ -177,10 +180,17 @@ async def test_run_logs_a_status_line_now_and_then(capsys: pytest.CaptureFixture
     async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
         config = make_config(standin)
         config.log.status_seconds = 0.05
-        daemon = Daemon(config)
+        daemon = build_daemon(config)
         running = asyncio.create_task(daemon.run())
-        await asyncio.sleep(0.3)
+        out = ""
+
+        def two_lines() -> bool:
+            nonlocal out
+            out += capsys.readouterr().out
+            return out.count('"status"') + out.count(" status ") >= 2
+
+        await until(two_lines, within=10.0)
         daemon.request_stop()
         await running
-    out = capsys.readouterr().out
+    out += capsys.readouterr().out
     assert out.count("status") >= 2 and "mean_error_m" in out and "budget_share" in out

@@ -1,4 +1,4 @@
-"""CadClient against the real stand-in over loopback, and header edge cases on MockTransport."""
+"""CadClient against the real stand-in over loopback, and edge cases on the kit's fake CAD."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bridge
+from bench.kit import Reply, Step, cad_client
 from bridge.cad import (
     AuthFailed,
     CadClient,
@@ -65,7 +66,7 @@ async def client(standin: CadStandIn) -> AsyncIterator[CadClient]:
 async def test_patch_replaces_metadata_and_returns_the_whole_call(
     standin: CadStandIn, client: CadClient
 ) -> None:
-    result = await client.update_call(1, 501, {"x": "430.5", "y": "-982.1"})
+    result = (await client.update_call(1, 501, {"x": "430.5", "y": "-982.1"})).result
     assert isinstance(result, Updated)
     assert result.meta == {"x": "430.5", "y": "-982.1"}  # replaced whole, as the API does
     assert result.call["callId"] == 501 and result.call["title"] == "Armed Robbery"
@@ -76,45 +77,45 @@ async def test_patch_replaces_metadata_and_returns_the_whole_call(
 
 async def test_patch_of_full_meta_keeps_every_key(standin: CadStandIn, client: CadClient) -> None:
     meta = {"callerPlayerId": "7", "uuid": "abc", "x": "5", "y": "6", "z": "7", "radius": "50"}
-    result = await client.update_call(1, 501, meta)
+    result = (await client.update_call(1, 501, meta)).result
     assert isinstance(result, Updated) and result.meta == meta
 
 
 async def test_unknown_or_closed_call_is_gone(standin: CadStandIn, client: CadClient) -> None:
-    assert isinstance(await client.update_call(1, 999, {}), Gone)
+    assert isinstance((await client.update_call(1, 999, {})).result, Gone)
     standin.close_call(1, 502)
-    result = await client.update_call(1, 502, {"x": "1"})
+    result = (await client.update_call(1, 502, {"x": "1"})).result
     assert isinstance(result, Gone) and "502" in result.detail
-    assert isinstance(await client.update_call(7, 501, {}), Gone)
+    assert isinstance((await client.update_call(7, 501, {})).result, Gone)
 
 
 async def test_wrong_key_is_auth_failed(standin: CadStandIn) -> None:
     async with CadClient(standin.url, "wrong-key") as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, AuthFailed) and result.status == 401
     standin.inject(Fault(403))
     async with CadClient(standin.url, KEY) as cad:
-        assert bare(await cad.get_calls(1)) == AuthFailed(403, "Injected fault")
+        assert bare((await cad.get_calls(1)).result) == AuthFailed(403, "Injected fault")
 
 
 async def test_revoked_key_is_auth_failed(standin: CadStandIn, client: CadClient) -> None:
     standin.revoke_key()
-    assert isinstance(await client.get_calls(1), AuthFailed)
+    assert isinstance((await client.get_calls(1)).result, AuthFailed)
     standin.restore_key()
-    assert isinstance(await client.get_calls(1), CallList)
+    assert isinstance((await client.get_calls(1)).result, CallList)
 
 
 async def test_400_is_rejected_with_the_problem_detail(
     standin: CadStandIn, client: CadClient
 ) -> None:
     standin.inject(Fault(400))
-    assert bare(await client.update_call(1, 501, {})) == Rejected(400, "Injected fault")
+    assert bare((await client.update_call(1, 501, {})).result) == Rejected(400, "Injected fault")
 
 
 async def test_real_rate_limit_gives_retry_after_seconds(standin: CadStandIn) -> None:
     standin.spend_external("update_call", 10)
     async with CadClient(standin.url, KEY) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, RateLimited)
     assert result.retry_after is not None and 59 <= result.retry_after <= 60
     assert result.detail == "API rate limit exceeded"
@@ -123,7 +124,7 @@ async def test_real_rate_limit_gives_retry_after_seconds(standin: CadStandIn) ->
 
 async def test_429_retry_after_as_http_date(standin: CadStandIn, client: CadClient) -> None:
     standin.inject(Fault(429, retry_after=datetime.fromtimestamp(NOW + 42, UTC)))
-    result = await client.update_call(1, 501, {})
+    result = (await client.update_call(1, 501, {})).result
     assert bare(result) == RateLimited(42.0, "API rate limit exceeded")
 
 
@@ -131,14 +132,15 @@ async def test_429_retry_after_date_in_the_past_is_zero(
     standin: CadStandIn, client: CadClient
 ) -> None:
     standin.inject(Fault(429, retry_after=datetime.fromtimestamp(NOW - 30, UTC)))
-    assert bare(await client.update_call(1, 501, {})) == RateLimited(0.0, "API rate limit exceeded")
+    result = (await client.update_call(1, 501, {})).result
+    assert bare(result) == RateLimited(0.0, "API rate limit exceeded")
 
 
 async def test_429_without_hint_has_no_retry_after(
     standin: CadStandIn, client: CadClient
 ) -> None:
     standin.inject(Fault(429))
-    assert bare(await client.update_call(1, 501, {})) == RateLimited(
+    assert bare((await client.update_call(1, 501, {})).result) == RateLimited(
         None, "API rate limit exceeded"
     )
 
@@ -146,15 +148,15 @@ async def test_429_without_hint_has_no_retry_after(
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_5xx_is_transient(standin: CadStandIn, client: CadClient, status: int) -> None:
     standin.inject(Fault(status))
-    result = await client.update_call(1, 501, {})
-    assert bare(result) == Transient(f"HTTP {status}: Injected fault", reached_server=True)
+    result = (await client.update_call(1, 501, {})).result
+    assert bare(result) == Transient(f"HTTP {status}: Injected fault", True, status=status)
 
 
 async def test_hang_times_out_as_transient(standin: CadStandIn) -> None:
     standin.inject(Fault("hang"))
     async with CadClient(standin.url, KEY, timeout=0.3) as cad:
         started = time.monotonic()
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
         elapsed = time.monotonic() - started
     assert result == Transient("timeout after 0.3 s", reached_server=True)
     assert elapsed < 2.0
@@ -163,20 +165,21 @@ async def test_hang_times_out_as_transient(standin: CadStandIn) -> None:
 async def test_slow_answer_past_the_timeout_is_transient(standin: CadStandIn) -> None:
     standin.inject(Fault("slow", delay=1.0))
     async with CadClient(standin.url, KEY, timeout=0.3) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, Transient) and result.reached_server
 
 
 async def test_reset_is_transient(standin: CadStandIn, client: CadClient) -> None:
     standin.inject(Fault("reset"))
-    result = await client.update_call(1, 501, {})
+    result = (await client.update_call(1, 501, {})).result
     assert isinstance(result, Transient) and result.reached_server
-    assert isinstance(await client.update_call(1, 501, {}), Updated)  # the client recovers
+    assert isinstance((await client.update_call(1, 501, {})).result, Updated)  # the client recovers
 
 
 async def test_bad_json_is_transient(standin: CadStandIn, client: CadClient) -> None:
     standin.inject(Fault("bad_json"))
-    assert await client.update_call(1, 501, {}) == Transient("HTTP 200: body is not JSON", True)
+    result = (await client.update_call(1, 501, {})).result
+    assert result == Transient("HTTP 200: body is not JSON", True, status=200)
 
 
 async def test_connection_refused_never_reached_the_server() -> None:
@@ -184,14 +187,14 @@ async def test_connection_refused_never_reached_the_server() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with CadClient(f"http://127.0.0.1:{port}", KEY) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert result == Transient("connection refused", reached_server=False)
 
 
 async def test_get_calls_lists_active_calls_only(standin: CadStandIn, client: CadClient) -> None:
     standin.add_call(1, 503, None)
     standin.close_call(1, 502)
-    result = await client.get_calls(1)
+    result = (await client.get_calls(1)).result
     assert isinstance(result, CallList)
     assert result.calls == {
         501: {"callerPlayerId": "7", "uuid": "abc", "x": "1.0", "y": "2.0"},
@@ -204,22 +207,20 @@ async def test_get_calls_lists_active_calls_only(standin: CadStandIn, client: Ca
 
 
 async def test_quota_headers_are_parsed(standin: CadStandIn, client: CadClient) -> None:
-    assert client.last_quota is None
-    await client.get_calls(1)
-    assert client.last_quota is None  # the stand-in sends none by default
+    assert (await client.get_calls(1)).quota is None  # the stand-in sends none by default
     standin.send_quota_headers = True
     await client.get_calls(1)
-    await client.get_calls(1)
-    assert client.last_quota is not None
-    assert client.last_quota.remaining == 2  # 5 per minute, 3 used
-    assert client.last_quota.reset_after is not None and 0 < client.last_quota.reset_after <= 60
+    quota = (await client.get_calls(1)).quota
+    assert quota is not None
+    assert quota.remaining == 2  # 5 per minute, 3 used
+    assert quota.reset_after is not None and 0 < quota.reset_after <= 60
 
 
 async def test_api_url_with_trailing_slash_and_prefix(standin: CadStandIn) -> None:
     async with CadClient(standin.url + "/", KEY) as cad:
-        assert isinstance(await cad.update_call(1, 501, {}), Updated)
+        assert isinstance((await cad.update_call(1, 501, {})).result, Updated)
     async with CadClient(standin.url + "/api/", KEY) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, Gone)
     assert standin.requests[-1].path == "/api/v2/emergency/servers/1/dispatch-calls/501"
 
@@ -232,12 +233,12 @@ async def test_the_key_never_shows_in_results_reprs_or_errors(standin: CadStandI
         shown += [repr(cad), str(cad)]
         for fault in faults:
             standin.inject(fault)
-            result = await cad.update_call(1, 501, {"x": "1"})
+            result = (await cad.update_call(1, 501, {"x": "1"})).result
             shown += [repr(result), str(result)]
-        shown.append(repr(await cad.update_call(1, 999, {})))
-        shown.append(repr(await cad.get_calls(1)))
+        shown.append(repr((await cad.update_call(1, 999, {})).result))
+        shown.append(repr((await cad.get_calls(1)).result))
     async with CadClient(standin.url, "not-the-key-" + KEY) as cad:
-        shown.append(repr(await cad.update_call(1, 501, {})))
+        shown.append(repr((await cad.update_call(1, 501, {})).result))
     for bad_url in ["not a url", "ftp://host", ""]:
         with pytest.raises(ValueError) as caught:
             CadClient(bad_url, KEY)
@@ -246,18 +247,18 @@ async def test_the_key_never_shows_in_results_reprs_or_errors(standin: CadStandI
     assert not [text for text in shown if KEY in text]
 
 
-# -- MockTransport: what goes on the wire and edge cases of what comes back -----------------
+# -- the kit's fake CAD: what goes on the wire and edge cases of what comes back ------------
 
 
-def mock_client(handler: Callable[[httpx.Request], httpx.Response],
-                url: str = "https://api.example.test/base/") -> CadClient:
-    return CadClient(url, KEY, transport=httpx.MockTransport(handler), wall_clock=fixed_clock)
+def mock_client(handler: Step, url: str = "https://api.example.test/base/") -> CadClient:
+    """The client over the kit's fake CAD, which answers every request with `handler`."""
+    return cad_client(otherwise=handler, base=url, api_key=KEY, wall_clock=fixed_clock)
 
 
 def answer(status: int, body: Any = None, headers: dict[str, str] | None = None,
-           raw: bytes | None = None) -> Callable[[httpx.Request], httpx.Response]:
-    content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-    return lambda request: httpx.Response(status, content=content, headers=headers)
+           raw: bytes | None = None) -> Reply:
+    """An answer with `body` as JSON (or the `raw` bytes; none when both are None)."""
+    return Reply(status, raw if raw is not None else (b"" if body is None else body), headers or {})
 
 
 async def test_request_shape_on_the_wire() -> None:
@@ -305,7 +306,7 @@ async def test_request_shape_on_the_wire() -> None:
 async def test_retry_after_sources(headers: dict[str, str], expected: float | None) -> None:
     body = {"message": "API rate limit exceeded", "request_id": "r1"}
     async with mock_client(answer(429, body, headers)) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, RateLimited) and result.detail == "API rate limit exceeded"
     assert result.retry_after == (pytest.approx(expected) if expected is not None else None)
 
@@ -323,8 +324,7 @@ async def test_retry_after_sources(headers: dict[str, str], expected: float | No
 )
 async def test_quota_headers(headers: dict[str, str], expected: Quota | None) -> None:
     async with mock_client(answer(200, {"callId": 1}, headers)) as cad:
-        await cad.update_call(1, 1, {})
-        assert cad.last_quota == expected
+        assert (await cad.update_call(1, 1, {})).quota == expected
 
 
 @pytest.mark.parametrize(
@@ -338,28 +338,28 @@ async def test_quota_headers(headers: dict[str, str], expected: Quota | None) ->
         (409, {"message": "conflict"}, Rejected(409, "conflict")),
         (404, {"title": "Not Found"}, Gone("Not Found")),
         (401, None, AuthFailed(401, "Unauthorized")),
-        (408, None, Transient("HTTP 408: Request Timeout", True)),
-        (301, None, Transient("HTTP 301: Moved Permanently", True)),
+        (408, None, Transient("HTTP 408: Request Timeout", True, status=408)),
+        (301, None, Transient("HTTP 301: Moved Permanently", True, status=301)),
         (502, b"<html>\n<b>Bad   gateway</b></html>",
-         Transient("HTTP 502: <html> <b>Bad gateway</b></html>", True)),
+         Transient("HTTP 502: <html> <b>Bad gateway</b></html>", True, status=502)),
     ],
 )
 async def test_error_details(status: int, body: Any, expected: Any) -> None:
     raw = body if isinstance(body, bytes) else None
     async with mock_client(answer(status, None if raw else body, raw=raw)) as cad:
-        assert bare(await cad.update_call(1, 501, {})) == expected
+        assert bare((await cad.update_call(1, 501, {})).result) == expected
 
 
 async def test_long_detail_is_capped() -> None:
     async with mock_client(answer(400, {"detail": "y" * 5000})) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, Rejected) and 0 < len(result.detail) <= 300
 
 
 async def test_key_echoed_by_the_server_is_redacted() -> None:
     body = {"detail": f"API key {KEY} is not valid for community 42"}
     async with mock_client(answer(401, body)) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert result == AuthFailed(401, "API key [redacted] is not valid for community 42")
 
 
@@ -377,15 +377,15 @@ async def test_key_echoed_by_the_server_is_redacted() -> None:
 )
 async def test_updated_meta_shapes(body: dict[str, Any], expected: dict[str, Any] | None) -> None:
     async with mock_client(answer(200, body)) as cad:
-        result = await cad.update_call(1, 5, {})
+        result = (await cad.update_call(1, 5, {})).result
     assert result == Updated(call=body, meta=expected)
 
 
 @pytest.mark.parametrize("raw", [b"", b"[1, 2]", b'"ok"', b"null", b"<html>"])
 async def test_2xx_without_a_json_object_is_transient(raw: bytes) -> None:
     async with mock_client(answer(200, raw=raw)) as cad:
-        patch = await cad.update_call(1, 5, {})
-        listing = await cad.get_calls(1)
+        patch = (await cad.update_call(1, 5, {})).result
+        listing = (await cad.get_calls(1)).result
     assert isinstance(patch, Transient) and patch.reached_server
     assert isinstance(listing, Transient) and listing.reached_server
 
@@ -398,7 +398,7 @@ async def test_get_calls_still_reads_the_camel_case_lists() -> None:
         "closedCallCount": 1,
     }
     async with mock_client(answer(200, body)) as cad:
-        listed = await cad.get_calls(1)
+        listed = (await cad.get_calls(1)).result
     # Item 2 carries no metaData: unknown, not {}; two items have no call id to read.
     assert listed == CallList(
         {1: {"x": "1"}, 2: None}, complete=False, emergency={9: {"y": "2"}}, closed=frozenset({3})
@@ -408,7 +408,7 @@ async def test_get_calls_still_reads_the_camel_case_lists() -> None:
 @pytest.mark.parametrize("body", [{"calls": []}, {"activeCalls": {"1": {}}}])
 async def test_get_calls_of_an_unexpected_shape_is_transient(body: dict[str, Any]) -> None:
     async with mock_client(answer(200, body)) as cad:
-        assert isinstance(await cad.get_calls(1), Transient)
+        assert isinstance((await cad.get_calls(1)).result, Transient)
 
 
 @pytest.mark.parametrize(
@@ -428,19 +428,18 @@ async def test_httpx_errors_become_transient(exc: httpx.HTTPError, reached: bool
         raise exc
 
     async with mock_client(handler) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, Transient) and result.reached_server is reached
     assert KEY not in repr(result)
 
 
 async def test_a_stuck_handler_is_cut_by_the_overall_timeout() -> None:
     async def handler(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # a hang that never ends: the client's timeout cuts it
         return httpx.Response(200)
 
-    cad = CadClient("http://x.test", KEY, timeout=0.2, transport=httpx.MockTransport(handler))
-    async with cad:
-        assert await cad.get_calls(1) == Transient("timeout after 0.2 s", True)
+    async with cad_client(otherwise=handler, api_key=KEY, timeout=0.2) as cad:
+        assert (await cad.get_calls(1)).result == Transient("timeout after 0.2 s", True)
 
 
 @given(st.text(max_size=60), st.floats(min_value=0, max_value=4e9))
@@ -475,7 +474,7 @@ async def test_listed_calls_without_readable_metadata_are_unknown_never_empty() 
         "emergencyCalls": [],
     }
     async with mock_client(answer(200, body)) as cad:
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
     assert result == CallList({1: None, 2: None, 3: None, 4: {"postal": "9002"}, 5: {}})
     assert result.complete
 
@@ -483,11 +482,11 @@ async def test_listed_calls_without_readable_metadata_are_unknown_never_empty() 
 async def test_a_quota_reset_in_epoch_milliseconds_or_too_far_is_read_and_capped() -> None:
     headers = {"RateLimit-Remaining": "0", "RateLimit-Reset": str(int(NOW * 1000) + 20_000)}
     async with mock_client(answer(200, {"callId": 501, "metaData": {}}, headers)) as cad:
-        await cad.update_call(1, 501, {})
-        assert cad.last_quota == Quota(remaining=0, reset_after=pytest.approx(20.0))
+        quota = (await cad.update_call(1, 501, {})).quota
+        assert quota == Quota(remaining=0, reset_after=pytest.approx(20.0))
     far = {"RateLimit-Remaining": "0", "RateLimit-Reset": "99999999"}
-    client = CadClient("https://x.test", KEY, wall_clock=fixed_clock, max_wait=30.0,
-                       transport=httpx.MockTransport(answer(200, {"callId": 501}, far)))
+    client = cad_client(otherwise=answer(200, {"callId": 501}, far), api_key=KEY,
+                        wall_clock=fixed_clock, max_wait=30.0)
     async with client:
-        await client.update_call(1, 501, {})
-        assert client.last_quota == Quota(remaining=0, reset_after=30.0)
+        quota = (await client.update_call(1, 501, {})).quota
+        assert quota == Quota(remaining=0, reset_after=30.0)

@@ -27,7 +27,7 @@ async def test_a_gzip_bomb_is_refused_after_the_cap_not_inflated_whole() -> None
         async with CadClient(f"http://127.0.0.1:{server.port}", KEY, timeout=10.0) as cad:
             tracemalloc.start()
             try:
-                result = await cad.get_calls(1)
+                result = (await cad.get_calls(1)).result
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()
@@ -45,7 +45,7 @@ async def test_a_gzip_answer_under_the_cap_is_read() -> None:
     ).encode()
     async with RawServer(head + body) as server:
         async with CadClient(f"http://127.0.0.1:{server.port}", KEY) as cad:
-            result = await cad.get_calls(1)
+            result = (await cad.get_calls(1)).result
     assert not isinstance(result, Transient), result
     assert b"accept-encoding: gzip, deflate\r\n" in bytes(server.received).lower()
 
@@ -90,7 +90,7 @@ async def test_http_proxy_from_the_environment_never_gets_the_key(
         for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
             no_proxy_env.setenv(name, f"http://127.0.0.1:{proxy.port}")
         async with CadClient(standin.url, KEY, timeout=5.0) as cad:
-            result = await cad.update_call(1, 501, {"x": "2.0"})
+            result = (await cad.update_call(1, 501, {"x": "2.0"})).result
     print(f"plain-http CAD with HTTP_PROXY set: the proxy read {len(proxy.received)} bytes")
     assert KEY.encode() not in bytes(proxy.received)
     assert proxy.received == b""
@@ -104,7 +104,7 @@ async def test_https_proxy_sees_only_a_connect_never_the_key(
     async with RawServer(refusal) as proxy:
         no_proxy_env.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
         async with CadClient("https://cad.example.invalid", KEY, timeout=5.0) as cad:
-            result = await cad.get_calls(1)
+            result = (await cad.get_calls(1)).result
     assert isinstance(result, Transient)
     assert bytes(proxy.received).startswith(b"CONNECT cad.example.invalid:443 ")
     assert KEY.encode() not in bytes(proxy.received)

@@ -1,10 +1,8 @@
 """CadClient on the documented shapes: the lists in both cases, closed calls, 404s told apart,
-and the ids Sonoran's support asks for (MockTransport: one answer per test)."""
+and the ids Sonoran's support asks for (the kit's fake CAD: one answer per test)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +11,7 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.kit import Reply, cad_client
 from bridge.cad import CadClient, gone_what
 from bridge.outcomes import CallList, Gone, RateLimited, Rejected, Transient, Updated
 
@@ -20,11 +19,9 @@ KEY = "sk-test-lists-do-not-leak"
 
 
 def client(status: int, body: Any = None, headers: dict[str, str] | None = None) -> CadClient:
-    content = b"" if body is None else json.dumps(body).encode()
-    handler: Callable[[httpx.Request], httpx.Response] = lambda request: httpx.Response(  # noqa: E731
-        status, content=content, headers=headers
-    )
-    return CadClient("https://api.example.test", KEY, transport=httpx.MockTransport(handler))
+    """The client over the kit's fake CAD, giving every request this one answer."""
+    answer = Reply(status, b"" if body is None else body, headers or {})
+    return cad_client(otherwise=answer, base="https://api.example.test", api_key=KEY)
 
 
 async def test_the_pascal_case_lists_are_read() -> None:
@@ -35,7 +32,7 @@ async def test_the_pascal_case_lists_are_read() -> None:
         "ClosedCallCount": 18,
     }
     async with client(200, body) as cad:
-        listed = await cad.get_calls(1)
+        listed = (await cad.get_calls(1)).result
     assert listed == CallList(
         {501: {"x": "1"}}, emergency={302: {"postal": "9001"}}, closed=frozenset({480})
     )
@@ -44,7 +41,7 @@ async def test_the_pascal_case_lists_are_read() -> None:
 async def test_pascal_case_wins_when_a_body_has_both() -> None:
     body = {"ActiveCalls": [{"callId": 1, "metaData": {}}], "activeCalls": [{"callId": 2}]}
     async with client(200, body) as cad:
-        listed = await cad.get_calls(1)
+        listed = (await cad.get_calls(1)).result
     assert isinstance(listed, CallList) and set(listed.calls) == {1}
 
 
@@ -54,7 +51,7 @@ async def test_a_911_id_equal_to_a_dispatch_id_stays_apart() -> None:
         "EmergencyCalls": [{"callId": 501, "metaData": {"a": "911"}}],
     }
     async with client(200, body) as cad:
-        listed = await cad.get_calls(1)
+        listed = (await cad.get_calls(1)).result
     assert isinstance(listed, CallList)
     assert listed.calls == {501: {"a": "dispatch"}} and listed.emergency == {501: {"a": "911"}}
 
@@ -81,7 +78,7 @@ async def test_shapes_the_docs_do_not_promise_give_clear_outcomes(
     body: dict[str, Any], expected: CallList
 ) -> None:
     async with client(200, body) as cad:
-        assert await cad.get_calls(1) == expected
+        assert (await cad.get_calls(1)).result == expected
 
 
 @pytest.mark.parametrize(
@@ -90,7 +87,7 @@ async def test_shapes_the_docs_do_not_promise_give_clear_outcomes(
 )
 async def test_bodies_without_readable_active_lists_are_transient(body: dict[str, Any]) -> None:
     async with client(200, body) as cad:
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
     assert isinstance(result, Transient) and result.reached_server
 
 
@@ -101,9 +98,7 @@ async def test_the_list_read_asks_for_closed_calls() -> None:
         seen.append(request)
         return httpx.Response(200, json={"ActiveCalls": []})
 
-    async with CadClient(
-        "https://api.example.test", KEY, transport=httpx.MockTransport(handler)
-    ) as cad:
+    async with cad_client(otherwise=handler, api_key=KEY) as cad:
         await cad.get_calls(1)
     assert int(seen[0].url.params["closedLimit"]) >= 1
 
@@ -114,13 +109,13 @@ async def test_the_list_read_asks_for_closed_calls() -> None:
 @pytest.mark.parametrize("status", [2, "2"])
 async def test_an_update_answered_with_status_2_is_the_call_gone(status: Any) -> None:
     async with client(200, {"callId": 501, "status": status, "metaData": {"x": "1"}}) as cad:
-        result = await cad.update_call(1, 501, {"x": "1"})
+        result = (await cad.update_call(1, 501, {"x": "1"})).result
     assert isinstance(result, Gone) and result.what == "call" and "closed" in result.detail
 
 
 async def test_an_update_answered_with_status_1_is_updated() -> None:
     async with client(200, {"callId": 501, "status": 1, "metaData": {"x": "1"}}) as cad:
-        assert isinstance(await cad.update_call(1, 501, {"x": "1"}), Updated)
+        assert isinstance((await cad.update_call(1, 501, {"x": "1"})).result, Updated)
 
 
 # -- 404s told apart ----------------------------------------------------------------------------
@@ -147,7 +142,7 @@ async def test_a_404_problem_is_read_into_gone_with_its_trace() -> None:
     body = {"type": "https://httpstatuses.com/404", "title": "Not Found", "status": 404,
             "detail": "serverId not configured", "instance": "/v2", "traceId": "00-abc"}
     async with client(404, body, {"x-kong-request-id": "kong-1"}) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert result == Gone(
         "serverId not configured", "server", {"traceId": "00-abc", "x-kong-request-id": "kong-1"}
     )
@@ -159,20 +154,20 @@ async def test_a_404_problem_is_read_into_gone_with_its_trace() -> None:
 async def test_a_429_carries_its_request_id_and_the_gateway_id() -> None:
     body = {"message": "API rate limit exceeded", "request_id": "9457fb38"}
     async with client(429, body, {"X-Kong-Request-Id": "k-9"}) as cad:
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
     assert isinstance(result, RateLimited)
     assert result.trace == {"request_id": "9457fb38", "x-kong-request-id": "k-9"}
 
 
 async def test_a_5xx_without_json_still_carries_the_gateway_id() -> None:
     async with client(502, None, {"x-kong-request-id": "k-5"}) as cad:
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
     assert isinstance(result, Transient) and result.trace == {"x-kong-request-id": "k-5"}
 
 
 async def test_a_trace_id_that_echoes_the_key_is_redacted() -> None:
     async with client(400, {"detail": "bad", "traceId": f"t-{KEY}"}) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert isinstance(result, Rejected) and KEY not in str(result.trace)
 
 
@@ -183,7 +178,7 @@ async def test_the_failure_log_line_carries_the_ids() -> None:
 
     body = {"message": "API rate limit exceeded", "request_id": "r-1"}
     async with client(429, body, {"x-kong-request-id": "k-1"}) as cad:
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
     with structlog.testing.capture_logs() as logs:
         _log_outcome(ListAnswer(Fetch(1), result, None, 0.0, 0.0))
     assert logs[0]["request_id"] == "r-1" and logs[0]["x-kong-request-id"] == "k-1"

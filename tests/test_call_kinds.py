@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.kit import make_planner
 from bridge import protocol
-from bridge.budget import Budget
 from bridge.outcomes import CallList, Gone, Updated
-from bridge.planner import COLLIDES, Fetch, Notice, Planner, Push, Settings
+from bridge.planner import COLLIDES, Fetch, Notice, Planner, Push
 from bridge.postal import PostalIndex
 from bridge.protocol import (
     CallClosed,
@@ -22,20 +22,9 @@ from bridge.protocol import (
     TrackSpec,
     Untrack,
 )
-from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "uuid": "u-1"}
 META_911 = {"x": "0", "y": "0", "z": "0", "phone": "555-0100", "postal": "9001"}
-
-
-def make_planner(postals: PostalIndex | None = None) -> Planner:
-    return Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-        postals=postals,
-    )
 
 
 def moved(planner: Planner, subject: str, now: float = 1.0) -> None:
@@ -95,9 +84,9 @@ def test_a_dispatch_call_and_a_911_call_with_one_id_are_two_calls() -> None:
         Notice(1, 501, "following"),
         Notice(1, 501, "following", None, "emergency"),
     ]
-    assert len(planner.tracker) == 2
-    dispatch = planner.tracker.get(1, 501)
-    emergency = planner.tracker.get(1, 501, "emergency")
+    assert len([*planner.calls()]) == 2
+    dispatch = planner.call(1, 501)
+    emergency = planner.call(1, 501, "emergency")
     assert dispatch is not None and emergency is not None and dispatch is not emergency
     assert dispatch.meta == META and emergency.meta == META_911
 
@@ -107,15 +96,15 @@ def test_messages_about_one_kind_leave_the_other_alone() -> None:
     planner.receive(1, Track(call_id=501, subject="a", meta=META), 0.0)
     planner.receive(1, Track(call_id=501, subject="b", meta=META_911, kind="emergency"), 0.0)
     planner.receive(1, CallMeta(call_id=501, meta={"edited": "yes"}, kind="emergency"), 1.0)
-    assert planner.tracker.get(1, 501).meta == META  # type: ignore[union-attr]
+    assert planner.call(1, 501).meta == META  # type: ignore[union-attr]
     said = planner.receive(1, CallClosed(call_id=501, kind="emergency"), 2.0)
     assert Notice(1, 501, "gone", "closed in the CAD", "emergency") in said
-    assert planner.tracker.get(1, 501) is not None
-    assert planner.tracker.get(1, 501, "emergency") is None
+    assert planner.call(1, 501) is not None
+    assert planner.call(1, 501, "emergency") is None
     planner.receive(1, Untrack(call_id=501, kind="emergency"), 3.0)
-    assert planner.tracker.get(1, 501) is not None
+    assert planner.call(1, 501) is not None
     planner.receive(1, Untrack(call_id=501), 3.0)
-    assert len(planner.tracker) == 0
+    assert len([*planner.calls()]) == 0
 
 
 def test_sync_keeps_both_kinds_of_one_id() -> None:
@@ -130,8 +119,8 @@ def test_sync_keeps_both_kinds_of_one_id() -> None:
         Notice(1, 501, "following", None, "emergency"),
     ]
     planner.receive(1, Sync(tracks=tracks[1:]), 1.0)
-    assert planner.tracker.get(1, 501) is None
-    assert planner.tracker.get(1, 501, "emergency") is not None
+    assert planner.call(1, 501) is None
+    assert planner.call(1, 501, "emergency") is not None
 
 
 def test_a_404_of_the_911_call_ends_only_it() -> None:
@@ -148,7 +137,7 @@ def test_a_404_of_the_911_call_ends_only_it() -> None:
     planner.begin(push, 1.5)
     events = planner.finish_push(push, Gone("call not found", "call"), 2.0)
     assert events == [Notice(1, 502, "gone", "call not found", "emergency")]
-    assert planner.tracker.get(1, 501) is not None
+    assert planner.call(1, 501) is not None
 
 
 def test_a_911_call_is_pushed_only_after_a_read_shows_no_dispatch_call_of_its_id() -> None:
@@ -162,7 +151,7 @@ def test_a_911_call_is_pushed_only_after_a_read_shows_no_dispatch_call_of_its_id
     assert events == [Notice(1, 501, "failed", COLLIDES, "emergency")]
     assert planner.next_action(1.5) is None
     assert planner.next_action(100.0) is None  # and no read spent on it either
-    planner.tracker.observe(1, "b", 300.0, 0.0, 20.0, 101.0)
+    planner.observe(1, "b", 300.0, 0.0, 20.0, 101.0)
     assert planner.next_action(101.0) is None
 
 
@@ -185,8 +174,8 @@ def test_a_list_read_learns_each_kind_from_its_own_list() -> None:
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
     planner.finish_fetch(fetch, CallList({501: META}, emergency={501: META_911}), 1.5)
-    assert planner.tracker.get(1, 501).meta == META  # type: ignore[union-attr]
-    assert planner.tracker.get(1, 501, "emergency").meta == META_911  # type: ignore[union-attr]
+    assert planner.call(1, 501).meta == META  # type: ignore[union-attr]
+    assert planner.call(1, 501, "emergency").meta == META_911  # type: ignore[union-attr]
 
 
 def test_a_911_call_listed_only_as_a_dispatch_id_is_not_taken_for_it() -> None:
@@ -197,13 +186,13 @@ def test_a_911_call_listed_only_as_a_dispatch_id_is_not_taken_for_it() -> None:
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
     planner.finish_fetch(fetch, CallList({501: META}), 1.5)
-    call = planner.tracker.get(1, 501, "emergency")
+    call = planner.call(1, 501, "emergency")
     assert call is not None and call.meta is None and call.absent_at is not None
 
 
 def test_a_911_call_gets_its_postal_in_its_metadata_not_on_top() -> None:
     postals = PostalIndex.from_json(b'[{"code": "7001", "x": 100, "y": 0}]')
-    planner = make_planner(postals)
+    planner = make_planner(postals=postals)
     planner.receive(1, Track(call_id=302, subject="b", meta=META_911, kind="emergency"), 0.0)
     moved(planner, "b")
     read = planner.next_action(1.0)
@@ -255,7 +244,7 @@ def test_a_read_begun_before_the_stale_notice_does_not_clear_it() -> None:
     planner.begin(fetch, 1.0)
     planner.receive(1, CallMetaStale(call_id=7), 1.2)  # the edit came after the read began
     planner.finish_fetch(fetch, CallList({7: META, 8: META}), 1.5)
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.stale_at == 1.2
     moved(planner, "a", 2.0)
     assert all(c.call.call_id != 7 for c in planner.candidates(2.0))

@@ -12,7 +12,7 @@ import httpx
 
 from bridge.demo import DemoReport, print_summary, run_demo
 from bridge.naive import NaiveLoop
-from bridge.outcomes import Meta, PatchResult, RateLimited, Transient, Updated
+from bridge.outcomes import Answered, Meta, PatchResult, RateLimited, Transient, Updated
 
 
 async def test_the_demo_serves_its_status_page_and_compares_with_a_naive_loop() -> None:
@@ -56,9 +56,9 @@ class Scripted:
         self.answers = answers
         self.sent: list[tuple[int, float]] = []
 
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult:
+    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> Answered[PatchResult]:
         self.sent.append((call_id, asyncio.get_running_loop().time()))
-        return self.answers.pop(0) if self.answers else Updated(call={}, meta=meta)
+        return Answered(self.answers.pop(0) if self.answers else Updated(call={}, meta=meta))
 
 
 async def test_the_naive_loop_retries_a_429_twice_like_the_sdk_then_gives_up() -> None:
@@ -93,7 +93,7 @@ async def test_the_naive_loop_sends_what_the_call_had_with_the_position() -> Non
     sent: list[Meta] = []
     original = cad.update_call
 
-    async def keep(server_id: int, call_id: int, meta: Meta) -> PatchResult:
+    async def keep(server_id: int, call_id: int, meta: Meta) -> Answered[PatchResult]:
         sent.append(meta)
         return await original(server_id, call_id, meta)
 

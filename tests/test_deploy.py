@@ -175,7 +175,7 @@ async def test_the_container_status_page_keeps_its_host_check_and_its_login() ->
     import httpx
     import msgspec
 
-    from bridge.app import Daemon
+    from bench.kit import build_daemon
 
     config = parse_config((DEPLOY / "container" / "config.toml").read_text(), env=CONTAINER_ENV)
     # As in the container, but on free ports and with no state folder.
@@ -185,7 +185,7 @@ async def test_the_container_status_page_keeps_its_host_check_and_its_login() ->
         status=msgspec.structs.replace(config.status, host="127.0.0.1", port=0),
         budget=msgspec.structs.replace(config.budget, state_file=""),
     )
-    daemon = Daemon(config)
+    daemon = build_daemon(config)
     status = config.status
     url = await daemon.serve_status(
         status.host, 0, allowed_hosts=status.allowed_hosts, password=status.password

@@ -5,27 +5,21 @@ CAD's answers as values."""
 
 from __future__ import annotations
 
-from bridge.budget import Budget
+from bench.kit import make_planner
 from bridge.driver import Driver, ListAnswer, PatchAnswer, Sleep, failed
 from bridge.outcomes import CallList, Quota, Transient, Updated
-from bridge.planner import Fetch, Planner, Push, Settings
-from bridge.scheduler import Accumulator
+from bridge.planner import Fetch, Push
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221"}
 
 
 def driver() -> Driver:
-    planner = Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-    )
+    planner = make_planner()
     return Driver(planner)
 
 
 def moved(d: Driver, call_id: int, x: float, now: float) -> None:
-    d.planner.tracker.observe(1, f"veh:{call_id}", x, 0.0, 0.0, now)
+    d.planner.observe(1, f"veh:{call_id}", x, 0.0, 0.0, now)
 
 
 def updated(push: Push) -> Updated:
@@ -34,7 +28,7 @@ def updated(push: Push) -> Updated:
 
 def test_a_push_is_asked_begun_and_completed_with_its_typed_answer() -> None:
     d = driver()
-    d.planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    d.planner.track(1, 7, "veh:7", 0.0, meta=META)
     moved(d, 7, 100.0, 1.0)
     asked = d.step(1.0)
     assert isinstance(asked, Push) and asked.key[2] == 7
@@ -46,13 +40,12 @@ def test_a_push_is_asked_begun_and_completed_with_its_typed_answer() -> None:
     outcome = d.complete(PatchAnswer(asked, updated(asked), None, 1.0, 1.2))
     assert outcome.request is asked and isinstance(outcome.result, Updated)
     assert d.in_flight is None
-    assert d.planner.pushes == 1
 
 
 def test_no_slot_yet_is_a_sleep_until_the_slot() -> None:
     d = driver()
     for call_id in range(1, 12):
-        d.planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=META)
+        d.planner.track(1, call_id, f"veh:{call_id}", 0.0, meta=META)
         moved(d, call_id, 100.0 + call_id, 1.0)
     now = 1.0
     for _ in range(10):
@@ -68,8 +61,8 @@ def test_no_slot_yet_is_a_sleep_until_the_slot() -> None:
 
 def test_the_quota_in_the_answer_holds_the_route_until_the_key_window_resets() -> None:
     d = driver()
-    d.planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    d.planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
+    d.planner.track(1, 7, "veh:7", 0.0, meta=META)
+    d.planner.track(1, 8, "veh:8", 0.0, meta=META)
     moved(d, 7, 100.0, 1.0)
     moved(d, 8, 100.0, 1.0)
     asked = d.step(1.0)
@@ -84,13 +77,13 @@ def test_the_quota_in_the_answer_holds_the_route_until_the_key_window_resets() -
 
 def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind() -> None:
     d = driver()
-    d.planner.tracker.track(1, 7, "veh:7", 0.0)  # metaData unknown: read the list first
+    d.planner.track(1, 7, "veh:7", 0.0)  # metaData unknown: read the list first
     moved(d, 7, 100.0, 1.0)
     asked = d.step(1.0)
     assert asked == Fetch(1)
     assert isinstance(asked, Fetch)
     d.begin(asked, 1.0)
-    lost = failed(asked, Transient("timeout", reached_server=True), None, 1.0, 2.0)
+    lost = failed(asked, Transient("timeout", reached_server=True), 1.0, 2.0)
     assert isinstance(lost, ListAnswer) and lost.fetch is asked
     d.complete(lost)
     assert d.in_flight is None
@@ -103,5 +96,5 @@ def test_a_read_is_answered_by_a_list_and_a_fault_by_a_transient_of_its_own_kind
     d.complete(ListAnswer(again, CallList(calls={7: META}), None, now, now + 0.1))
     pushed = d.step(now + 0.1)
     assert isinstance(pushed, Push) and pushed.key[2] == 7
-    patch_fault = failed(pushed, Transient("refused", reached_server=False), None, 0.0, 0.0)
+    patch_fault = failed(pushed, Transient("refused", reached_server=False), 0.0, 0.0)
     assert isinstance(patch_fault, PatchAnswer)

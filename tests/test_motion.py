@@ -15,12 +15,11 @@ from lupa import lua54
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` lives beside `bridge`
 
 from bench.feed import ShippedFeed
+from bench.kit import make_planner
 from bench.sim import Truth
 from bench.workloads import WORKLOADS
 from bridge import motion
-from bridge.budget import Budget
-from bridge.planner import Planner, Push, Settings
-from bridge.scheduler import Accumulator
+from bridge.planner import Planner, Push
 from bridge.tracker import Tracker
 
 MOTION_LUA = Path(__file__).resolve().parents[1] / "lua_resource" / "shared" / "motion.lua"
@@ -147,15 +146,6 @@ def test_the_lua_constants_are_the_python_ones(lua: Lua) -> None:
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221"}
 
 
-def make_planner(*, lead: bool = True) -> Planner:
-    return Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=None,
-        settings=Settings(min_move=10.0, lead=lead, meta_max_age=0.0),
-    )
-
-
 def push_now(planner: Planner, now: float) -> Push:
     action = planner.next_action(now)
     assert isinstance(action, Push), action
@@ -200,31 +190,31 @@ def test_an_item_without_velocity_is_held_at_its_fix() -> None:
 
 
 def test_a_stopped_subject_is_pushed_where_it_stands_not_led_on() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=25.0, vy=0.0)
-    planner.tracker.observe(1, "veh:7", 480.0, 5.0, 0.0, 20.0, vx=0.0, vy=0.0)
+    planner = make_planner(get_limit=None, lead=True)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=25.0, vy=0.0)
+    planner.observe(1, "veh:7", 480.0, 5.0, 0.0, 20.0, vx=0.0, vy=0.0)
     push = push_now(planner, 21.0)
     assert (push.x, push.y) == (480.0, 5.0)
 
 
 def test_a_steady_mover_is_led_from_where_the_resource_predicts_it() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    planner = make_planner(get_limit=None, lead=True)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
     push = push_now(planner, 10.0)  # silent for 10 s: on its track, at x = 300
     assert 300.0 < push.x <= 300.0 + 20.0 * planner.settings.lead_cap
-    unled = make_planner(lead=False)
-    unled.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    unled.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    unled = make_planner(get_limit=None)
+    unled.track(1, 7, "veh:7", 0.0, meta=META)
+    unled.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
     assert push_now(unled, 10.0).x == pytest.approx(300.0)
 
 
 def test_a_braking_subject_is_not_led() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
-    planner.tracker.observe(1, "veh:7", 118.0, 0.0, 0.0, 1.0, vx=16.0, vy=0.0)  # -4 m/s2
+    planner = make_planner(get_limit=None, lead=True)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    planner.observe(1, "veh:7", 118.0, 0.0, 0.0, 1.0, vx=16.0, vy=0.0)  # -4 m/s2
     push = push_now(planner, 1.0)
     assert (push.x, push.y) == (118.0, 0.0)
 
@@ -254,25 +244,25 @@ def test_the_daemon_never_has_a_subject_off_by_min_move_at_a_sample(workload: st
 
 
 def test_a_mover_silent_on_its_track_is_led_on_until_the_heartbeat_is_overdue() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    planner = make_planner(get_limit=None, lead=True)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
     assert push_now(planner, 25.0).x > 500.0 + 20.0  # at x = 500 by the prediction, and led
-    quiet = make_planner()
-    quiet.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    quiet.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    quiet = make_planner(get_limit=None, lead=True)
+    quiet.track(1, 7, "veh:7", 0.0, meta=META)
+    quiet.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
     push = push_now(quiet, motion.HORIZON + 5.0)  # the resource should have sent by now
     assert push.x == pytest.approx(20.0 * motion.HORIZON)  # held where the track ran out
 
 
 def test_a_subject_that_eased_off_and_held_its_new_track_is_led_again() -> None:
-    planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 15.0, vx=14.0, vy=0.0)  # slowed in 1 s
+    planner = make_planner(get_limit=None, lead=True)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 0.0, 15.0, vx=14.0, vy=0.0)  # slowed in 1 s
     assert push_now(planner, 16.0).x == pytest.approx(314.0)  # braking: where it is
-    steady = make_planner()
-    steady.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    steady.tracker.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
-    steady.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 15.0, vx=14.0, vy=0.0)
+    steady = make_planner(get_limit=None, lead=True)
+    steady.track(1, 7, "veh:7", 0.0, meta=META)
+    steady.observe(1, "veh:7", 0.0, 0.0, 0.0, 0.0, vx=20.0, vy=0.0)
+    steady.observe(1, "veh:7", 300.0, 0.0, 0.0, 15.0, vx=14.0, vy=0.0)
     assert push_now(steady, 20.0).x > 300.0 + 14.0 * 5  # silent 5 s: on its track, led

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.budget import Budget
+from bench.kit import make_planner
 from bridge.meta import drawn_at, format_number, merged
 from bridge.outcomes import (
     AuthFailed,
@@ -22,26 +22,11 @@ from bridge.outcomes import (
     Updated,
 )
 from bridge.planner import UNKNOWN_META, Alert, Fetch, Notice, Planner, Push, Settings
+from bridge.protocol import Untrack
 from bridge.scheduler import Accumulator, PacedAccumulator
 from bridge.standin.window import most_in_window
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221", "uuid": "u-1"}
-
-
-def make_planner(
-    *, lead: bool = False, get_limit: int | None = 5, daemon_policy: bool = False
-) -> Planner:
-    """A planner on the real budgets; the plain accumulator unless the daemon's policy is asked
-    for, so that answer handling is pinned down independently of the policy's pacing."""
-    policy = (
-        PacedAccumulator(threshold=10.0, max_stale=180.0) if daemon_policy else Accumulator(10.0)
-    )
-    return Planner(
-        policy=policy,
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=None if get_limit is None else Budget(get_limit, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=lead, meta_max_age=0.0),
-    )
 
 
 def push_now(planner: Planner, now: float) -> Push:
@@ -57,14 +42,14 @@ def updated(push: Push) -> Updated:
 
 def moved_call(planner: Planner, call_id: int = 7, *, meta: dict[str, str] | None = None) -> None:
     """A call drawn at (0, 0) whose subject is now 100 m east of it."""
-    planner.tracker.track(1, call_id, f"veh:{call_id}", 0.0, meta=META if meta is None else meta)
-    planner.tracker.observe(1, f"veh:{call_id}", 100.0, 0.0, 20.0, 1.0)
+    planner.track(1, call_id, f"veh:{call_id}", 0.0, meta=META if meta is None else meta)
+    planner.observe(1, f"veh:{call_id}", 100.0, 0.0, 20.0, 1.0)
 
 
 def fetch_begun(planner: Planner) -> Fetch:
     """Call 7 moved with its metaData unknown: the planner asks for the list; it is sent at 1.0."""
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
     fetch = planner.next_action(1.0)
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
@@ -77,8 +62,8 @@ def fetch_begun(planner: Planner) -> Fetch:
 
 def test_a_call_with_unknown_meta_is_never_pushed() -> None:
     planner = make_planner(get_limit=None)
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 500.0, 500.0, 0.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.observe(1, "veh:7", 500.0, 500.0, 0.0, 1.0)
     for now in (1.0, 30.0, 300.0):
         assert planner.next_action(now) is None
     assert planner.candidates(300.0) == []
@@ -86,27 +71,27 @@ def test_a_call_with_unknown_meta_is_never_pushed() -> None:
 
 def test_a_call_with_unknown_meta_gets_a_fetch_of_its_server() -> None:
     planner = make_planner()
-    planner.tracker.track(3, 7, "veh:7", 0.0)
-    planner.tracker.observe(3, "veh:7", 500.0, 500.0, 0.0, 1.0)
+    planner.track(3, 7, "veh:7", 0.0)
+    planner.observe(3, "veh:7", 500.0, 500.0, 0.0, 1.0)
     assert planner.next_action(1.0) == Fetch(3)
 
 
 def test_no_fetch_before_the_subject_has_a_fix() -> None:
     planner = make_planner()
-    planner.tracker.track(3, 7, "veh:7", 0.0)
+    planner.track(3, 7, "veh:7", 0.0)
     assert planner.next_action(1.0) is None
 
 
 def test_the_call_list_fills_the_meta_and_the_call_is_then_pushed() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
     fetch = planner.next_action(1.0)
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
     events = planner.finish_fetch(fetch, CallList({7: META, 8: {"x": "1"}}), 1.5)
     assert events == []
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None
     assert call.meta == META
     assert call.drawn == (0.0, 0.0)
@@ -118,8 +103,8 @@ def test_the_call_list_fills_the_meta_and_the_call_is_then_pushed() -> None:
 def test_fetches_stay_within_the_get_budget() -> None:
     planner = make_planner(get_limit=2)
     planner.settings = Settings(fetch_interval=0.5)
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
     starts = []
     now = 1.0
     while now < 200.0:
@@ -135,36 +120,36 @@ def test_fetches_stay_within_the_get_budget() -> None:
 
 def test_a_fetch_is_not_repeated_within_the_fetch_interval() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
     fetch = planner.next_action(1.0)
     assert isinstance(fetch, Fetch)
     planner.begin(fetch, 1.0)
     planner.finish_fetch(fetch, CallList({7: {}, 8: META}), 1.0)  # listed, meta still empty
-    planner.tracker.get(1, 7).meta = None  # type: ignore[union-attr]
+    planner.call(1, 7).meta = None  # type: ignore[union-attr]
     assert planner.next_action(10.0) is None
     assert planner.next_action(16.0) == Fetch(1)
 
 
 def test_a_call_missing_from_one_read_of_the_list_is_kept() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
-    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
-    planner.tracker.track(2, 9, "veh:9", 0.0)  # another game server: not in this list
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    planner.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.track(2, 9, "veh:9", 0.0)  # another game server: not in this list
     fetch = planner.next_action(1.0)
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.0)
     assert planner.finish_fetch(fetch, CallList({8: META}), 2.0) == []
-    assert planner.tracker.get(1, 7) is not None  # the list may lag behind the CAD
-    assert planner.tracker.get(2, 9) is not None
+    assert planner.call(1, 7) is not None  # the list may lag behind the CAD
+    assert planner.call(2, 9) is not None
 
 
 def test_a_call_missing_from_two_reads_a_fetch_interval_apart_is_gone() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
+    planner.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 1.0, 1.0, 0.0, 1.0)
     fetch = Fetch(1)
     planner.begin(fetch, 1.0)
     assert planner.finish_fetch(fetch, CallList({8: META}), 2.0) == []
@@ -175,8 +160,8 @@ def test_a_call_missing_from_two_reads_a_fetch_interval_apart_is_gone() -> None:
     planner.begin(second, 17.0)
     events = planner.finish_fetch(second, CallList({8: META}), 17.5)
     assert events == [Notice(1, 7, "gone", "not an active call in the CAD (two reads 16 s apart)")]
-    assert planner.tracker.get(1, 7) is None
-    assert planner.tracker.get(1, 8) is not None
+    assert planner.call(1, 7) is None
+    assert planner.call(1, 8) is not None
 
 
 def test_a_call_listed_again_or_pushed_after_one_missing_read_is_not_gone() -> None:
@@ -186,7 +171,7 @@ def test_a_call_listed_again_or_pushed_after_one_missing_read_is_not_gone() -> N
         fetch = Fetch(1)
         planner.begin(fetch, start)
         planner.finish_fetch(fetch, CallList(listed), start + 0.5)  # type: ignore[arg-type]
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.absent_at == 40.0  # listed at 20: 1 no longer counts
     push = push_now(planner, 41.0)
     planner.finish_push(push, updated(push), 41.5)  # the CAD took an update: it exists
@@ -195,26 +180,26 @@ def test_a_call_listed_again_or_pushed_after_one_missing_read_is_not_gone() -> N
         fetch = Fetch(1)
         planner.begin(fetch, start)
         planner.finish_fetch(fetch, CallList({}), start + 0.5)
-    assert planner.tracker.get(1, 7) is None
+    assert planner.call(1, 7) is None
 
 
 def test_a_read_with_an_unreadable_item_says_nothing_of_absent_calls() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
     for start in (1.0, 20.0, 40.0):
         fetch = Fetch(1)
         planner.begin(fetch, start)
         assert planner.finish_fetch(fetch, CallList({}, complete=False), start + 0.5) == []
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.absent_at is None
 
 
 def test_a_call_tracked_while_the_fetch_was_in_flight_is_not_declared_gone() -> None:
     planner = make_planner()
     fetch = fetch_begun(planner)
-    planner.tracker.track(1, 8, "veh:8", 1.2)  # created in the CAD after the GET was served
+    planner.track(1, 8, "veh:8", 1.2)  # created in the CAD after the GET was served
     events = planner.finish_fetch(fetch, CallList({7: META}), 1.5)
-    assert planner.tracker.get(1, 8) is not None
+    assert planner.call(1, 8) is not None
     assert events == []
 
 
@@ -223,8 +208,8 @@ def test_a_call_tracked_while_the_fetch_was_in_flight_is_not_declared_gone() -> 
 
 def test_push_meta_is_the_known_meta_with_only_the_owned_keys_replaced() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 7, "veh:7", 0.0, radius=75.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 430.5, -982.1, 31.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0, radius=75.0, meta=META)
+    planner.observe(1, "veh:7", 430.5, -982.1, 31.0, 1.0)
     push = push_now(planner, 1.0)
     assert push.meta == {**META, "x": "430.5", "y": "-982.1", "z": "31", "radius": "75"}
     assert (push.x, push.y, push.z, push.radius) == (430.5, -982.1, 31.0, 75.0)
@@ -240,9 +225,9 @@ def test_push_uses_the_default_radius_when_the_call_has_none() -> None:
 
 def test_a_steady_mover_is_pushed_ahead_of_its_fix_when_leading() -> None:
     planner = make_planner(lead=True)
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
-    planner.tracker.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)  # 20 m/s east
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
+    planner.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)  # 20 m/s east
     push = push_now(planner, 1.0)
     assert 120.0 < push.x <= 120.0 + 20.0 * planner.settings.lead_cap
     assert push.y == pytest.approx(0.0)
@@ -252,19 +237,19 @@ def test_a_steady_mover_is_pushed_ahead_of_its_fix_when_leading() -> None:
 
 def test_a_turning_subject_is_pushed_where_it_is() -> None:
     planner = make_planner(lead=True)
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
-    planner.tracker.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)
-    planner.tracker.observe(1, "veh:7", 120.0, 20.0, 0.0, 2.0)  # a quarter turn
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
+    planner.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)
+    planner.observe(1, "veh:7", 120.0, 20.0, 0.0, 2.0)  # a quarter turn
     push = push_now(planner, 2.0)
     assert (push.x, push.y) == (120.0, 20.0)
 
 
 def test_without_lead_a_mover_is_pushed_at_its_fix() -> None:
     planner = make_planner(lead=False)
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
-    planner.tracker.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 0.0)
+    planner.observe(1, "veh:7", 120.0, 0.0, 0.0, 1.0)
     push = push_now(planner, 1.0)
     assert (push.x, push.y) == (120.0, 0.0)
 
@@ -273,9 +258,8 @@ def test_the_push_is_chosen_by_the_policy() -> None:
     planner = make_planner()
     planner.policy = Accumulator(threshold=10.0)
     moved_call(planner, 7)
-    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:8", 0.0, 400.0, 0.0, 1.0)
-    planner.tracker.settle(planner.tracker.get(1, 7), 5.0)  # type: ignore[arg-type]
+    planner.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.observe(1, "veh:8", 0.0, 400.0, 0.0, 1.0)
     push = push_now(planner, 5.0)
     assert push.key == (1, "dispatch", 8)
 
@@ -289,17 +273,16 @@ def test_updated_adopts_the_response_meta_and_moves_the_drawn_position() -> None
     push = push_now(planner, 1.0)
     response = {**push.meta, "postal": "222", "editedBy": "dispatcher"}
     events = planner.finish_push(push, Updated(call={}, meta=response), 1.5)
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None
     assert call.meta == response
     assert call.meta_at == 1.5
     assert call.drawn == (100.0, 0.0)
     assert call.pushed_at == 1.5
     assert call.acc == 0.0
-    assert planner.pushes == 1
     assert events == [Notice(1, 7, "pushed")]
     # The next push builds on the response, not on what was known before it.
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 20.0, 20.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 20.0, 20.0)
     assert push_now(planner, 20.0).meta["postal"] == "222"
 
 
@@ -309,7 +292,7 @@ def test_updated_takes_the_drawn_position_from_the_response_meta() -> None:
     push = push_now(planner, 1.0)
     response = {**push.meta, "x": "5", "y": "6"}  # the CAD stored something else
     planner.finish_push(push, Updated(call={}, meta=response), 1.5)
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None
     assert call.drawn == drawn_at(response) == (5.0, 6.0)
 
@@ -318,9 +301,9 @@ def test_updated_for_a_call_untracked_meanwhile_is_harmless() -> None:
     planner = make_planner()
     moved_call(planner)
     push = push_now(planner, 1.0)
-    planner.tracker.untrack(1, 7)
+    planner.receive(1, Untrack(call_id=7), 1.2)
     assert planner.finish_push(push, updated(push), 1.5) == [Notice(1, 7, "pushed")]
-    assert planner.tracker.get(1, 7) is None
+    assert planner.call(1, 7) is None
 
 
 def test_gone_untracks_the_call_and_says_so() -> None:
@@ -328,7 +311,7 @@ def test_gone_untracks_the_call_and_says_so() -> None:
     moved_call(planner)
     push = push_now(planner, 1.0)
     events = planner.finish_push(push, Gone("call 7 not found", "call"), 1.5)
-    assert planner.tracker.get(1, 7) is None
+    assert planner.call(1, 7) is None
     assert events == [Notice(1, 7, "gone", "call 7 not found")]
     assert planner.next_action(100.0) is None
 
@@ -341,11 +324,11 @@ def test_rejected_drops_the_update_until_a_newer_fix() -> None:
     assert events == [Notice(1, 7, "failed", "HTTP 400: bad metaData")]
     for now in (2.0, 30.0, 300.0):
         assert planner.next_action(now) is None
-    planner.tracker.observe(1, "veh:7", 120.0, 0.0, 20.0, 301.0)
+    planner.observe(1, "veh:7", 120.0, 0.0, 20.0, 301.0)
     again = push_now(planner, 301.0)
     assert again.key == (1, "dispatch", 7)
     planner.finish_push(again, updated(again), 301.5)
-    assert planner.tracker.get(1, 7).held_fix_t is None  # type: ignore[union-attr]
+    assert planner.call(1, 7).held_fix_t is None  # type: ignore[union-attr]
 
 
 def test_a_refused_call_backs_off_on_its_own_doubling_from_a_window_to_a_cap() -> None:
@@ -355,16 +338,16 @@ def test_a_refused_call_backs_off_on_its_own_doubling_from_a_window_to_a_cap() -
     for _ in range(6):
         push = push_now(planner, now)
         planner.finish_push(push, Rejected(400, "bad metaData"), now)
-        call = planner.tracker.get(1, 7)
+        call = planner.call(1, 7)
         assert call is not None and call.acc == 0.0 and call.right_at == now
         waits.append(call.refused_until - now)
-        planner.tracker.observe(1, "veh:7", 100.0 + now, 0.0, 20.0, call.refused_until - 0.5)
+        planner.observe(1, "veh:7", 100.0 + now, 0.0, 20.0, call.refused_until - 0.5)
         assert planner.next_action(call.refused_until - 0.1) is None
         now = call.refused_until
     assert waits == [60.0, 120.0, 240.0, 480.0, 480.0, 480.0]
     push = push_now(planner, now)
     planner.finish_push(push, updated(push), now)
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.rejections == 0 and call.refused_until == -math.inf
 
 
@@ -377,7 +360,7 @@ def test_a_refused_call_leaves_the_others_their_turns() -> None:
     for step in range(1, 4):
         now = 1.0 + 7.0 * step
         for call_id in (7, 8):
-            planner.tracker.observe(1, f"veh:{call_id}", 100.0 + 50 * step, 0.0, 20.0, now)
+            planner.observe(1, f"veh:{call_id}", 100.0 + 50 * step, 0.0, 20.0, now)
         push = push_now(planner, now)
         assert push.key != first.key
         planner.finish_push(push, updated(push), now)
@@ -417,7 +400,6 @@ def test_rate_limited_with_retry_after_blocks_until_then() -> None:
     events = planner.finish_push(push, RateLimited(30.0, "API rate limit exceeded"), 2.0)
     assert events == []
     assert planner.update_budget.blocked_until() == 32.0
-    assert planner.refusals == 1
     assert planner.update_budget.share == 9
     assert planner.update_budget.used(2.0) == 1
     assert planner.next_action(31.9) is None
@@ -464,7 +446,7 @@ def test_a_success_resets_the_rate_back_off() -> None:
     planner.finish_push(push, RateLimited(None, "limit"), 1.0)
     push = push_now(planner, 7.0)
     planner.finish_push(push, updated(push), 7.0)
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 8.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 0.0, 8.0)
     push = push_now(planner, 8.0)
     planner.finish_push(push, RateLimited(None, "limit"), 8.0)
     assert planner.update_budget.blocked_until() == 14.0
@@ -498,7 +480,7 @@ def test_a_success_after_auth_failure_alerts_resolved_once() -> None:
     events = planner.finish_push(push, updated(push), now)
     assert Alert("auth_resolved", "the CAD accepts the API key again") in events
     assert not planner.auth_failing
-    planner.tracker.observe(1, "veh:7", 500.0, 0.0, 0.0, now + 10)
+    planner.observe(1, "veh:7", 500.0, 0.0, 0.0, now + 10)
     push = push_now(planner, now + 10)
     events = planner.finish_push(push, updated(push), now + 10)
     assert not [e for e in events if isinstance(e, Alert)]
@@ -543,16 +525,16 @@ def test_a_spent_quota_from_the_gateway_blocks_the_budget() -> None:
 
 
 def _state(planner: Planner) -> object:
-    calls = [(c.key, c.acc, c.acc_at, c.acc_err, c.right_at, c.push_began) for c in planner.tracker]
+    calls = [(c.key, c.acc, c.acc_at, c.acc_err, c.right_at, c.push_began) for c in planner.calls()]
     assert isinstance(planner.policy, PacedAccumulator)
     return calls, planner.policy.ready_at()
 
 
 def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
-    planner = make_planner(daemon_policy=True)
+    planner = make_planner(paced=True)
     moved_call(planner, 7)
     moved_call(planner, 8)
-    planner.tracker.observe(1, "veh:8", 30.0, 0.0, 20.0, 1.0)  # nearer its pin than call 7
+    planner.observe(1, "veh:8", 30.0, 0.0, 20.0, 1.0)  # nearer its pin than call 7
     before = _state(planner)
     looks = [planner.next_action(t) for t in (5.0, 9.0, 5.0)]
     planner.candidates(7.0)
@@ -564,7 +546,7 @@ def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
     action = planner.next_action(9.0)
     assert isinstance(action, Push)
     planner.begin(action, 9.0)
-    calls = {c.key: c for c in planner.tracker}
+    calls = {c.key: c for c in planner.calls()}
     assert {key: calls[key].acc for key in shown} == pytest.approx(shown)
     assert all(c.acc_at == 9.0 for c in calls.values())
     assert calls[(1, "dispatch", 7)].push_began == 9.0
@@ -573,14 +555,14 @@ def test_choosing_changes_nothing_and_beginning_settles_and_paces() -> None:
 
 
 def test_a_read_that_goes_before_a_push_leaves_its_pacing_alone() -> None:
-    planner = make_planner(daemon_policy=True)
+    planner = make_planner(paced=True)
     planner.settings = replace(planner.settings, meta_max_age=30.0)
-    planner.tracker.track(1, 7, "veh:7", 0.0)
-    planner.tracker.get(1, 7).learn_meta(META, 0.0)  # type: ignore[union-attr]  # from the CAD
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
+    planner.track(1, 7, "veh:7", 0.0)
+    planner.call(1, 7).learn_meta(META, 0.0)  # type: ignore[union-attr]  # from the CAD
+    planner.observe(1, "veh:7", 100.0, 0.0, 20.0, 1.0)
     push = push_now(planner, 1.0)
     planner.finish_push(push, updated(push), 1.5)
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 20.0, 40.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 20.0, 40.0)
     paced = planner.policy.ready_at()  # type: ignore[attr-defined]
     read = planner.next_action(40.0)  # the metaData known is 38.5 s old: read it first
     assert read == Fetch(1)
@@ -592,14 +574,14 @@ def test_a_read_that_goes_before_a_push_leaves_its_pacing_alone() -> None:
 
 def read_ahead_planner(*, relayed: bool = False) -> tuple[Planner, float]:
     """Call 8, known since 0 and 100 m off its pin; a push began at 30: the next slot's time."""
-    planner = make_planner(daemon_policy=True)
+    planner = make_planner(paced=True)
     planner.settings = replace(planner.settings, meta_max_age=15.0, read_ahead=1.0)
     if relayed:
         moved_call(planner, 8)
     else:
-        planner.tracker.track(1, 8, "veh:8", 0.0)
-        planner.tracker.calls[(1, "dispatch", 8)].learn_meta(META, 0.0)  # from the CAD: no relay
-        planner.tracker.observe(1, "veh:8", 100.0, 0.0, 20.0, 1.0)
+        planner.track(1, 8, "veh:8", 0.0)
+        planner.call(1, 8).learn_meta(META, 0.0)  # from the CAD: no relay
+        planner.observe(1, "veh:8", 100.0, 0.0, 20.0, 1.0)
     planner.policy.spent((1, 99), 30.0)  # as a push of another call that began at 30
     return planner, planner.policy.ready_at()  # type: ignore[attr-defined]
 
@@ -646,7 +628,7 @@ def _drive(
         for subject, (vx, vy) in move.items():
             x, y = positions[subject]
             positions[subject] = (x + vx, y + vy)
-            planner.tracker.observe(1, subject, x + vx, y + vy, 0.0, float(second))
+            planner.observe(1, subject, x + vx, y + vy, 0.0, float(second))
         now = float(second)
         while True:
             if in_flight is not None and in_flight[0] <= now:
@@ -656,7 +638,7 @@ def _drive(
                     planner.finish_push(action, updated(action), done)
                     sent.append((began, done, action))
                 else:
-                    calls = {c.call_id: dict(META) for c in planner.tracker.calls_of(1)}
+                    calls = {c.call_id: dict(META) for c in planner.calls() if c.server_id == 1}
                     planner.finish_fetch(action, CallList(calls), done)
             action = None if in_flight else planner.next_action(now)
             if action is not None:
@@ -678,7 +660,7 @@ def _drive(
 def test_twenty_moving_calls_never_exceed_ten_requests_in_any_minute(
     seed: int, daemon_policy: bool
 ) -> None:
-    planner = make_planner(lead=True, daemon_policy=daemon_policy)
+    planner = make_planner(lead=True, paced=daemon_policy)
     rng = random.Random(seed)
     move = {}
     for call_id in range(1, 21):
@@ -686,7 +668,7 @@ def test_twenty_moving_calls_never_exceed_ten_requests_in_any_minute(
         angle = rng.uniform(0, 2 * math.pi)
         speed = rng.uniform(3.0, 35.0)
         move[subject] = (speed * math.cos(angle), speed * math.sin(angle))
-        planner.tracker.track(1, call_id, subject, 0.0, meta=META if call_id % 2 else None)
+        planner.track(1, call_id, subject, 0.0, meta=META if call_id % 2 else None)
     sent = _drive(planner, 600, move, seed)
     starts = [began for began, _, _ in sent]
     ends = [done for _, done, _ in sent]
@@ -698,9 +680,9 @@ def test_twenty_moving_calls_never_exceed_ten_requests_in_any_minute(
 
 @pytest.mark.parametrize("daemon_policy", [True, False])
 def test_a_parked_call_is_never_pushed(daemon_policy: bool) -> None:
-    planner = make_planner(lead=True, daemon_policy=daemon_policy)
-    planner.tracker.track(1, 1, "parked", 0.0, meta={**META, "x": "3", "y": "-4"})
-    planner.tracker.track(1, 2, "mover", 0.0, meta=META)
+    planner = make_planner(lead=True, paced=daemon_policy)
+    planner.track(1, 1, "parked", 0.0, meta={**META, "x": "3", "y": "-4"})
+    planner.track(1, 2, "mover", 0.0, meta=META)
     sent = _drive(planner, 600, {"parked": (0.0, 0.0), "mover": (12.0, 5.0)}, seed=3)
     assert sent
     assert all(push.key == (1, "dispatch", 2) for _, _, push in sent)
@@ -711,9 +693,9 @@ def test_an_answer_without_readable_metadata_keeps_what_was_sent() -> None:
     moved_call(planner)
     push = push_now(planner, 1.0)
     planner.finish_push(push, Updated(call={"callId": 7}, meta=None), 1.5)
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.meta == push.meta
-    planner.tracker.observe(1, "veh:7", 900.0, 900.0, 0.0, 20.0)
+    planner.observe(1, "veh:7", 900.0, 900.0, 0.0, 20.0)
     again = push_now(planner, 20.0)
     kept = {k: v for k, v in META.items() if k not in ("x", "y", "z", "radius")}
     assert {k: again.meta[k] for k in kept} == kept  # no key lost on the next PATCH
@@ -725,7 +707,7 @@ def test_a_listed_call_with_unknown_metadata_stays_unknown_and_the_resource_is_t
     assert planner.finish_fetch(fetch, CallList({7: None}), 1.5) == [
         Notice(1, 7, "failed", UNKNOWN_META)
     ]
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.meta is None
     assert planner.candidates(2.0) == []
     again = planner.next_action(40.0)
@@ -754,8 +736,8 @@ def test_reads_that_keep_lacking_the_metadata_slow_down() -> None:
 
 def test_a_404_for_the_call_list_pauses_the_server_and_keeps_its_calls() -> None:
     planner = make_planner()
-    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:8", 500.0, 0.0, 0.0, 0.5)
+    planner.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.observe(1, "veh:8", 500.0, 0.0, 0.0, 0.5)
     fetch = fetch_begun(planner)
     events = planner.finish_fetch(fetch, Gone("Server 1 is not configured"), 1.5)
     assert events[0] == Alert(
@@ -765,7 +747,7 @@ def test_a_404_for_the_call_list_pauses_the_server_and_keeps_its_calls() -> None
         7,
         8,
     }
-    assert planner.tracker.get(1, 7) is not None and planner.tracker.get(1, 8) is not None
+    assert planner.call(1, 7) is not None and planner.call(1, 8) is not None
     assert planner.next_action(30.0) is None  # neither pushes nor reads while paused
     probe = planner.next_action(61.5)
     assert probe == Fetch(1)
@@ -781,12 +763,12 @@ def test_a_404_for_the_call_list_pauses_the_server_and_keeps_its_calls() -> None
 
 
 def test_next_wake_waits_for_the_pacing_and_the_fetch_interval() -> None:
-    planner = make_planner(daemon_policy=True)
+    planner = make_planner(paced=True)
     moved_call(planner, 7)
     push = push_now(planner, 1.0)
     planner.finish_push(push, updated(push), 1.2)
-    planner.tracker.track(1, 8, "veh:8", 1.2)  # metaData unknown: a GET is wanted
-    planner.tracker.observe(1, "veh:8", 1.0, 1.0, 0.0, 1.3)
+    planner.track(1, 8, "veh:8", 1.2)  # metaData unknown: a GET is wanted
+    planner.observe(1, "veh:8", 1.0, 1.0, 0.0, 1.3)
     fetch = planner.next_action(1.3)
     assert fetch == Fetch(1)
     planner.begin(fetch, 1.3)
@@ -809,12 +791,12 @@ def test_old_metadata_is_read_afresh_before_the_push_and_the_edit_is_kept() -> N
     planner = fresh_planner()
     fetch = fetch_begun(planner)  # call 7, no relay: its metaData comes from the list
     planner.finish_fetch(fetch, CallList({7: META}), 1.5)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 2.0)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 2.0)
     push = push_now(planner, 2.0)
     planner.finish_push(push, updated(push), 2.5)
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 10.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 0.0, 10.0)
     assert isinstance(planner.next_action(10.0), Push)  # learned 7.5 s ago: fresh enough
-    planner.tracker.observe(1, "veh:7", 600.0, 0.0, 0.0, 30.0)
+    planner.observe(1, "veh:7", 600.0, 0.0, 0.0, 30.0)
     read = planner.next_action(30.0)
     assert read == Fetch(1)
     planner.begin(read, 30.0)
@@ -832,7 +814,7 @@ def test_a_relayed_call_or_a_spent_get_budget_pushes_without_a_read() -> None:
     spent.settings = Settings(min_move=10.0, lead=False, meta_max_age=15.0)
     fetch = fetch_begun(spent)
     spent.finish_fetch(fetch, CallList({7: META}), 1.5)
-    spent.tracker.observe(1, "veh:7", 600.0, 0.0, 0.0, 30.0)
+    spent.observe(1, "veh:7", 600.0, 0.0, 0.0, 30.0)
     assert isinstance(spent.next_action(30.0), Push)  # the one GET of the window is spent
 
 
@@ -840,10 +822,10 @@ def test_reads_for_freshness_are_a_fetch_interval_apart() -> None:
     planner = fresh_planner()
     fetch = fetch_begun(planner)
     planner.finish_fetch(fetch, CallList({7: None}), 1.5)  # the list never carries it
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None
     call.learn_meta(META, 1.6)  # learned some other way, then grew old
-    planner.tracker.observe(1, "veh:7", 600.0, 0.0, 0.0, 17.0)
+    planner.observe(1, "veh:7", 600.0, 0.0, 0.0, 17.0)
     assert planner.next_action(17.0) == Fetch(1)
     planner.begin(Fetch(1), 17.0)
     planner.finish_fetch(Fetch(1), CallList({7: None}), 17.5)
@@ -853,7 +835,7 @@ def test_reads_for_freshness_are_a_fetch_interval_apart() -> None:
 def test_a_reconnecting_server_hears_why_its_calls_wait() -> None:
     planner = make_planner()
     fetch = fetch_begun(planner)
-    planner.tracker.track(1, 8, "veh:8", 0.0, meta=META)
+    planner.track(1, 8, "veh:8", 0.0, meta=META)
     planner.finish_fetch(fetch, CallList({7: None, 8: META}), 1.5)
     assert planner.states_of(1) == [
         Notice(1, 7, "failed", UNKNOWN_META),

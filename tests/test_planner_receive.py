@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bridge.budget import Budget
-from bridge.planner import Heard, Notice, Planner, Push
+from bench.kit import make_planner
+from bridge.planner import Heard, Notice, Planner, Push, Settings
 from bridge.protocol import (
     CallClosed,
     CallMeta,
@@ -15,13 +15,8 @@ from bridge.protocol import (
     TrackSpec,
     Untrack,
 )
-from bridge.scheduler import Accumulator
 
 META = {"x": "0", "y": "0", "z": "0", "radius": "100", "postal": "221", "uuid": "u-1"}
-
-
-def make_planner() -> Planner:
-    return Planner(policy=Accumulator(10.0), update_budget=Budget(10, 60.0), get_budget=None)
 
 
 def notices(said: list[Notice | Heard]) -> list[Notice]:
@@ -29,34 +24,33 @@ def notices(said: list[Notice | Heard]) -> list[Notice]:
 
 
 def test_track_follows_the_subject_and_says_so() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     said = planner.receive(1, Track(call_id=7, subject="veh:7", meta=META, cad_postal=True), 2.0)
     assert notices(said) == [Notice(1, 7, "following")]
     assert Heard("tracking", {"server_id": 1, "call_id": 7, "subject": "veh:7"}) in said
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.meta == META and call.cad_postal and call.since == 2.0
 
 
 def test_positions_are_fixes_and_make_a_tracked_call_pushable() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(1, Track(call_id=7, subject="veh:7", meta=META), 0.0)
     fixes = Positions(items=[Position(subject="veh:7", x=100, y=0, z=20, speed=0.0)])
     assert planner.receive(1, fixes, 1.0) == []
-    assert planner.positions_received == 1
     action = planner.next_action(1.0)
     assert isinstance(action, Push) and (action.x, action.y) == (100.0, 0.0)
 
 
 def test_untrack_stops_following_quietly() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
     said = planner.receive(1, Untrack(call_id=7), 1.0)
-    assert notices(said) == [] and planner.tracker.get(1, 7) is None
+    assert notices(said) == [] and planner.call(1, 7) is None
     assert planner.receive(1, Untrack(call_id=7), 2.0) == []
 
 
 def test_sync_says_following_only_for_calls_it_added() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
     planner.receive(1, Track(call_id=8, subject="veh:8"), 0.0)
     tracks = [
@@ -66,39 +60,39 @@ def test_sync_says_following_only_for_calls_it_added() -> None:
     said = planner.receive(1, Sync(tracks=tracks), 1.0)
     assert notices(said) == [Notice(1, 9, "following")]
     assert Heard("synced", {"server_id": 1, "tracks": 2, "added": 1, "removed": 1}) in said
-    assert planner.tracker.get(1, 8) is None
-    nine = planner.tracker.get(1, 9)
+    assert planner.call(1, 8) is None
+    nine = planner.call(1, 9)
     assert nine is not None and nine.cad_postal
 
 
 def test_sync_of_one_server_leaves_another_alone() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(2, Track(call_id=7, subject="veh:7"), 0.0)
     planner.receive(1, Sync(tracks=[]), 1.0)
-    assert planner.tracker.get(2, 7) is not None
+    assert planner.call(2, 7) is not None
 
 
 def test_call_meta_teaches_a_tracked_call_and_ignores_others() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
     assert planner.receive(1, CallMeta(call_id=7, meta=META), 3.0) == []
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.meta == META and call.meta_at == 3.0
     assert planner.receive(1, CallMeta(call_id=8, meta=META), 3.0) == []
-    assert planner.tracker.get(1, 8) is None
+    assert planner.call(1, 8) is None
 
 
 def test_call_closed_ends_following_with_gone_once() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(1, Track(call_id=7, subject="veh:7"), 0.0)
     said = planner.receive(1, CallClosed(call_id=7), 1.0)
     assert notices(said) == [Notice(1, 7, "gone", "closed in the CAD")]
-    assert planner.tracker.get(1, 7) is None
+    assert planner.call(1, 7) is None
     assert planner.receive(1, CallClosed(call_id=7), 2.0) == []
 
 
 def test_a_postal_file_is_left_to_the_shell() -> None:
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     assert planner.receive(1, PostalFile(path="/nowhere/postals.json"), 0.0) == []
     assert planner.postals is None
 
@@ -119,13 +113,13 @@ def pushing(planner: Planner) -> Push:
 def test_an_edit_relayed_during_a_patch_outlives_its_answer_and_is_pushed_again() -> None:
     from bridge.outcomes import Updated
 
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     push = pushing(planner)
     edited = {**META, "note": "dispatcher edit", "units": [7, 8]}
     planner.receive(1, CallMeta(call_id=7, meta=edited), 1.2)
     # The answer is the CAD's copy after our PATCH: without the edit, which it overwrote.
     planner.finish_push(push, Updated(call={"metaData": push.meta}, meta=dict(push.meta)), 1.4)
-    call = planner.tracker.get(1, 7)
+    call = planner.call(1, 7)
     assert call is not None and call.meta is not None
     assert call.meta["note"] == "dispatcher edit" and call.meta["units"] == [7, 8]
     assert (call.meta["x"], call.meta["y"]) == ("100", "0")  # the owned keys: the answer's
@@ -139,7 +133,7 @@ def test_an_edit_relayed_during_a_patch_outlives_its_answer_and_is_pushed_again(
 def test_a_relay_before_the_patch_began_is_no_reason_to_push_again() -> None:
     from bridge.outcomes import Updated
 
-    planner = make_planner()
+    planner = make_planner(get_limit=None, settings=Settings())
     planner.receive(1, Track(call_id=7, subject="veh:7", meta=META), 0.0)
     edited = {**META, "note": "dispatcher edit"}
     planner.receive(1, CallMeta(call_id=7, meta=edited), 0.5)
@@ -155,7 +149,7 @@ def test_an_edit_relayed_just_after_the_answer_is_pushed_back_a_later_one_is_not
     from bridge.outcomes import Updated
 
     for relayed_at, owed in ((2.5, True), (9.0, False)):
-        planner = make_planner()
+        planner = make_planner(get_limit=None, settings=Settings())
         push = pushing(planner)
         planner.finish_push(push, Updated(call={}, meta=dict(push.meta)), 1.4)
         edited = {**push.meta, "note": "dispatcher edit"}

@@ -210,7 +210,7 @@ async def test_the_postal_goes_in_the_same_patch_and_the_cad_stores_it() -> None
     async with CadStandIn(api_key="k" * 12) as standin:
         standin.add_call(1, 501, {"uuid": "u"})
         async with CadClient(standin.url, "k" * 12) as cad:
-            result = await cad.update_call(1, 501, {"uuid": "u", "x": "1"}, "P1")
+            result = (await cad.update_call(1, 501, {"uuid": "u", "x": "1"}, "P1")).result
             assert isinstance(result, Updated) and result.call["postal"] == "P1"
             await cad.update_call(1, 501, {"uuid": "u", "x": "2"})
         bodies = [r.body for r in standin.requests if r.method == "PATCH"]

@@ -1,45 +1,22 @@
 """The push loop: it waits for input or a slot, never spins, and keeps going after failures.
 
 Run on virtual time (`VirtualTime`): the loop's clock and its only way to wait are injected,
-so a minute of its life takes milliseconds and no bound depends on the machine's speed."""
+so a minute of its life takes milliseconds and no bound depends on the machine's speed; the
+real client asks the real stand-in, on the same clock."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from virtual_time import VirtualTime
 
-from bridge.budget import Budget
-from bridge.outcomes import GetResult, Meta, PatchResult, Quota, Updated
+from bench.kit import CadScript, ClockedCad, Reply, VirtualTime, cad_client, make_planner
 from bridge.planner import Planner, Settings
 from bridge.pusher import PushLoop
-from bridge.scheduler import PacedAccumulator
-
-
-class CountingCad:
-    """A CAD that answers every PATCH at once and notes when each came."""
-
-    last_quota: Quota | None = None
-
-    def __init__(self, time: VirtualTime) -> None:
-        self.time = time
-        self.patched_at: list[float] = []
-
-    @property
-    def patches(self) -> int:
-        return len(self.patched_at)
-
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> PatchResult:
-        self.patched_at.append(self.time.now)
-        return Updated(call={"callId": call_id, "metaData": meta}, meta=meta)
-
-    async def get_calls(self, server_id: int) -> GetResult:
-        raise AssertionError("no call lacks metaData here")
 
 
 def planner() -> Planner:
-    return Planner(PacedAccumulator(10.0, 180.0), Budget(10, 60.0), None, Settings(lead=False))
+    return make_planner(paced=True, get_limit=None, settings=Settings(lead=False))
 
 
 def count_looks(plan: Planner) -> list[int]:
@@ -55,24 +32,28 @@ def count_looks(plan: Planner) -> list[int]:
     return looks
 
 
-def push_loop(plan: Planner, time: VirtualTime, cad: CountingCad | None = None) -> PushLoop:
-    return PushLoop(
-        plan,
-        cad or CountingCad(time),
-        clock=time.clock,
-        on_event=lambda event: None,
-        wait=time.wait,
-    )
+def counting_cad(time: VirtualTime) -> ClockedCad:
+    """The stand-in on the loop's clock, knowing call 501: its PATCHes are the loop's pushes."""
+    return ClockedCad(time, calls={501: {"postal": "1"}})
+
+
+def patched_at(cad: ClockedCad) -> list[float]:
+    return [r.t for r in cad.patches()]
+
+
+def push_loop(plan: Planner, time: VirtualTime, cad: ClockedCad) -> PushLoop:
+    return PushLoop(plan, cad.client, clock=time.clock, on_event=lambda event: None, wait=time.wait)
 
 
 async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     looks = count_looks(plan)
     time = VirtualTime()
-    loop = push_loop(plan, time)
-    time.at(60.0, loop.stop)
-    await loop.run()
+    async with counting_cad(time) as cad:
+        loop = push_loop(plan, time, cad)
+        time.at(60.0, loop.stop)
+        await loop.run()
     # Nothing to push: one look, then a wait for input or the idle re-check, each second.
     assert time.waits == [1.0] * 60
     assert looks[0] == 60
@@ -80,28 +61,27 @@ async def test_an_idle_loop_sleeps_instead_of_spinning() -> None:
 
 async def test_a_wake_after_new_positions_pushes_at_once() -> None:
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     time = VirtualTime()
-    cad = CountingCad(time)
-    loop = push_loop(plan, time, cad)
+    async with counting_cad(time) as cad:
+        loop = push_loop(plan, time, cad)
 
-    def moved() -> None:
-        plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, time.now)
-        loop.wake()
+        def moved() -> None:
+            plan.observe(1, "player:1", 100.0, 200.0, 0.0, time.now)
+            loop.wake()
 
-    time.at(5.25, moved)
-    time.at(30.0, loop.stop)
-    await loop.run()
-    assert cad.patched_at == [5.25]  # in the same instant, not at the next idle re-check
+        time.at(5.25, moved)
+        time.at(30.0, loop.stop)
+        await loop.run()
+    assert patched_at(cad) == [5.25]  # in the same instant, not at the next idle re-check
 
 
 async def test_a_failing_step_is_logged_and_the_loop_goes_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     plan = planner()
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     time = VirtualTime()
-    cad = CountingCad(time)
     failures = 0
     original = plan.next_action
 
@@ -113,12 +93,13 @@ async def test_a_failing_step_is_logged_and_the_loop_goes_on(
         return original(now)
 
     plan.next_action = flaky  # type: ignore[method-assign]
-    loop = push_loop(plan, time, cad)
-    time.at(0.5, lambda: plan.tracker.observe(1, "player:1", 100.0, 200.0, 0.0, time.now))
-    time.at(10.0, loop.stop)
-    await loop.run()
+    async with counting_cad(time) as cad:
+        loop = push_loop(plan, time, cad)
+        time.at(0.5, lambda: plan.observe(1, "player:1", 100.0, 200.0, 0.0, time.now))
+        time.at(10.0, loop.stop)
+        await loop.run()
     assert failures == 1
-    assert cad.patched_at == [1.0]  # the step after the failure, one idle re-check later
+    assert patched_at(cad) == [1.0]  # the step after the failure, one idle re-check later
     assert "push loop step failed" in capsys.readouterr().out
 
 
@@ -127,27 +108,26 @@ async def test_input_while_no_slot_is_open_does_not_make_the_loop_choose() -> No
     for _ in range(10):  # the window is spent
         plan.update_budget.begin(0.0)
         plan.update_budget.end(0.0)
-    plan.tracker.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
     looks = count_looks(plan)
     time = VirtualTime()
-    loop = push_loop(plan, time)
-    cad = loop.cad
-    assert isinstance(cad, CountingCad)
     step = iter(range(1, 10_000))
+    async with counting_cad(time) as cad:
+        loop = push_loop(plan, time, cad)
 
-    def moved() -> None:
-        plan.tracker.observe(1, "player:1", 10.0 * next(step), 0.0, 0.0, time.now)
-        loop.wake()
+        def moved() -> None:
+            plan.observe(1, "player:1", 10.0 * next(step), 0.0, 0.0, time.now)
+            loop.wake()
 
-    time.every(0.1, moved, until=59.0)  # ten frames a second while the window is spent
-    while_spent: list[int] = []
-    time.at(59.0, lambda: while_spent.append(looks[0]))
-    time.at(70.0, loop.stop)
-    await loop.run()
+        time.every(0.1, moved, until=59.0)  # ten frames a second while the window is spent
+        while_spent: list[int] = []
+        time.at(59.0, lambda: while_spent.append(looks[0]))
+        time.at(70.0, loop.stop)
+        await loop.run()
     assert while_spent == [0]
     # The slot opens a window (and the margin) after the spent requests; the push follows.
     budget = plan.update_budget
-    assert cad.patched_at == [pytest.approx(budget.window + budget.margin)]
+    assert patched_at(cad) == [pytest.approx(budget.window + budget.margin)]
 
 
 async def test_a_loop_that_waits_zero_every_time_is_caught_as_a_spin() -> None:
@@ -157,3 +137,27 @@ async def test_a_loop_that_waits_zero_every_time_is_caught_as_a_spin() -> None:
     with pytest.raises(AssertionError, match="spin"):
         while True:
             await time.wait(event, 0.0)
+
+
+async def test_a_quota_that_comes_with_an_answer_holds_the_next_push_until_its_reset() -> None:
+    """The key's quota rides with the answer it came in: a spent window the CAD reports with a
+    push holds the next one until the reset it names, though our own budget had room."""
+    plan = planner()
+    plan.track(1, 501, "player:1", 0.0, meta={"postal": "1"})
+    time = VirtualTime()
+    spent = {"RateLimit-Remaining": "0", "RateLimit-Reset": "30"}
+    sent: list[float] = []
+    script = CadScript([Reply(200, headers=spent)], before=lambda request: sent.append(time.now))
+    async with cad_client(script) as client:
+        loop = PushLoop(plan, client, clock=time.clock, on_event=lambda event: None, wait=time.wait)
+        step = iter(range(1, 10_000))
+
+        def moved() -> None:
+            plan.observe(1, "player:1", 50.0 * next(step), 0.0, 0.0, time.now)
+            loop.wake()
+
+        time.every(1.0, moved, until=40.0, start=1.0)
+        time.at(40.0, loop.stop)
+        await loop.run()
+    assert sent[0] == 1.0
+    assert sent[1] >= 31.0  # not before the reset the first answer named

@@ -21,7 +21,7 @@ from conftest import API_KEY, TOKEN, MakeDaemon, make_config
 from tls_ca import Pair, TestCa, requires_openssl, serial_of
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.kit import free_port
+from bench.kit import build_daemon, free_port, until
 from bridge.cli import describe
 from bridge.config import (
     Config,
@@ -152,9 +152,7 @@ async def test_the_watch_task_notices_a_change_within_its_interval(
     tls = running.bridge.tls
     assert tls is not None
     installed(pairs[1], tmp_path / "live")
-    async with asyncio.timeout(5):
-        while tls.reloads == 0:
-            await asyncio.sleep(0.02)
+    await until(lambda: tls.reloads > 0, within=5)
     ws, _ = await hello(f"wss://127.0.0.1:{running.bridge.port}", ca.client_context())
     assert served_serial(ws) == serial_of(pairs[1].cert)
     await ws.close()
@@ -163,22 +161,17 @@ async def test_the_watch_task_notices_a_change_within_its_interval(
 async def test_sighup_reloads_the_certificate(
     ca: TestCa, pairs: list[Pair], tmp_path: Path
 ) -> None:
-    from bridge.app import Daemon
 
     live = installed(pairs[0], tmp_path / "live")
     async with CadStandIn(api_key=API_KEY, window=2.0) as standin:
-        daemon = Daemon(tls_config(live)(standin))
+        daemon = build_daemon(tls_config(live)(standin))
         running = asyncio.create_task(daemon.run())
         try:
-            async with asyncio.timeout(5):
-                while daemon.listener._server is None:
-                    await asyncio.sleep(0.01)
+            await until(lambda: daemon.listener._server is not None, within=5)
             installed(pairs[1], tmp_path / "live")
             assert daemon.tls is not None and daemon.tls.reloads == 0
             os.kill(os.getpid(), signal.SIGHUP)
-            async with asyncio.timeout(5):
-                while daemon.tls.reloads == 0:
-                    await asyncio.sleep(0.01)
+            await until(lambda: daemon.tls.reloads > 0, within=5)
             ws, welcome = await hello(f"wss://127.0.0.1:{daemon.port}", ca.client_context())
             assert welcome["type"] == "welcome" and served_serial(ws) == serial_of(pairs[1].cert)
             await ws.close()
@@ -351,9 +344,7 @@ async def test_a_failing_check_does_not_end_the_watch(
     watch = asyncio.create_task(tls.watch(0.01))
     installed(pairs[1], tmp_path / "live")
     try:
-        async with asyncio.timeout(5):
-            while tls.reloads == 0:
-                await asyncio.sleep(0.01)
+        await until(lambda: tls.reloads > 0, within=5)
     finally:
         watch.cancel()
     assert calls >= 2  # the check after the failure took the renewal

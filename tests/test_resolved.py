@@ -6,24 +6,18 @@ from __future__ import annotations
 import pytest
 from conftest import Running
 
-from bridge.budget import Budget
+from bench.kit import make_planner
 from bridge.outcomes import RateLimited, Transient, Updated
-from bridge.planner import Alert, Planner, Push, Settings
-from bridge.scheduler import Accumulator
+from bridge.planner import Alert, Planner, Push
 from bridge.standin.cad import Fault
 
 META = {"x": "0", "y": "0", "postal": "221"}
 
 
 def planner_with_a_moved_call() -> Planner:
-    planner = Planner(
-        policy=Accumulator(10.0),
-        update_budget=Budget(10, 60.0, margin=1.0),
-        get_budget=Budget(5, 60.0, margin=1.0),
-        settings=Settings(min_move=10.0, lead=False, meta_max_age=0.0),
-    )
-    planner.tracker.track(1, 7, "veh:7", 0.0, meta=META)
-    planner.tracker.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
+    planner = make_planner()
+    planner.track(1, 7, "veh:7", 0.0, meta=META)
+    planner.observe(1, "veh:7", 100.0, 0.0, 0.0, 1.0)
     return planner
 
 
@@ -51,7 +45,7 @@ def test_the_first_answer_after_429s_resolves_the_spell_once() -> None:
     (resolved,) = alerts(answer(planner, 8.0, ok(planner)))
     assert resolved.event == "rate_limit_resolved"
     assert "update_call" in resolved.detail and "2 429s" in resolved.detail
-    planner.tracker.observe(1, "veh:7", 300.0, 0.0, 0.0, 70.0)
+    planner.observe(1, "veh:7", 300.0, 0.0, 0.0, 70.0)
     assert alerts(answer(planner, 70.0, ok(planner))) == []
 
 

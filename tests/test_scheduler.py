@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bench.kit import make_planner
 from bridge.budget import Budget
 from bridge.outcomes import Updated
 from bridge.planner import Planner, Push, Settings
@@ -126,21 +127,16 @@ def drive(
 ) -> tuple[Planner, dict[int, list[float]]]:
     """Subjects on straight roads at constant speeds, a planner spending a 10/60 s budget."""
     settings = settings or Settings(lead=False, max_stale=120.0)
-    planner = Planner(
-        policy=PacedAccumulator(settings.min_move, settings.max_stale),
-        update_budget=Budget(10, 60.0),
-        get_budget=None,
-        settings=settings,
-    )
+    planner = make_planner(paced=True, get_limit=None, settings=settings)
     for call_id in range(1, len(speeds) + 1):
-        planner.tracker.track(1, call_id, f"player:{call_id}", 0.0, meta={"x": "0", "y": "0"})
+        planner.track(1, call_id, f"player:{call_id}", 0.0, meta={"x": "0", "y": "0"})
     pushes: dict[int, list[float]] = {call_id: [] for call_id in range(1, len(speeds) + 1)}
     for second in range(seconds):
         now = float(second)
         for call_id, speed in enumerate(speeds, start=1):
             angle = heading[call_id - 1] if heading else 0.0
             x, y = speed * now * math.cos(angle), speed * now * math.sin(angle)
-            planner.tracker.observe(1, f"player:{call_id}", x, y, 0.0, now)
+            planner.observe(1, f"player:{call_id}", x, y, 0.0, now)
         action = planner.next_action(now)
         if isinstance(action, Push):
             planner.begin(action, now)
@@ -166,8 +162,9 @@ def test_refresh_rates_follow_the_square_root_of_speed() -> None:
 
 def test_a_steady_mover_is_pushed_ahead_along_its_heading() -> None:
     planner, _ = drive([15.0], 30, settings=Settings(lead=True), heading=[math.pi / 2])
-    call = planner.tracker.calls[(1, "dispatch", 1)]
-    fix = planner.tracker.fix_of(call)
+    call = planner.call(1, 1)
+    assert call is not None
+    fix = planner.fix_of(call)
     assert fix is not None and call.drawn is not None
     assert call.drawn[1] > fix.y - 15.0 * 30  # drawn ahead of where it was pushed from
     lead = planner.lead_seconds(planner.candidates(30.0)[0], 30.0)
@@ -203,10 +200,10 @@ def test_no_lead_for_a_stopping_turning_or_silent_subject(fix: Fix) -> None:
 def test_radius_grows_with_the_wait_only_when_asked() -> None:
     plain, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True))
     grown, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True, grow_radius=True))
-    assert plain.tracker.calls[(1, "dispatch", 1)].meta is not None
-    plain_meta = plain.tracker.calls[(1, "dispatch", 1)].meta
+    assert plain.call(1, 1).meta is not None
+    plain_meta = plain.call(1, 1).meta
     assert float(plain_meta["radius"]) == Settings().default_radius  # type: ignore[index]
-    radius = float(grown.tracker.calls[(1, "dispatch", 1)].meta["radius"])  # type: ignore[index]
+    radius = float(grown.call(1, 1).meta["radius"])  # type: ignore[index]
     assert Settings().default_radius < radius <= 1_000.0
 
 

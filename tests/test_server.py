@@ -14,6 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.kit import until
 from bridge.protocol import Error
 from bridge.server import _OUTBOX_LIMIT, Link
 
@@ -87,7 +88,7 @@ async def test_a_second_live_connection_for_a_server_id_is_refused_and_the_first
         assert "sonoran_bridge_server_id" in str(error["message"])
         assert code == 1008
     assert daemon.bridge.listener.links[3] is link and first.ws.close_code is None
-    assert daemon.bridge.tracker.get(3, 7) is not None
+    assert daemon.bridge.planner.call(3, 7) is not None
     assert [m["type"] for m in first.seen].count("welcome") == 1  # no flapping
     await first.send(type="track", call_id=8, subject="player:2")
     await first.expect("call_state", call_id=8, state="following")
@@ -162,8 +163,8 @@ async def test_state_survives_a_disconnect_and_is_reported_on_reconnect(daemon: 
     await game.send(type="track", call_id=8, subject="player:1")
     await game.expect("call_state", call_id=8)
     await game.ws.close()
-    await asyncio.sleep(0.1)
-    assert daemon.bridge.tracker.get(1, 8) is not None
+    await until(lambda: 1 not in daemon.bridge.listener.links)  # the daemon saw the link go
+    assert daemon.bridge.planner.call(1, 8) is not None
     again = await daemon.game()
     await again.expect("call_state", call_id=8, state="following")
 
@@ -180,8 +181,7 @@ async def test_a_flooding_connection_does_not_starve_another(daemon: Running) ->
 
     flooding = asyncio.create_task(flood())
     links = daemon.bridge.listener.links
-    while links[4].frames < 100:
-        await asyncio.sleep(0.001)
+    await until(lambda: links[4].frames >= 100)
     await quiet.send(type="track", call_id=9, subject="player:1")
     await quiet.expect("call_state", call_id=9, timeout=5.0)
     # Answered while the noisy connection still had most of its flood to get through.
@@ -213,7 +213,7 @@ async def test_a_hello_without_server_id_uses_the_configured_one(daemon: Running
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
         await ws.send(json.dumps({"type": "track", "call_id": 77, "subject": "player:1"}))
         await asyncio.wait_for(ws.recv(), 5)
-    assert daemon.bridge.tracker.get(daemon.bridge.config.cad.server_id, 77) is not None
+    assert daemon.bridge.planner.call(daemon.bridge.config.cad.server_id, 77) is not None
 
 
 @pytest.mark.skipif(NODE is None, reason="node is needed to run the resource's transport")

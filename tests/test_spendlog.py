@@ -8,42 +8,33 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import API_KEY, TOKEN, make_config
-from virtual_time import WINDOW, SharedKeyCad, VirtualTime
+from conftest import API_KEY, TOKEN, MakeDaemon, make_config
 
+from bench.kit import WINDOW, ClockedCad, VirtualTime, build_daemon, until
 from bridge.app import Daemon
 from bridge.config import BudgetConfig, CadConfig, Config, ListenConfig, TrackingConfig
 from bridge.spendlog import SpendLog, default_path, state_folder
 from bridge.standin.cad import CadStandIn, Fault
 
 KEYS_FOR_TESTS = {"postal": "9002", "uuid": "abc-123"}
-
-
-class Wall:
-    """A settable wall clock."""
-
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+CALLS = {call_id: dict(KEYS_FOR_TESTS) for call_id in range(1, 11)}
 
 
 def test_times_survive_a_restart_on_another_clock(tmp_path: Path) -> None:
-    wall = Wall(1_000_000.0)
+    wall = VirtualTime(1_000_000.0)
     first = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     first.save({"update_call": [10.0, 40.0, 50.0]}, clock_now=50.0)  # daemon clock at 50
-    wall.t += 20.0  # 20 s later a new process starts, its monotonic clock at 7
+    wall.now += 20.0  # 20 s later a new process starts, its monotonic clock at 7
     second = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     # They ended 60, 30 and 20 s ago: all within the 61 s horizon, on the new clock.
     assert second.load(clock_now=7.0) == {"update_call": pytest.approx([-53.0, -23.0, -13.0])}
 
 
 def test_times_older_than_the_horizon_are_dropped(tmp_path: Path) -> None:
-    wall = Wall(5_000.0)
+    wall = VirtualTime(5_000.0)
     log = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     log.save({"update_call": [0.0, 30.0, 100.0]}, clock_now=100.0)
-    wall.t += 40.0
+    wall.now += 40.0
     kept = log.load(clock_now=140.0)["update_call"]
     assert kept == pytest.approx([100.0])  # 0 and 30 ended 140 and 110 s ago
 
@@ -67,7 +58,7 @@ def test_the_default_file_name_never_holds_the_key() -> None:
     assert path != default_path("https://api.sonorancad.com", API_KEY + "x")
 
 
-def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
+def daemon_on(time: VirtualTime, cad: ClockedCad, state_file: str) -> Daemon:
     """A daemon with production settings on virtual time, its spend log on the same clock."""
     config = Config(
         cad=CadConfig(api_url="http://127.0.0.1:9", api_key=API_KEY),
@@ -75,22 +66,22 @@ def daemon_on(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> Daemon:
         budget=BudgetConfig(state_file=state_file),
         tracking=TrackingConfig(min_move=1.0, close_check_seconds=0.0),  # updates only
     )
-    daemon = Daemon(config, cad=cad, clock=time.clock, wait=time.wait)
+    daemon = build_daemon(config, cad=cad.client, clock=time, wait=time.wait)
     if daemon.spendlog is not None:
         daemon.spendlog.wall_clock = lambda: 1_700_000_000.0 + time.now
     return daemon
 
 
-async def spend_a_burst(time: VirtualTime, cad: SharedKeyCad, state_file: str) -> int:
+async def spend_a_burst(time: VirtualTime, cad: ClockedCad, state_file: str) -> int:
     """A daemon pushes 10 moving calls once each, then is killed; returns requests it made."""
     daemon = daemon_on(time, cad, state_file)
     for call_id in range(1, 11):
         daemon.tracker.track(1, call_id, f"p:{call_id}", time.now, meta=dict(KEYS_FOR_TESTS))
         daemon.tracker.observe(1, f"p:{call_id}", 100.0 * call_id, 0.0, 0.0, time.now)
     await daemon.start()
-    deadline = time.now + 3 * WINDOW
-    while daemon.pusher.requests < 10 and time.now < deadline:
-        await asyncio.sleep(0)
+    # Killed once its tenth answer is in (looked at after every turn of the loop, so virtual
+    # time has not gone on): every request it made reached the CAD.
+    await until(lambda: daemon.pusher.requests >= 10 and daemon.pusher.in_flight is None, every=0)
     task = daemon._push_task
     assert task is not None
     task.cancel()  # killed: nothing runs after this, nothing is written
@@ -109,33 +100,33 @@ async def test_a_restarted_daemon_draws_no_429_from_its_predecessors_burst(
     tmp_path: Path, gap: float
 ) -> None:
     time = VirtualTime()
-    cad = SharedKeyCad(time, quota_headers=False)
-    state = str(tmp_path / "spent.json")
-    assert await spend_a_burst(time, cad, state) == 10
-    assert len(stored_times(state)) == 10
-    time.advance(gap)  # the successor starts, with every call far off its subject
-    assert await spend_a_burst(time, cad, state) == 10
-    assert cad.refused == []
-    assert len(cad.ours) == 20
-    assert all(b - a >= WINDOW for a, b in zip(cad.ours, cad.ours[10:], strict=False))
+    async with ClockedCad(time, calls=CALLS, latency=0.3) as cad:
+        state = str(tmp_path / "spent.json")
+        assert await spend_a_burst(time, cad, state) == 10
+        assert len(stored_times(state)) == 10
+        time.advance(gap)  # the successor starts, with every call far off its subject
+        assert await spend_a_burst(time, cad, state) == 10
+    assert [r.status for r in cad.patches()] == [200] * 20
+    ours = [r.t for r in cad.patches()]
+    assert all(b - a >= WINDOW for a, b in zip(ours, ours[10:], strict=False))
 
 
 @pytest.mark.parametrize("gap", [0.0, 0.47, 5.0])
 async def test_without_the_log_the_same_restart_draws_429s(tmp_path: Path, gap: float) -> None:
     """The case above can fail: with nothing kept, the successor collides."""
     time = VirtualTime()
-    cad = SharedKeyCad(time, quota_headers=False)
-    await spend_a_burst(time, cad, "")
-    time.advance(gap)
-    await spend_a_burst(time, cad, "")
-    assert len(cad.refused) > 0
+    async with ClockedCad(time, calls=CALLS, latency=0.3) as cad:
+        await spend_a_burst(time, cad, "")
+        time.advance(gap)
+        await spend_a_burst(time, cad, "")
+    assert any(r.status == 429 for r in cad.patches())
 
 
 def test_a_time_ahead_of_the_wall_clock_counts_as_ending_now(tmp_path: Path) -> None:
-    wall = Wall(10_000.0)
+    wall = VirtualTime(10_000.0)
     log = SpendLog(tmp_path / "spent.json", horizon=61.0, wall_clock=wall)
     log.save({"update_call": [130.0]}, clock_now=100.0)  # in flight, ends by 130 at the latest
-    wall.t -= 3_600.0  # the wall clock was set back an hour before the restart
+    wall.now -= 3_600.0  # the wall clock was set back an hour before the restart
     assert log.load(clock_now=5.0) == {"update_call": pytest.approx([5.0])}
 
 
@@ -149,23 +140,23 @@ def test_the_default_file_lives_in_the_users_state_folder(
     assert path.exists() and oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
 
-async def test_a_request_in_flight_is_kept_before_it_ends(tmp_path: Path) -> None:
-    async with CadStandIn(api_key=API_KEY, window=WINDOW) as standin:
+async def test_a_request_in_flight_is_kept_before_it_ends(
+    make_daemon: MakeDaemon, tmp_path: Path
+) -> None:
+    def configure(standin: CadStandIn) -> Config:
         standin.add_call(1, 1, dict(KEYS_FOR_TESTS))
         standin.inject(Fault("hang"), count=1, route="update_call")
         config = make_config(standin)
         config.budget.state_file = str(tmp_path / "spent.json")
-        daemon = Daemon(config)
-        await daemon.start()
-        daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
-        daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
-        daemon.pusher.wake()
-        async with asyncio.timeout(5):
-            while daemon.pusher.in_flight is None:
-                await asyncio.sleep(0.01)
-        stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
-        assert len(stored["routes"]["update_call"]) == 1  # written as the request began
-        await daemon.stop(grace=0.1)
+        return config
+
+    daemon = (await make_daemon(configure=configure)).bridge
+    daemon.tracker.track(1, 1, "p:1", daemon.clock(), meta=dict(KEYS_FOR_TESTS))
+    daemon.tracker.observe(1, "p:1", 100.0, 0.0, 0.0, daemon.clock())
+    daemon.pusher.wake()
+    await until(lambda: daemon.pusher.in_flight is not None, within=5)
+    stored = msgspec.json.decode((tmp_path / "spent.json").read_bytes())
+    assert len(stored["routes"]["update_call"]) == 1  # written as the request began
 
 
 # -- Windows, by simulation ----------------------------------------------------------------
@@ -176,7 +167,7 @@ def test_a_log_held_open_elsewhere_is_written_in_place(
 ) -> None:
     """Windows refuses os.replace over a file another process has open (a virus scanner)."""
     path = tmp_path / "spent.json"
-    log = SpendLog(path, horizon=61.0, wall_clock=Wall(1_000.0))
+    log = SpendLog(path, horizon=61.0, wall_clock=VirtualTime(1_000.0))
     log.save({"update_call": [1.0]}, clock_now=1.0)
 
     def refused(src: object, dst: object) -> None:

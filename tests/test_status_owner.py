@@ -3,27 +3,28 @@ what it means; a budget in use is not an alarm; the words are explained; every d
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
 import pytest
 from conftest import Running
-from test_status import FakeLink, make_planner
+from test_status import FakeLink
 from test_status_browser import CHROMIUM, Elements, chromium
 
+from bench.kit import make_planner, until
 from bridge.status import DEPARTED_STATE, snapshot
+from bridge.tally import Tally
 
 META = {"postal": "9002"}
 
 
 def test_a_game_server_that_left_is_listed_with_how_long_ago_and_its_calls_say_so() -> None:
-    planner = make_planner()
-    planner.tracker.track(2, 701, "player:4", 0.0, meta=dict(META))
+    planner = make_planner(paced=True)
+    planner.track(2, 701, "player:4", 0.0, meta=dict(META))
     view = snapshot(
         planner,
         [FakeLink(1, 3)],
-        [],
+        Tally(),
         100.0,
         started=0.0,
         requests_made=0,
@@ -42,18 +43,14 @@ async def test_the_daemon_remembers_a_link_that_went_down_until_it_comes_back(
     await game.send(type="track", call_id=501, subject="player:1", meta=META)
     await game.expect("call_state", call_id=501, state="following")
     await game.ws.close()
-    async with asyncio.timeout(5):
-        while not daemon.bridge.snapshot().departed:
-            await asyncio.sleep(0.02)
+    await until(lambda: bool(daemon.bridge.snapshot().departed), within=5.0)
     view = daemon.bridge.snapshot()
     assert [d.server_id for d in view.departed] == [1] and view.links == []
     assert view.calls[0].state == DEPARTED_STATE
     metrics = daemon.bridge.metrics.render().decode()
     assert "sonoran_bridge_game_servers_disconnected 1.0" in metrics
     await daemon.game()
-    async with asyncio.timeout(5):
-        while daemon.bridge.snapshot().departed:
-            await asyncio.sleep(0.02)
+    await until(lambda: not daemon.bridge.snapshot().departed, within=5.0)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
@@ -70,9 +67,7 @@ async def test_the_page_shows_a_departed_server_a_calm_full_budget_and_names_eve
     )
     await game.expect("call_state", call_id=501, state="pushed")
     await game.ws.close()
-    async with asyncio.timeout(5):
-        while not bridge.snapshot().departed:
-            await asyncio.sleep(0.02)
+    await until(lambda: bool(bridge.snapshot().departed), within=5.0)
     # The whole update budget in use, as in a busy hour (the test window is too short to
     # keep it full while the browser reads the page).
     budget = bridge.planner.update_budget

@@ -73,6 +73,35 @@ async def test_status_json_shows_the_link_each_call_the_budget_and_the_last_requ
     assert view["summary"]["calls"] == 2
 
 
+OLD_KEYS = {"version", "uptime", "links", "departed", "calls", "budgets", "requests", "pushes",
+            "rate_limited", "auth_failing", "mean_error", "recent", "summary"}  # fmt: skip
+SUMMARY_KEYS = {"links", "calls", "requests", "pushes", "refusals", "budget_used",
+                "budget_share", "mean_error_m", "servers"}  # fmt: skip
+
+
+async def test_status_json_keeps_its_keys_and_shows_the_counts_the_metrics_show(
+    daemon: Running,
+) -> None:
+    """One view: /status.json keeps every key it had, and has the counts /metrics renders."""
+    url = await daemon.bridge.serve_status("127.0.0.1", 0)
+    await following(daemon, 501)
+    view = (await get(url, "/status.json")).json()
+    assert OLD_KEYS <= set(view) and SUMMARY_KEYS <= set(view["summary"])
+    summary = view["summary"]
+    assert (summary["pushes"], summary["refusals"]) == (view["pushes"], view["rate_limited"])
+    found = families((await get(url, "/metrics")).text)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in found.values()
+        for s in family.samples
+    }
+    for answered in view["answered"]:
+        key = (("route", answered["route"]), ("status", answered["status"]))
+        assert samples[("sonoran_bridge_requests_total", key)] >= answered["count"]
+    assert samples[("sonoran_bridge_positions_received_total", ())] >= view["positions_received"]
+    assert view["servers"][0]["pushes"] == view["summary"]["servers"]["1"]["pushes"] >= 1
+
+
 async def test_metrics_parse_as_prometheus_text_with_the_expected_families(
     daemon: Running,
 ) -> None:

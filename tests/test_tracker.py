@@ -124,7 +124,7 @@ def test_sync_replaces_one_servers_set_and_reports_the_changes() -> None:
     tracker = Tracker()
     tracker.track(1, 1, "a", 0.0, meta=META)
     tracker.track(1, 2, "b", 0.0)
-    tracks = [(2, "b", 30.0, None, "dispatch"), (3, "c", None, None, "dispatch")]
+    tracks = [(2, "b", 30.0, None, "dispatch", False), (3, "c", None, None, "dispatch", False)]
     added, removed = tracker.sync(1, tracks, 5.0)  # type: ignore[arg-type]
     assert added == [(1, "dispatch", 3)]
     assert removed == [(1, "dispatch", 1)]
@@ -149,7 +149,7 @@ def test_sync_leaves_other_servers_untouched() -> None:
 def test_sync_keeps_known_meta_of_calls_it_keeps() -> None:
     tracker = Tracker()
     call = tracker.track(1, 1, "a", 0.0, meta=META)
-    tracker.sync(1, [(1, "a", None, None, "dispatch")], 5.0)
+    tracker.sync(1, [(1, "a", None, None, "dispatch", False)], 5.0)
     assert tracker.get(1, 1) is call
     assert call.meta == META
     assert call.since == 0.0
@@ -157,7 +157,7 @@ def test_sync_keeps_known_meta_of_calls_it_keeps() -> None:
 
 def test_sync_adopts_meta_it_is_given() -> None:
     tracker = Tracker()
-    tracker.sync(1, [(1, "a", None, {"x": "3", "y": "4"}, "dispatch")], 5.0)
+    tracker.sync(1, [(1, "a", None, {"x": "3", "y": "4"}, "dispatch", False)], 5.0)
     call = tracker.get(1, 1)
     assert call is not None
     assert call.drawn == (3.0, 4.0)
@@ -167,7 +167,7 @@ def test_sync_frees_fixes_of_removed_calls() -> None:
     tracker = Tracker()
     tracker.track(1, 1, "a", 0.0)
     tracker.observe(1, "a", 1.0, 1.0, 0.0, 1.0)
-    tracker.sync(1, [(2, "b", None, None, "dispatch")], 2.0)
+    tracker.sync(1, [(2, "b", None, None, "dispatch", False)], 2.0)
     assert (1, "a") not in tracker.fixes
 
 

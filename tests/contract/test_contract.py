@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.kit import Reply, cad_client
 from bridge.cad import CadClient
 from bridge.outcomes import AuthFailed, CallList, RateLimited, Updated
 from bridge.standin.cad import CadStandIn, Fault
@@ -59,16 +60,14 @@ def test_every_documented_body_parses_as_its_verbatim_text() -> None:
 
 
 def client_answering(status: int, body: Any) -> CadClient:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json=body)
-
-    return CadClient("https://api.example.test", KEY, transport=httpx.MockTransport(handler))
+    """The client over the kit's fake CAD, answering every request with the documented body."""
+    return cad_client(otherwise=Reply(status, body), api_key=KEY)
 
 
 async def test_the_documented_call_list_is_read_whole() -> None:
     body = documented("get-calls.json")["response_200"]["body"]
     async with client_answering(200, body) as cad:
-        listed = await cad.get_calls(1)
+        listed = (await cad.get_calls(1)).result
     assert listed == CallList(
         calls={501: body["ActiveCalls"][0]["metaData"]},
         emergency={302: body["EmergencyCalls"][0]["metaData"]},
@@ -79,21 +78,21 @@ async def test_the_documented_call_list_is_read_whole() -> None:
 async def test_the_documented_update_answer_is_updated_with_its_metadata() -> None:
     body = documented("update-dispatch-call.json")["response_200"]["body"]
     async with client_answering(200, body) as cad:
-        result = await cad.update_call(1, 501, body["metaData"], "9002")
+        result = (await cad.update_call(1, 501, body["metaData"], "9002")).result
     assert result == Updated(call=body, meta=body["metaData"])
 
 
 async def test_the_documented_problem_is_auth_failed_with_its_trace_id() -> None:
     body = documented("authentication.json")["error_problem_json_401"]["body"]
     async with client_answering(401, body) as cad:
-        result = await cad.get_calls(1)
+        result = (await cad.get_calls(1)).result
     assert result == AuthFailed(401, body["detail"], {"traceId": body["traceId"]})
 
 
 async def test_the_documented_429_is_rate_limited_with_its_request_id() -> None:
     body = documented("authentication.json")["rate_limited_429"]["body"]
     async with client_answering(429, body) as cad:
-        result = await cad.update_call(1, 501, {})
+        result = (await cad.update_call(1, 501, {})).result
     assert result == RateLimited(None, body["message"], {"request_id": body["request_id"]})
 
 

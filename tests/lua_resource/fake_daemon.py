@@ -16,6 +16,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from bench.kit import until
 from bridge import protocol
 
 from .fivem import strict_json
@@ -133,15 +134,13 @@ class FakeDaemon:
         return [c for c in self.connections if c.hello is not None]
 
     async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(
-                    f"condition not met within {timeout} s; connections: "
-                    f"{[(c.hello, c.messages) for c in self.connections]}"
-                )
-            await asyncio.sleep(0.01)
+        try:
+            await until(lambda: bool(predicate()), within=timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"condition not met within {timeout} s; connections: "
+                f"{[(c.hello, c.messages) for c in self.connections]}"
+            ) from None
 
     async def call_state(
         self, conn: Connection, call_id: int, state: str, detail: str | None = None

@@ -13,6 +13,8 @@ from typing import Any
 
 from lupa import lua54
 
+from bench.kit import until
+
 from .fivem import encode_like_fivem, stock_require
 
 HERE = Path(__file__).resolve().parent
@@ -91,29 +93,32 @@ class NodeTransport:
 
     async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 5.0) -> Event:
         """The first event (past or future) that matches, or fail after `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        found: list[Event] = []
         seen = 0
-        while True:
-            for event in self.events[seen:]:
-                if predicate(event):
-                    return event
+
+        def matched() -> bool:
+            nonlocal seen
+            found.extend(e for e in self.events[seen:] if predicate(e))
             seen = len(self.events)
-            if loop.time() > deadline:
-                raise AssertionError(f"no matching event within {timeout} s; got {self.events}")
-            await asyncio.sleep(0.01)
+            return bool(found)
+
+        try:
+            await until(matched, within=timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"no matching event within {timeout} s; got {self.events}"
+            ) from None
+        return found[0]
 
     async def wait_count(
         self, predicate: Callable[[Event], bool], count: int, timeout: float = 5.0
     ) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while sum(1 for e in self.events if predicate(e)) < count:
-            if loop.time() > deadline:
-                raise AssertionError(
-                    f"fewer than {count} matching events in {timeout} s: {self.events}"
-                )
-            await asyncio.sleep(0.01)
+        try:
+            await until(lambda: sum(1 for e in self.events if predicate(e)) >= count, timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"fewer than {count} matching events in {timeout} s: {self.events}"
+            ) from None
 
     def logs(self) -> list[str]:
         return [e["line"] for e in self.events if e["ev"] == "log"]
@@ -159,6 +164,7 @@ class NodeTransport:
             await self._command(
                 {"cmd": "trigger", "name": "onResourceStop", "args": ["sonoran_bridge"]}
             )
+            # Real sleep: the real Node process closes its socket before it is killed.
             await asyncio.sleep(0.05)
             self.proc.kill()
         await self.proc.wait()
@@ -169,11 +175,28 @@ class Link:
     """Carries the local events between the Lua side (lupa) and transport.js (Node), as FXServer
     does within one resource: Lua's `<res>:send` frames to JS, JS's emits to Lua handlers."""
 
-    def __init__(self, server: Any, transport: NodeTransport) -> None:
+    def __init__(
+        self, server: Any, transport: NodeTransport, heard: Callable[[], int] | None = None
+    ) -> None:
         self.server = server
         self.transport = transport
+        self.heard = heard
+        """How many subject positions the daemon has received (`Daemon.positions_received`)."""
         self._frames = 0
         self._events = 0
+
+    def positions_sent(self) -> int:
+        """Subject positions the Lua side has handed to the transport so far."""
+        frames = (json.loads(text) for text in self.server.frames())
+        return sum(len(frame["items"]) for frame in frames if frame.get("type") == "positions")
+
+    async def delivered(self) -> None:
+        """Pump, then wait until the daemon has received every position the Lua side sent."""
+        assert self.heard is not None, "a Link made without `heard` cannot tell"
+        heard = self.heard
+        await self.pump()
+        sent = self.positions_sent()
+        await until(lambda: heard() >= sent, within=5.0)
 
     async def pump(self) -> None:
         """Deliver everything each side emitted since the last pump."""
@@ -203,4 +226,5 @@ class Link:
                 )
             if tick_ms:
                 self.server.advance(tick_ms)
+            # Real sleep: the emulated server ticks while the real Node process works in real time.
             await asyncio.sleep(0.02)

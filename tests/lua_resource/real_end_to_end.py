@@ -25,6 +25,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.kit import build_daemon
 from bridge.app import Daemon
 from bridge.config import (
     BudgetConfig,
@@ -89,6 +90,7 @@ class Run:
         for _ in range(500):  # the clock waits for requests the stand-in is still answering
             if all(r.status is not None for r in self.game.cad.requests[-8:]):
                 break
+            # Real sleep: the stand-in still answers on its real socket.
             await asyncio.sleep(0.001)
 
     async def run_for(self, seconds: float) -> None:
@@ -257,10 +259,12 @@ async def run(order: str, resource_dir: Path = RESOURCE_DIR) -> tuple[dict[str, 
 
         async def wait(event: asyncio.Event, seconds: float) -> None:
             deadline = clock() + seconds
+            # The world's clock is moved by the emulated game server's ticks in this same event
+            # loop: yield to them until the event or the deadline.
             while not event.is_set() and clock() < deadline:
                 await asyncio.sleep(0.001)
 
-        daemon = Daemon(config, clock=clock, wait=wait)
+        daemon = build_daemon(config, clock=clock, wait=wait)
         await daemon.start()
         try:
             sonorancad = RealSonoranCad(world.lua, cad.url, api_key=API_KEY)

@@ -20,7 +20,7 @@ import msgspec
 import pytest
 from conftest import MakeDaemon, Running, make_config
 
-from bench.kit import free_port
+from bench.kit import free_port, until
 from bridge.config import Config, StatusConfig
 from bridge.standin.cad import CadStandIn
 
@@ -90,6 +90,7 @@ async def caddy(folder: Path, daemon: Running, status_port: int) -> AsyncIterato
         async with asyncio.timeout(20):
             while not root.exists() or not _answers(https_port):
                 assert process.returncode is None, (folder / "caddy.log").read_text()[-2000:]
+                # Real sleep: a real Caddy process starts; nothing to await but its files, port.
                 await asyncio.sleep(0.05)
         yield https_port, root
     finally:
@@ -130,9 +131,7 @@ async def test_the_caddy_recipe_carries_wss_and_the_status_page_behind_its_login
             lambda e: e["ev"] == "emit" and e["name"] == "sonoran_bridge:linkUp", timeout=10
         )
         await transport.send({"type": "sync", "tracks": []})
-        async with asyncio.timeout(5):
-            while daemon.bridge.status()["links"] != [daemon.server_id]:
-                await asyncio.sleep(0.02)
+        await until(lambda: daemon.bridge.status()["links"] == [daemon.server_id], within=5)
 
         async with httpx.AsyncClient(
             verify=ssl.create_default_context(cafile=str(root)), trust_env=False

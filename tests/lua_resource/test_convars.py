@@ -91,6 +91,7 @@ async def test_the_transport_takes_its_settings_once_and_survives_bad_ones() -> 
         await transport.wait_for(lambda e: e["ev"] == "attempt")
         # A second copy (another resource firing the event) changes nothing.
         await transport.trigger("transportSettings", {"url": "ws://evil.example:1", "token": "x"})
+        # Real sleep: nothing may happen: the real Node process gets time to (wrongly) act.
         await asyncio.sleep(0.2)
         assert {e["url"] for e in transport.events if e["ev"] == "attempt"} == {
             "ws://127.0.0.1:30125"

@@ -34,7 +34,7 @@ async def test_a_refused_key_reaches_the_console_and_callstate_then_clears(
 ) -> None:
     daemon.standin.add_call(daemon.server_id, 501, dict(KEYS))
     # The real pause after a refused key is 15 s, doubling: too long to wait for here.
-    daemon.bridge.planner._auth_backoff = Backoff(0.3, 0.6)
+    daemon.bridge.planner.health.auth_backoff = Backoff(0.3, 0.6)
     daemon.standin.revoke_key()
     server = make_server()
     server.start_sonorancad()

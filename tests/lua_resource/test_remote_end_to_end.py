@@ -4,7 +4,6 @@ daemon -> the CAD stand-in."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +78,7 @@ async def test_a_call_follows_its_player_over_wss(
         random=0.5,
         env={"NODE_EXTRA_CA_CERTS": str(ca.cert)},
     )
-    link = Link(server, transport)
+    link = Link(server, transport, heard=lambda: daemon.bridge.positions_received)
     await link.run_until(lambda: server.export("IsConnected") == (True,))
     assert any(line.startswith("[sonoran_bridge] link up") for line in transport.logs())
     await link.run_until(
@@ -90,8 +89,7 @@ async def test_a_call_follows_its_player_over_wss(
             12, (100.0 + 41.3125 * step, 200.0 - 147.7625 * step, 30.0 + step * 0.125)
         )
         server.advance(1000)
-        await link.pump()
-        await asyncio.sleep(0.05)
+        await link.delivered()
     final = {"x": "430.5", "y": "-982.1", "z": "31"}
 
     def arrived() -> bool:

@@ -153,6 +153,7 @@ async def test_error_without_close_schedules_exactly_one_retry(run_transport: Ru
     )
     for _ in range(12):
         assert len(await transport.pending_timers()) <= 1
+        # Real sleep: a real Node process's timers, looked at as they run in real time.
         await asyncio.sleep(0.05)
     attempts = transport.attempts()
     # delays 50, 100, 100, ...: about 1 + 0.65 s / 0.1 s attempts so far, and never two at once
@@ -223,6 +224,7 @@ async def test_nothing_is_queued_while_the_link_is_down(
     await transport.send({"type": "sync", "tracks": []})
     second = fake_daemon.welcomed()[1]
     await fake_daemon.wait_for(lambda: second.messages)
+    # Real sleep: nothing more may come: the real Node process gets time to send it.
     await asyncio.sleep(0.1)
     assert second.messages == [{"type": "sync", "tracks": []}]
 
@@ -281,6 +283,7 @@ async def test_resource_stop_closes_the_link_and_stops_retrying(
     await transport._command(
         {"cmd": "trigger", "name": "onResourceStop", "args": ["other_resource"]}
     )
+    # Real sleep: nothing may happen: the real Node process gets time to (wrongly) close.
     await asyncio.sleep(0.05)
     assert not fake_daemon.connections[0].closed.is_set()
     await transport._command(
@@ -288,6 +291,7 @@ async def test_resource_stop_closes_the_link_and_stops_retrying(
     )
     await asyncio.wait_for(fake_daemon.connections[0].closed.wait(), 2)
     assert fake_daemon.connections[0].ws.close_code == 1000
+    # Real sleep: nothing may happen: the real Node process gets time to (wrongly) reconnect.
     await asyncio.sleep(0.3)
     assert len(transport.attempts()) == 1
 
@@ -317,6 +321,7 @@ async def test_bad_convars_keep_the_link_idle(
     run_transport: Run, settings: dict[str, str], line: str
 ) -> None:
     transport = await run_transport({**convars("ws://127.0.0.1:1"), **settings})
+    # Real sleep: nothing may happen: the real Node process gets time to (wrongly) connect.
     await asyncio.sleep(0.1)
     assert transport.logs() == [
         f"[sonoran_bridge] {line}",

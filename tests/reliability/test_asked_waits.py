@@ -14,16 +14,15 @@ from typing import Any
 import pytest
 import structlog
 from structlog.testing import capture_logs
-from virtual_time import WINDOW, VirtualTime
 
+from bench.kit import WINDOW, ClockedCad, VirtualTime
 from bridge.app import planner_from
-from bridge.cad import MAX_WAIT_WINDOWS, CadClient
+from bridge.cad import MAX_WAIT_WINDOWS
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.protocol import Position, Positions, Track
 from bridge.pusher import PushLoop
-from bridge.standin.cad import CadStandIn, Fault
+from bridge.standin.cad import Fault
 
-API_KEY = "asked-waits-key-3c81f0"
 EPOCH = 1_780_000_000.0
 """The wall clock when the run starts: virtual seconds are added to it."""
 CALLS = (701, 702, 703)
@@ -42,35 +41,35 @@ async def updates_at(
     def wall() -> float:
         return EPOCH + time.now
 
-    async with CadStandIn(api_key=API_KEY, clock=time.clock, wall_clock=wall) as standin:
-        for call_id in CALLS:
-            standin.add_call(1, call_id, {"postal": str(call_id)})
+    calls = {call_id: {"postal": str(call_id)} for call_id in CALLS}
+    async with ClockedCad(time, calls=calls, wall_clock=wall, max_wait=CAP) as cad:
+        standin = cad.standin
         if quota_reset is not None:
             standin.send_quota_headers = True
             standin.quota_reset = quota_reset  # type: ignore[assignment]
         config = Config(budget=BudgetConfig(state_file=""), tracking=TrackingConfig(min_move=1.0))
         planner = planner_from(config)
-        cad = CadClient(standin.url, API_KEY, wall_clock=wall, max_wait=CAP)
-        async with cad:
-            loop = PushLoop(planner, cad, clock=time.clock, on_event=lambda _: None, wait=time.wait)
-            for call_id in CALLS:
-                meta = standin.call(1, call_id)["metaData"]
-                planner.receive(1, Track(call_id=call_id, subject=f"veh:{call_id}", meta=meta), 0)
+        loop = PushLoop(
+            planner, cad.client, clock=time.clock, on_event=lambda _: None, wait=time.wait
+        )
+        for call_id in CALLS:
+            meta = standin.call(1, call_id)["metaData"]
+            planner.receive(1, Track(call_id=call_id, subject=f"veh:{call_id}", meta=meta), 0)
 
-            def positions() -> None:
-                d = 10.0 * time.now
-                items = [
-                    Position(subject=f"veh:{c}", x=d * math.cos(c), y=d * math.sin(c), z=0.0)
-                    for c in CALLS
-                ]
-                planner.receive(1, Positions(items=items), time.now)
-                loop.wake()
+        def positions() -> None:
+            d = 10.0 * time.now
+            items = [
+                Position(subject=f"veh:{c}", x=d * math.cos(c), y=d * math.sin(c), z=0.0)
+                for c in CALLS
+            ]
+            planner.receive(1, Positions(items=items), time.now)
+            loop.wake()
 
-            if fault is not None:
-                time.at(WINDOW, lambda: standin.inject(fault, 1, "update_call"))
-            time.every(1.0, positions, until=seconds)
-            time.at(seconds, loop.stop)
-            await loop.run()
+        if fault is not None:
+            time.at(WINDOW, lambda: standin.inject(fault, 1, "update_call"))
+        time.every(1.0, positions, until=seconds)
+        time.at(seconds, loop.stop)
+        await loop.run()
         return [(r.t, r.status) for r in standin.requests if r.route == "update_call"]
 
 

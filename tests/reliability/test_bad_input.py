@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.frames import KINDS, check, oversized
+from bench.kit import until
 from bench.live import LiveDaemon, Probe, settle_bystander
 from bridge.config import Config, ListenConfig
 from bridge.standin.cad import CadStandIn
@@ -124,6 +125,7 @@ async def chatty(game: Game) -> None:
     """Keep a connection busy as the resource does, a batch of positions each tick."""
     while True:
         await game.send(type="positions", items=[{"subject": "player:7", "x": 1, "y": 2, "z": 3}])
+        # Real sleep: the resource's tick, in real time: the daemon's idle timer is real.
         await asyncio.sleep(0.2)
 
 
@@ -147,16 +149,13 @@ async def test_a_flood_of_bad_frames_does_not_starve_another_server(daemon: Runn
 
     flooding = asyncio.create_task(flood())
     links = daemon.bridge.listener.links
-    while links[4].frames < 200:
-        await asyncio.sleep(0.001)
+    await until(lambda: links[4].frames >= 200)
     await quiet.send(type="track", call_id=501, subject="player:1", meta=META)
     await quiet.send(type="positions", items=[{"subject": "player:1", "x": 10, "y": 20, "z": 0}])
     await quiet.expect("call_state", call_id=501, state="pushed", timeout=5.0)
     assert links[4].frames < 15_000  # answered while the flood was still going
     await flooding
-    async with asyncio.timeout(10):
-        while links[4].frames < 15_000:
-            await asyncio.sleep(0.01)
+    await until(lambda: links[4].frames >= 15_000, within=10)
     assert links[4].errors == links[4].frames  # every frame of the flood was refused
     assert daemon.standin.call(1, 501)["metaData"]["postal"] == "9002"
 
@@ -197,13 +196,13 @@ async def test_a_client_that_stops_reading_is_dropped_without_touching_others(
         with contextlib.suppress(ConnectionClosed):
             while True:
                 await deaf.send(json.dumps({"type": "untrack", "call_id": 1}))
+                # Real sleep: a deaf client still sending, paced in real time as its socket is real.
                 await asyncio.sleep(0.01)
 
     chatting = asyncio.create_task(chatter())
     links = running.bridge.listener.links
-    async with asyncio.timeout(4):  # a ping each idle time (1 s), unanswered within another
-        while 2 in links:
-            await asyncio.sleep(0.05)
+    # A ping each idle time (1 s), unanswered within another.
+    await until(lambda: 2 not in links, within=4)
     chatting.cancel()
     await other.send(type="track", call_id=7, subject="player:7")
     await other.expect("call_state", call_id=7, state="following")

@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import structlog
-from virtual_time import LIMIT, WINDOW, SharedKeyCad, VirtualTime
 
 from bench.faults import cad_faults, churn, run_cad_faults
+from bench.kit import LIMIT, WINDOW, ClockedCad, Reply, VirtualTime, cad_client
 from bench.rig import Outcome, Pace
 from bridge.app import planner_from
 from bridge.budget import Budget
-from bridge.cad import CadClient
 from bridge.config import Config, TrackingConfig
-from bridge.outcomes import Meta, PatchResult, RateLimited
+from bridge.outcomes import RateLimited, Transient
 from bridge.planner import Planner, Push, Settings
 from bridge.pusher import PushLoop
 from bridge.scheduler import PacedAccumulator
@@ -93,6 +92,7 @@ def seeded_meta(call_id: int) -> dict[str, str]:
     """What another resource wrote on the call: the bridge must send every key back as is."""
     return {"postal": str(call_id), "uuid": f"u-{call_id}", "caller": f"caller {call_id}"}
 
+
 """Metres per second of every subject: always more movement than 10 updates a minute draw."""
 
 
@@ -102,11 +102,20 @@ async def run_neighbour(
     """One window of warm-up and `windows` more beside a neighbour spending `per_window` updates
     a window (+-20% jitter); then it goes, every subject parks, and the calls catch up."""
     time = VirtualTime()
-    cad = SharedKeyCad(time, quota_headers=quota_headers)
+    seeded = {call_id: seeded_meta(call_id) for call_id in range(1, CALLS + 1)}
+    async with ClockedCad(time, calls=seeded, quota_headers=quota_headers, latency=0.3) as cad:
+        return await _run_beside(time, cad, seed, windows, per_window)
+
+
+async def _run_beside(
+    time: VirtualTime, cad: ClockedCad, seed: int, windows: float, per_window: int
+) -> NeighbourRun:
     # No list reads for closes: these runs share the update budget with a neighbour.
     config = Config(tracking=TrackingConfig(min_move=1.0, close_check_seconds=0.0))
     planner = planner_from(config)
-    loop = PushLoop(planner, cad, clock=time.clock, on_event=lambda event: None, wait=time.wait)
+    loop = PushLoop(
+        planner, cad.client, clock=time.clock, on_event=lambda event: None, wait=time.wait
+    )
     rng = random.Random(seed)
     headings = [2 * math.pi * i / CALLS for i in range(CALLS)]
     for call_id in range(1, CALLS + 1):
@@ -127,15 +136,14 @@ async def run_neighbour(
 
     def neighbour() -> None:
         if time.now < neighbour_until:
-            cad.spend_external()
+            cad.standin.spend_external("update_call")
             time.at(time.now + WINDOW / per_window * rng.uniform(0.8, 1.2), neighbour)
 
     def settled() -> None:
         if time.now <= neighbour_until or parked:
             return
         if all(
-            (drawn := cad.drawn.get(call_id)) is not None
-            and math.dist(drawn, where(call_id)) <= 1.0
+            (drawn := cad.drawn(call_id)) is not None and math.dist(drawn, where(call_id)) <= 1.0
             for call_id in range(1, CALLS + 1)
         ):
             parked.append(time.now - neighbour_until)
@@ -153,15 +161,6 @@ async def run_neighbour(
         return await step()
 
     loop.step = counted_step  # type: ignore[method-assign]
-    update_call = cad.update_call
-
-    async def checked_update(server_id: int, call_id: int, meta: Meta) -> PatchResult:
-        others = {k: v for k, v in meta.items() if k not in ("x", "y", "z", "radius")}
-        if others != seeded_meta(call_id):
-            run.keys_lost += 1
-        return await update_call(server_id, call_id, meta)
-
-    cad.update_call = checked_update  # type: ignore[method-assign]
     share = planner.update_budget
     time.every(WINDOW, lambda: run.shares.append(share.share), until=neighbour_until)
     end = neighbour_until + 20 * WINDOW
@@ -170,13 +169,19 @@ async def run_neighbour(
     time.every(1.0, settled, until=end)
     time.at(end, loop.stop)
     await loop.run()
-    other = [t for t, own in cad.refused if not own]
+    own = cad.standin.own_overruns()
+    other = [r.t for r in cad.patches() if r.status == 429 and r not in own]
     first = other[0] if other else math.inf
-    run.own_429s = sum(own for _, own in cad.refused)
+    run.own_429s = len(own)
     run.other_429s = len(other)
     run.late_429s = sum(t > first + 5 * WINDOW for t in other)
     run.settle = parked[0] if parked else None
     run.busiest_second = max(steps.values(), default=0)
+    run.keys_lost = sum(
+        {k: v for k, v in r.body["metaData"].items() if k not in ("x", "y", "z", "radius")}
+        != seeded_meta(int(r.path.rsplit("/", 1)[1]))
+        for r in cad.patches()
+    )
     return run
 
 
@@ -239,7 +244,7 @@ async def test_a_merge_that_drops_keys_is_caught_in_the_neighbour_runs(
 ) -> None:
     """The metaData check above can fail: a merge that keeps only the position loses keys."""
     monkeypatch.setattr(
-        "bridge.planner.metadata.merged",
+        "bridge.meta.merged",
         lambda known, x, y, z, radius: {"x": str(x), "y": str(y), "z": str(z), "radius": "50"},
     )
     run = await run_neighbour(1, windows=2.0)
@@ -317,32 +322,16 @@ def test_a_spell_of_429s_lowers_the_share_once() -> None:
         planner.finish_push(action, RateLimited(1.0, "API rate limit exceeded"), now)
         now = planner.next_wake(now)
     assert planner.update_budget.share == 9
-    assert planner.refusals == 5
 
 
 async def test_a_failed_attempt_does_not_replay_the_previous_answers_quota() -> None:
-    answers = iter(
-        [
-            httpx.Response(
-                200,
-                json={"callId": 1, "metaData": {}},
-                headers={"RateLimit-Remaining": "0", "RateLimit-Reset": "30"},
-            )
-        ]
-    )
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        try:
-            return next(answers)
-        except StopIteration:
-            raise httpx.ConnectError("refused") from None
-
-    client = CadClient("http://cad.test", "key", transport=httpx.MockTransport(handler))
-    await client.update_call(1, 1, {})
-    assert client.last_quota is not None and client.last_quota.remaining == 0
-    await client.update_call(1, 1, {})
-    assert client.last_quota is None
-    await client.aclose()
+    quota = {"RateLimit-Remaining": "0", "RateLimit-Reset": "30"}
+    script = [Reply(200, {"callId": 1, "metaData": {}}, quota), httpx.ConnectError("refused")]
+    async with cad_client(script) as client:
+        answered = await client.update_call(1, 1, {})
+        assert answered.quota is not None and answered.quota.remaining == 0
+        failed = await client.update_call(1, 1, {})
+    assert isinstance(failed.result, Transient) and failed.quota is None
 
 
 def test_memory_stays_bounded_over_a_long_churn() -> None:

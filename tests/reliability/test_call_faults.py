@@ -15,17 +15,15 @@ from dataclasses import dataclass, field
 
 import pytest
 import structlog
-from virtual_time import WINDOW, VirtualTime
 
+from bench.kit import WINDOW, ClockedCad, VirtualTime
 from bridge.app import planner_from
-from bridge.cad import CadClient
 from bridge.config import BudgetConfig, Config, TrackingConfig
 from bridge.planner import Alert, Notice
 from bridge.protocol import Position, Positions, Track
 from bridge.pusher import PushLoop
-from bridge.standin.cad import CadStandIn, Fault
+from bridge.standin.cad import Fault
 
-API_KEY = "call-faults-key-7d2e91"
 REFUSED = 701
 HEALTHY = (702, 703, 704)
 SPEED = 10.0
@@ -49,34 +47,37 @@ async def run(calls: tuple[int, ...], *, refused: bool, seconds: float = 10 * WI
     """Every call follows a subject driving off at `SPEED`; `REFUSED` is answered 400 always."""
     time = VirtualTime()
     result = Run()
-    async with CadStandIn(api_key=API_KEY, clock=time.clock) as standin:
-        for call_id in calls:
-            standin.add_call(1, call_id, {"postal": str(call_id), "uuid": f"u-{call_id}"})
+    seeded = {call_id: {"postal": str(call_id), "uuid": f"u-{call_id}"} for call_id in calls}
+    async with ClockedCad(time, calls=seeded) as clocked:
+        standin = clocked.standin
         if refused:
             standin.inject(Fault(400, detail=DETAIL), 1_000_000, call=(1, REFUSED))
         config = Config(budget=BudgetConfig(state_file=""), tracking=TrackingConfig(min_move=1.0))
         planner = planner_from(config)
-        async with CadClient(standin.url, API_KEY) as cad:
-            loop = PushLoop(
-                planner, cad, clock=time.clock, on_event=result.events.append, wait=time.wait
-            )
+        loop = PushLoop(
+            planner,
+            clocked.client,
+            clock=time.clock,
+            on_event=result.events.append,
+            wait=time.wait,
+        )
+        for call_id in calls:
+            meta = standin.call(1, call_id)["metaData"]
+            planner.receive(1, Track(call_id=call_id, subject=f"veh:{call_id}", meta=meta), 0)
+
+        def positions() -> None:
+            items = []
             for call_id in calls:
-                meta = standin.call(1, call_id)["metaData"]
-                planner.receive(1, Track(call_id=call_id, subject=f"veh:{call_id}", meta=meta), 0)
+                heading = call_id * 1.3
+                d = SPEED * time.now
+                x, y = d * math.cos(heading), d * math.sin(heading)
+                items.append(Position(subject=f"veh:{call_id}", x=x, y=y, z=0.0))
+            planner.receive(1, Positions(items=items), time.now)
+            loop.wake()
 
-            def positions() -> None:
-                items = []
-                for call_id in calls:
-                    heading = call_id * 1.3
-                    d = SPEED * time.now
-                    x, y = d * math.cos(heading), d * math.sin(heading)
-                    items.append(Position(subject=f"veh:{call_id}", x=x, y=y, z=0.0))
-                planner.receive(1, Positions(items=items), time.now)
-                loop.wake()
-
-            time.every(1.0, positions, until=seconds)
-            time.at(seconds, loop.stop)
-            await loop.run()
+        time.every(1.0, positions, until=seconds)
+        time.at(seconds, loop.stop)
+        await loop.run()
         for record in standin.requests:
             if record.route == "update_call":
                 call_id = int(record.path.rsplit("/", 1)[1])

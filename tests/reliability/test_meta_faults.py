@@ -7,11 +7,10 @@ Each scenario is also run the naive way, so each test shows the fault it guards 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from conftest import MakeDaemon
 
+from bench.kit import until
 from bench.meta_faults import (
     LIST_FAULTS,
     edit_during_patch,
@@ -92,7 +91,7 @@ async def test_a_404_for_the_list_pauses_the_server_and_names_the_setting(
     await game.send(type="positions", items=[{"subject": "player:2", "x": 9, "y": 9, "z": 0}])
     paused = await game.expect("call_state", call_id=502, state="failed")
     assert "server id 1" in paused["detail"]
-    assert running.bridge.tracker.get(1, 502) is not None
+    assert running.bridge.planner.call(1, 502) is not None
     assert not [m for m in game.seen if m.get("state") == "gone"]
     lines = [line for line in capsys.readouterr().out.splitlines() if "cad.server_id" in line]
     assert lines and "server_id=1" in lines[0] and "cad_server_id=" in lines[0]
@@ -118,9 +117,7 @@ async def test_a_relay_during_a_slow_patch_is_pushed_back_to_the_cad(
     game = await running.game()
     await game.send(type="track", call_id=503, subject="player:3", meta=KEYS)
     await game.send(type="positions", items=[{"subject": "player:3", "x": 40, "y": 4, "z": 0}])
-    async with asyncio.timeout(5.0):
-        while not [r for r in standin.requests if r.route == "update_call"]:
-            await asyncio.sleep(0.01)
+    await until(lambda: any(r.route == "update_call" for r in standin.requests), within=5.0)
     # The PATCH is held in the CAD: the dispatcher edits now, the PATCH then overwrites it.
     edited = {**KEYS, "note": "dispatcher edit", "units": [7, 8]}
     standin.edit_meta(1, 503, edited)

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from bench.kit import until
 from bridge.config import Config, PostalConfig
 from bridge.postal import PostalSource
 from bridge.standin.cad import CadStandIn
@@ -47,10 +48,10 @@ async def test_tracked_calls_per_game_server_are_capped_with_an_error_naming_the
     other = await running.game(server_id=2)
     await other.send(type="track", call_id=7, subject="player:7")
     await other.expect("call_state", call_id=7, state="following")
-    tracker = running.bridge.tracker
-    assert tracker.count_of(1) == 40
-    assert tracker.count_of(2) == 1
-    assert {c.call_id for c in tracker.calls_of(1)} == set(range(1000, 1040))
+    planner = running.bridge.planner
+    assert planner.count_of(1) == 40
+    assert planner.count_of(2) == 1
+    assert {c.call_id for c in planner.calls_of(1)} == set(range(1000, 1040))
 
 
 @pytest.mark.parametrize("start", [0, 1])
@@ -66,7 +67,7 @@ async def test_a_call_already_followed_may_be_tracked_again_at_the_cap(
     await game.send(type="track", call_id=9, subject="player:9")
     await game.expect("call_state", call_id=9, state="following")
     assert not [m for m in game.seen if m.get("type") == "error"]
-    assert running.bridge.tracker.count_of(1) == 3
+    assert running.bridge.planner.count_of(1) == 3
 
 
 # -- the postal offer ------------------------------------------------------------------------
@@ -96,9 +97,13 @@ async def test_an_offered_fifo_never_freezes_the_daemon(
     fifo = tmp_path / "new-postals.json"
     os.mkfifo(fifo)
 
+    checked = threading.Event()
+
     def release() -> None:
-        # The old daemon blocks its loop in open() until a writer comes: this one frees it.
-        time.sleep(2.0)
+        # A daemon that opened the FIFO would block its loop in open() until a writer comes:
+        # this one frees it after 2 s (late enough that the block is seen), or at once when
+        # the test has seen the daemon answer.
+        checked.wait(2.0)
         with open(fifo, "w") as writer:
             writer.write("[]")
 
@@ -112,6 +117,7 @@ async def test_an_offered_fifo_never_freezes_the_daemon(
     assert frozen < 1.0
     await asyncio.gather(*running.bridge.postal_reads)
     assert running.bridge.planner.postals is None
+    checked.set()
     # The daemon never read the FIFO: a reader of our own lets the writer finish.
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     await asyncio.to_thread(writer.join, 10)
@@ -181,6 +187,7 @@ async def test_idle_connections_hold_few_descriptors_and_the_game_server_gets_in
     before = _descriptors()
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(300)]
     stop = asyncio.Event()
+    churned = [0]
 
     async def churn() -> None:
         # Bare sockets opened and dropped as fast as can be: they must not push the game
@@ -188,13 +195,15 @@ async def test_idle_connections_hold_few_descriptors_and_the_game_server_gets_in
         while not stop.is_set():
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:  # the backlog is full for a moment
+            except OSError:
+                # Real sleep: the backlog of a real socket is full for a moment of real time.
                 await asyncio.sleep(0.001)
                 continue
             writer.transport.abort()
+            churned[0] += 1
 
     churners = [asyncio.create_task(churn()) for _ in range(8)]
-    await asyncio.sleep(0.5)
+    await until(lambda: churned[0] >= 200)  # the churn is in full swing
     start = time.monotonic()
     game = await daemon.game()
     welcomed = time.monotonic() - start
@@ -240,6 +249,7 @@ async def test_a_burst_of_offers_is_read_one_file_at_a_time(
         nonlocal active, peak
         active += 1
         peak = max(peak, active)
+        # Real sleep: a slow read in the worker thread, so that overlapping ones would show.
         time.sleep(0.02)
         active -= 1
         return real(folder, path)

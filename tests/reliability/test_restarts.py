@@ -10,6 +10,7 @@ import asyncio
 
 from conftest import Running
 
+from bench.kit import until
 from bench.restarts import kill_and_restart, terminate_in_flight
 from bench.rig import Pace
 from bridge.standin.cad import Fault
@@ -45,9 +46,7 @@ async def test_a_request_that_outlasts_the_grace_is_abandoned_and_counted(
     await game.send(type="track", call_id=501, subject="player:1", meta={"postal": "1"})
     await game.send(type="positions", items=[{"subject": "player:1", "x": 5, "y": 6, "z": 0}])
     bridge = daemon.bridge
-    async with asyncio.timeout(5):
-        while bridge.pusher.in_flight is None:
-            await asyncio.sleep(0.01)
+    await until(lambda: bridge.pusher.in_flight is not None, within=5)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await bridge.stop(grace=0.2)

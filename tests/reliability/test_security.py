@@ -14,19 +14,17 @@ from typing import Any
 import pytest
 import structlog
 from conftest import API_KEY, TOKEN, MakeDaemon, Running, make_config
-from virtual_time import VirtualTime
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.kit import VirtualTime, build_daemon, cad_client
 from bench.restarts import expose_secrets
 from bench.rig import API_KEY as RUN_KEY
 from bench.rig import TOKEN as RUN_TOKEN
 from bench.rig import Pace
 from bridge import logs
-from bridge.app import Daemon
 from bridge.cli import main
 from bridge.config import ConfigError, ListenConfig, parse_config
-from bridge.outcomes import Meta
 from bridge.protocol import Position, Positions, Track
 from bridge.server import Listener
 from bridge.standin.cad import CadStandIn, Fault
@@ -158,28 +156,17 @@ def captured_logs() -> Iterator[dict[str, io.StringIO]]:
     structlog.reset_defaults()
 
 
-class ExplodingCad:
-    """A CAD client with a bug: it raises with the key in its message and its locals."""
-
-    last_quota = None
-
-    async def update_call(self, server_id: int, call_id: int, meta: Meta) -> Any:
-        api_key = API_KEY
-        raise RuntimeError(f"could not sign with {api_key}")
-
-    async def get_calls(self, server_id: int) -> Any:
-        raise AssertionError("not used")
-
-
 @pytest.mark.parametrize("fmt", ["json", "console"])
 async def test_tracebacks_in_the_logs_hold_no_secret(
     captured_logs: dict[str, io.StringIO], fmt: str
 ) -> None:
     stream = captured_logs[fmt]
     logs.configure("debug", fmt, stream=stream, secrets=[API_KEY, TOKEN])
-    config = make_config(CadStandIn(api_key=API_KEY))
+    config = make_config("http://127.0.0.1:9")  # no request reaches it: the client raises
     time = VirtualTime()
-    daemon = Daemon(config, cad=ExplodingCad(), clock=time.clock, wait=time.wait)
+    # A client with a bug: it raises with the key in its message (and in its request's headers).
+    exploding = cad_client([RuntimeError(f"could not sign with {API_KEY}")])
+    daemon = build_daemon(config, cad=exploding, clock=time, wait=time.wait)
     meta = {"postal": "1"}
     daemon.on_message(1, Track(call_id=501, subject="player:1", meta=meta))
     daemon.on_message(1, Positions(items=[Position(subject="player:1", x=5, y=6, z=0)]))

@@ -53,7 +53,7 @@ async def test_three_daemons_keep_to_the_limit_together(server: Server) -> None:
         assert most_in_window(arrivals(standin, "get_calls"), WINDOW) <= 5
         # The budget was used, by every daemon: shared, not idled.
         assert len(arrivals(standin)) >= 20
-        assert all(daemon.planner.pushes > 0 for daemon in running.daemons)
+        assert all(daemon.tally.pushes > 0 for daemon in running.daemons)
         for daemon in running.daemons:
             assert daemon.status()["shared"]["state"] == "up"
 

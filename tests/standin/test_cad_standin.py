@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.kit import VirtualTime, until
 from bridge.standin.cad import CadStandIn, Fault
 
 KEY = "standin-test-key"
@@ -20,23 +21,13 @@ PATCH_501 = "/v2/emergency/servers/1/dispatch-calls/501"
 CALLS = "/v2/emergency/servers/1/calls"
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> VirtualTime:
+    return VirtualTime(1000.0)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def standin(clock: FakeClock) -> AsyncIterator[CadStandIn]:
+async def standin(clock: VirtualTime) -> AsyncIterator[CadStandIn]:
     async with CadStandIn(api_key=KEY, clock=clock) as server:
         server.add_call(1, 501, {"callerPlayerId": "7", "uuid": "u-1", "x": "0", "y": "0"})
         yield server
@@ -59,7 +50,7 @@ async def patch(http: httpx.AsyncClient, body: Any = None, path: str = PATCH_501
 
 
 async def test_strict_sliding_window(
-    standin: CadStandIn, http: httpx.AsyncClient, clock: FakeClock
+    standin: CadStandIn, http: httpx.AsyncClient, clock: VirtualTime
 ) -> None:
     for _ in range(10):
         assert (await patch(http)).status_code == 200
@@ -81,7 +72,7 @@ async def test_strict_sliding_window(
 
 
 async def test_429s_do_not_take_slots(
-    standin: CadStandIn, http: httpx.AsyncClient, clock: FakeClock
+    standin: CadStandIn, http: httpx.AsyncClient, clock: VirtualTime
 ) -> None:
     for _ in range(10):
         await patch(http)
@@ -99,7 +90,7 @@ async def test_routes_have_separate_limits(standin: CadStandIn, http: httpx.Asyn
 
 
 async def test_external_spend_counts_in_the_window(
-    standin: CadStandIn, http: httpx.AsyncClient, clock: FakeClock
+    standin: CadStandIn, http: httpx.AsyncClient, clock: VirtualTime
 ) -> None:
     standin.spend_external("update_call", 8)
     clock.now += 10
@@ -108,7 +99,7 @@ async def test_external_spend_counts_in_the_window(
     assert (await patch(http)).status_code == 200
 
 
-async def test_limits_and_window_are_configurable(clock: FakeClock) -> None:
+async def test_limits_and_window_are_configurable(clock: VirtualTime) -> None:
     async with CadStandIn(api_key=KEY, clock=clock, window=10.0, limits={"update_call": 2},
                           ) as standin, httpx.AsyncClient(base_url=standin.url) as http:
         standin.add_call(1, 501)
@@ -122,7 +113,7 @@ async def test_limits_and_window_are_configurable(clock: FakeClock) -> None:
 
 
 async def test_quota_headers_when_asked(
-    standin: CadStandIn, http: httpx.AsyncClient, clock: FakeClock
+    standin: CadStandIn, http: httpx.AsyncClient, clock: VirtualTime
 ) -> None:
     assert "ratelimit-remaining" not in (await patch(http)).headers
     standin.send_quota_headers = True
@@ -306,10 +297,7 @@ async def test_hang_fault_never_answers_and_stop_still_returns(
         await patch(http, timeout=0.3)
     standin.inject(Fault("hang"))
     pending = asyncio.create_task(patch(http, timeout=30))
-    for _ in range(200):  # until the stand-in has the request in hand
-        if len(standin.requests) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(standin.requests) == 2, within=2)  # the stand-in has it in hand
     started = time.monotonic()
     await standin.stop()
     assert time.monotonic() - started < 1.0
