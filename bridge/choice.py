@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from bridge import freshness, placement
+from bridge import freshness, habits, placement
 from bridge.actions import Fetch, Push
 from bridge.budget import Budget
 from bridge.placement import MOVING
@@ -67,6 +67,7 @@ def candidates(g: Ground, now: float) -> list[Candidate]:
         # Stale time counts from the last moment the call was drawn right, or its push.
         pushed = call.pushed_at if call.pushed_at is not None else call.since
         stale = now - max(right_at, pushed)
+        acc = habits.ranked(acc, error, fix.habit, fix.speed, now)
         found.append(Candidate(call, fix, error, now - pushed, acc, stale))
     waits = _waits(g, found)
     return [replace(c, wait=wait) for c, wait in zip(found, waits, strict=True)]

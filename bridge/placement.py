@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bridge import habits, motion
 from bridge import meta as metadata
-from bridge import motion
 from bridge.outcomes import MetaData
 from bridge.postal import PostalIndex
 from bridge.scheduler import Candidate
@@ -64,7 +64,10 @@ class Placement:
 
 
 def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
-    """How far ahead to project a steady mover: a share of its expected wait, capped.
+    """How far ahead to project a steady mover: a share of its expected wait, capped, and no
+    further than the subject's habit of turning lets it be expected to go on straight
+    (`habits.persistence` over the wait, of the straight run it is expected to have left, once
+    its fixes have shown a few).
 
     Zero for a slow, turning or silent subject: projecting it would overshoot.
     """
@@ -82,7 +85,12 @@ def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
         return 0.0
     if quiet > motion.HORIZON:
         return 0.0  # past the heartbeat: the link, not the subject, went quiet
-    return min(knobs.lead_cap, chosen.wait * knobs.lead_share)
+    ahead = min(knobs.lead_cap, chosen.wait * knobs.lead_share)
+    run = fix.habit.straight_ahead(*motion.predict(fix, quiet))
+    if run is not None:
+        # A subject that turns often is expected not far along its heading over the hold.
+        ahead = min(ahead, habits.persistence(run, fix.speed, chosen.wait))
+    return ahead
 
 
 def place(chosen: Candidate, now: float, knobs: Knobs, postals: PostalIndex | None) -> Placement:

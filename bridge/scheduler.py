@@ -25,7 +25,8 @@ class Candidate:
     age: float
     """Seconds since the call was last pushed (or since tracking began)."""
     acc: float
-    """Error integrated over time since the last push (metre-seconds)."""
+    """Error integrated over time since the last push (metre-seconds); for a standing subject,
+    at least its error times the stand its habit says is left (`bridge.habits.ranked`)."""
     stale: float = 0.0
     """Seconds the call has been drawn off its subject (at least min_move metres) unpushed."""
     wait: float = 0.0

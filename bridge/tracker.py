@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge import motion
+from bridge.habits import Habit
 from bridge.meta import OWNED_KEYS, drawn_at
 from bridge.outcomes import MetaData
 from bridge.protocol import DISPATCH, Kind
@@ -47,6 +48,8 @@ class Fix:
     accel: float = 0.0
     """Metres per second squared the speed changed by since the reported fix before: negative
     for a subject braking for a turn or a stop."""
+    habit: Habit = field(default_factory=Habit)
+    """What the subject's fixes so far say of how it moves (carried from fix to fix)."""
 
     @property
     def speed(self) -> float:
@@ -298,6 +301,9 @@ class Tracker:
         # The subject moved between fixes, so its error changed along the way: the area since
         # the last settlement is the trapezoid up to the error at the new fix. (Summed along
         # the old fix's track instead, it scheduled no better on the tuning seeds.)
+        if previous is not None:
+            fix.habit = previous.habit
+        fix.habit.note(fix)
         self.fixes[key] = fix
         for call_key in followers:
             self.settle(self.calls[call_key], now, steps=1)
