@@ -129,18 +129,21 @@ def _angle(a: float, b: float) -> float:
 
 def persistence(run: float, speed: float, hold: float) -> float:
     """Seconds of straight projection that put a pin at the time-average of where a subject is
-    expected over the next `hold` seconds, if it turns at random about every `run` metres.
+    expected over the pin's life, if it turns at random about every `run` metres.
 
-    A turn goes left or right alike, so after one the subject's expected progress along its old
-    direction stops: with turns at a rate of 1/D (D = run / speed seconds) the expected position
-    runs out as D (1 - e^(-t/D)) times the velocity, and its mean over the hold is
-    D (1 - D/hold (1 - e^(-hold/D))) seconds of it. On a straight road (D much longer than the
-    hold) that is half the hold.
+    The pin lives until the next push (`hold` seconds away) or until the subject turns, which
+    comes first: a turn is sent by the resource as it happens, the call's error grows from
+    there, and the schedule pushes it again, so where the subject goes after a corner is the
+    next pin's to draw. With turns at a rate of 1/D (D = run / speed seconds) the subject is
+    still on its straight at time t with odds e^(-t/D), so the pin's life is spent on the
+    straight and its time-average is the mean of that life: D - hold / (e^(hold/D) - 1)
+    seconds of velocity. On a straight road (D much longer than the hold) that is half the
+    hold; for a subject that turns every few seconds, about those seconds.
     """
     if speed <= 0.0 or hold <= 0.0 or run <= 0.0:
         return 0.0
     d = run / speed
-    return d * (1.0 - d / hold * (1.0 - math.exp(-hold / d)))
+    return d - hold / math.expm1(min(hold / d, 700.0))
 
 
 def ranked(acc: float, error: float, habit: Habit, speed: float, now: float) -> float:
