@@ -48,7 +48,7 @@ class _Scrubbed:
 
     def __call__(self, logger: WrappedLogger, name: str, event: EventDict) -> str:
         rendered = self._renderer(logger, name, event)
-        text = rendered if isinstance(rendered, str) else bytes(rendered).decode()  # type: ignore[arg-type]  # structlog's renderer may give bytes-like values its type does not name
+        text = rendered if isinstance(rendered, str) else bytes(rendered).decode()  # type: ignore[arg-type]  # a renderer's type also allows a mapping or tuple; the last one in the chain gives str or bytes
         return scrub(text)
 
 

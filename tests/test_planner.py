@@ -169,7 +169,7 @@ def test_a_call_listed_again_or_pushed_after_one_missing_read_is_not_gone() -> N
     for start, listed in ((1.0, {}), (20.0, {7: META}), (40.0, {})):
         fetch = Fetch(1)
         planner.begin(fetch, start)
-        planner.finish_fetch(fetch, CallList(listed), start + 0.5)  # type: ignore[arg-type]  # a list given as plain dicts, as a CAD body may hold them
+        planner.finish_fetch(fetch, CallList(listed), start + 0.5)  # type: ignore[arg-type]  # dict is invariant: plain metaData where the list holds optional metaData
     call = planner.call(1, 7)
     assert call is not None and call.absent_at == 40.0  # listed at 20: 1 no longer counts
     push = push_now(planner, 41.0)

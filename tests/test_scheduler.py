@@ -200,10 +200,11 @@ def test_no_lead_for_a_stopping_turning_or_silent_subject(fix: Fix) -> None:
 def test_radius_grows_with_the_wait_only_when_asked() -> None:
     plain, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True))
     grown, _ = drive([15.0, 15.0], 20, settings=Settings(lead=True, grow_radius=True))
-    assert plain.call(1, 1).meta is not None
-    plain_meta = plain.call(1, 1).meta
-    assert float(plain_meta["radius"]) == Settings().default_radius  # type: ignore[index]  # metaData asserted not None above
-    radius = float(grown.call(1, 1).meta["radius"])  # type: ignore[index]  # metaData asserted not None above
+    plain_call, grown_call = plain.call(1, 1), grown.call(1, 1)
+    assert plain_call is not None and plain_call.meta is not None
+    assert grown_call is not None and grown_call.meta is not None
+    assert float(plain_call.meta["radius"]) == Settings().default_radius
+    radius = float(grown_call.meta["radius"])
     assert Settings().default_radius < radius <= 1_000.0
 
 

@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ VENV_EXE = r"C:\fivem\sonoran bridge\venv\Scripts\sonoran-bridge.exe"
 VENV_PY = r"C:\fivem\sonoran bridge\venv\Scripts\python.exe"
 
 
-def exists_only(*paths: str):  # type: ignore[no-untyped-def]  # a test helper returning a patch function
+def exists_only(*paths: str) -> Callable[[str], bool]:
     return lambda path: path in paths
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bridge.tracker import UNKNOWN_ERROR, Tracker
+from bridge.tracker import UNKNOWN_ERROR, SyncItem, Tracker
 
 META = {"x": "0", "y": "0", "postal": "221"}
 
@@ -124,8 +124,11 @@ def test_sync_replaces_one_servers_set_and_reports_the_changes() -> None:
     tracker = Tracker()
     tracker.track(1, 1, "a", 0.0, meta=META)
     tracker.track(1, 2, "b", 0.0)
-    tracks = [(2, "b", 30.0, None, "dispatch", False), (3, "c", None, None, "dispatch", False)]
-    added, removed = tracker.sync(1, tracks, 5.0)  # type: ignore[arg-type]  # tracks given as plain tuples, as sync reads them
+    tracks: list[SyncItem] = [
+        (2, "b", 30.0, None, "dispatch", False),
+        (3, "c", None, None, "dispatch", False),
+    ]
+    added, removed = tracker.sync(1, tracks, 5.0)
     assert added == [(1, "dispatch", 3)]
     assert removed == [(1, "dispatch", 1)]
     assert sorted(c.call_id for c in tracker.calls_of(1)) == [2, 3]

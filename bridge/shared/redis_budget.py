@@ -211,7 +211,7 @@ class RedisEngine:
         skipped = tuple(reply[3:])
         if reply[0] == "granted":
             return Reservation(route, rid, epoch, skipped)
-        reason: WaitReason = reply[0]  # type: ignore[assignment]  # the script answers one of WaitReason's words; Redis types it as Any
+        reason: WaitReason = reply[0]  # type: ignore[assignment]  # the script answers only WaitReason's words, which mypy sees as str
         return Wait(seconds(float(reply[1])), reason, epoch, skipped)
 
     async def confirm(self, reservation: Reservation, terms: Terms) -> bool:
@@ -265,7 +265,7 @@ def client_for(location: Location) -> aioredis.Redis:
         "health_check_interval": 0,
     }
     if location.unix_socket:
-        return aioredis.Redis(unix_socket_path=location.unix_socket, **common)  # type: ignore[arg-type]  # redis' stubs type **kwargs by the first option's type
+        return aioredis.Redis(unix_socket_path=location.unix_socket, **common)  # type: ignore[arg-type]  # `common` mixes value types, so mypy cannot match each keyword to its parameter
     if location.tls:
         # The server's certificate and name are always checked: a shared budget reached over a
         # network it does not own must not be one an attacker in between can answer for.
@@ -277,7 +277,7 @@ def client_for(location: Location) -> aioredis.Redis:
             "ssl_certfile": location.cert_file or None,
             "ssl_keyfile": location.key_file or None,
         }
-    return aioredis.Redis(host=location.host, port=location.port, **common)  # type: ignore[arg-type]  # redis' stubs type **kwargs by the first option's type
+    return aioredis.Redis(host=location.host, port=location.port, **common)  # type: ignore[arg-type]  # `common` mixes value types, so mypy cannot match each keyword to its parameter
 
 
 def _reason(exc: BaseException) -> str:

@@ -195,7 +195,7 @@ def _pascal_list(cad: CadStandIn) -> None:
         renamed = {key[:1].upper() + key[1:]: value for key, value in body.items()}
         return Answer(200, json.dumps(renamed).encode())
 
-    cad._list_calls = listed  # type: ignore[method-assign]  # scripts the stand-in's list for this world
+    cad._list_calls = listed  # type: ignore[method-assign]  # the stand-in's list handler, rewrapped to answer in this world's case
 
 
 @asynccontextmanager

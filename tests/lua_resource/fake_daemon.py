@@ -121,7 +121,7 @@ class FakeDaemon:
         async for frame in ws:
             try:
                 protocol.decode(frame)
-                conn.messages.append(strict_json(frame))  # type: ignore[arg-type]  # frames are text or bytes; strict_json takes both
+                conn.messages.append(strict_json(frame))  # type: ignore[arg-type]  # the resource sends text frames; the websocket's type allows bytes too
             except (protocol.ProtocolError, ValueError) as exc:
                 self.protocol_errors.append(str(exc))
                 await ws.send(

@@ -72,8 +72,9 @@ class NodeTransport:
         }
         if random is not None:
             env["HARNESS_RANDOM"] = repr(random)
+        assert NODE is not None, "node is not installed"
         proc = await asyncio.create_subprocess_exec(
-            NODE,  # type: ignore[arg-type]  # NODE is checked for None by the skip above
+            NODE,
             *node_flags(),
             str(HARNESS),
             str(TRANSPORT),

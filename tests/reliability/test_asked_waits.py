@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import structlog
@@ -29,10 +29,14 @@ CALLS = (701, 702, 703)
 CAP = MAX_WAIT_WINDOWS * WINDOW
 
 
+QuotaReset = Literal["seconds", "epoch", "epoch_ms"]
+"""How the stand-in writes the quota's reset (`CadStandIn.quota_reset`)."""
+
+
 async def updates_at(
     *,
     fault: Fault | None = None,
-    quota_reset: str | None = None,
+    quota_reset: QuotaReset | None = None,
     seconds: float = 8 * WINDOW,
 ) -> list[tuple[float, int | None]]:
     """(virtual time, status) of every update request while three subjects drive off."""
@@ -46,7 +50,7 @@ async def updates_at(
         standin = cad.standin
         if quota_reset is not None:
             standin.send_quota_headers = True
-            standin.quota_reset = quota_reset  # type: ignore[assignment]  # the stand-in's reset accepts a float in this test
+            standin.quota_reset = quota_reset
         config = Config(budget=BudgetConfig(state_file=""), tracking=TrackingConfig(min_move=1.0))
         planner = planner_from(config)
         loop = PushLoop(
@@ -120,7 +124,7 @@ async def test_a_reset_in_epoch_seconds_far_ahead_is_capped() -> None:
 
 @pytest.mark.parametrize("style", ["epoch", "epoch_ms"])
 async def test_quota_headers_with_a_timestamp_reset_keep_pushing_every_window(
-    style: str,
+    style: QuotaReset,
 ) -> None:
     updates = await updates_at(quota_reset=style)
     assert all(status == 200 for _, status in updates)

@@ -48,7 +48,7 @@ def test_signals_missing_on_the_platform_are_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = RedisServer(tmp_path, tcp=True)
-    server.process = object()  # type: ignore[assignment]  # a stand-in process object: only its absence of a real pid matters
+    server.process = object()  # type: ignore[assignment]  # any process will do: freeze fails on the missing signal before it signals one
     monkeypatch.delattr(kit_services.signal, "SIGSTOP")
     with pytest.raises(NotImplementedError, match="SIGSTOP does not exist"):
         server.freeze()

@@ -122,26 +122,19 @@ def test_a_unix_socket_under_home_is_expanded(
 async def test_the_password_never_reaches_logs_errors_or_status_of_a_running_daemon() -> None:
     from structlog.testing import capture_logs
 
+    from bench.kit import CadScript, cad_client
     from bridge.build import build_daemon
-    from bridge.outcomes import Updated
     from bridge.planner import Fetch
 
-    class Cad:
-        last_quota = None
-
-        async def update_call(self, *args: object) -> Updated:
-            return Updated({}, {})
-
-        async def get_calls(self, server_id: int) -> object:
-            raise AssertionError("no request may leave without a slot")
-
+    script = CadScript()  # the kit's fake CAD: it records any request that leaves
     secret = "pw-Zq81-secret"
     config = parse_config(
         '[cad]\napi_key = "k"\n[listen]\nport = 0\ntoken = "t0123456789ab"\n'
         f'[budget]\nstate_file = ""\nshared_url = "redis://:{secret}@127.0.0.1:1/0"\n',
         require_secrets=False,
     )
-    daemon = build_daemon(config, cad=Cad())  # type: ignore[arg-type]  # a duck-typed CAD client, as the test needs no HTTP
+    cad = cad_client(script)
+    daemon = build_daemon(config, cad=cad)
     assert daemon.gate is not None
     with capture_logs() as logged:
         await daemon.start()
@@ -150,6 +143,8 @@ async def test_the_password_never_reaches_logs_errors_or_status_of_a_running_dae
             status = daemon.status()
         finally:
             await daemon.stop(grace=0.5)
+            await cad.aclose()
+    assert script.seen == [], "no request may leave without a slot"
     assert status["shared"]["state"] == "unreachable"
     assert any("unreachable" in e["event"] for e in logged)
     for text in (repr(logged), repr(status), repr(config), str(daemon.gate.status())):
