@@ -16,14 +16,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bridge.motion import STOPPED, Kinematic
+
 TURNED = 1.2
 """Radians (about 70 degrees) the direction of travel must change within `WITHIN` seconds for a
 straight run to have ended in a turn: a corner, not a road that bends."""
 WITHIN = 5.0
 """Seconds a turn takes at most: a direction that drifts more slowly is a bend, and the run
 goes on along it."""
-STANDING = 0.5
-"""Metres per second under which a subject stands (`bridge.motion.STOPPED`)."""
+STANDING = STOPPED
+"""Metres per second under which a subject stands: where the resource's motion model says so."""
 MOVING = 2.0
 """Metres per second above which a fix tells of a run's direction."""
 RUNS = 8
@@ -34,19 +36,11 @@ LEARNED_STANDS = 2
 """Stands seen before their length is."""
 
 
-class Moving(Protocol):
-    """A fix as the habit reads it (`bridge.tracker.Fix`)."""
+class Sighting(Kinematic, Protocol):
+    """A fix as the habit reads it (`bridge.tracker.Fix`): where and how fast, and when."""
 
     @property
-    def x(self) -> float: ...
-    @property
-    def y(self) -> float: ...
-    @property
     def t(self) -> float: ...
-    @property
-    def vx(self) -> float: ...
-    @property
-    def vy(self) -> float: ...
 
 
 @dataclass(slots=True)
@@ -65,7 +59,7 @@ class Habit:
     """(time, direction of travel in radians) of the current run's fixes on the move of the last
     `WITHIN` seconds, and the latest one before them."""
 
-    def note(self, fix: Moving) -> None:
+    def note(self, fix: Sighting) -> None:
         """Learn from one more fix of the subject."""
         speed = math.hypot(fix.vx, fix.vy)
         if speed < STANDING:
