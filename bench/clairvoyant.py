@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -418,6 +419,108 @@ def pin_median(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float
     """The geometric median of where the subject will be while the pin is held: foresight."""
     points = np.array([truth.xyz[k][i][:2] for k in range(begin, end)], dtype=float)
     pin, _ = _medians(points, np.array([len(points)], dtype=np.int64))
+    return float(pin[0][0]), float(pin[0][1])
+
+
+CORNER = math.radians(60.0)
+"""Change from the direction of travel held that counts as a turn."""
+STEADY = math.radians(10.0)
+"""Change of direction from one second on the move to the next that is still holding it."""
+WAYS = 8
+"""Turns within one pin's hold whose direction is left unknown (2^WAYS paths at most)."""
+FUTURES = 96
+"""Futures drawn per pin by `pin_habit_futures`."""
+
+Turn = tuple[int, tuple[float, float], tuple[float, float]]
+"""(the first second on the move after a turn, where it turned, the direction it came in on)."""
+
+
+def _turns(truth: Truth, i: int, first: int, last: int) -> list[Turn]:
+    """The subject's turns between seconds `first` and `last` (inclusive), oldest first: where
+    its direction of travel has changed by more than `CORNER` from the one it held (a second
+    sampled mid-turn, a stand or a slow bend does not split or hide a turn; a bend of under
+    `STEADY` a second is followed)."""
+    found: list[Turn] = []
+    came: tuple[float, float] | None = None
+    for k in range(first, last + 1):
+        vx, vy, _ = truth.velocity[k][i]
+        speed = math.hypot(vx, vy)
+        if speed < STOPPED:
+            continue
+        going = (vx / speed, vy / speed)
+        if came is not None:
+            dot = came[0] * going[0] + came[1] * going[1]
+            change = math.acos(max(-1.0, min(1.0, dot)))
+            if change > CORNER:
+                x, y, _ = truth.xyz[k - 1][i]
+                found.append((k, (x, y), came))
+            elif change > STEADY:
+                continue  # turning, or a second sampled mid-turn: the held direction stands
+        came = going
+    return found
+
+
+def pin_blind_turns(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float]:
+    """The geometric median of where the subject will be while the pin is held, over its true
+    path and every path that differs from it only in which way turns go (each turn mirrored
+    about the line the subject came in on, alone or with others): foresight of its speed, its
+    stops, and where and when it turns, none of which way. At most what a road graph or a
+    memory of where subjects turn could tell; the rest of `pin_median`'s gain is knowing the
+    way, true foresight where a turn goes either way alike."""
+    seg = np.array([truth.xyz[k][i][:2] for k in range(begin - 1, end)], dtype=float)
+    paths = [seg]
+    ahead = [turn for turn in _turns(truth, i, max(0, begin - 3), end - 1) if turn[0] > begin]
+    for k, _, came in ahead[:WAYS]:
+        j = k - begin + 1  # the index in seg of the first point after the turn
+        more = []
+        for path in paths:
+            # Where this path turns and the way it came in there (the paths differ from the
+            # truth after earlier turns only).
+            here, into = path[j - 1], path[j - 1] - path[max(j - 2, 0)]
+            norm = float(np.hypot(*into))
+            u = into / norm if norm > 1e-6 else np.array(came)
+            flipped = path.copy()
+            d = path[j:] - here
+            flipped[j:] = here + 2 * (d @ u)[:, None] * u[None, :] - d
+            more.append(flipped)
+        paths += more
+    points = np.concatenate([path[1:] for path in paths])
+    pin, _ = _medians(points, np.array([len(points)], dtype=np.int64))
+    return float(pin[0][0]), float(pin[0][1])
+
+
+def pin_habit_futures(truth: Truth, i: int, begin: int, end: int) -> tuple[float, float]:
+    """The geometric median of futures drawn from what the subject's own past says: its
+    latest eight straight runs (turn to turn), how far this one has gone, its speed now. Each
+    future runs on at that speed to a turn drawn from the runs longer than this one so far,
+    turns left or right alike, and goes on in runs drawn from the same. Only the present and
+    the past: what a daemon that knew the subject's runs exactly could do with them."""
+    x, y, _ = truth.xyz[begin - 1][i]
+    vx, vy, _ = truth.velocity[begin - 1][i]
+    speed = math.hypot(vx, vy)
+    corners = [at for _, at, _ in _turns(truth, i, 0, begin - 1)]
+    if speed < STOPPED or len(corners) < 4:
+        return pin_dead_reckoned(truth, i, begin, end)
+    runs = [math.dist(a, b) for a, b in itertools.pairwise(corners[-9:])]
+    gone = math.dist(corners[-1], (x, y))
+    longer = [r - gone for r in runs if r > gone] or [sum(runs) / len(runs)]
+    rng = random.Random(f"{i}:{begin}")
+    ux, uy = vx / speed, vy / speed
+    points = []
+    for _ in range(FUTURES):
+        px, py, dx, dy = x, y, ux, uy
+        left = rng.choice(longer)
+        for _second in range(end - begin):
+            step = speed
+            while step > 0:
+                move = min(step, left)
+                px, py = px + dx * move, py + dy * move
+                step, left = step - move, left - move
+                if left <= 1e-9:
+                    dx, dy = (-dy, dx) if rng.random() < 0.5 else (dy, -dx)
+                    left = rng.choice(runs)
+            points.append((px, py))
+    pin, _ = _medians(np.array(points, dtype=float), np.array([len(points)], dtype=np.int64))
     return float(pin[0][0]), float(pin[0][1])
 
 

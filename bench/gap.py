@@ -35,7 +35,9 @@ from bench.clairvoyant import (
     clairvoyant,
     measure,
     pin_along,
+    pin_blind_turns,
     pin_dead_reckoned,
+    pin_habit_futures,
     pin_median,
     pin_now,
     redraw,
@@ -49,6 +51,8 @@ RULES: dict[str, PinRule] = {
     "now": pin_now,
     "dead-reckoned": pin_dead_reckoned,
     "along": pin_along,
+    "blind turns": pin_blind_turns,
+    "habit futures": pin_habit_futures,
     "median": pin_median,
 }
 COLUMNS = (
@@ -57,6 +61,8 @@ COLUMNS = (
     "ours now",
     "ours dead-reckoned",
     "ours along",
+    "ours blind turns",
+    "ours habit futures",
     "ours median",
     "clairvoyant now",
     "clairvoyant dead-reckoned",
@@ -79,7 +85,7 @@ def analyse(job: tuple[str, int, int]) -> dict[str, float]:
     found["clairvoyant"] = best.mean_error
     for label, rule in RULES.items():
         found[f"ours {label}"] = redraw(truth, repin(truth, ours.pushes, rule)).mean_error
-        if label not in ("median", "along"):
+        if label not in ("median", "along", "blind turns", "habit futures"):
             mine = repin(truth, best.pushes, rule)
             found[f"clairvoyant {label}"] = redraw(truth, mine).mean_error
     return found

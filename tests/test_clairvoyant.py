@@ -18,7 +18,9 @@ from bench.clairvoyant import (
     clairvoyant,
     measure,
     pin_along,
+    pin_blind_turns,
     pin_dead_reckoned,
+    pin_habit_futures,
     pin_median,
     pin_now,
     redraw,
@@ -137,7 +139,47 @@ def test_the_pin_rules_agree_on_a_straight_steady_mover() -> None:
 
     line = Truth.sample(Straight(), 60)
     # Pushed at 10.3 s, seen over seconds 11-30: the median is at 20.5 s, 205 m.
-    for rule in (pin_dead_reckoned, pin_along, pin_median):
+    for rule in (pin_dead_reckoned, pin_along, pin_median, pin_blind_turns):
         x, y = rule(line, 0, 11, 31)
         assert (x, y) == pytest.approx((205.0, 0.0), abs=0.5), rule.__name__
     assert pin_now(line, 0, 11, 31) == pytest.approx((100.0, 0.0))
+
+
+class Staircase:
+    """One subject at 10 m/s going east and north by turns, 100 m each way."""
+
+    def __init__(self) -> None:
+        self.subjects = ["player:1"]
+
+    def positions(self, t: float) -> list[tuple[str, float, float, float]]:
+        leg, into = divmod(t, 10.0)
+        east, north = (leg + 1) // 2, leg // 2
+        if leg % 2 == 0:
+            return [("player:1", 100.0 * east + 10.0 * into, 100.0 * north, 0.0)]
+        return [("player:1", 100.0 * east, 100.0 * north + 10.0 * into, 0.0)]
+
+    def speeds(self, t: float) -> list[tuple[str, float]]:
+        return [("player:1", 10.0)]
+
+
+def test_a_pin_blind_to_which_way_turns_go_stays_on_the_line_the_subject_comes_in_on() -> None:
+    stairs = Truth.sample(Staircase(), 120)
+    # Pushed at 43 s on the way east at (230, 200), held 30 s: east to the turn at (300, 200)
+    # in 7 s, then north, then east again. Knowing the way, the pin leaves the line; blind to
+    # it, it stays on it (north and south alike), near where the turn is.
+    x, y = pin_median(stairs, 0, 44, 74)
+    assert y > 210.0
+    x, y = pin_blind_turns(stairs, 0, 44, 74)
+    assert y == pytest.approx(200.0, abs=1.0)
+    assert 260.0 < x <= 300.5
+
+
+def test_futures_drawn_from_the_subject_s_own_runs_put_the_pin_short_of_its_next_turn() -> None:
+    stairs = Truth.sample(Staircase(), 120)
+    # By 83 s it has shown seven 100 m runs and gone 30 m of this one: drawn futures turn at
+    # (500, 400), either way, and the pin sits on the line ahead, short of that turn.
+    x, y = pin_habit_futures(stairs, 0, 84, 114)
+    assert y == pytest.approx(400.0, abs=5.0)
+    assert 430.0 < x <= 500.5
+    # With fewer than four turns seen it leads as dead reckoning does.
+    assert pin_habit_futures(stairs, 0, 21, 41) == pin_dead_reckoned(stairs, 0, 21, 41)

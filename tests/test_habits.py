@@ -163,10 +163,13 @@ def test_a_standing_call_is_ranked_by_what_a_push_saves_over_the_rest_of_its_sta
     stop_and_go(pauses, [5.0, 5.0])
     parks.note(Fix(0.0, 0.0, 0.0, at, reported=True))
     pauses.note(Fix(0.0, 0.0, 0.0, at, reported=True))
-    # 100 m off, stood 3 s: a parker is expected to stand 267 s more, a pauser 2 s more.
+    # 100 m off, stood 3 s: a parker is expected to stand 267 s more, a pauser 2 s more, and
+    # each is still near a pin pushed now for the first `SETTING_OFF` seconds on the move.
     now = at + 3.0
-    assert habits.ranked(500.0, 100.0, parks, 0.0, now) == pytest.approx(100.0 * 267.0)
-    assert habits.ranked(500.0, 100.0, pauses, 0.0, now) == 500.0
+    off = habits.SETTING_OFF
+    assert habits.ranked(500.0, 100.0, parks, 0.0, now) == pytest.approx(100.0 * (267.0 + off))
+    assert habits.ranked(500.0, 100.0, pauses, 0.0, now) == pytest.approx(100.0 * (2.0 + off))
+    assert habits.ranked(5000.0, 100.0, pauses, 0.0, now) == 5000.0  # its area is worth more
     # On the move, or before the habit is learned: the error area as it was.
     assert habits.ranked(500.0, 100.0, parks, 10.0, now) == 500.0
     assert habits.ranked(500.0, 100.0, habits.Habit(), 0.0, now) == 500.0
@@ -199,9 +202,10 @@ def test_the_planner_ranks_a_parking_subject_s_call_by_its_habit_of_standing() -
     tracker.observe(1, "driver", 12.0 * 22, 5_000.0, 0.0, now, vx=12.0, vy=0.0)
     area = tracker.accrued(parker, now)[0]
     found = {c.call.subject: c for c in planner.candidates(now)}
-    # 200 m off, expected to stand (298 + 238) / 2 s more: far above its error area since the
-    # push, and above the driver's, which is larger than the parker's area.
-    assert found["parker"].acc == pytest.approx(200.0 * 268.0)
+    # 200 m off, expected to stand (298 + 238) / 2 s more (and near a pin for a while once it
+    # sets off): far above its error area since the push, and above the driver's, which is
+    # larger than the parker's area.
+    assert found["parker"].acc == pytest.approx(200.0 * (268.0 + habits.SETTING_OFF))
     assert found["driver"].acc == pytest.approx(tracker.accrued(driver, now)[0])
     assert found["driver"].acc > area
     assert planner.policy.choose(list(found.values()), now) is found["parker"]
