@@ -21,6 +21,7 @@ held-out ones).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -44,8 +45,10 @@ from bench.clairvoyant import (
     repin,
 )
 from bench.feed import ShippedFeed
+from bench.posterior import posterior_pins
 from bench.sim import Truth, replay
 from bench.workloads import OURS, POLICIES, ROUND_ROBIN, TUNING, WORKLOADS
+from bridge.standin.routes import Fleet
 
 RULES: dict[str, PinRule] = {
     "now": pin_now,
@@ -63,9 +66,11 @@ COLUMNS = (
     "ours along",
     "ours blind turns",
     "ours habit futures",
+    "ours posterior",
     "ours median",
     "clairvoyant now",
     "clairvoyant dead-reckoned",
+    "clairvoyant posterior",
     "clairvoyant",
 )
 
@@ -83,6 +88,11 @@ def analyse(job: tuple[str, int, int]) -> dict[str, float]:
     schedule = clairvoyant(truth)
     best = measure(truth, schedule)
     found["clairvoyant"] = best.mean_error
+    movement = WORKLOADS[name](k).movement()
+    if isinstance(movement, Fleet):
+        rule = posterior_pins(movement, truth)
+        found["ours posterior"] = redraw(truth, repin(truth, ours.pushes, rule)).mean_error
+        found["clairvoyant posterior"] = redraw(truth, repin(truth, best.pushes, rule)).mean_error
     for label, rule in RULES.items():
         found[f"ours {label}"] = redraw(truth, repin(truth, ours.pushes, rule)).mean_error
         if label not in ("median", "along", "blind turns", "habit futures"):
@@ -109,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = [r for (n, _, _), r in zip(jobs, results, strict=True) if n == name]
         print(
             f"{name:<15}"
-            + "".join(f"{fmean([r[c] for r in runs]):>{max(9, len(c) + 2)}.1f}" for c in COLUMNS)
+            + "".join(
+                f"{fmean([r.get(c, math.nan) for r in runs]):>{max(9, len(c) + 2)}.1f}"
+                for c in COLUMNS
+            )
         )
     return 0
 
