@@ -10,6 +10,12 @@ and the clairvoyant's (`bench.clairvoyant`). Each is redrawn with its pins put b
   the call is pushed next, the information the daemon can have;
 - *along*: on the straight line ahead, at the median of how far the subject will have gone:
   foresight of its speed (a stop, braking, setting off) but not of its turns;
+- *blind turns*: the median over the true path and every path that differs from it only in
+  which way turns go: foresight of speed, stops and when and where turns come, not their way;
+- *habit futures*: the median of futures drawn from the subject's own straight runs so far;
+- *posterior* (street-grid fleets only, `bench.posterior`): the median of futures drawn from the
+  fleet's own movement code given everything its movement so far leaves open: at least as good
+  as any model of the past could do;
 - *median*: the geometric median of where the subject will be while the pin is held: the
   clairvoyant's pin, which needs the future (a turn, a stop, a start).
 
