@@ -150,6 +150,7 @@ POLICIES: dict[str, PlannerFactory] = {
 
 ABLATIONS: dict[str, PlannerFactory] = {
     "ours, no lead": variant(lead=False),
+    "ours, no trails": variant(trails=False),
     "ours, no pacing": variant(pace=0.0),
     "ours, lead 1/2 wait, cap 30 s": variant(lead_share=0.5, lead_cap=30.0),
     "ours, growing radius": variant(grow_radius=True),

@@ -121,7 +121,7 @@ def next_action(g: Ground, now: float) -> Push | Fetch | None:
     read = _freshen(g, chosen.call, now, now)
     if read is not None:
         return read if isinstance(read, Fetch) else None
-    at = placement.place(chosen, now, g.settings, g.postals)
+    at = placement.place(chosen, now, g.settings, g.postals, g.tracker.trails)
     return Push(chosen.call.key, at.meta, at.x, at.y, at.z, at.radius, chosen.fix.t, at.postal)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge import habits, motion
+from bridge import habits, motion, trails
 from bridge import meta as metadata
 from bridge.outcomes import MetaData
 from bridge.postal import PostalIndex
@@ -47,6 +47,8 @@ class Knobs(Protocol):
     def default_radius(self) -> float: ...
     @property
     def grow_radius(self) -> bool: ...
+    @property
+    def trails(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,13 @@ def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
     return ahead
 
 
-def place(chosen: Candidate, now: float, knobs: Knobs, postals: PostalIndex | None) -> Placement:
+def place(
+    chosen: Candidate,
+    now: float,
+    knobs: Knobs,
+    postals: PostalIndex | None,
+    paths: trails.Trails | None = None,
+) -> Placement:
     """Where the push of the chosen call goes at `now`, and the body it sends."""
     call, fix = chosen.call, chosen.fix
     ahead = lead_seconds(chosen, now, knobs) if knobs.lead else 0.0
@@ -101,7 +109,8 @@ def place(chosen: Candidate, now: float, knobs: Knobs, postals: PostalIndex | No
         # Where the resource's own prediction puts the subject now (one model), and on at
         # its velocity from there: the lead is a forecast, the prediction is knowledge.
         x, y = motion.predict(fix, now - fix.t)
-        x, y = x + fix.vx * ahead, y + fix.vy * ahead
+        gone = followed(chosen, x, y, now, knobs, paths)
+        x, y = gone if gone is not None else (x + fix.vx * ahead, y + fix.vy * ahead)
     else:
         x, y = fix.x + fix.vx * ahead, fix.y + fix.vy * ahead
     radius = call.radius if call.radius is not None else knobs.default_radius
@@ -118,6 +127,28 @@ def place(chosen: Candidate, now: float, knobs: Knobs, postals: PostalIndex | No
         # key the bridge owns for it, so a relayed copy's older code is not sent back.
         body["postal"] = postals.nearest(x, y)
     return Placement(x, y, fix.z, radius, body, postal)
+
+
+def followed(
+    chosen: Candidate,
+    x: float,
+    y: float,
+    now: float,
+    knobs: Knobs,
+    paths: trails.Trails | None,
+) -> tuple[float, float] | None:
+    """Where to pin a mover at (x, y) that others have driven past going its way: the median
+    of where they went over its expected wait (`trails.Trails.ahead`); None where nobody
+    has, for a subject the lead rules would not lead (slow, braking, silent), or with the
+    lead off."""
+    fix = chosen.fix
+    if paths is None or not (knobs.lead and knobs.trails):
+        return None
+    if lead_seconds(chosen, now, knobs) <= 0.0:
+        return None
+    call = chosen.call
+    futures = paths.ahead(call.server_id, call.subject, x, y, fix.vx, fix.vy, chosen.wait)
+    return trails.median(futures) if futures else None
 
 
 def postal_for(call: Call, x: float, y: float, postals: PostalIndex | None) -> str | None:

@@ -19,6 +19,9 @@ class Settings:
     lead_cap: float = 15.0
     """Seconds ahead the pushed position may be projected at most (roads turn)."""
     grow_radius: bool = False
+    trails: bool = True
+    """Pin a mover where others who passed where it is went on (`bridge.trails`), when some
+    did; the lead rules otherwise."""
     """Widen a mover's radius to how far it may stray from the pushed point before its next push."""
     fetch_interval: float = 15.0
     """Seconds between two GETs of a server's calls while some call's metaData is unknown, and

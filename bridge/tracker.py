@@ -12,6 +12,7 @@ from bridge.habits import Habit
 from bridge.meta import OWNED_KEYS, drawn_at
 from bridge.outcomes import MetaData
 from bridge.protocol import DISPATCH, Kind
+from bridge.trails import Trails
 
 CallKey = tuple[int, Kind, int]
 """(server_id, kind, call_id): call ids are only unique within one CAD server and one list (a
@@ -163,6 +164,8 @@ class Tracker:
         self.fixes: dict[tuple[int, str], Fix] = {}
         self._followers: dict[tuple[int, str], set[CallKey]] = {}
         self._per_server: Counter[int] = Counter()
+        self.trails = Trails()
+        """The followed subjects' paths, for where others went from where a mover is."""
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -304,6 +307,7 @@ class Tracker:
         if previous is not None:
             fix.habit = previous.habit
         fix.habit.note(fix)
+        self.trails.note(server_id, subject, previous, fix)
         self.fixes[key] = fix
         for call_key in followers:
             self.settle(self.calls[call_key], now, steps=1)
