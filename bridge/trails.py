@@ -82,7 +82,8 @@ class Trails:
         self._cells: defaultdict[tuple[int, int, int], deque[tuple[str, Point]]] = defaultdict(
             deque
         )
-        self._order: deque[tuple[float, tuple[int, int, int]]] = deque()
+        self._order: deque[tuple[float, tuple[int, int, int] | None]] = deque()
+        """Every point's time and cell (None: standing, not indexed), in the order added."""
 
     def __len__(self) -> int:
         """Points kept, over every subject."""
@@ -94,6 +95,7 @@ class Trails:
         if before is None or fix.t - before.t > GAP:
             return
         path = self._paths.setdefault((server_id, subject), _Path())
+        moving = math.hypot(before.vx, before.vy) >= STOPPED
         second = math.ceil(before.t)
         if path.times and second <= path.times[-1]:
             second = int(path.times[-1]) + 1
@@ -102,8 +104,10 @@ class Trails:
             point = (float(second), x, y, before.vx, before.vy)
             path.points.append(point)
             path.times.append(float(second))
-            cell = (server_id, math.floor(x / CELL), math.floor(y / CELL))
-            self._cells[cell].append((subject, point))
+            cell = None
+            if moving:  # a standing point is part of the path, never a pass
+                cell = (server_id, math.floor(x / CELL), math.floor(y / CELL))
+                self._cells[cell].append((subject, point))
             self._order.append((float(second), cell))
             second += 1
         self._forget(fix.t - KEEP)
@@ -112,6 +116,8 @@ class Trails:
         """Drop the points older than `before`."""
         while self._order and self._order[0][0] < before:
             _, cell = self._order.popleft()
+            if cell is None:
+                continue
             points = self._cells[cell]
             points.popleft()
             if not points:

@@ -98,3 +98,21 @@ def test_the_median_is_the_point_nearest_all_summed() -> None:
     x, y = trails.median([(0.0, 0.0), (0.0, 0.0), (0.0, 0.0), (300.0, 0.0)])
     assert math.hypot(x, y) < 1.0
     assert trails.median([(0.0, 0.0), (10.0, 0.0)]) == pytest.approx((5.0, 0.0))
+
+
+def test_where_others_stood_on_their_way_the_pin_waits_for_the_mover() -> None:
+    tracker = Tracker()
+    followed(tracker, "bus:1", "bus:2", "bus:3")
+    for n in (1, 2, 3):
+        start = 100.0 * n
+        tracker.observe(1, f"bus:{n}", 0.0, 0.0, 0.0, start, vx=10.0, vy=0.0)
+        tracker.observe(1, f"bus:{n}", 200.0, 0.0, 0.0, start + 20.0, vx=0.0, vy=0.0)  # a stop
+        tracker.observe(1, f"bus:{n}", 200.0, 0.0, 0.0, start + 60.0, vx=10.0, vy=0.0)
+        tracker.observe(1, f"bus:{n}", 500.0, 0.0, 0.0, start + 90.0, vx=10.0, vy=0.0)
+    # A mover at (100, 0) going east, pushed for 40 s: the others drove 10 s to the stop and
+    # stood there the rest, so the pin is at the stop, not 14 s on along the road.
+    x, y = trails.median(tracker.trails.ahead(1, "bus:9", 100.0, 0.0, 10.0, 0.0, 40.0))
+    assert (x, y) == pytest.approx((200.0, 0.0), abs=2.0)
+    # Where they stood is no pass: at the stop a mover going east meets each bus twice, coming
+    # and going, two passes apart (were the standing seconds a pass, each bus's would be one).
+    assert len(tracker.trails.ahead(1, "bus:9", 200.0, 0.0, 10.0, 0.0, 20.0)) == 2 * 3 * 20
