@@ -25,14 +25,10 @@ import numpy as np
 
 from bench.clairvoyant import PinRule, _medians, pin_now
 from bench.sim import Truth
-from bridge.standin.routes import ACCEL, BLOCK, TURN_SPEED, Fleet, _Driver, _Leg, _run, _stop
+from bridge.standin.routes import LIGHT_ODDS, STRAIGHTS, Fleet, _Driver, _Leg
 
 FUTURES = 48
 """Futures drawn per pin."""
-TABLE = (1, 1, 2, 2, 3, 4, 6, 8)
-"""The fleet's table of blocks per straight (`routes._Driver._extend`)."""
-LIGHT = 0.12
-"""The fleet's chance of a light at the end of a straight."""
 MATCH = 1.0
 """Metres within which a drawn straight must put the subject where it truly is."""
 
@@ -87,28 +83,6 @@ def _clone(start: LegStart, template: _Driver, rng: random.Random) -> _Driver:
     return driver
 
 
-def _straight(driver: _Driver, blocks: int, cruise: float, light: bool, wait: float) -> None:
-    """Append the straight `_Driver._extend` would draw with these draws, and turn after it."""
-    x, y = driver._xy()
-    ux, uy = driver.heading
-    guess = blocks * BLOCK / cruise + cruise / ACCEL
-    parks = guess >= driver.drive_left
-    light = light and not parks
-    v1 = 0.0 if parks or light else min(TURN_SPEED, cruise)
-    leg = _run(driver.end, x, y, ux, uy, blocks * BLOCK, driver.v, cruise, v1)
-    driver._append(leg)
-    driver.drive_left -= leg.duration
-    driver.ix += ux * blocks
-    driver.iy += uy * blocks
-    driver.v = v1
-    if light:
-        driver._append(_stop(driver.end, *driver._xy(), wait))
-        driver.drive_left -= wait
-    left, right = (-uy, ux), (uy, -ux)
-    turn = left if driver.rng.random() < 0.5 else right
-    driver.heading = driver._open_heading(turn if driver._room(turn) > 0 else (ux, uy))
-
-
 Fit = tuple[int, bool, float]
 """(blocks, a light at its end or not, weight): one way the straight being driven may go on."""
 
@@ -119,16 +93,20 @@ def fits(
     """The straights the fleet could have drawn at `start` (every length in its table, with a
     light at its end or not), weighed by their odds, that put the subject at `at` at `now`:
     what its movement along this straight so far leaves open."""
-    lights = ((False, 1.0 - LIGHT), (True, LIGHT)) if driver.moving_share < 1 else ((False, 1.0),)
+    lights = (
+        ((False, 1.0 - LIGHT_ODDS), (True, LIGHT_ODDS))
+        if driver.moving_share < 1
+        else ((False, 1.0),)
+    )
     room = _clone(start, driver, random.Random(0))._room(start.heading)
     found = []
-    for blocks in sorted(set(TABLE)):
+    for blocks in sorted(set(STRAIGHTS)):
         for light, odds in lights:
             trial = _clone(start, driver, random.Random(0))
-            _straight(trial, min(room, blocks), cruise, light, 20.0)
+            trial.straight(min(room, blocks), cruise, light, 20.0)
             x, y, _ = trial.legs[0].at(now)
             if math.hypot(x - at[0], y - at[1]) <= MATCH:
-                found.append((min(room, blocks), light, TABLE.count(blocks) * odds))
+                found.append((min(room, blocks), light, STRAIGHTS.count(blocks) * odds))
     return found
 
 
@@ -163,7 +141,7 @@ def posterior_pins(fleet: Fleet, truth: Truth) -> PinRule:
         for _ in range(FUTURES):
             length, light, _ = rng.choices(open_, weights)[0]
             future = _clone(start, driver, random.Random(rng.random()))
-            _straight(future, length, cruise, light, future.rng.uniform(5.0, 40.0))
+            future.straight(length, cruise, light, future.rng.uniform(5.0, 40.0))
             for second in range(begin, end):
                 fx, fy, _ = future.at(float(second))
                 points.append((fx, fy))

@@ -30,6 +30,10 @@ ACCEL = 2.5
 BRAKE = 3.5
 TURN_SPEED = 6.0
 """Metres per second a car slows to for a turn at an intersection."""
+STRAIGHTS = (1, 1, 2, 2, 3, 4, 6, 8)
+"""Blocks a straight runs before its turn, drawn alike from these."""
+LIGHT_ODDS = 0.12
+"""The chance of a stop at a light at the end of a straight (in a fleet that parks)."""
 
 
 def ground(x: float, y: float) -> float:
@@ -163,15 +167,27 @@ class _Driver:
             self.v = 0.0
             self.drive_left = self._drive_seconds()
             return
-        blocks = min(self._room(self.heading), rng.choice((1, 1, 2, 2, 3, 4, 6, 8)))
+        blocks = min(self._room(self.heading), rng.choice(STRAIGHTS))
         cruise = rng.uniform(*self.speed)
         # Longer straights are the bigger roads: let them run faster.
         cruise = min(self.speed[1], cruise * (1.0 + 0.05 * blocks))
+        self.straight(blocks, cruise)
+
+    def straight(
+        self, blocks: int, cruise: float, light: bool | None = None, wait: float | None = None
+    ) -> None:
+        """Drive `blocks` blocks ahead cruising at most at `cruise`, stop at a light at their
+        end or park there as the drive's time says, and turn. `light` and `wait` are drawn
+        (in that order, after the straight's own draws) unless given."""
+        rng = self.rng
         x, y = self._xy()
         ux, uy = self.heading
         guess = blocks * BLOCK / cruise + cruise / ACCEL
         parks = guess >= self.drive_left
-        light = self.moving_share < 1.0 and not parks and rng.random() < 0.12
+        if self.moving_share >= 1.0 or parks:
+            light = False
+        elif light is None:
+            light = rng.random() < LIGHT_ODDS
         v1 = 0.0 if parks or light else min(TURN_SPEED, cruise)
         leg = _run(self.end, x, y, ux, uy, blocks * BLOCK, self.v, cruise, v1)
         self._append(leg)
@@ -180,7 +196,7 @@ class _Driver:
         self.iy += uy * blocks
         self.v = v1
         if light:
-            wait = rng.uniform(5.0, 40.0)
+            wait = rng.uniform(5.0, 40.0) if wait is None else wait
             self._append(_stop(self.end, *self._xy(), wait))
             self.drive_left -= wait
         left, right = (-uy, ux), (uy, -ux)
