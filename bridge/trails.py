@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bridge.habits import Sighting
 from bridge.motion import STOPPED
 
 KEEP = 1800.0
@@ -50,15 +51,10 @@ Point = tuple[float, float, float, float, float]
 """(t, x, y, vx, vy): where a subject was at a whole second, and how it moved."""
 
 
-class Fixed(Protocol):
-    """A fix as the trails read it (`bridge.tracker.Fix`)."""
+class Fixed(Sighting, Protocol):
+    """A fix as the trails read it (`bridge.tracker.Fix`): a sighting, and where it puts its
+    subject at a later time."""
 
-    @property
-    def t(self) -> float: ...
-    @property
-    def vx(self) -> float: ...
-    @property
-    def vy(self) -> float: ...
     def at(self, now: float) -> tuple[float, float]: ...
 
 
