@@ -109,7 +109,7 @@ def place(
         # Where the resource's own prediction puts the subject now (one model), and on at
         # its velocity from there: the lead is a forecast, the prediction is knowledge.
         x, y = motion.predict(fix, now - fix.t)
-        gone = followed(chosen, x, y, now, knobs, paths)
+        gone = followed(chosen, x, y, ahead, knobs, paths)
         x, y = gone if gone is not None else (x + fix.vx * ahead, y + fix.vy * ahead)
     else:
         x, y = fix.x + fix.vx * ahead, fix.y + fix.vy * ahead
@@ -133,20 +133,17 @@ def followed(
     chosen: Candidate,
     x: float,
     y: float,
-    now: float,
+    ahead: float,
     knobs: Knobs,
     paths: trails.Trails | None,
 ) -> tuple[float, float] | None:
     """Where to pin a mover at (x, y) that others have driven past going its way: the median
-    of where they went over its expected wait (`trails.Trails.ahead`); None where nobody
-    has, for a subject the lead rules would not lead (slow, braking, silent), or with the
-    lead off."""
-    fix = chosen.fix
-    if paths is None or not (knobs.lead and knobs.trails):
+    of where they went over its expected wait (`trails.Trails.ahead`); None where too few
+    have, or for a subject the lead rules do not lead `ahead` (slow, braking, silent, or the
+    lead off)."""
+    if paths is None or not knobs.trails or ahead <= 0.0:
         return None
-    if lead_seconds(chosen, now, knobs) <= 0.0:
-        return None
-    call = chosen.call
+    call, fix = chosen.call, chosen.fix
     futures = paths.ahead(call.server_id, call.subject, x, y, fix.vx, fix.vy, chosen.wait)
     return trails.median(futures) if futures else None
 

@@ -19,10 +19,10 @@ class Settings:
     lead_cap: float = 15.0
     """Seconds ahead the pushed position may be projected at most (roads turn)."""
     grow_radius: bool = False
-    trails: bool = True
-    """Pin a mover where others who passed where it is went on (`bridge.trails`), when some
-    did; the lead rules otherwise."""
     """Widen a mover's radius to how far it may stray from the pushed point before its next push."""
+    trails: bool = True
+    """Pin a mover where others who passed where it is went on (`bridge.trails`), when three
+    or more did; the lead rules otherwise."""
     fetch_interval: float = 15.0
     """Seconds between two GETs of a server's calls while some call's metaData is unknown, and
     the least time between the two reads that must both lack a call before it counts as gone."""
