@@ -92,6 +92,7 @@ def settings_from(config: Config) -> Settings:
         default_radius=tracking.default_radius,
         max_stale=tracking.max_stale_seconds,
         lead=tracking.lead,
+        trails=tracking.trails,
         grow_radius=tracking.grow_radius,
         meta_max_age=tracking.meta_max_age_seconds,
         max_calls=tracking.max_calls_per_server,

@@ -139,6 +139,8 @@ class TrackingConfig(Struct, forbid_unknown_fields=True, kw_only=True):
     min_move: Metres = 10.0
     max_stale_seconds: Seconds = 180.0
     lead: bool = True
+    trails: bool = True
+    """Pin a mover where three or more others who passed where it is went on (with `lead`)."""
     grow_radius: bool = False
     close_check_seconds: Annotated[float, Meta(ge=0, le=3_600)] = 30.0
     """Read the CAD's list of calls at least this often while a server has calls followed, so a

@@ -69,6 +69,8 @@ def test_empty_file_gives_the_documented_defaults() -> None:
     assert config.budget.margin_seconds == 1.0
     assert config.tracking.min_move == 10.0
     assert config.tracking.default_radius == 50.0
+    assert config.tracking.lead is True
+    assert config.tracking.trails is True
     assert config.log.level == "info"
     assert config.log.format == "auto"
 
@@ -529,3 +531,12 @@ def test_checking_the_config_opens_nothing_it_names(tmp_path: Path) -> None:
         build.load(config)
     config.postal.file = ""
     assert build.load(config) == build.Resources()
+
+
+def test_trails_can_be_turned_off_and_reach_the_planner_s_settings() -> None:
+    assert build.settings_from(parse_config("", {}, require_secrets=False)).trails is True
+    off = parse_config("[tracking]\ntrails = false\n", {}, require_secrets=False)
+    assert off.tracking.trails is False
+    assert build.settings_from(off).trails is False
+    with pytest.raises(ConfigError, match=r"tracking\.trails"):
+        parse_config('[tracking]\ntrails = "yes"\n', {}, require_secrets=False)
