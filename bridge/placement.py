@@ -14,7 +14,7 @@ from bridge import meta as metadata
 from bridge.outcomes import MetaData
 from bridge.postal import PostalIndex
 from bridge.scheduler import Candidate
-from bridge.tracker import Call
+from bridge.tracker import Call, Fix
 
 MOVING = 1.0
 """Metres per second above which a subject counts as moving."""
@@ -83,7 +83,7 @@ def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
         return min(knobs.lead_cap, chosen.wait * knobs.lead_share)
     # A reported turn needs no test: the resource sends the new heading as it turns. A
     # subject braking is about to turn or stop, where a lead would overshoot.
-    if fix.accel < -BRAKING and quiet < BRAKING_FOR:
+    if braking(fix, now):
         return 0.0
     if quiet > motion.HORIZON:
         return 0.0  # past the heartbeat: the link, not the subject, went quiet
@@ -93,6 +93,18 @@ def lead_seconds(chosen: Candidate, now: float, knobs: Knobs) -> float:
         # A subject that turns often is expected not far along its heading over the hold.
         ahead = min(ahead, habits.persistence(run, fix.speed, chosen.wait))
     return ahead
+
+
+def braking(fix: Fix, now: float) -> bool:
+    """Whether the subject is braking at `now`, for a turn or a stop: its reported speed fell
+    by `BRAKING` or more in a sampling period, and the resource has not been quiet for
+    `BRAKING_FOR` since (a braking subject breaks its track every period)."""
+    return (
+        fix.reported
+        and fix.speed >= LEAD_MIN_SPEED
+        and fix.accel < -BRAKING
+        and now - fix.t < BRAKING_FOR
+    )
 
 
 def place(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bridge import choice
+from bridge import choice, placement
 from bridge.actions import Fetch, Push
 from bridge.budget import Budget
 from bridge.reads import Reads
@@ -73,3 +73,25 @@ def test_old_metadata_is_read_ahead_of_its_push_slot_then_pushed_at_the_slot() -
     assert choice.next_action(g, slot - 0.5) is None  # the push waits for its slot
     push = choice.next_action(g, slot)
     assert isinstance(push, Push) and (push.x, push.y) == (100.0, 0.0)
+
+
+def test_a_braking_subject_s_call_gives_way_until_it_has_turned_or_stopped() -> None:
+    g, tracker = ground(Settings(lead=True))
+    steady = tracker.track(1, 1, "veh:1", 0.0, meta=dict(META))
+    brakes = tracker.track(1, 2, "veh:2", 0.0, meta=dict(META))
+    tracker.observe(1, "veh:1", 100.0, 0.0, 0.0, 0.0, vx=15.0, vy=0.0)
+    tracker.observe(1, "veh:2", 150.0, 0.0, 0.0, 0.0, vx=15.0, vy=0.0)
+    tracker.observe(1, "veh:1", 115.0, 0.0, 0.0, 1.0, vx=15.0, vy=0.0)
+    tracker.observe(1, "veh:2", 165.0, 0.0, 0.0, 1.0, vx=10.0, vy=0.0)  # 5 m/s² slower
+    # veh:2's call is further off, but its subject brakes: it is ranked at half its area, and
+    # the steady one goes first.
+    now = 2.0
+    found = {c.call.subject: c for c in choice.candidates(g, now)}
+    assert tracker.accrued(brakes, now)[0] > tracker.accrued(steady, now)[0]
+    assert found["veh:2"].acc == tracker.accrued(brakes, now)[0] * choice.BRAKING_RANK
+    assert found["veh:1"].acc == tracker.accrued(steady, now)[0]
+    assert g.policy.choose(list(found.values()), now) is found["veh:1"]
+    # Quiet for BRAKING_FOR since: it has held its new speed, and counts in full again.
+    later = 1.0 + placement.BRAKING_FOR
+    found = {c.call.subject: c for c in choice.candidates(g, later)}
+    assert found["veh:2"].acc == tracker.accrued(brakes, later)[0]
