@@ -1,15 +1,16 @@
 """Where other subjects went from where a subject is now: the roads as the followed subjects
 drove them.
 
-Each followed subject's path is kept as its fixes put it, one point a second (the position its
-last fix predicts, `tracker.Fix.at`), for the last `KEEP` seconds, per game server, with a
-coarse grid of cells to find who passed near a point. When a mover is about to be pushed,
-`Trails.ahead` finds the passes other subjects made near where it is, going its way, long
-enough ago that where each went over the pin's expected hold is known, and returns those
-futures, each moved to start where the mover is. `median` is where the pin goes: the point
-nearest, summed over time, to all of them. On a route many drive (a bus line, the road to the
-hospital, the highway out of the city) the pin then follows the road's turns and stops; where
-nobody has passed, nothing is returned and the lead rules stand.
+Each followed subject's path is kept as its fixes put it, a point every two seconds (the
+position its last fix predicts, `tracker.Fix.at`), for the last `KEEP` seconds, per game
+server, with a coarse grid of cells to find who passed near a point (about 300 kB a
+subject). When a mover is about to be pushed, `Trails.ahead` finds the passes other subjects
+made near where it is, going its way, long enough ago that where each went over the pin's
+expected hold is known, and returns those futures, each moved to start where the mover is.
+`median` is where the pin goes: the point nearest, summed over time, to all of them. On a
+route many drive (a bus line, the road to the hospital, the highway out of the city) the pin
+then follows the road's turns and stops; where too few have passed, nothing is returned and
+the lead rules stand.
 
 Pure state; time is an argument.
 """
@@ -17,10 +18,10 @@ Pure state; time is an argument.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
-from collections import defaultdict, deque
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from itertools import islice
 from typing import Protocol
 
 from bridge.habits import Sighting
@@ -28,6 +29,10 @@ from bridge.motion import STOPPED
 
 KEEP = 1800.0
 """Seconds of each subject's path kept."""
+SPACING = 2.0
+"""Seconds between two points of a path."""
+SWEEP = 60.0
+"""Seconds between two sweeps of the points older than `KEEP`."""
 CELL = 40.0
 """Metres per side of the grid's cells."""
 NEAR = 40.0
@@ -58,72 +63,61 @@ class Fixed(Sighting, Protocol):
     def at(self, now: float) -> tuple[float, float]: ...
 
 
-@dataclass(slots=True)
-class _Path:
-    """One subject's points, oldest first."""
-
-    points: list[Point] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-
-
 Key = tuple[int, str]
 """(game server, subject)."""
+Cell = tuple[int, int, int]
+"""(game server, column, row) of the grid."""
 
 
 class Trails:
     """The followed subjects' paths of the last `KEEP` seconds, per game server."""
 
     def __init__(self) -> None:
-        self._paths: dict[Key, _Path] = {}
-        self._cells: defaultdict[tuple[int, int, int], deque[tuple[str, Point]]] = defaultdict(
-            deque
-        )
-        self._order: deque[tuple[float, tuple[int, int, int] | None]] = deque()
-        """Every point's time and cell (None: standing, not indexed), in the order added."""
+        self._paths: dict[Key, list[Point]] = {}
+        self._cells: dict[Cell, list[tuple[str, Point]]] = {}
+        """The points on the move in each cell, by subject (a standing point is part of its
+        path, never a pass)."""
+        self._swept = -math.inf
 
     def __len__(self) -> int:
         """Points kept, over every subject."""
-        return len(self._order)
+        return sum(len(path) for path in self._paths.values())
 
     def note(self, server_id: int, subject: str, before: Fixed | None, fix: Fixed) -> None:
-        """Add the path from the subject's fix `before` to its new `fix`: a point at each whole
-        second from the one, where it puts the subject (none across a silence over `GAP`)."""
-        if before is None or fix.t - before.t > GAP:
-            return
-        path = self._paths.setdefault((server_id, subject), _Path())
-        moving = math.hypot(before.vx, before.vy) >= STOPPED
-        second = math.ceil(before.t)
-        if path.times and second <= path.times[-1]:
-            second = int(path.times[-1]) + 1
-        while second < fix.t:
-            x, y = before.at(second)
-            point = (float(second), x, y, before.vx, before.vy)
-            path.points.append(point)
-            path.times.append(float(second))
-            cell = None
-            if moving:  # a standing point is part of the path, never a pass
-                cell = (server_id, math.floor(x / CELL), math.floor(y / CELL))
-                self._cells[cell].append((subject, point))
-            self._order.append((float(second), cell))
-            second += 1
-        self._forget(fix.t - KEEP)
+        """Add the path from the subject's fix `before` to its new `fix`: a point every
+        `SPACING` seconds from the one, where it puts the subject (none across a silence over
+        `GAP`); every `SWEEP` seconds, drop the points older than `KEEP`."""
+        if before is not None and fix.t - before.t <= GAP:
+            path = self._paths.setdefault((server_id, subject), [])
+            moving = math.hypot(before.vx, before.vy) >= STOPPED
+            at = SPACING * math.ceil(before.t / SPACING)
+            if path and at <= path[-1][0]:
+                at = path[-1][0] + SPACING
+            while at < fix.t:
+                x, y = before.at(at)
+                point = (at, x, y, before.vx, before.vy)
+                path.append(point)
+                if moving:
+                    cell = (server_id, math.floor(x / CELL), math.floor(y / CELL))
+                    self._cells.setdefault(cell, []).append((subject, point))
+                at += SPACING
+        if fix.t - self._swept >= SWEEP:
+            self._forget(fix.t - KEEP)
+            self._swept = fix.t
 
     def _forget(self, before: float) -> None:
         """Drop the points older than `before`."""
-        while self._order and self._order[0][0] < before:
-            _, cell = self._order.popleft()
-            if cell is None:
-                continue
-            points = self._cells[cell]
-            points.popleft()
-            if not points:
+        for cell, points in list(self._cells.items()):
+            kept = [entry for entry in points if entry[1][0] >= before]
+            if not kept:
                 del self._cells[cell]
-        for key in [k for k, p in self._paths.items() if not p.times or p.times[-1] < before]:
-            del self._paths[key]
-        for path in self._paths.values():
-            if path.times[0] < before - KEEP:  # trim in bulk, not at every point
-                cut = bisect_left(path.times, before)
-                del path.points[:cut], path.times[:cut]
+            elif len(kept) < len(points):
+                self._cells[cell] = kept
+        for key, path in list(self._paths.items()):
+            if not path or path[-1][0] < before:
+                del self._paths[key]
+            elif path[0][0] < before:
+                del path[: bisect_left(path, before, key=_time)]
 
     def ahead(
         self,
@@ -136,10 +130,10 @@ class Trails:
         hold: float,
     ) -> list[tuple[float, float]]:
         """Where other subjects went over `hold` seconds from their passes near (x, y) going
-        the way (vx, vy) points, each moved to start at (x, y), one point a second; empty
+        the way (vx, vy) points, each moved to start at (x, y), a point every `SPACING` s; empty
         when fewer than `AGREED` passed there that way long enough ago to know."""
         speed = math.hypot(vx, vy)
-        if speed < STOPPED or hold < 1.0:
+        if speed < STOPPED or hold < SPACING:
             return []
         ux, uy = vx / speed, vy / speed
         near: defaultdict[str, list[Point]] = defaultdict(list)
@@ -156,7 +150,7 @@ class Trails:
             path = self._paths.get((server_id, other))
             if path is None:
                 continue
-            known = path.times[-1]
+            known = path[-1][0]
             for start in _latest_passes(points, x, y):
                 if start[0] + hold <= known:
                     futures.extend(_after(path, start, hold, x - start[1], y - start[2]))
@@ -188,15 +182,18 @@ def _latest_passes(points: list[Point], x: float, y: float) -> list[Point]:
 
 
 def _after(
-    path: _Path, start: Point, hold: float, dx: float, dy: float
+    path: list[Point], start: Point, hold: float, dx: float, dy: float
 ) -> Iterable[tuple[float, float]]:
     """The path's points over `hold` seconds after `start`, moved by (dx, dy)."""
-    k = bisect_left(path.times, start[0])
     end = start[0] + hold
-    for t, px, py, _, _ in path.points[k + 1 :]:
+    for t, px, py, _, _ in islice(path, bisect_right(path, start[0], key=_time), None):
         if t > end:
             break
         yield px + dx, py + dy
+
+
+def _time(point: Point) -> float:
+    return point[0]
 
 
 def median(points: list[tuple[float, float]]) -> tuple[float, float]:

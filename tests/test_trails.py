@@ -27,20 +27,21 @@ def followed(tracker: Tracker, *subjects: str) -> None:
         tracker.track(1, n, subject, 0.0, meta={"x": "0", "y": "0", "z": "0"})
 
 
-def test_a_path_is_kept_a_point_a_second_as_its_fixes_put_it_and_forgotten_after_keep() -> None:
+def test_a_path_is_kept_a_point_every_two_seconds_and_forgotten_after_keep() -> None:
+    assert trails.SPACING == 2.0
     tracker = Tracker()
     followed(tracker, "bus:1")
     drive_the_corner(tracker, "bus:1", 100.0)
-    # Seconds 100-149: 20 going east from the first fix, 30 going north from the second.
-    assert len(tracker.trails) == 50
+    # Seconds 100-148: 10 points going east from the first fix, 15 going north from the second.
+    assert len(tracker.trails) == 25
     # A silence over GAP leaves the path between unknown.
     tracker.observe(1, "bus:1", 900.0, 300.0, 0.0, 150.0 + trails.GAP + 1.0, vx=5.0, vy=0.0)
-    assert len(tracker.trails) == 50
-    # Points older than KEEP are dropped as later ones come.
-    later = 150.0 + trails.KEEP + 200.0
+    assert len(tracker.trails) == 25
+    # Points older than KEEP are dropped at the next sweep as later ones come.
+    later = 150.0 + trails.KEEP + trails.SWEEP + 10.0
     tracker.observe(1, "bus:1", 900.0, 300.0, 0.0, later - 10.0, vx=5.0, vy=0.0)
     tracker.observe(1, "bus:1", 950.0, 300.0, 0.0, later, vx=5.0, vy=0.0)
-    assert len(tracker.trails) == 10
+    assert len(tracker.trails) == 5
 
 
 def test_three_who_turned_at_the_corner_ahead_put_a_mover_s_pin_round_it() -> None:
@@ -52,9 +53,9 @@ def test_three_who_turned_at_the_corner_ahead_put_a_mover_s_pin_round_it() -> No
     now = 1000.0
     tracker.observe(1, "bus:4", 100.0, 0.0, 0.0, now, vx=10.0, vy=0.0)
     futures = tracker.trails.ahead(1, "bus:4", 100.0, 0.0, 10.0, 0.0, 30.0)
-    assert len(futures) == 3 * 30
-    assert futures[:2] == [(110.0, 0.0), (120.0, 0.0)]
-    assert futures[29] == pytest.approx((200.0, 200.0))
+    assert len(futures) == 3 * 15  # a point every 2 s of the 30
+    assert futures[:2] == [(120.0, 0.0), (140.0, 0.0)]
+    assert futures[14] == pytest.approx((200.0, 200.0))
     # Ten seconds on the straight, twenty round the corner: the pin is inside the corner.
     x, y = trails.median(futures)
     assert 180.0 < x <= 200.0
@@ -83,8 +84,8 @@ def test_too_few_passes_the_other_way_its_own_or_too_recent_ones_give_nothing() 
     # A third pass makes bus:4's count; for another mover going their way bus:4's counts too,
     # not for one going the other way or standing still, nor for a hold past where they went.
     drive_the_corner(tracker, "bus:3", 400.0)
-    assert len(tracker.trails.ahead(1, "bus:4", 100.0, 0.0, 10.0, 0.0, 30.0)) == 90
-    assert len(tracker.trails.ahead(1, "bus:9", 100.0, 0.0, 10.0, 0.0, 30.0)) == 120
+    assert len(tracker.trails.ahead(1, "bus:4", 100.0, 0.0, 10.0, 0.0, 30.0)) == 3 * 15
+    assert len(tracker.trails.ahead(1, "bus:9", 100.0, 0.0, 10.0, 0.0, 30.0)) == 4 * 15
     assert tracker.trails.ahead(1, "bus:9", 100.0, 0.0, -10.0, 0.0, 30.0) == []
     assert tracker.trails.ahead(1, "bus:9", 100.0, 0.0, 0.0, 0.0, 30.0) == []
     assert tracker.trails.ahead(1, "bus:9", 100.0, 0.0, 10.0, 0.0, 45.0) == []  # 40 s known
@@ -115,4 +116,4 @@ def test_where_others_stood_on_their_way_the_pin_waits_for_the_mover() -> None:
     assert (x, y) == pytest.approx((200.0, 0.0), abs=2.0)
     # Where they stood is no pass: at the stop a mover going east meets each bus twice, coming
     # and going, two passes apart (were the standing seconds a pass, each bus's would be one).
-    assert len(tracker.trails.ahead(1, "bus:9", 200.0, 0.0, 10.0, 0.0, 20.0)) == 2 * 3 * 20
+    assert len(tracker.trails.ahead(1, "bus:9", 200.0, 0.0, 10.0, 0.0, 20.0)) == 2 * 3 * 10
